@@ -1,0 +1,100 @@
+"""Pre-LN transformer blocks on ``scaled_dot_product_attention`` with key-padding masks.
+
+Masks are boolean with True for tokens that take part (the opposite of PyTorch's
+``key_padding_mask``). A row whose keys are all masked (an absent modality) attends to its
+first key instead of producing NaN; callers mask such rows out of their outputs.
+"""
+from __future__ import annotations
+
+from typing import Optional
+
+import torch
+import torch.nn.functional as F
+from einops import rearrange
+from torch import Tensor, nn
+
+
+def safe_key_mask(mask: Tensor) -> Tensor:
+    """(B, N) bool -> same, with key 0 enabled in rows that have no valid key."""
+    empty = ~mask.any(dim=1)
+    if not empty.any():
+        return mask
+    mask = mask.clone()
+    mask[empty, 0] = True
+    return mask
+
+
+class MultiHeadAttention(nn.Module):
+    """Multi-head attention of ``query`` tokens over ``context`` tokens (self-attention if None)."""
+
+    def __init__(self, *, dim: int, num_heads: int, dropout: float = 0.0) -> None:
+        super().__init__()
+        if dim % num_heads:
+            raise ValueError(f'dim {dim} must be divisible by num_heads {num_heads}')
+        self.num_heads = num_heads
+        self.dropout = dropout
+        self.to_q = nn.Linear(dim, dim)
+        self.to_kv = nn.Linear(dim, 2 * dim)
+        self.proj = nn.Linear(dim, dim)
+
+    def forward(self, x: Tensor, context: Optional[Tensor] = None, key_mask: Optional[Tensor] = None) -> Tensor:
+        """x: (B, N, D); context: (B, M, D) or None; key_mask: (B, M) bool -> (B, N, D)."""
+        context = x if context is None else context
+        q = rearrange(self.to_q(x), 'b n (h d) -> b h n d', h=self.num_heads)
+        k, v = rearrange(self.to_kv(context), 'b m (two h d) -> two b h m d', two=2, h=self.num_heads)
+        attn_mask = None
+        if key_mask is not None:
+            attn_mask = rearrange(safe_key_mask(key_mask), 'b m -> b 1 1 m')
+        out = F.scaled_dot_product_attention(q, k, v, attn_mask=attn_mask,
+                                             dropout_p=self.dropout if self.training else 0.0)
+        return self.proj(rearrange(out, 'b h n d -> b n (h d)'))
+
+
+class FeedForward(nn.Sequential):
+    """Linear -> GELU -> dropout -> Linear."""
+
+    def __init__(self, *, dim: int, hidden_dim: int, dropout: float = 0.0) -> None:
+        super().__init__(nn.Linear(dim, hidden_dim), nn.GELU(), nn.Dropout(dropout), nn.Linear(hidden_dim, dim))
+
+
+class TransformerBlock(nn.Module):
+    """Pre-LN block: self-attention, optional cross-attention, feed-forward."""
+
+    def __init__(self, *, dim: int, num_heads: int, mlp_ratio: float = 4.0, dropout: float = 0.0,
+                 cross_attention: bool = False) -> None:
+        super().__init__()
+        self.norm1 = nn.LayerNorm(dim)
+        self.attn = MultiHeadAttention(dim=dim, num_heads=num_heads, dropout=dropout)
+        self.cross_norm = nn.LayerNorm(dim) if cross_attention else None
+        self.cross_attn = MultiHeadAttention(dim=dim, num_heads=num_heads, dropout=dropout) \
+            if cross_attention else None
+        self.norm2 = nn.LayerNorm(dim)
+        self.mlp = FeedForward(dim=dim, hidden_dim=int(dim * mlp_ratio), dropout=dropout)
+        self.drop = nn.Dropout(dropout)
+
+    def forward(self, x: Tensor, mask: Optional[Tensor] = None, context: Optional[Tensor] = None,
+                context_mask: Optional[Tensor] = None) -> Tensor:
+        """x: (B, N, D), mask: (B, N); context: (B, M, D), context_mask: (B, M) -> (B, N, D)."""
+        x = x + self.drop(self.attn(self.norm1(x), key_mask=mask))
+        if self.cross_attn is not None and context is not None:
+            x = x + self.drop(self.cross_attn(self.cross_norm(x), context=context, key_mask=context_mask))
+        return x + self.drop(self.mlp(self.norm2(x)))
+
+
+class TransformerEncoder(nn.Module):
+    """A stack of :class:`TransformerBlock` followed by a final LayerNorm."""
+
+    def __init__(self, *, dim: int, depth: int, num_heads: int, mlp_ratio: float = 4.0,
+                 dropout: float = 0.0, cross_attention: bool = False) -> None:
+        super().__init__()
+        self.blocks = nn.ModuleList(
+            TransformerBlock(dim=dim, num_heads=num_heads, mlp_ratio=mlp_ratio, dropout=dropout,
+                             cross_attention=cross_attention) for _ in range(depth))
+        self.norm = nn.LayerNorm(dim)
+
+    def forward(self, x: Tensor, mask: Optional[Tensor] = None, context: Optional[Tensor] = None,
+                context_mask: Optional[Tensor] = None) -> Tensor:
+        """x: (B, N, D), mask: (B, N) bool -> (B, N, D)."""
+        for block in self.blocks:
+            x = block(x, mask, context, context_mask)
+        return self.norm(x)

@@ -1,0 +1,79 @@
+"""The modality contract shared by datasets, encoders, fusion strategies and losses.
+
+A **batch** is a plain dict (so Accelerate and DeepSpeed move it to the device as is)::
+
+    batch = {
+        'image': {'present': (B,) bool, 'pixels': (B, 3, H, W) float},
+        'text':  {'present': (B,) bool, 'input_ids': (B, L) long, 'attention_mask': (B, L) bool},
+        ...,
+        'meta':  {'ids': list[str], 'category': (B,) long, 'instance': (B,) long},
+    }
+
+Every modality entry carries a per-sample ``present`` flag; its other keys are the
+modality's own (see ``m5mm.datasets.modalities``). Absent samples hold padding, which
+every module masks out: it is never attended to and never enters a loss.
+
+Every encoder returns an :class:`EncoderOutput`; every fusion strategy a :class:`FusionOutput`.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Dict, Optional
+
+from torch import Tensor
+
+BUILTIN_MODALITIES = ('image', 'text', 'table', 'video', 'audio')
+META_KEY = 'meta'
+
+ModalityBatch = Dict[str, Tensor]
+Batch = Dict[str, Any]
+
+
+@dataclass
+class EncoderOutput:
+    """What an encoder returns for one modality.
+
+    Attributes:
+        tokens: (B, N, D) token embeddings; token 0 is the modality's global token.
+        mask: (B, N) bool, True for real tokens of present samples.
+        pooled: (B, D) the global embedding used by the contrastive loss.
+        present: (B,) bool, whether each sample has this modality.
+        targets: (B, N, F) regression targets for masked feature modelling (continuous
+            modalities only), aligned with ``tokens``.
+        masked: (B, N) bool, tokens whose input was replaced by the mask embedding.
+    """
+
+    tokens: Tensor
+    mask: Tensor
+    pooled: Tensor
+    present: Tensor
+    targets: Optional[Tensor] = None
+    masked: Optional[Tensor] = None
+
+
+@dataclass
+class FusionOutput:
+    """What a fusion strategy returns.
+
+    Attributes:
+        tokens: modality -> (B, N_m, D) fused tokens, aligned with the encoder's tokens.
+        fused: modality -> (B, D) fused feature of the modality (its first fused token).
+        joint: (B, D) one vector for the whole product (mean of present modalities' fused
+            features unless the strategy defines its own).
+        extras: strategy-specific tensors (e.g. matching logits).
+    """
+
+    tokens: Dict[str, Tensor]
+    fused: Dict[str, Tensor]
+    joint: Tensor
+    extras: Dict[str, Tensor] = field(default_factory=dict)
+
+
+def batch_modalities(batch: Batch) -> list:
+    """The modality names present as keys of ``batch`` (``meta`` excluded), in order."""
+    return [key for key in batch if key != META_KEY]
+
+
+def batch_size(batch: Batch) -> int:
+    """Number of samples in ``batch``."""
+    return len(batch[META_KEY]['ids'])
