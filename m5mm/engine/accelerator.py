@@ -1,0 +1,46 @@
+"""Creating the ``accelerate.Accelerator`` for CPUs, GPUs, DDP and DeepSpeed alike."""
+from __future__ import annotations
+
+import os
+from typing import Optional
+
+import torch
+from accelerate import Accelerator
+from accelerate.utils import DistributedDataParallelKwargs, InitProcessGroupKwargs
+
+PRECISIONS = ('no', 'fp16', 'bf16')
+
+
+def launched_with_deepspeed() -> bool:
+    """True when ``accelerate launch`` was asked for DeepSpeed."""
+    return os.environ.get('ACCELERATE_USE_DEEPSPEED', 'false').lower() == 'true'
+
+
+def resolve_precision(precision: Optional[str]) -> str:
+    """``'auto'``/None -> the launcher's ``--mixed_precision`` if any, else ``'bf16'``."""
+    if precision in (None, 'auto'):
+        precision = os.environ.get('ACCELERATE_MIXED_PRECISION', 'bf16')
+    if precision == 'fp32':
+        precision = 'no'
+    if precision not in PRECISIONS:
+        raise ValueError(f'precision must be one of {PRECISIONS} or "auto", got {precision!r}')
+    if precision == 'fp16' and not torch.cuda.is_available():
+        raise ValueError('fp16 mixed precision needs a GPU; use precision="bf16" on CPUs')
+    return precision
+
+
+def build_accelerator(*, precision: Optional[str] = 'auto', gradient_accumulation_steps: int = 1,
+                      project_dir: Optional[str] = None) -> Accelerator:
+    """An Accelerator that works unchanged on a laptop CPU, CPU nodes, GPUs and DeepSpeed.
+
+    Without CUDA the process group uses gloo; plain data parallelism on CPUs needs
+    ``cpu=True`` (DeepSpeed must not get it). Unused parameters never occur (every module
+    runs on every batch), so DDP runs with ``find_unused_parameters=False``.
+    """
+    cuda = torch.cuda.is_available()
+    handlers = [DistributedDataParallelKwargs(find_unused_parameters=False)]
+    if not cuda:
+        handlers.append(InitProcessGroupKwargs(backend='gloo'))
+    return Accelerator(cpu=not cuda and not launched_with_deepspeed(), mixed_precision=resolve_precision(precision),
+                       gradient_accumulation_steps=gradient_accumulation_steps, kwargs_handlers=handlers,
+                       project_dir=project_dir)

@@ -1,0 +1,52 @@
+"""A tqdm progress bar with loss, throughput and ETA, and a summary at the end."""
+from __future__ import annotations
+
+import time
+
+from tqdm.auto import tqdm
+
+from m5mm.registry import HOOKS
+
+from .base import Hook
+
+
+@HOOKS.register_module()
+class ProgressBarHook(Hook):
+    """Shows steps done / total with the latest logged loss and samples/s (main process only)."""
+
+    priority = 30
+
+    def __init__(self, *, disable: bool = False) -> None:
+        self.disable = disable
+        self._bar = None
+        self._start = 0.0
+        self._start_step = 0
+
+    def before_run(self, trainer) -> None:
+        self._start = time.perf_counter()
+        self._start_step = trainer.state.step
+        if trainer.is_main and not self.disable:
+            self._bar = tqdm(total=trainer.total_steps, initial=trainer.state.step, desc='train',
+                             dynamic_ncols=True, leave=True)
+
+    def after_train_step(self, trainer, batch, outputs) -> None:
+        if self._bar is None:
+            return
+        self._bar.update(trainer.state.step - self._bar.n)
+        log = getattr(trainer, 'last_log', {})
+        if log:
+            self._bar.set_postfix(epoch=trainer.state.epoch, loss=f"{log['loss']:.4f}",
+                                  samples_s=f"{log['samples_per_s']:.1f}", refresh=False)
+
+    def after_run(self, trainer) -> None:
+        if self._bar is not None:
+            self._bar.close()
+        if not trainer.is_main:
+            return
+        elapsed = time.perf_counter() - self._start
+        steps = trainer.state.step - self._start_step
+        log = getattr(trainer, 'last_log', {})
+        loss = f"{log['loss']:.4f}" if log else 'n/a'
+        trainer.logger.info('Training finished: %d steps in %.1f s (%.2f steps/s), %d samples seen, '
+                            'final loss %s. Work dir: %s', steps, elapsed, steps / max(elapsed, 1e-9),
+                            trainer.state.samples, loss, trainer.work_dir)

@@ -1,0 +1,80 @@
+"""Shared plumbing of the modality-importance harmonizers."""
+from __future__ import annotations
+
+from typing import Dict, List, Optional, Sequence
+
+import torch
+from torch import Tensor, nn
+
+
+def stack_present(present: Dict[str, Tensor], order: Sequence[str]) -> Tensor:
+    """{m: (B,) bool} -> (B, M) bool in ``order``."""
+    missing = [m for m in order if m not in present]
+    if missing:
+        raise KeyError(f'harmonizer: no presence mask for modalities {missing}; got {list(present)}')
+    return torch.stack([present[m].bool() for m in order], dim=1)
+
+
+def pair_mask(present: Tensor) -> Tensor:
+    """(B, M) bool -> (B, M, M) bool, True where both modalities of a pair are present."""
+    return present[:, :, None] & present[:, None, :]
+
+
+class BaseHarmonizer(nn.Module):
+    """A harmonizer maps per-modality embeddings to per-sample modality-pair weights.
+
+    ``harmonizer(embeddings, present) -> (B, M, M)`` with modalities in the order of
+    ``embeddings``. Rows and columns of a sample's absent modalities are 0 and absent
+    modalities never enter a normalisation. Off-diagonal ``W[b, i, j]`` weights the
+    contrastive term of pair (i, j) with sample b as query; ``W[b, i, i]`` weights modality
+    i's masked-modelling task.
+
+    Args:
+        modalities: every modality the model knows (needed by harmonizers with parameters;
+            others accept it for a uniform config interface).
+    """
+
+    def __init__(self, *, modalities: Optional[Sequence[str]] = None) -> None:
+        super().__init__()
+        self.modalities: List[str] = list(modalities) if modalities is not None else []
+        self._last_importance: Dict[str, Tensor] = {}
+
+    def forward(self, embeddings: Dict[str, Tensor], present: Dict[str, Tensor]) -> Tensor:
+        """embeddings: {m: (B, D)}, present: {m: (B,) bool} -> (B, M, M) weights."""
+        order = list(embeddings)
+        if not order:
+            raise ValueError(f'{type(self).__name__}: got no modality embeddings')
+        present_bm = stack_present(present, order).to(next(iter(embeddings.values())).device)
+        weights = self.compute_weights(embeddings, present_bm, order)
+        weights = weights * pair_mask(present_bm).to(weights.dtype)
+        self._last_importance = self.importance(weights, present_bm, order)
+        return weights
+
+    def compute_weights(self, embeddings: Dict[str, Tensor], present: Tensor, order: List[str]) -> Tensor:
+        """The harmonizer's formula: (B, M, M) weights; masked to present pairs afterwards."""
+        raise NotImplementedError
+
+    @staticmethod
+    def importance(weights: Tensor, present: Tensor, order: Sequence[str]) -> Dict[str, Tensor]:
+        """Per-modality importance for logging: {m: scalar tensor (detached)}.
+
+        The importance of m is the mean weight the present modalities give to m
+        (``W[b, :, m]`` averaged over present rows), averaged over samples that have m;
+        0 when no sample has m.
+        """
+        weights = weights.detach().float()
+        present = present.float()
+        n_rows = present.sum(dim=1, keepdim=True).clamp_min(1.0)       # (B, 1)
+        column_mean = (weights * present[:, :, None]).sum(dim=1) / n_rows  # (B, M)
+        n_samples = present.sum(dim=0)                                    # (M,)
+        per_modality = (column_mean * present).sum(dim=0) / n_samples.clamp_min(1.0)
+        return {m: per_modality[k] for k, m in enumerate(order)}
+
+    @property
+    def last_importance(self) -> Dict[str, float]:
+        """The importance of each modality in the last forward call, as floats."""
+        return {m: float(v) for m, v in self._last_importance.items()}
+
+    def last_importance_tensors(self) -> Dict[str, Tensor]:
+        """Like :attr:`last_importance` but as detached scalar tensors (no device sync)."""
+        return dict(self._last_importance)

@@ -1,0 +1,87 @@
+"""Loading configs: ``_base_`` inheritance (mmengine), ``--cfg-options``, data-root retargeting, key checks."""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Dict, Iterable, Optional
+
+from mmengine.config import Config
+
+from m5mm.utils.build import closest_names
+
+#: Top-level keys the m5mm tools read. Other names are allowed (helper variables such as
+#: ``data_root``); one that is a near-miss of a known key is reported as a typo.
+KNOWN_KEYS = frozenset({
+    'default_scope', 'custom_imports', 'work_dir', 'seed', 'deterministic', 'precision', 'model',
+    'train_dataloader', 'val_dataloader', 'test_dataloader', 'optim', 'scheduler', 'train_cfg', 'hooks',
+    'checkpoint', 'log_interval', 'accelerate', 'evaluation', 'data_root', 'load_from',
+})
+
+
+class ConfigError(ValueError):
+    """A config that cannot be used as written."""
+
+
+def check_top_level_keys(cfg: Config, known: Iterable[str] = KNOWN_KEYS) -> None:
+    """Raise :class:`ConfigError` for a top-level key that looks like a misspelt known key."""
+    known = set(known)
+    for key in cfg.keys():
+        if key in known or key.startswith('_'):
+            continue
+        close = closest_names(key, known, n=1)
+        if close and _is_typo(key, close[0]):
+            raise ConfigError(f'Unknown config key {key!r}: did you mean {close[0]!r}? '
+                              f'Known keys: {", ".join(sorted(known))}.')
+
+
+def _is_typo(key: str, candidate: str) -> bool:
+    import difflib
+    return difflib.SequenceMatcher(None, key.lower(), candidate.lower()).ratio() >= 0.8
+
+
+def iter_dataset_cfgs(node: Any):
+    """Yield every dict in ``node`` that configures a dataset (has ``type`` and ``data_root``)."""
+    if isinstance(node, dict):
+        if 'type' in node and 'data_root' in node:
+            yield node
+        for value in node.values():
+            yield from iter_dataset_cfgs(value)
+    elif isinstance(node, (list, tuple)):
+        for value in node:
+            yield from iter_dataset_cfgs(value)
+
+
+def retarget_data_root(cfg: Config, data_root: str) -> int:
+    """Point every dataset of ``cfg`` at ``data_root``; returns how many were changed.
+
+    A dataset's ``manifest`` is reset to None so it defaults to ``DATA_ROOT/manifest.jsonl``,
+    and a demo-generation option is dropped: the user's directory is never overwritten.
+    """
+    count = 0
+    for dataset_cfg in iter_dataset_cfgs(cfg._cfg_dict):
+        dataset_cfg['data_root'] = data_root
+        if 'manifest' in dataset_cfg:
+            dataset_cfg['manifest'] = None
+        if dataset_cfg.get('generate_if_missing') is not None:
+            dataset_cfg['generate_if_missing'] = None
+        count += 1
+    cfg['data_root'] = data_root
+    return count
+
+
+def load_config(path: str, cfg_options: Optional[Dict[str, Any]] = None) -> Config:
+    """Load a config file, apply ``--cfg-options`` and check its keys.
+
+    ``data_root=DIR`` among the options retargets every dataset in the config to DIR.
+    """
+    if not Path(path).is_file():
+        raise ConfigError(f'Config file not found: {path}')
+    cfg = Config.fromfile(path)
+    options = dict(cfg_options or {})
+    data_root = options.pop('data_root', None)
+    if options:
+        cfg.merge_from_dict(options)
+    if data_root is not None:
+        if retarget_data_root(cfg, str(data_root)) == 0:
+            raise ConfigError(f'data_root={data_root} given, but the config {path} has no dataset to retarget')
+    check_top_level_keys(cfg)
+    return cfg

@@ -1,0 +1,51 @@
+"""Config loading: _base_ inheritance, --cfg-options, data_root retargeting, typo detection."""
+import textwrap
+
+import pytest
+
+from m5mm.utils.config import ConfigError, load_config
+
+
+@pytest.fixture()
+def config_tree(tmp_path):
+    (tmp_path / '_base_').mkdir()
+    (tmp_path / '_base_' / 'data.py').write_text(textwrap.dedent("""
+        data_root = 'data/demo'
+        train_dataloader = dict(batch_size=4, dataset=dict(type='ManifestDataset', data_root=data_root,
+                                                           split='train', manifest='data/demo/manifest.jsonl'))
+        test_dataloader = dict(batch_size=4, dataset=dict(type='ManifestDataset', data_root=data_root,
+                                                          split=['query', 'gallery'], generate_if_missing=dict(num_products=10)))
+    """))
+    (tmp_path / 'leaf.py').write_text(textwrap.dedent("""
+        _base_ = ['_base_/data.py']
+        train_cfg = dict(max_epochs=2)
+        train_dataloader = dict(batch_size=8)
+    """))
+    return tmp_path
+
+
+def test_base_inheritance_and_cfg_options(config_tree):
+    cfg = load_config(str(config_tree / 'leaf.py'), {'train_cfg.max_epochs': 5})
+    assert cfg.train_dataloader.batch_size == 8
+    assert cfg.train_dataloader.dataset.split == 'train'
+    assert cfg.train_cfg.max_epochs == 5
+
+
+def test_data_root_retargets_every_dataset(config_tree):
+    cfg = load_config(str(config_tree / 'leaf.py'), {'data_root': '/srv/catalogue'})
+    for loader in ('train_dataloader', 'test_dataloader'):
+        assert cfg[loader].dataset.data_root == '/srv/catalogue'
+    assert cfg.train_dataloader.dataset.manifest is None
+    assert cfg.test_dataloader.dataset.generate_if_missing is None
+    assert cfg.data_root == '/srv/catalogue'
+
+
+def test_misspelt_top_level_key_is_reported(config_tree):
+    (config_tree / 'typo.py').write_text("_base_ = ['_base_/data.py']\ntrian_cfg = dict(max_epochs=1)\n")
+    with pytest.raises(ConfigError, match="did you mean 'train_cfg'"):
+        load_config(str(config_tree / 'typo.py'))
+
+
+def test_missing_config_file_is_clear(tmp_path):
+    with pytest.raises(ConfigError, match='Config file not found'):
+        load_config(str(tmp_path / 'nope.py'))

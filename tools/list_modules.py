@@ -1,0 +1,33 @@
+"""List what is registered in m5mm's registries, or the installed plugins.
+
+    python tools/list_modules.py                # every registry
+    python tools/list_modules.py encoder fusion # some registries
+    python tools/list_modules.py optimizer --all  # include mmengine's / torch's optimizers
+    python tools/list_modules.py --plugins
+"""
+import argparse
+import os
+import sys
+
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+from m5mm.utils.inventory import format_plugins, format_registries  # noqa: E402
+
+
+def main(argv=None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument('registries', nargs='*', help='registry names (default: all)')
+    parser.add_argument('--plugins', action='store_true', help='show installed plugins and what they registered')
+    parser.add_argument('--all', action='store_true', help="include the parent registries' modules (torch optimizers)")
+    args = parser.parse_args(argv)
+    if args.plugins:
+        print(format_plugins())
+        return
+    try:
+        print(format_registries(args.registries or None, include_parent=args.all))
+    except KeyError as exc:
+        parser.exit(2, f'error: {exc.args[0]}\n')
+
+
+if __name__ == '__main__':
+    main()

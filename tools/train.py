@@ -1,0 +1,33 @@
+"""Train a model from a config.
+
+    python tools/train.py configs/scale_5mod.py [--work-dir DIR] [--resume [CHECKPOINT]]
+                                                [--cfg-options key=value ...]
+    accelerate launch --config_file configs/accelerate/ZERO2.yaml tools/train.py configs/scale_5mod.py
+"""
+import argparse
+import os
+import sys
+
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+from m5mm.engine import run_training  # noqa: E402
+from m5mm.utils.cli import add_cfg_options  # noqa: E402
+
+
+def parse_args(argv=None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument('config', help='config file, e.g. configs/scale_5mod.py')
+    parser.add_argument('--work-dir', help='where checkpoints and logs go (default work_dirs/<config name>)')
+    parser.add_argument('--resume', nargs='?', const='auto', default=None,
+                        help='resume from CHECKPOINT, or from the latest one in the work dir if no path is given')
+    add_cfg_options(parser)
+    return parser.parse_args(argv)
+
+
+def main(argv=None) -> None:
+    args = parse_args(argv)
+    run_training(args.config, work_dir=args.work_dir, resume=args.resume, cfg_options=args.cfg_options)
+
+
+if __name__ == '__main__':
+    main()
