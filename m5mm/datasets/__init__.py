@@ -1,1 +1,15 @@
+"""Product datasets: manifest and M5Product readers, modality specs, transforms, collate."""
+from . import modalities, transforms
+from .base_dataset import BaseProductDataset
+from .collation import collate
+from .errors import ManifestError, MediaError
+from .m5product_dataset import M5ProductDataset
+from .manifest_dataset import ManifestDataset
+from .media_report import MediaReport
+from .modalities import ModalitySpec
+from .paths import resolve_media_path
+from .tokenizer import TextTokenizer, load_tokenizer, train_tokenizer
 
+__all__ = ['BaseProductDataset', 'M5ProductDataset', 'ManifestDataset', 'ManifestError', 'MediaError',
+           'MediaReport', 'ModalitySpec', 'TextTokenizer', 'collate', 'load_tokenizer',
+           'modalities', 'resolve_media_path', 'train_tokenizer', 'transforms']

@@ -124,14 +124,16 @@ def make_batch(batch_size: int = 4, *, seed: int = 0, absent: Optional[Dict[str,
     Args:
         batch_size: B.
         seed: seed of the data (same seed, same batch).
-        absent: modality -> sample indices that miss it; None uses ``DEFAULT_ABSENT``,
+        absent: modality -> sample indices that miss it; None uses ``DEFAULT_ABSENT`` (for the
+            modalities asked for),
             ``{}`` makes every modality present for every sample.
         modalities: the modality entries to produce.
         features: modalities given as pre-extracted features (``feats`` (B, N, F),
             ``feat_mask`` (B, N)) instead of raw data; may name modalities outside ``BUILTIN``.
     """
     gen = torch.Generator().manual_seed(seed)
-    absent = DEFAULT_ABSENT if absent is None else absent
+    if absent is None:
+        absent = {name: index for name, index in DEFAULT_ABSENT.items() if name in modalities}
     unknown = set(absent) - set(modalities)
     if unknown:
         raise ValueError(f'absent names modalities {sorted(unknown)} that are not in {list(modalities)}')
@@ -171,7 +173,8 @@ def tiny_encoder_cfgs(dim: int = 32, *, modalities: Sequence[str] = BUILTIN,
     bert = dict(vocab_size=s['vocab_size'], hidden_size=dim, num_layers=1, num_heads=2,
                 intermediate_size=2 * dim, max_position=32, pad_token_id=TOKENS['pad_id'])
     cfgs = {
-        'image': dict(type='ImagePatchEncoder', image_size=s['image_size'], patch_size=16, **common),
+        'image': dict(type='ImagePatchEncoder', image_size=s['image_size'], patch_size=16, target_grid=2,
+                      **common),
         'text': dict(type='TextBertEncoder', **bert),
         'table': dict(type='TableBertEncoder', **bert),
         'video': dict(type='VideoFrameEncoder', max_frames=8, **common,
@@ -186,5 +189,5 @@ def tiny_encoder_cfgs(dim: int = 32, *, modalities: Sequence[str] = BUILTIN,
         elif name in cfgs:
             out[name] = cfgs[name]
         else:
-            raise ValueError(f'no tiny encoder config for {name!r}; list it in `features` to get a FeatureEncoder')
+            raise ValueError(f'no tiny encoder config for {name!r}; name it in `features` (FeatureEncoder)')
     return out

@@ -1,1 +1,9 @@
+"""Contrastive and masked-modelling losses; each returns named scalars."""
+from .base_masked_loss import BaseMaskedLoss
+from .inter_modality_contrastive_loss import InterModalityContrastiveLoss
+from .masked_entity_model_loss import MaskedEntityModelLoss
+from .masked_feature_regression_loss import MaskedFeatureRegressionLoss
+from .masked_language_model_loss import MaskedLanguageModelLoss
 
+__all__ = ['BaseMaskedLoss', 'InterModalityContrastiveLoss', 'MaskedEntityModelLoss',
+           'MaskedFeatureRegressionLoss', 'MaskedLanguageModelLoss']

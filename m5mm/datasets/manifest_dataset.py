@@ -1,0 +1,93 @@
+"""The m5mm JSON-lines manifest reader."""
+from __future__ import annotations
+
+import json
+import logging
+import os
+from typing import Iterator, Mapping, Optional, Sequence, Tuple, Union
+
+from m5mm.registry import DATASETS
+
+from .base_dataset import DEFAULT_TOKENIZER, BaseProductDataset, RawRecord
+from .file_lock import file_lock
+
+logger = logging.getLogger('m5mm')
+
+DEFAULT_MANIFEST = 'manifest.jsonl'
+
+
+@DATASETS.register_module()
+class ManifestDataset(BaseProductDataset):
+    """Products from a JSON-lines manifest, one product per line::
+
+        {"id": "A123", "text": "red cotton t-shirt", "table": [["brand", "Acme"], ["color", "red"]],
+         "image": "images/A123.jpg", "video": "videos/A123.mp4", "audio": "audio/A123.wav",
+         "category": "clothing", "instance": "sku-77", "split": "train"}
+
+    A missing modality is null or absent; ``split`` defaults to ``train``; ``<modality>_feat``
+    keys point to ``.npy`` features read when that modality's source is ``'feature'``. Paths
+    are relative to ``data_root``.
+
+    Args:
+        data_root: dataset folder.
+        manifest: manifest file; None = ``DATA_ROOT/manifest.jsonl``; a relative path is looked up
+            in ``data_root`` first, then in the working directory.
+        generate_if_missing: when the manifest does not exist, build demo data into ``data_root``
+            with ``m5mm.datasets.demo.make_demo_dataset(data_root, **generate_if_missing)``.
+        **see** :class:`BaseProductDataset` for ``split``, ``modalities``, ``tokenizer``,
+        ``on_bad_line`` and ``seed``.
+    """
+
+    def __init__(self, *, data_root: str, manifest: Optional[str] = None,
+                 split: Union[str, Sequence[str], None] = 'train',
+                 modalities: Optional[Mapping[str, Optional[dict]]] = None,
+                 tokenizer: Optional[dict] = DEFAULT_TOKENIZER, on_bad_line: str = 'error',
+                 seed: int = 0, generate_if_missing: Optional[dict] = None) -> None:
+        self.manifest = self._resolve_manifest(data_root, manifest)
+        if not os.path.isfile(self.manifest):
+            if generate_if_missing is None:
+                raise FileNotFoundError(
+                    f'manifest not found: {self.manifest}. Point data_root/manifest at a dataset, or set '
+                    f'generate_if_missing=dict(num_products=400, seed=0) to create demo data there.')
+            self._generate(data_root, generate_if_missing)
+        super().__init__(data_root=data_root, split=split, modalities=modalities, tokenizer=tokenizer,
+                         on_bad_line=on_bad_line, seed=seed)
+
+    @staticmethod
+    def _resolve_manifest(data_root: str, manifest: Optional[str]) -> str:
+        if manifest is None:
+            return os.path.abspath(os.path.join(data_root, DEFAULT_MANIFEST))
+        in_root = os.path.join(data_root, manifest)
+        if os.path.isabs(manifest) or os.path.exists(in_root) or not os.path.exists(manifest):
+            return os.path.abspath(in_root)
+        return os.path.abspath(manifest)
+
+    def _generate(self, data_root: str, options: dict) -> None:
+        with file_lock(os.path.abspath(data_root).rstrip(os.sep) + '.lock'):
+            if os.path.isfile(self.manifest):  # another process generated it meanwhile
+                return
+            from m5mm.datasets.demo import make_demo_dataset
+            logger.info('m5mm: no manifest at %s; generating demo data (%s)', self.manifest, options)
+            make_demo_dataset(data_root, **options)
+        if not os.path.isfile(self.manifest):
+            raise FileNotFoundError(f'make_demo_dataset did not write {self.manifest}')
+
+    @property
+    def source_name(self) -> str:
+        return self.manifest
+
+    def iter_raw_records(self) -> Iterator[Tuple[str, RawRecord]]:
+        with open(self.manifest, 'rb') as handle:
+            for lineno, line in enumerate(handle, 1):
+                where = f'{self.manifest}:{lineno}'
+                try:
+                    text = line.decode('utf-8').strip()
+                except UnicodeDecodeError as exc:
+                    yield where, ValueError(f'not UTF-8 ({exc.reason} at byte {exc.start})')
+                    continue
+                if not text:
+                    continue
+                try:
+                    yield where, json.loads(text)
+                except json.JSONDecodeError as exc:
+                    yield where, ValueError(f'invalid JSON: {exc.msg} (column {exc.colno})')

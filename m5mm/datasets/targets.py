@@ -1,0 +1,45 @@
+"""Dataset configs from a command-line target: a data folder or an mmengine config file."""
+from __future__ import annotations
+
+import os
+from typing import List, Optional, Sequence, Union
+
+
+def parse_split(split: Optional[str]) -> Union[str, List[str], None]:
+    """Command-line split: ``train``, ``query,gallery`` or ``all`` (None)."""
+    if split is None or split == 'all':
+        return None
+    parts = [s.strip() for s in split.split(',') if s.strip()]
+    return parts[0] if len(parts) == 1 else parts
+
+
+def dataset_cfg_from_target(target: str, *, split: Optional[str] = None,
+                            modalities: Optional[Sequence[str]] = None) -> dict:
+    """The dataset config for ``target``.
+
+    A folder with ``manifest.jsonl`` gives a ``ManifestDataset``, one with ``meta.json`` an
+    ``M5ProductDataset`` (split: all, unless given; ``modalities`` names the modalities, default
+    all five with default pipelines). A config file gives its ``train_dataloader.dataset``
+    (``split`` overrides the config's).
+    """
+    if os.path.isdir(target):
+        if os.path.isfile(os.path.join(target, 'manifest.jsonl')):
+            cfg = dict(type='ManifestDataset', data_root=target)
+        elif os.path.isfile(os.path.join(target, 'meta.json')):
+            cfg = dict(type='M5ProductDataset', data_root=target)
+        else:
+            raise FileNotFoundError(f'{target} has neither manifest.jsonl nor meta.json')
+        cfg['split'] = parse_split(split)
+        if modalities:
+            cfg['modalities'] = {m: None for m in modalities}
+        return cfg
+    if os.path.isfile(target):
+        from mmengine.config import Config
+        loaded = Config.fromfile(target)
+        if 'train_dataloader' not in loaded or 'dataset' not in loaded.train_dataloader:
+            raise KeyError(f'{target} has no train_dataloader.dataset')
+        cfg = loaded.train_dataloader.dataset.to_dict()
+        if split is not None:
+            cfg['split'] = parse_split(split)
+        return cfg
+    raise FileNotFoundError(f'{target} is neither a data folder nor a config file')

@@ -1,0 +1,117 @@
+"""Decoding media files; every library failure becomes a :class:`MediaError` with a short reason."""
+from __future__ import annotations
+
+import os
+import warnings
+from typing import Optional, Sequence, Tuple
+
+import numpy as np
+
+from ..errors import MISSING_FILE, UNREADABLE_FILE, MediaError
+
+_DECORD_QUIET = False
+
+
+def check_file(path: str) -> str:
+    """``path`` if it is a readable file, else MediaError ('missing file' / 'unreadable file')."""
+    if not os.path.exists(path):
+        raise MediaError(MISSING_FILE, path)
+    if not os.path.isfile(path) or not os.access(path, os.R_OK):
+        raise MediaError(UNREADABLE_FILE, path)
+    if os.path.getsize(path) == 0:
+        raise MediaError('empty file', path)
+    return path
+
+
+def decode_image(path: str, *, draft_size: Optional[Tuple[int, int]] = None) -> np.ndarray:
+    """(H, W, 3) uint8 RGB array of an image file.
+
+    Args:
+        path: the image file.
+        draft_size: (width, height) the JPEG decoder may reduce to (faster; at least this size).
+    """
+    from PIL import Image
+    check_file(path)
+    try:
+        with Image.open(path) as img:
+            if draft_size is not None:
+                img.draft('RGB', tuple(draft_size))
+            return np.asarray(img.convert('RGB'))
+    except (OSError, ValueError, SyntaxError, Image.DecompressionBombError) as exc:
+        raise MediaError('corrupt image', f'{path}: {exc}') from None
+
+
+def _quiet_decord(decord) -> None:
+    global _DECORD_QUIET
+    if not _DECORD_QUIET:  # the reason is in the exception; ffmpeg's console noise is not needed
+        decord.logging.set_level(decord.logging.QUIET)
+        _DECORD_QUIET = True
+
+
+def frame_indices(total: int, num: int, rng: Optional[np.random.Generator] = None) -> np.ndarray:
+    """``min(num, total)`` indices spread uniformly over ``total`` frames (segment centres, or a
+    random position in each segment when ``rng`` is given)."""
+    num = min(num, total)
+    bounds = np.linspace(0, total, num + 1)
+    if rng is None:
+        positions = (bounds[:-1] + bounds[1:]) / 2
+    else:
+        positions = bounds[:-1] + rng.random(num) * (bounds[1:] - bounds[:-1])
+    return np.clip(positions.astype(np.int64), 0, total - 1)
+
+
+def decode_video(path: str, *, num_frames: int, size: Sequence[int],
+                 rng: Optional[np.random.Generator] = None) -> np.ndarray:
+    """(T, H, W, 3) uint8 frames sampled uniformly, decoded by decord at ``size`` = (H, W).
+
+    T is ``num_frames``, or the clip's frame count when shorter.
+    """
+    check_file(path)
+    try:
+        import decord
+    except ImportError as exc:
+        raise ImportError(f'decord is needed to read videos: pip install decord ({exc})') from exc
+    _quiet_decord(decord)
+    height, width = size
+    try:
+        reader = decord.VideoReader(path, width=width, height=height, ctx=decord.cpu(0), num_threads=1)
+        total = len(reader)
+        if total <= 0:
+            raise MediaError('empty video', path)
+        frames = reader.get_batch(frame_indices(total, num_frames, rng).tolist()).asnumpy()
+    except MediaError:
+        raise
+    except Exception as exc:  # decord raises RuntimeError / DECORDError for anything unreadable
+        raise MediaError('corrupt video', f'{path}: {str(exc)[:200]}') from None
+    if frames.ndim != 4 or frames.shape[0] == 0:
+        raise MediaError('corrupt video', f'{path}: decoded shape {frames.shape}')
+    return frames
+
+
+def decode_audio(path: str, *, sample_rate: int, max_duration: Optional[float]) -> np.ndarray:
+    """(S,) float32 mono waveform at ``sample_rate``, at most ``max_duration`` seconds."""
+    check_file(path)
+    import librosa
+    try:
+        with warnings.catch_warnings():  # librosa warns before each fallback; failures raise below
+            warnings.simplefilter('ignore')
+            wave, _ = librosa.load(path, sr=sample_rate, mono=True, duration=max_duration)
+    except Exception as exc:  # soundfile / audioread raise many unrelated types
+        raise MediaError('corrupt audio', f'{path}: {type(exc).__name__} {str(exc)[:200]}') from None
+    if wave.size == 0:
+        raise MediaError('empty audio', path)
+    if not np.isfinite(wave).all():
+        raise MediaError('corrupt audio', f'{path}: non-finite samples')
+    return wave.astype(np.float32, copy=False)
+
+
+def load_npy(path: str) -> np.ndarray:
+    """The array in a ``.npy`` file (no pickles), as float32."""
+    check_file(path)
+    try:
+        array = np.load(path, allow_pickle=False)
+    except Exception as exc:  # ValueError / OSError / EOFError on a bad header or short file
+        raise MediaError('corrupt feature', f'{path}: {str(exc)[:200]}') from None
+    if not isinstance(array, np.ndarray) or not np.issubdtype(array.dtype, np.number):
+        raise MediaError('corrupt feature', f'{path}: not a numeric array')
+    return array.astype(np.float32, copy=False)

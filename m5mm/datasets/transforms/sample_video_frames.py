@@ -1,0 +1,50 @@
+"""Decode uniformly sampled, low-resolution video frames."""
+from __future__ import annotations
+
+from typing import Sequence
+
+import torch
+
+from m5mm.registry import TRANSFORMS
+
+from .decode import decode_video
+from .image_size import Size, to_hw
+from .normalize_image import IMAGENET_MEAN, IMAGENET_STD, normalize
+from .randomness import sample_rng
+
+
+@TRANSFORMS.register_module()
+class SampleVideoFrames:
+    """``results['path']`` -> ``results['frames']`` (T, 3, H, W) float32, standardised.
+
+    decord decodes directly at ``size`` (its width/height arguments), so large videos stay cheap.
+
+    Args:
+        num_frames: frames sampled uniformly over the clip (fewer if the clip is shorter);
+            the paper uses up to 12 (1 fps).
+        size: decoded frame size, int or (height, width).
+        mean: per-channel mean for standardisation.
+        std: per-channel std.
+        jitter: sample a random frame within each segment (from the sample seed) instead of
+            the segment centre (training augmentation).
+    """
+
+    def __init__(self, *, num_frames: int = 4, size: Size = 64, mean: Sequence[float] = IMAGENET_MEAN,
+                 std: Sequence[float] = IMAGENET_STD, jitter: bool = False) -> None:
+        if num_frames < 1:
+            raise ValueError(f'num_frames must be >= 1, got {num_frames}')
+        self.num_frames = num_frames
+        self.size = to_hw(size)
+        self.mean = tuple(mean)
+        self.std = tuple(std)
+        self.jitter = jitter
+
+    def __call__(self, results: dict) -> dict:
+        rng = sample_rng(results, 'SampleVideoFrames') if self.jitter else None
+        frames = decode_video(results['path'], num_frames=self.num_frames, size=self.size, rng=rng)
+        pixels = torch.from_numpy(frames).permute(0, 3, 1, 2)  # (T, 3, H, W) uint8
+        results['frames'] = normalize(pixels, self.mean, self.std)
+        return results
+
+    def __repr__(self) -> str:
+        return f'SampleVideoFrames(num_frames={self.num_frames}, size={self.size}, jitter={self.jitter})'

@@ -1,0 +1,108 @@
+"""FAISS inner-product indexes: exact ``IndexFlatIP``, ``IndexIVFFlat`` and ``IndexHNSWFlat``."""
+from __future__ import annotations
+
+import math
+import os
+from typing import Optional, Tuple
+
+import numpy as np
+
+from m5mm.utils.require import require
+
+INDEX_FILE = 'index.faiss'
+
+
+def default_nlist(n: int) -> int:
+    """IVF lists for n vectors: about 4 sqrt(n), with at least 39 training points per list."""
+    return max(1, min(int(4 * math.sqrt(max(n, 1))), n // 39))
+
+
+class FaissIndex:
+    """A FAISS index by type: 'flat' (exact), 'ivf' (inverted lists) or 'hnsw' (graph).
+
+    Args:
+        dim: vector size. index_type: 'flat', 'ivf' or 'hnsw'.
+        nlist: IVF lists (None = :func:`default_nlist` of the first add).
+        nprobe: IVF lists visited per query (capped at nlist).
+        hnsw_m: HNSW links per node. ef_construction, ef_search: HNSW beam widths.
+        train_size: at most this many vectors train the IVF quantizer. seed: sampling seed.
+    """
+
+    index_types = ('flat', 'ivf', 'hnsw')
+
+    def __init__(self, *, dim: int, index_type: str = 'flat', nlist: Optional[int] = None, nprobe: int = 32,
+                 hnsw_m: int = 32, ef_construction: int = 80, ef_search: int = 64, train_size: int = 262144,
+                 seed: int = 0) -> None:
+        if index_type not in self.index_types:
+            raise ValueError(f'index_type must be one of {self.index_types}, got {index_type!r}')
+        self.faiss = require('faiss', 'faiss')
+        self.dim, self.index_type = dim, index_type
+        self.nlist, self.nprobe = nlist, nprobe
+        self.hnsw_m, self.ef_construction, self.ef_search = hnsw_m, ef_construction, ef_search
+        self.train_size, self.seed = train_size, seed
+        self.index = None
+        if index_type == 'flat':
+            self.index = self.faiss.IndexFlatIP(dim)
+        elif index_type == 'hnsw':
+            self.index = self.faiss.IndexHNSWFlat(dim, hnsw_m, self.faiss.METRIC_INNER_PRODUCT)
+            self.index.hnsw.efConstruction = ef_construction
+
+    @property
+    def ntotal(self) -> int:
+        """Number of indexed vectors."""
+        return 0 if self.index is None else int(self.index.ntotal)
+
+    def _make_ivf(self, vectors: np.ndarray) -> None:
+        self.nlist = self.nlist or default_nlist(len(vectors))
+        if len(vectors) < self.nlist:
+            raise ValueError(f'an IVF index with nlist={self.nlist} needs at least that many vectors to train, '
+                             f'got {len(vectors)}')
+        quantizer = self.faiss.IndexFlatIP(self.dim)
+        self.index = self.faiss.IndexIVFFlat(quantizer, self.dim, self.nlist, self.faiss.METRIC_INNER_PRODUCT)
+        sample = vectors
+        if len(vectors) > self.train_size:
+            rows = np.random.default_rng(self.seed).choice(len(vectors), self.train_size, replace=False)
+            sample = vectors[np.sort(rows)]
+        self.index.train(sample)
+        self.index.make_direct_map()
+
+    def add(self, vectors: np.ndarray) -> None:
+        """Append (N, D) float32 vectors (an IVF index is trained on its first add)."""
+        vectors = np.ascontiguousarray(vectors, dtype=np.float32)
+        if self.index is None:
+            self._make_ivf(vectors)
+        self.index.add(vectors)
+
+    def _set_search_params(self) -> None:
+        if self.index_type == 'ivf':
+            self.index.nprobe = min(self.nprobe, self.index.nlist)
+        elif self.index_type == 'hnsw':
+            self.index.hnsw.efSearch = max(self.ef_search, 1)
+
+    def search(self, queries: np.ndarray, k: int) -> Tuple[np.ndarray, np.ndarray]:
+        """(Q, D) queries -> scores (Q, k), indices (Q, k) (-1 where fewer results exist)."""
+        queries = np.ascontiguousarray(queries, dtype=np.float32)
+        if self.ntotal == 0:
+            return (np.full((len(queries), k), -np.inf, np.float32), np.full((len(queries), k), -1, np.int64))
+        self._set_search_params()
+        scores, indices = self.index.search(queries, k)
+        scores[indices < 0] = -np.inf
+        return scores, indices.astype(np.int64)
+
+    def reconstruct(self, row: int) -> np.ndarray:
+        """The stored vector of row ``row`` (D,)."""
+        return self.index.reconstruct(int(row))
+
+    def save(self, directory: str) -> None:
+        """Write the index to ``directory/index.faiss``."""
+        self.faiss.write_index(self.index, os.path.join(directory, INDEX_FILE))
+
+    @classmethod
+    def load(cls, directory: str, *, dim: int, index_type: str, **kwargs) -> 'FaissIndex':
+        """Read an index written by :meth:`save`."""
+        obj = cls(dim=dim, index_type=index_type, **kwargs)
+        obj.index = obj.faiss.read_index(os.path.join(directory, INDEX_FILE))
+        if index_type == 'ivf':
+            obj.nlist = obj.index.nlist
+            obj.index.make_direct_map()
+        return obj

@@ -1,0 +1,181 @@
+"""InfoNCE over every modality pair, weighted per sample by the harmonizer (SCALE's SIMCL)."""
+from __future__ import annotations
+
+import math
+from itertools import combinations
+from typing import Dict, List, Optional, Sequence, Tuple
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from m5mm.registry import LOSSES
+from m5mm.utils.distributed import (all_gather_tensor, all_reduce_sum, gather_sizes, gather_with_grad,
+                                    get_world_size, is_distributed, rank_offset)
+
+WEIGHT_MODES = ('logits', 'loss')
+
+
+@LOSSES.register_module()
+class InterModalityContrastiveLoss(nn.Module):
+    """Symmetric InfoNCE (NT-Xent) for every modality pair over in-batch negatives.
+
+    For a pair (i, j) and a query sample b that has both modalities, the logits are
+    ``w * cos(z_i[b], z_j[c]) / T`` over every sample c of the global batch that has both
+    modalities (rows and columns of samples lacking one are excluded); the positive is
+    c = b. ``w = W[b, i, j]`` in the i->j direction and ``W[b, j, i]`` in the j->i direction.
+    ``weight_mode='logits'`` scales the logits by w (authors' code), ``'loss'`` multiplies
+    the sample's cross-entropy by w (paper). A pair's loss is the mean over both directions
+    and its valid samples; a pair with fewer than 2 valid samples gives 0 (its logits stay in
+    the graph); ``loss_con`` is the mean over the pairs that have samples.
+
+    Under ``torch.distributed`` the embeddings are gathered with gradients; each rank's rows
+    are its local queries (positives at ``rank offset + b``). Each rank returns the global
+    loss value, with a gradient scaled so that the rank-average that DDP/DeepSpeed apply
+    equals the gradient of the single-process loss on the concatenated batch.
+
+    Args:
+        temperature: softmax temperature T.
+        learnable_temperature: learn log(1/T) (CLIP style), clamped to T >= min_temperature.
+        min_temperature: lower clamp of a learnable temperature.
+        normalize: L2-normalise embeddings (cosine logits); else raw dot products.
+        weight_mode: 'logits' or 'loss' (how the harmonizer weights enter).
+        pairs: restrict to these modality pairs (default: all pairs of the given embeddings).
+        loss_weight: factor of ``loss_{name}``.
+        name: key suffix of the outputs (``loss_con``, ``acc_con_text_image``, ``con_text_image``).
+    """
+
+    def __init__(self, *, temperature: float = 0.07, learnable_temperature: bool = False,
+                 min_temperature: float = 0.01, normalize: bool = True, weight_mode: str = 'logits',
+                 pairs: Optional[Sequence[Sequence[str]]] = None, loss_weight: float = 1.0,
+                 name: str = 'con') -> None:
+        super().__init__()
+        if weight_mode not in WEIGHT_MODES:
+            raise ValueError(f'weight_mode must be one of {WEIGHT_MODES}, got {weight_mode!r}')
+        if temperature <= 0 or min_temperature <= 0:
+            raise ValueError(f'temperatures must be > 0, got {temperature}, {min_temperature}')
+        self.learnable_temperature = learnable_temperature
+        self.min_temperature = min_temperature
+        log_scale = torch.tensor(math.log(1.0 / temperature))
+        if learnable_temperature:
+            self.log_scale = nn.Parameter(log_scale)
+        else:
+            self.register_buffer('log_scale', log_scale, persistent=False)
+        self.normalize = normalize
+        self.weight_mode = weight_mode
+        self.pairs = [tuple(p) for p in pairs] if pairs is not None else None
+        self.loss_weight = loss_weight
+        self.name = name
+
+    @property
+    def temperature(self) -> Tensor:
+        """The current temperature (clamped)."""
+        return 1.0 / self.logit_scale()
+
+    def logit_scale(self) -> Tensor:
+        """1 / T as a scalar tensor, clamped to 1 / min_temperature."""
+        return self.log_scale.float().exp().clamp(max=1.0 / self.min_temperature)
+
+    def _pairs(self, order: List[str]) -> List[Tuple[int, int]]:
+        if self.pairs is None:
+            return list(combinations(range(len(order)), 2))
+        unknown = sorted({m for pair in self.pairs for m in pair} - set(order))
+        if unknown:
+            raise KeyError(f'{type(self).__name__}: pairs name modalities {unknown} not among {order}')
+        return [tuple(sorted((order.index(a), order.index(b)))) for a, b in self.pairs]
+
+    def forward(self, embeddings: Dict[str, Tensor], present: Dict[str, Tensor],
+                weights: Optional[Tensor] = None) -> Dict[str, Tensor]:
+        """Contrastive loss of all modality pairs.
+
+        Args:
+            embeddings: {m: (B, D)} pooled embeddings (one width for all m).
+            present: {m: (B,) bool}.
+            weights: (B, M, M) harmonizer weights in the order of ``embeddings``, or None.
+
+        Returns:
+            ``loss_{name}``, ``acc_{name}_{i}_{j}`` and ``{name}_{i}_{j}`` (detached pair losses).
+        """
+        order = list(embeddings)
+        batch = next(iter(embeddings.values())).shape[0]
+        self._check(embeddings, present, weights, order, batch)
+        pairs = self._pairs(order)
+        device = embeddings[order[0]].device
+        sizes = gather_sizes(batch, device)
+        offset = rank_offset(sizes)
+        targets = torch.arange(batch, device=device) + offset
+        scale = self.logit_scale()
+        local = {m: self._embed(embeddings[m]) for m in order}
+        gathered = {m: gather_with_grad(local[m], sizes) for m in order}
+        pres = {m: present[m].bool().to(device) for m in order}
+        pres_all = {m: all_gather_tensor(pres[m], sizes) for m in order}
+
+        pair_sums, pair_hits, pair_counts = [], [], []
+        for i, j in pairs:
+            mi, mj = order[i], order[j]
+            rows = pres[mi] & pres[mj]
+            cols = pres_all[mi] & pres_all[mj]
+            w_ij = weights[:, i, j].float() if weights is not None else None
+            w_ji = weights[:, j, i].float() if weights is not None else None
+            ce_ij, hit_ij = self._direction(local[mi], gathered[mj], rows, cols, targets, scale, w_ij)
+            ce_ji, hit_ji = self._direction(local[mj], gathered[mi], rows, cols, targets, scale, w_ji)
+            pair_sums.append(ce_ij + ce_ji)
+            pair_hits.append(hit_ij + hit_ji)
+            pair_counts.append(cols.sum().float())
+        return self._reduce(order, pairs, pair_sums, pair_hits, pair_counts, local, device)
+
+    def _embed(self, x: Tensor) -> Tensor:
+        x = x.float()
+        return F.normalize(x, dim=-1) if self.normalize else x
+
+    def _direction(self, query: Tensor, keys: Tensor, rows: Tensor, cols: Tensor, targets: Tensor,
+                   scale: Tensor, weight: Optional[Tensor]) -> Tuple[Tensor, Tensor]:
+        """Summed cross-entropy and hit count of the valid local query rows against all keys."""
+        logits = query @ keys.t() * scale                                   # (B, B_all)
+        if weight is not None and self.weight_mode == 'logits':
+            logits = logits * weight[:, None]
+        logits = logits.masked_fill(~cols[None, :], torch.finfo(logits.dtype).min)
+        ce = F.cross_entropy(logits, targets, reduction='none')
+        if weight is not None and self.weight_mode == 'loss':
+            ce = ce * weight
+        ce = torch.where(rows, ce, torch.zeros_like(ce))
+        hits = ((logits.detach().argmax(dim=-1) == targets) & rows).sum().float()
+        return ce.sum(), hits
+
+    def _reduce(self, order, pairs, pair_sums, pair_hits, pair_counts, local, device) -> Dict[str, Tensor]:
+        if not pairs:
+            raise ValueError(f'{type(self).__name__} needs at least two modalities, got {order}')
+        counts = torch.stack(pair_counts)                                   # global, same on all ranks
+        has_samples = (counts >= 2).float()
+        n_pairs = has_samples.sum().clamp_min(1.0)
+        per_pair = torch.stack(pair_sums) / (2.0 * counts.clamp_min(1.0))  # this rank's share
+        share = (per_pair * has_samples).sum() / n_pairs
+        stats = all_reduce_sum(torch.cat([share[None], per_pair.detach(), torch.stack(pair_hits)]))
+        total = stats[0]
+        if is_distributed():  # value: global loss; gradient: world_size x share (ranks get averaged)
+            scaled = share * get_world_size()
+            loss = scaled - scaled.detach() + total
+        else:
+            loss = share
+        out = {f'loss_{self.name}': loss * self.loss_weight}
+        n_p = len(pairs)
+        accs = stats[1 + n_p:] / (2.0 * counts.clamp_min(1.0)) * has_samples  # 0 for pairs without negatives
+        for k, (i, j) in enumerate(pairs):
+            key = f'{order[i]}_{order[j]}'
+            out[f'acc_{self.name}_{key}'] = accs[k]
+            out[f'{self.name}_{key}'] = stats[1 + k]
+        if self.learnable_temperature:
+            out[f'{self.name}_temperature'] = self.temperature.detach()
+        return out
+
+    def _check(self, embeddings, present, weights, order, batch) -> None:
+        widths = {m: tuple(e.shape) for m, e in embeddings.items()}
+        if any(e.dim() != 2 or e.shape[0] != batch for e in embeddings.values()) or \
+                len({e.shape[1] for e in embeddings.values()}) > 1:
+            raise ValueError(f'{type(self).__name__} needs (B, D) embeddings of one width, got {widths}')
+        missing = [m for m in order if m not in present]
+        if missing:
+            raise KeyError(f'{type(self).__name__}: no presence mask for {missing}')
+        if weights is not None and tuple(weights.shape) != (batch, len(order), len(order)):
+            raise ValueError(f'weights must be (B, M, M) = ({batch}, {len(order)}, {len(order)}), '
+                             f'got {tuple(weights.shape)}')
