@@ -70,6 +70,7 @@ class BaseProductDataset(Dataset):
         self.category_to_index = {name: i for i, name in enumerate(self.categories)}
         self.instance_to_index = label_index(r['instance'] for r in all_records)
         self.records = [r for r in all_records if self.splits is None or r['split'] in self.splits]
+        self._other_records = [r for r in all_records if self.splits is not None and r['split'] not in self.splits]
         self.tokenizer = self._build_tokenizer(tokenizer, all_records)
         for spec in self.specs.values():
             spec.pad_id = self.tokenizer.pad_id if self.tokenizer is not None else spec.pad_id
@@ -169,7 +170,7 @@ class BaseProductDataset(Dataset):
 
     def _probe_feature_dim(self, name: str) -> Optional[int]:
         """F of the first readable ``.npy`` of modality ``name`` (header only)."""
-        candidates = [r['fields'][name] for r in self.records if r['fields'][name] is not None]
+        candidates = [r['fields'][name] for r in self.records + self._other_records if r['fields'][name] is not None]
         for path in candidates[:PROBE_LIMIT]:
             try:
                 array = np.load(resolve_media_path(self.data_root, path), mmap_mode='r', allow_pickle=False)
@@ -215,7 +216,10 @@ class BaseProductDataset(Dataset):
                       ) -> Optional[Dict[str, Any]]:
         """Run modality ``name``'s pipeline on sample ``index``; None if absent or unusable
         (the reason goes to ``errors`` and the log)."""
-        record = self.records[index]
+        return self._load(name, self.records[index], index, errors)
+
+    def _load(self, name: str, record: dict, index: int, errors: Optional[Dict[str, str]]
+              ) -> Optional[Dict[str, Any]]:
         value = record['fields'][name]
         if value is None:
             return None
@@ -244,16 +248,17 @@ class BaseProductDataset(Dataset):
     # ------------------------------------------------------------ batches
     def template(self, name: str) -> Template:
         """Item shapes of modality ``name`` for batches that lack it entirely: from a loaded
-        sample, else by loading the first few records that have it, else the spec's defaults."""
+        sample, else by loading the first few records that have it (this split first, then the
+        rest of the file), else the spec's declared shapes."""
         if name not in self._templates:
-            candidates = [i for i, r in enumerate(self.records) if r['fields'][name] is not None]
-            for index in candidates[:PROBE_LIMIT]:
-                if self.load_modality(name, index) is not None:
+            candidates = [r for r in self.records + self._other_records if r['fields'][name] is not None]
+            for record in candidates[:PROBE_LIMIT]:
+                if self._load(name, record, 0, None) is not None:
                     break
             else:
                 logger.warning('m5mm: no loadable %s among the first %d records; padding absent batches '
-                               'with the declared shapes %s', name, PROBE_LIMIT,
-                               self.specs[name].default_template())
+                               'with the declared shapes %s (set modalities.%s.spec.shapes)', name, PROBE_LIMIT,
+                               self.specs[name].default_template(), name)
                 self._templates[name] = self.specs[name].default_template()
         return self._templates[name]
 

@@ -20,7 +20,7 @@ ArrayLike = Union[np.ndarray, Tensor, Sequence]
 
 SIMILARITIES = ('dot', 'cosine')
 DEFAULT_QUERY_CHUNK = 1024
-DEFAULT_GALLERY_CHUNK = 65536
+DEFAULT_GALLERY_CHUNK = 16384
 
 
 def as_feature_tensor(x: ArrayLike, name: str = 'features') -> Tensor:
@@ -63,12 +63,14 @@ def stable_desc_order(values: Tensor, indices: Tensor) -> Tuple[Tensor, Tensor]:
 
 def block_topk(scores: Tensor, k: int, deterministic: bool = True) -> Tuple[Tensor, Tensor]:
     """Top ``k`` of each row of ``scores`` (R, C) -> values, column indices (R, k), ranked."""
-    values, indices = scores.topk(k, dim=1, largest=True, sorted=False)
-    if not deterministic:
+    if not deterministic or k >= scores.shape[1]:
+        values, indices = scores.topk(k, dim=1, largest=True, sorted=False)
         return stable_desc_order(values, indices)
-    values, indices = stable_desc_order(values, indices)
-    # Rows where more than k entries reach the k-th score: topk may have kept any of the ties.
-    tied = (scores >= values[:, -1:]).sum(dim=1) > k
+    # One extra entry tells whether the k-th score is tied beyond the selection; only then can
+    # topk have kept an arbitrary one of the tied entries, and the row is ranked by a stable sort.
+    values, indices = scores.topk(k + 1, dim=1, largest=True, sorted=True)
+    tied = values[:, k] == values[:, k - 1]
+    values, indices = stable_desc_order(values[:, :k], indices[:, :k])
     if bool(tied.any()):
         rows = tied.nonzero().squeeze(1)
         order = scores[rows].argsort(dim=1, descending=True, stable=True)[:, :k]
@@ -117,12 +119,14 @@ def exact_topk(query: Tensor, gallery: Tensor, k: int, *,
         return out_scores, out_indices
     if exclude is not None:
         exclude = (exclude[0].to(query.device), exclude[1].to(query.device))
+    buffer = query.new_empty(min(query_chunk, num_q) * min(gallery_chunk, num_g))
     for q0 in range(0, num_q, query_chunk):
         q1 = min(q0 + query_chunk, num_q)
         best_s, best_i = None, None
         for g0 in range(0, num_g, gallery_chunk):
             g1 = min(g0 + gallery_chunk, num_g)
-            scores = query[q0:q1] @ gallery[g0:g1].T
+            scores = torch.matmul(query[q0:q1], gallery[g0:g1].T,
+                                  out=buffer[:(q1 - q0) * (g1 - g0)].view(q1 - q0, g1 - g0))
             block_excl = _exclusion_for_block(exclude, q0, q1, g0, g1)
             if block_excl is not None:
                 scores[block_excl] = float('-inf')

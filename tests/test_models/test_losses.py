@@ -89,8 +89,8 @@ def test_contrastive_with_no_valid_pair_is_zero_in_graph():
 
 def test_contrastive_learnable_temperature_and_pairs():
     emb, present, weights = _contrastive_inputs()
-    loss_fn = LOSSES.build(dict(type='InterModalityContrastiveLoss', temperature=0.5, learnable_temperature=True,
-                                pairs=[('image', 'text')], loss_weight=2.0))
+    loss_fn = LOSSES.build(dict(type='InterModalityContrastiveLoss', temperature=0.5,
+                                learnable_temperature=True, pairs=[('image', 'text')], loss_weight=2.0))
     out = loss_fn(emb, present, None)
     valid = [b for b in range(6) if present['image'][b]]
     sub = {m: emb[m][valid] for m in ('text', 'image')}
@@ -186,7 +186,8 @@ def test_masked_losses_without_masked_positions_are_zero_with_gradients():
     head, _ = _lm_head()
     tokens = torch.randn(2, 10, 8)
     labels = torch.full((2, 10), -100)
-    enc = EncoderOutput(tokens=tokens, mask=inputs['attention_mask'], pooled=tokens[:, 0], present=inputs['present'])
+    enc = EncoderOutput(tokens=tokens, mask=inputs['attention_mask'], pooled=tokens[:, 0],
+                        present=inputs['present'])
     out = loss_fn(tokens=tokens, encoded=enc, head=head, labels=labels)
     assert out['loss_mlm'].item() == 0.0
     out['loss_mlm'].backward()
@@ -205,8 +206,8 @@ def test_masked_losses_without_masked_positions_are_zero_with_gradients():
 
 def test_mlm_needs_tokenizer_ids():
     with pytest.raises(ValueError, match='mask_id'):
-        LOSSES.build(dict(type='MaskedLanguageModelLoss', tokenizer=dict(vocab_size=10, pad_id=0, cls_id=1,
-                                                                          sep_id=2)))
+        LOSSES.build(dict(type='MaskedLanguageModelLoss',
+                          tokenizer=dict(vocab_size=10, pad_id=0, cls_id=1, sep_id=2)))
 
 
 def _table_inputs(batch=200, seed=0):
@@ -269,7 +270,8 @@ def test_feature_regression_matches_reference(mode):
     enc = EncoderOutput(tokens=tokens, mask=mask, pooled=tokens[:, 0], present=present, targets=targets,
                         masked=masked)
     head = HEADS.build(dict(type='FeatureRegressionHead', dim=8, out_dim=4))
-    loss_fn = LOSSES.build(dict(type='MaskedFeatureRegressionLoss', modality='video', weight_mode=mode, name='mvm'))
+    loss_fn = LOSSES.build(dict(type='MaskedFeatureRegressionLoss', modality='video', weight_mode=mode,
+                                name='mvm'))
     out = loss_fn(tokens=tokens, encoded=enc, head=head, weight=weight)
     terms = []
     for b in range(3):

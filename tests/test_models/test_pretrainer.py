@@ -65,8 +65,8 @@ def test_every_parameter_gets_a_gradient_with_an_absent_modality():
     _total(out).backward()
     no_grad = [n for n, p in model.named_parameters() if p.grad is None]
     assert not no_grad
-    for name in ('encoders.image.patch_embed.weight', 'encoders.text.backbone.embeddings.word_embeddings.weight',
-                 'fusion.cls_token', 'harmonizer.scores'):
+    for name in ('encoders.image.patch_embed.weight', 'fusion.cls_token', 'harmonizer.scores',
+                 'encoders.text.backbone.embeddings.word_embeddings.weight'):
         assert dict(model.named_parameters())[name].grad.abs().sum() > 0, name
     audio = [p.grad for n, p in model.named_parameters() if n.startswith('encoders.audio.')]
     assert all(torch.all(g == 0) for g in audio)           # fully absent: in the graph, no signal
@@ -122,22 +122,39 @@ def test_options_and_vocab_from_meta(batch):
     out = model(sub)
     assert {'loss_con', 'loss_mlm', 'con_temperature', 'weight_image'} <= set(out)
     assert out['weight_text'] == 1.0
-    with pytest.raises(ValueError, match='mask_id'):
-        MODELS.build(dict(type='ScalePretrainer', encoders=tiny_encoder_cfgs(32, modalities=('text',)), fusion=dict(type='ScaleFusion', dim=24,
-                                                                              depth=1, num_heads=2),
+    with pytest.raises(ValueError, match='mask_id'):   # MLM without the tokenizer meta
+        MODELS.build(dict(type='ScalePretrainer', encoders=tiny_encoder_cfgs(32, modalities=('text',)),
+                          fusion=dict(type='ScaleFusion', dim=24, depth=1, num_heads=2),
                           losses=dict(mlm=dict(type='MaskedLanguageModelLoss'))))
 
 
 def test_a_few_steps_lower_the_loss():
     model = _model()
-    batch = make_batch(6, seed=2)
+    batch = make_batch(4, seed=2)
     optim = torch.optim.AdamW(model.parameters(), lr=2e-3)
     losses = []
-    for _ in range(12):
+    for _ in range(8):
         torch.manual_seed(0)   # the same masks every step
         loss = _total(model(batch))
         optim.zero_grad()
         loss.backward()
         optim.step()
         losses.append(loss.item())
-    assert losses[-1] < 0.8 * losses[0], losses
+    assert losses[-1] < 0.85 * losses[0], losses
+
+
+@pytest.mark.parametrize('kind', ['contrastive_only', 'masked_only'])
+def test_parts_no_loss_reads_still_get_gradients(batch, kind):
+    losses = {'con': dict(type='InterModalityContrastiveLoss')} if kind == 'contrastive_only' else \
+        {'mlm': dict(type='MaskedLanguageModelLoss', modality='text')}
+    model = _model(losses=losses, projection=dict(type='ProjectionHead', out_dim=16, activation='relu'))
+    torch.manual_seed(0)
+    out = model(batch)
+    _total(out).backward()
+    assert not [n for n, p in model.named_parameters() if p.grad is None]
+
+
+def test_pretrained_prefixes_collects_the_encoders():
+    model = _model()
+    model.encoders['text'].pretrained_prefixes = ['backbone.']
+    assert model.pretrained_prefixes == ['encoders.text.backbone.']

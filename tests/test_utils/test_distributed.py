@@ -1,6 +1,4 @@
 """gather_with_grad and the contrastive loss across 2 gloo processes equal one process."""
-import os
-
 import pytest
 import torch
 import torch.distributed as dist
@@ -12,6 +10,7 @@ from m5mm.utils.distributed import all_gather_tensor, gather_sizes, gather_with_
 
 MODALITIES = ['text', 'image', 'table']
 SPLIT = [5, 3]     # uneven local batches
+WEIGHT_MODES = ('logits', 'loss')
 
 
 def _data():
@@ -38,7 +37,7 @@ def _loss_and_grads(model, inputs, present, weight_mode):
     return out, grads
 
 
-def _worker(rank, world, init_file, result_file, weight_mode):
+def _worker(rank, world, init_file, result_file):
     dist.init_process_group('gloo', init_method=f'file://{init_file}', rank=rank, world_size=world)
     try:
         # gather_with_grad: gradient of rank r's rows = sum over ranks of d(loss_s)/d(rows)
@@ -48,19 +47,22 @@ def _worker(rank, world, init_file, result_file, weight_mode):
         coeff = torch.arange(y.numel(), dtype=torch.float).view_as(y) * (rank + 1)
         (y * coeff).sum().backward()
         flags = all_gather_tensor(torch.tensor([rank == 0] * SPLIT[rank]))
+        result = {'y': y.detach(), 'x_grad': x.grad, 'flags': flags, 'rank': get_rank(),
+                  'world': get_world_size()}
         # the contrastive loss on this rank's share of the batch
         inputs, present = _data()
         start = sum(SPLIT[:rank])
         part = slice(start, start + SPLIT[rank])
-        model = _model()
-        out, _ = _loss_and_grads(model, {m: v[part] for m, v in inputs.items()},
-                                 {m: v[part] for m, v in present.items()}, weight_mode)
-        for p in model.parameters():   # what DDP does: average gradients over ranks
-            dist.all_reduce(p.grad)
-            p.grad /= world
-        torch.save({'y': y.detach(), 'x_grad': x.grad, 'flags': flags, 'rank': get_rank(),
-                    'world': get_world_size(), 'out': {k: v.detach() for k, v in out.items()},
-                    'grads': {n: p.grad for n, p in model.named_parameters()}}, f'{result_file}.{rank}')
+        for weight_mode in WEIGHT_MODES:
+            model = _model()
+            out, _ = _loss_and_grads(model, {m: v[part] for m, v in inputs.items()},
+                                     {m: v[part] for m, v in present.items()}, weight_mode)
+            for p in model.parameters():   # what DDP does: average gradients over ranks
+                dist.all_reduce(p.grad)
+                p.grad /= world
+            result[weight_mode] = {'out': {k: v.detach() for k, v in out.items()},
+                                   'grads': {n: p.grad for n, p in model.named_parameters()}}
+        torch.save(result, f'{result_file}.{rank}')
     finally:
         dist.destroy_process_group()
 
@@ -71,14 +73,10 @@ def test_identity_without_process_group():
     assert get_rank() == 0 and get_world_size() == 1 and gather_sizes(3) == [3]
 
 
-@pytest.mark.parametrize('weight_mode', ['logits', 'loss'])
-def test_two_processes_equal_one(tmp_path, weight_mode):
+def test_two_processes_equal_one(tmp_path):
     init_file, result_file = tmp_path / 'init', tmp_path / 'result'
-    mp.start_processes(_worker, args=(2, str(init_file), str(result_file), weight_mode), nprocs=2,
-                       start_method='spawn')
+    mp.start_processes(_worker, args=(2, str(init_file), str(result_file)), nprocs=2, start_method='spawn')
     results = [torch.load(f'{result_file}.{r}') for r in range(2)]
-    inputs, present = _data()
-    ref_out, ref_grads = _loss_and_grads(_model(), inputs, present, weight_mode)
     n = sum(SPLIT)
     for rank, res in enumerate(results):
         assert res['rank'] == rank and res['world'] == 2
@@ -88,7 +86,44 @@ def test_two_processes_equal_one(tmp_path, weight_mode):
         coeff_sum = torch.arange(n * 2, dtype=torch.float).view(n, 2) * 3   # ranks use factors 1 and 2
         torch.testing.assert_close(res['x_grad'], coeff_sum[start:start + SPLIT[rank]])
         assert res['flags'].tolist() == [True] * SPLIT[0] + [False] * SPLIT[1]
-        for key, value in ref_out.items():   # every rank reports the global values
-            torch.testing.assert_close(res['out'][key], value.detach(), rtol=1e-5, atol=1e-6)
-        for name, grad in ref_grads.items():
-            torch.testing.assert_close(res['grads'][name], grad, rtol=1e-4, atol=1e-6)
+    inputs, present = _data()
+    for weight_mode in WEIGHT_MODES:
+        ref_out, ref_grads = _loss_and_grads(_model(), inputs, present, weight_mode)
+        for res in results:
+            for key, value in ref_out.items():   # every rank reports the global values
+                torch.testing.assert_close(res[weight_mode]['out'][key], value.detach(), rtol=1e-5, atol=1e-6)
+            for name, grad in ref_grads.items():
+                torch.testing.assert_close(res[weight_mode]['grads'][name], grad, rtol=1e-4, atol=1e-6)
+
+
+def _ddp_worker(rank, world, init_file, result_file):
+    from torch.nn.parallel import DistributedDataParallel
+
+    from tests.test_models.batch_factory import make_batch
+    from tests.test_models.test_pretrainer import _model, _total
+    dist.init_process_group('gloo', init_method=f'file://{init_file}', rank=rank, world_size=world)
+    try:
+        model = DistributedDataParallel(_model(), find_unused_parameters=False)
+        optim = torch.optim.SGD(model.parameters(), lr=0.1)
+        # rank 0 has no audio at all, rank 1 no table: DDP must neither hang nor complain
+        absent = {'audio': [0, 1, 2, 3]} if rank == 0 else {'table': [0, 1, 2, 3], 'image': [1]}
+        batch = make_batch(4, seed=rank, absent=absent)
+        for _ in range(2):
+            torch.manual_seed(rank)
+            loss = _total(model(batch))
+            optim.zero_grad()
+            loss.backward()
+            optim.step()
+        torch.save({n: p.detach() for n, p in model.module.named_parameters()}, f'{result_file}.{rank}')
+    finally:
+        dist.destroy_process_group()
+
+
+@pytest.mark.slow
+def test_pretrainer_trains_under_ddp_with_absent_modalities(tmp_path):
+    init_file, result_file = tmp_path / 'init', tmp_path / 'result'
+    mp.start_processes(_ddp_worker, args=(2, str(init_file), str(result_file)), nprocs=2,
+                       start_method='spawn')
+    params = [torch.load(f'{result_file}.{r}') for r in range(2)]
+    for name, value in params[0].items():   # gradients were averaged: both ranks hold the same weights
+        torch.testing.assert_close(params[1][name], value, msg=name)

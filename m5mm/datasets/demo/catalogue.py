@@ -1,8 +1,8 @@
 """Titles and attribute tables of the demo products (the text and table modalities).
 
-A title is ``[brand] [adjectives] [colour] noun [model]``: the noun names the category
-(70%, a synonym in 30% of those), its department (20%) or nothing specific (10%); brand, colour and model name the SKU
-and appear only sometimes. A table keeps 3-8 of the keys in :data:`TABLE_KEYS` (in that
+A title is ``[brand] [adjectives] [colour] noun [model]``: the noun names the category (70%,
+a synonym in 30% of those), its department (20%) or nothing specific (10%); brand, colour and
+model name the SKU and appear only sometimes. A table keeps 3-8 of the keys in :data:`TABLE_KEYS` (in that
 order); material and style show the category's factors, with some values replaced at random.
 """
 from __future__ import annotations

@@ -2,7 +2,7 @@
 
 Image and video: the object is the set of pixels far from the border's median colour; image
 features describe its colour, size and outline (radial profile, spikiness, hole), video
-features its colour and trajectory (spread in x, y and size, motion frequency). Audio: pitch,
+features its trajectory (spread in x, y and size, motion frequency). Audio: pitch,
 spectral centroid and beep rate. Text and table: bags of words / of ``key=value`` tokens.
 """
 from __future__ import annotations
@@ -52,7 +52,7 @@ def image_features(path: PathLike) -> np.ndarray:
 
 
 def video_features(path: PathLike) -> np.ndarray:
-    """(9,) spread of x, y and size, motion frequency (Hz), mean speed, x-y coupling, colour (3)."""
+    """(6,) spread of x, y and size, motion frequency (Hz), mean speed, x-y coupling."""
     import decord
     reader = decord.VideoReader(str(path))
     frames = reader.get_batch(list(range(len(reader)))).asnumpy()
@@ -67,8 +67,7 @@ def video_features(path: PathLike) -> np.ndarray:
     freq = np.fft.rfftfreq(64, d=1 / reader.get_avg_fps())[int(np.argmax(spectrum[1:])) + 1]
     speed = np.hypot(np.diff(xs), np.diff(ys)).mean() / side
     coupling = abs(np.corrcoef(xs, ys)[0, 1]) if spread[0] > 0 and spread[1] > 0 else 0.0
-    color = np.mean([s[4] for s in stats], axis=0)
-    return np.concatenate([spread, [freq, speed, np.nan_to_num(coupling)], color])
+    return np.concatenate([spread, [freq, speed, np.nan_to_num(coupling)]])
 
 
 def audio_features(path: PathLike, *, rate: int = 16000) -> np.ndarray:

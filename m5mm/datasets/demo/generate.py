@@ -25,8 +25,8 @@ def write_record_media(root: Path, record: PlannedRecord) -> None:
                                                        scale=inst.scale))
     if entry['video']:
         rng = np.random.default_rng([record.seed, 1])
-        write_mp4(root / entry['video'], render_video(rng, motion=record.factors['video'], color=color,
-                                                      speed=inst.speed))
+        write_mp4(root / entry['video'], render_video(rng, motion=record.factors['video'], speed=inst.speed,
+                                                      amplitude=inst.amplitude))
     if entry['audio']:
         rng = np.random.default_rng([record.seed, 2])
         pitch_hz = PITCH_BASE_HZ[record.factors['audio']] * 2 ** (inst.pitch_offset / 12)

@@ -81,18 +81,26 @@ def render_image(rng: np.random.Generator, *, shape: str, color: RGB, scale: flo
     return np.clip(image, 0, 255).astype(np.uint8)
 
 
-def render_video(rng: np.random.Generator, *, motion: str, color: RGB, speed: float) -> np.ndarray:
-    """A product clip: a disc in ``color`` moving by ``motion`` -> (T, H, W, 3) uint8."""
+def render_video(rng: np.random.Generator, *, motion: str, speed: float, amplitude: float) -> np.ndarray:
+    """A product clip: a dark disc moving by ``motion`` -> (T, H, W, 3) uint8.
+
+    Args:
+        motion: one of :data:`MOTIONS` (pulse: the disc grows and shrinks in place).
+        speed: cycles per second.
+        amplitude: displacement (or growth) as a fraction of the frame side.
+    """
     if motion not in MOTIONS:
         raise ValueError(f'unknown motion {motion!r}; expected one of {MOTIONS}')
     t = np.arange(VIDEO_FRAMES) / VIDEO_FPS
     phase = 2 * math.pi * speed * rng.uniform(0.9, 1.1) * t + rng.uniform(0, 2 * math.pi)
-    amp, base_radius, mid = rng.uniform(0.16, 0.3) * VIDEO_SIZE, 0.14 * VIDEO_SIZE, VIDEO_SIZE / 2
+    amp = amplitude * rng.uniform(0.9, 1.1) * VIDEO_SIZE
+    base_radius, mid = 0.14 * VIDEO_SIZE, VIDEO_SIZE / 2
     dx = {'horizontal': amp * np.sin(phase), 'orbit': amp * np.cos(phase)}.get(motion, np.zeros_like(t))
     dy = {'vertical': amp * np.sin(phase), 'orbit': amp * np.sin(phase)}.get(motion, np.zeros_like(t))
-    radius = base_radius * (1 + 0.45 * np.sin(phase)) if motion == 'pulse' else np.full_like(t, base_radius)
+    growth = 2 * amplitude * np.sin(phase)  # pulse: the radius swings by 30-60%
+    radius = base_radius * (1 + growth) if motion == 'pulse' else np.full_like(t, base_radius)
     shake = rng.normal(0, 1.0, size=(VIDEO_FRAMES, 2))
-    background, fg = _background(rng, VIDEO_SIZE), _jitter_color(rng, color)
+    background, fg = _background(rng, VIDEO_SIZE), np.full(3, rng.uniform(20, 110))
     yy, xx = np.mgrid[0:VIDEO_SIZE, 0:VIDEO_SIZE] + 0.5
     frames = np.empty((VIDEO_FRAMES, VIDEO_SIZE, VIDEO_SIZE, 3), dtype=np.uint8)
     for k in range(VIDEO_FRAMES):

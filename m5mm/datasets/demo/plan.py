@@ -158,7 +158,8 @@ def plan_demo_dataset(*, num_products: int = 400, seed: int = 0,
     counts = allocate_counts(num_products, category_weights(num_categories), MIN_RECORDS_PER_CATEGORY)
     sizes = [instance_sizes(rng, int(count)) for count in counts]
     skus = iter(f'sku-{n:04d}' for n in rng.permutation(sum(map(len, sizes))) + 1)  # no category order
-    records = [r for c in range(num_categories) for r in _plan_category(rng, c, sizes[c], skus, num_categories)]
+    records = [record for c in range(num_categories)
+               for record in _plan_category(rng, c, sizes[c], skus, num_categories)]
     records = [records[k] for k in rng.permutation(len(records))]
     for k, record in enumerate(records):
         record.id = f'D{k:05d}'

@@ -1,12 +1,13 @@
 """Checking the information design on the written files: each modality alone vs all combined.
 
-Features come from the decoded files (:mod:`.features`). A logistic regression trained on the
-``train`` split predicts the category of the held-out records (``val``, ``query``,
-``gallery``: SKUs never seen in training), from one modality or from all of them
-concatenated (an absent modality is a zero block plus a presence flag). Fine-grained
-retrieval ranks the gallery for each query by the same features (Euclidean distance of the
-standardised media features, cosine of the bags of tokens; for the combination the sum of
-each modality's similarities standardised over the gallery) and reports precision@1 on the SKU.
+Features come from the decoded files (:mod:`.features`); media features are standardised and
+expanded with cubic B-splines. A logistic regression trained on the ``train`` split predicts
+the category of the held-out records (``val``, ``query``, ``gallery``: SKUs never seen in
+training), from one modality or from all of them concatenated (an absent modality is a zero
+block plus a presence flag). Fine-grained retrieval ranks the gallery for each query by the
+same features (Euclidean distance of the standardised media features, cosine of the bags of
+tokens; for the combination the sum of each modality's similarities standardised over the
+gallery) and reports precision@1 on the SKU.
 """
 from __future__ import annotations
 
@@ -36,6 +37,18 @@ def _dense_block(root: Path, records: List[dict], modality: str, train: np.ndarr
     fit = feats[train & ~np.isnan(feats[:, 0])]
     feats = (feats - fit.mean(0)) / (fit.std(0) + 1e-6)
     return np.nan_to_num(feats, nan=0.0)
+
+
+def _spline_block(block: np.ndarray, fit: np.ndarray, present: np.ndarray) -> np.ndarray:
+    """(N, F * 7) cubic B-spline expansion of each feature (knots from ``fit`` rows); absent rows zero.
+
+    Lets the linear classifier use non-monotonic evidence (e.g. a middle pitch band).
+    """
+    from sklearn.preprocessing import SplineTransformer
+    spline = SplineTransformer(n_knots=5, degree=3, extrapolation='constant').fit(block[fit])
+    expanded = spline.transform(block)
+    expanded[~present] = 0.0
+    return expanded
 
 
 def _bag_block(records: List[dict], modality: str, train: np.ndarray) -> np.ndarray:
@@ -89,17 +102,44 @@ def _precision_at_1(sims: np.ndarray, query_ids: np.ndarray, gallery_ids: np.nda
     return float((gallery_ids[best] == query_ids).mean())
 
 
+def _category_probe(blocks: Dict[str, np.ndarray], present: Dict[str, np.ndarray], labels: np.ndarray,
+                    train: np.ndarray, test: np.ndarray) -> Dict[str, dict]:
+    """Held-out category accuracy per modality, combined, and combined without each modality."""
+    complete = np.all(np.stack(list(present.values())), axis=0)
+    inputs = {m: _spline_block(blocks[m], train & present[m], present[m]) if m in DENSE_FEATURES
+              else blocks[m] for m in MODALITY_NAMES}
+    complete_acc = {m: _accuracy(inputs[m], labels, train & present[m], test & complete)
+                    for m in MODALITY_NAMES}
+    available_acc = {m: _accuracy(inputs[m], labels, train & present[m], test & present[m])
+                     for m in MODALITY_NAMES}
+    combined = _concat(inputs, present, MODALITY_NAMES)
+    complete_acc['combined'] = _accuracy(combined, labels, train, test & complete)
+    available_acc['combined'] = _accuracy(combined, labels, train, test)
+    without = {m: _accuracy(_concat(inputs, present, [n for n in MODALITY_NAMES if n != m]), labels,
+                            train, test & complete) for m in MODALITY_NAMES}
+    return {'complete': complete_acc, 'available': available_acc, 'combined_without': without}
+
+
+def _retrieval_probe(blocks: Dict[str, np.ndarray], present: Dict[str, np.ndarray], instances: np.ndarray,
+                     queries: np.ndarray, gallery: np.ndarray) -> Dict[str, float]:
+    """SKU precision@1 of ``queries`` against ``gallery`` per modality and combined."""
+    sims = {m: _similarities(blocks[m], dense=m in DENSE_FEATURES, queries=queries, gallery=gallery,
+                             present=present[m]) for m in MODALITY_NAMES}
+    sims['combined'] = sum(_zscore_rows(s) for s in sims.values())
+    return {m: _precision_at_1(s, instances[queries], instances[gallery]) for m, s in sims.items()}
+
+
 def probe_demo_dataset(root: Union[str, Path]) -> Dict[str, dict]:
     """Category accuracy and SKU precision@1 per modality and combined, from the files in ``root``.
 
     Returns:
         ``{'category_accuracy': {'complete': {m: acc, 'combined': acc}, 'available': {...},
-        'combined_without': {m: acc}},
-        'instance_p_at_1': {m: p, 'combined': p}, 'counts': {...}}``. ``complete`` scores the
-        held-out records that have all five modalities (the same records in every column);
-        ``available`` scores each modality on the held-out records that have it (and the
-        combination on all of them); ``combined_without`` drops one modality from the combination
-        (complete records). Retrieval uses the queries with all five modalities.
+        'combined_without': {m: acc}}, 'instance_p_at_1': {m: p, 'combined': p}, 'counts': {...}}``.
+        ``complete`` scores the held-out records that have all five modalities (the same
+        records in every column); ``available`` scores each modality on the held-out records
+        that have it (and the combination on all of them); ``combined_without`` drops one
+        modality from the combination (complete records). Retrieval uses the queries that have
+        all five modalities.
     """
     root = Path(root)
     records = _read_manifest(root)
@@ -107,29 +147,16 @@ def probe_demo_dataset(root: Union[str, Path]) -> Dict[str, dict]:
     train, test = split == 'train', np.isin(split, TEST_SPLITS)
     present = {m: np.array([r.get(m) is not None for r in records]) for m in MODALITY_NAMES}
     complete = np.all(np.stack(list(present.values())), axis=0)
-    blocks = {m: _dense_block(root, records, m, train) if m in DENSE_FEATURES else _bag_block(records, m, train)
-              for m in MODALITY_NAMES}
-    categories = np.array([r['category'] for r in records])
-    combined = _concat(blocks, present, MODALITY_NAMES)
-    complete_acc = {m: _accuracy(blocks[m], categories, train & present[m], test & complete)
-                    for m in MODALITY_NAMES}
-    available_acc = {m: _accuracy(blocks[m], categories, train & present[m], test & present[m])
-                     for m in MODALITY_NAMES}
-    complete_acc['combined'] = _accuracy(combined, categories, train, test & complete)
-    available_acc['combined'] = _accuracy(combined, categories, train, test)
-    without = {m: _accuracy(_concat(blocks, present, [n for n in MODALITY_NAMES if n != m]), categories,
-                            train, test & complete) for m in MODALITY_NAMES}
-    instances = np.array([r['instance'] for r in records])
+    blocks = {m: _dense_block(root, records, m, train) if m in DENSE_FEATURES
+              else _bag_block(records, m, train) for m in MODALITY_NAMES}
+    labels, instances = (np.array([r[key] for r in records]) for key in ('category', 'instance'))
     queries, gallery = (split == 'query') & complete, split == 'gallery'
-    sims = {m: _similarities(blocks[m], dense=m in DENSE_FEATURES, queries=queries, gallery=gallery,
-                             present=present[m]) for m in MODALITY_NAMES}
-    sims['combined'] = sum(_zscore_rows(s) for s in sims.values())
-    p_at_1 = {m: _precision_at_1(s, instances[queries], instances[gallery]) for m, s in sims.items()}
-    counts = {'train': int(train.sum()), 'test': int(test.sum()), 'test_complete': int((test & complete).sum()),
-              'queries_complete': int(queries.sum()), 'gallery': int(gallery.sum())}
-    return {'category_accuracy': {'complete': complete_acc, 'available': available_acc,
-                                  'combined_without': without},
-            'instance_p_at_1': p_at_1, 'counts': counts}
+    counts = {'train': int(train.sum()), 'test': int(test.sum()),
+              'test_complete': int((test & complete).sum()), 'queries_complete': int(queries.sum()),
+              'gallery': int(gallery.sum())}
+    return {'category_accuracy': _category_probe(blocks, present, labels, train, test),
+            'instance_p_at_1': _retrieval_probe(blocks, present, instances, queries, gallery),
+            'counts': counts}
 
 
 def format_probe(result: Dict[str, dict]) -> str:

@@ -60,11 +60,28 @@ def frame_indices(total: int, num: int, rng: Optional[np.random.Generator] = Non
     return np.clip(positions.astype(np.int64), 0, total - 1)
 
 
+def _read_frames(decord, path: str, num_frames: int, width: int, height: int,
+                 rng: Optional[np.random.Generator]) -> np.ndarray:
+    reader = decord.VideoReader(path, width=width, height=height, ctx=decord.cpu(0), num_threads=1)
+    total = len(reader)
+    if total <= 0:
+        raise MediaError('empty video', path)
+    return reader.get_batch(frame_indices(total, num_frames, rng).tolist()).asnumpy()
+
+
+def _resize_frames(frames: np.ndarray, size: Sequence[int]) -> np.ndarray:
+    import torch
+    from torchvision.transforms.v2 import functional as TF
+    tensor = torch.from_numpy(frames).permute(0, 3, 1, 2)
+    return TF.resize(tensor, list(size), antialias=True).permute(0, 2, 3, 1).contiguous().numpy()
+
+
 def decode_video(path: str, *, num_frames: int, size: Sequence[int],
                  rng: Optional[np.random.Generator] = None) -> np.ndarray:
     """(T, H, W, 3) uint8 frames sampled uniformly, decoded by decord at ``size`` = (H, W).
 
-    T is ``num_frames``, or the clip's frame count when shorter.
+    T is ``num_frames``, or the clip's frame count when shorter. decord scales while decoding;
+    for the few output sizes its scaler rejects, frames are decoded at full size and resized.
     """
     check_file(path)
     try:
@@ -74,11 +91,12 @@ def decode_video(path: str, *, num_frames: int, size: Sequence[int],
     _quiet_decord(decord)
     height, width = size
     try:
-        reader = decord.VideoReader(path, width=width, height=height, ctx=decord.cpu(0), num_threads=1)
-        total = len(reader)
-        if total <= 0:
-            raise MediaError('empty video', path)
-        frames = reader.get_batch(frame_indices(total, num_frames, rng).tolist()).asnumpy()
+        try:
+            frames = _read_frames(decord, path, num_frames, width, height, rng)
+        except MediaError:
+            raise
+        except Exception:  # noqa: BLE001 - retried at full size below; a corrupt file fails again
+            frames = _resize_frames(_read_frames(decord, path, num_frames, -1, -1, rng), size)
     except MediaError:
         raise
     except Exception as exc:  # decord raises RuntimeError / DECORDError for anything unreadable

@@ -20,7 +20,8 @@ def _per_modality(value: Union[int, Mapping[str, int], None], modalities: Sequen
         return {m: default if value is None else value for m in modalities}
     unknown = sorted(set(value) - set(modalities))
     if unknown:
-        raise KeyError(f'ScaleFusion: {what} names unknown modalities {unknown}; modalities: {list(modalities)}')
+        raise KeyError(f'ScaleFusion: {what} names unknown modalities {unknown}; '
+                       f'modalities: {list(modalities)}')
     return {m: int(value.get(m, default)) for m in modalities}
 
 
@@ -74,7 +75,8 @@ class ScaleFusion(nn.Module):
         self.cls_token = nn.Parameter(torch.zeros(1, 1, dim))
         self.transformer = TransformerEncoder(dim=dim, depth=depth, num_heads=num_heads, mlp_ratio=mlp_ratio,
                                               dropout=dropout)
-        for param in [*self.pos_embed.values(), self.cls_token] + ([self.type_embed] if modality_embed else []):
+        extra = [self.type_embed] if modality_embed else []
+        for param in [*self.pos_embed.values(), self.cls_token, *extra]:
             nn.init.trunc_normal_(param, std=0.02)
 
     def _order(self, encoded: Mapping[str, EncoderOutput]) -> List[str]:
@@ -90,8 +92,9 @@ class ScaleFusion(nn.Module):
         tokens = out.tokens
         n = tokens.shape[1]
         if tokens.dim() != 3 or n > self.max_tokens[m]:
-            raise ValueError(f'ScaleFusion: {m!r} has tokens of shape {tuple(tokens.shape)}; expected (B, N, D) '
-                             f'with N <= max_tokens[{m!r}] = {self.max_tokens[m]} (raise max_tokens)')
+            raise ValueError(f'ScaleFusion: {m!r} has tokens of shape {tuple(tokens.shape)}; '
+                             f'expected (B, N, D) with N <= max_tokens[{m!r}] = {self.max_tokens[m]} '
+                             f'(raise max_tokens)')
         x = self.proj[m](tokens.to(self.cls_token.dtype)) + self.pos_embed[m][:, :n]
         if self.type_embed is not None:
             x = x + self.type_embed[self.modalities.index(m)]

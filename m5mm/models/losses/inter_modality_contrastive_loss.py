@@ -106,9 +106,12 @@ class InterModalityContrastiveLoss(nn.Module):
         targets = torch.arange(batch, device=device) + offset
         scale = self.logit_scale()
         local = {m: self._embed(embeddings[m]) for m in order}
-        gathered = {m: gather_with_grad(local[m], sizes) for m in order}
         pres = {m: present[m].bool().to(device) for m in order}
-        pres_all = {m: all_gather_tensor(pres[m], sizes) for m in order}
+        # one collective for all modalities' embeddings, one for their presence flags
+        gathered = dict(zip(order, gather_with_grad(torch.cat([local[m] for m in order], dim=1), sizes)
+                            .split([local[m].shape[1] for m in order], dim=1)))
+        pres_all = dict(zip(order, all_gather_tensor(torch.stack([pres[m] for m in order], dim=1), sizes)
+                            .unbind(dim=1)))
 
         pair_sums, pair_hits, pair_counts = [], [], []
         for i, j in pairs:

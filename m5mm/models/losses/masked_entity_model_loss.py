@@ -36,7 +36,8 @@ class MaskedEntityModelLoss(MaskedLanguageModelLoss):
                          head=head, loss_weight=loss_weight, name=name)
         self.value_prob = value_prob
 
-    def choose(self, inputs: Dict[str, Tensor], generator: Optional[torch.Generator]) -> Tuple[Tensor, Tensor]:
+    def choose(self, inputs: Dict[str, Tensor],
+               generator: Optional[torch.Generator]) -> Tuple[Tensor, Tensor]:
         """-> (chosen tokens (B, L) bool, per-entity action draw broadcast to tokens (B, L))."""
         for key in ('pair_ids', 'token_type_ids'):
             if key not in inputs:

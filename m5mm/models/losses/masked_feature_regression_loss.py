@@ -55,14 +55,14 @@ class MaskedFeatureRegressionLoss(BaseMaskedLoss):
                 labels: Optional[Tensor] = None, weight: Optional[Tensor] = None) -> Dict[str, Tensor]:
         """tokens (B, N, D) fused; ``encoded.targets`` (B, N, F), ``encoded.masked`` (B, N)."""
         if encoded.targets is None or encoded.masked is None:
-            raise ValueError(f'{type(self).__name__} ({self.modality}): the encoder returned no targets/masked '
-                             f'positions; was it called with mask_ratio > 0?')
+            raise ValueError(f'{type(self).__name__} ({self.modality}): the encoder returned no '
+                             f'targets/masked positions; was it called with mask_ratio > 0?')
         selected = encoded.masked.bool() & encoded.mask.bool() & encoded.present.bool()[:, None]
         pred, per_pos_w = self._apply_head(head, tokens, selected, weight)
         target = encoded.targets[selected].detach().float()
         if target.shape[-1] != pred.shape[-1]:
-            raise ValueError(f'{type(self).__name__} ({self.modality}): head predicts {pred.shape[-1]} features, '
-                             f'targets have {target.shape[-1]}')
+            raise ValueError(f'{type(self).__name__} ({self.modality}): head predicts {pred.shape[-1]} '
+                             f'features, targets have {target.shape[-1]}')
         if self.normalize_targets and target.numel():
             target = (target - target.mean(-1, keepdim=True)) / (target.var(-1, keepdim=True) + 1e-6).sqrt()
         mse = F.mse_loss(pred.float(), target, reduction='none').mean(-1) if target.numel() \

@@ -55,7 +55,8 @@ class MaskedLanguageModelLoss(BaseMaskedLoss):
         special = torch.isin(ids, torch.tensor(self.special_ids, device=ids.device))
         return inputs['attention_mask'].bool() & inputs['present'].bool()[:, None] & ~special
 
-    def choose(self, inputs: Dict[str, Tensor], generator: Optional[torch.Generator]) -> Tuple[Tensor, Tensor]:
+    def choose(self, inputs: Dict[str, Tensor],
+               generator: Optional[torch.Generator]) -> Tuple[Tensor, Tensor]:
         """-> (chosen (B, L) bool, per-token uniform draw deciding mask/random/keep (B, L))."""
         cand = self.candidates(inputs)
         chosen = cand & (random_like(cand.shape, device=cand.device, generator=generator) < self.mask_ratio)

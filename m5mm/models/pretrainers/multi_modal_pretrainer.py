@@ -1,7 +1,7 @@
 """Encoders + fusion + harmonizer + losses: the generic multi-modal pretrainer."""
 from __future__ import annotations
 
-from typing import Any, Dict, List, Mapping, Optional, Tuple
+from typing import Any, Dict, List, Mapping, Optional
 
 import torch
 from torch import Tensor, nn
@@ -46,8 +46,9 @@ class MultiModalPretrainer(nn.Module):
 
     def __init__(self, *, encoders: Mapping[str, ConfigOrModule], fusion: ConfigOrModule,
                  harmonizer: Optional[ConfigOrModule] = None, losses: Mapping[str, ConfigOrModule],
-                 mask_ratio: float = 0.15, share_text_table: bool = True, contrastive_on_unmasked: bool = False,
-                 projection: Optional[dict] = None, data_meta: Optional[dict] = None) -> None:
+                 mask_ratio: float = 0.15, share_text_table: bool = True,
+                 contrastive_on_unmasked: bool = False, projection: Optional[dict] = None,
+                 data_meta: Optional[dict] = None) -> None:
         super().__init__()
         if not encoders:
             raise ValueError(f'{type(self).__name__} needs at least one encoder')
@@ -65,6 +66,8 @@ class MultiModalPretrainer(nn.Module):
             name: build(cfg, LOSSES, f'losses[{name!r}]', dict(name=name, tokenizer=tokenizer or None,
                                                                mask_ratio=mask_ratio))
             for name, cfg in losses.items()})
+        if not self.losses:
+            raise ValueError(f'{type(self).__name__} needs at least one loss')
         self.heads = self._build_heads()
         self.projections = None if projection is None else nn.ModuleDict({
             m: HEADS.build(dict(projection), default_args=dict(in_dim=self._pooled_dim(m)))
@@ -84,9 +87,10 @@ class MultiModalPretrainer(nn.Module):
             cfg = cfgs[m]
             if m == 'table' and share_text_table and 'text' in built and isinstance(cfg, dict) \
                     and 'backbone' not in cfg and 'pretrained' not in cfg:
-                if not accepts(config_class(cfg, ENCODERS), 'backbone') or not hasattr(built['text'], 'backbone'):
-                    raise TypeError(f'share_text_table=True needs a table encoder that accepts `backbone` and a '
-                                    f'text encoder with `.backbone`; got {cfg.get("type")} and '
+                cls = config_class(cfg, ENCODERS)
+                if not accepts(cls, 'backbone') or not hasattr(built['text'], 'backbone'):
+                    raise TypeError(f'share_text_table=True needs a table encoder that accepts `backbone` '
+                                    f'and a text encoder with `.backbone`; got {cfg.get("type")} and '
                                     f'{type(built["text"]).__name__} (set share_text_table=False)')
                 defaults['backbone'] = built['text'].backbone
             built[m] = build(cfg, ENCODERS, f'encoders[{m!r}]', defaults)
@@ -94,7 +98,10 @@ class MultiModalPretrainer(nn.Module):
 
     def _build_heads(self) -> nn.ModuleDict:
         heads, cache, masking = {}, {}, {}
-        dim = int(getattr(self.fusion, 'dim'))
+        dim = getattr(self.fusion, 'dim', None)
+        if dim is None and self.masked_losses():
+            raise AttributeError(f'{type(self.fusion).__name__} has no `dim` (its token width), which the '
+                                 f'masked-modelling heads need')
         for name, loss in self.losses.items():
             if not isinstance(loss, BaseMaskedLoss):
                 continue
@@ -102,10 +109,10 @@ class MultiModalPretrainer(nn.Module):
                 raise KeyError(f'loss {name!r} is for modality {loss.modality!r}, which has no encoder '
                                f'(encoders: {self.modalities})')
             if loss.modality in masking:
-                raise ValueError(f'losses {masking[loss.modality]!r} and {name!r} both mask {loss.modality!r}; '
-                                 f'keep one masked task per modality')
+                raise ValueError(f'losses {masking[loss.modality]!r} and {name!r} both mask '
+                                 f'{loss.modality!r}; keep one masked task per modality')
             masking[loss.modality] = name
-            heads[name] = loss.build_head(dim=dim, encoder=self.encoders[loss.modality], built=cache)
+            heads[name] = loss.build_head(dim=int(dim), encoder=self.encoders[loss.modality], built=cache)
         return nn.ModuleDict(heads)
 
     def _pooled_dim(self, m: str) -> int:
@@ -127,6 +134,13 @@ class MultiModalPretrainer(nn.Module):
             raise ValueError(f'contrastive losses need pooled embeddings of one width, got {widths}; set the '
                              f'encoders\' pooled_dim or a `projection` head config')
 
+    @property
+    def pretrained_prefixes(self) -> List[str]:
+        """Parameter-name prefixes of pretrained weights (from the encoders' ``pretrained_prefixes``),
+        for an optimizer that gives them a lower learning rate."""
+        return [f'encoders.{m}.{prefix}' for m, encoder in self.encoders.items()
+                for prefix in getattr(encoder, 'pretrained_prefixes', [])]
+
     def contrastive_losses(self) -> Dict[str, nn.Module]:
         """The losses computed on pooled embeddings (every non-masked loss)."""
         return {n: loss for n, loss in self.losses.items() if not isinstance(loss, BaseMaskedLoss)}
@@ -139,7 +153,8 @@ class MultiModalPretrainer(nn.Module):
 
     def _inputs(self, batch: Mapping[str, Any]) -> Dict[str, Dict[str, Tensor]]:
         if not isinstance(batch, Mapping):
-            raise TypeError(f'{type(self).__name__} expects a batch dict keyed by modality, got {type(batch).__name__}')
+            raise TypeError(f'{type(self).__name__} expects a batch dict keyed by modality, '
+                            f'got {type(batch).__name__}')
         missing = [m for m in self.modalities if m not in batch]
         if missing:
             raise KeyError(f'the batch has no entry for modalities {missing} that the model encodes; batch '
@@ -173,7 +188,21 @@ class MultiModalPretrainer(nn.Module):
             self._update(out, self._contrastive(self.embeddings(source), present))
         if self.masked_losses():
             self._update(out, self._masked(self.fusion(encoded), encoded, present, labels))
+        self._tie_unused_parts(out, encoded)
         return out
+
+    def _tie_unused_parts(self, out: Dict[str, Tensor], encoded: Dict[str, EncoderOutput]) -> None:
+        """Add 0 x the outputs no loss reads (the pooled vectors without a contrastive loss, the fusion
+        without a masked loss) to the first loss, so DDP/DeepSpeed see every parameter used."""
+        parts = []
+        if not self.contrastive_losses():
+            parts += [e.sum() for e in self.embeddings(encoded).values()]
+        if not self.masked_losses():
+            fused = self.fusion(encoded)
+            parts += [fused.joint.sum()] + [t.sum() for t in fused.tokens.values()]
+        if parts:
+            key = next(k for k in out if k.startswith('loss'))
+            out[key] = out[key] + 0.0 * sum(part.float() for part in parts)
 
     def _contrastive(self, embeddings: Dict[str, Tensor], present: Dict[str, Tensor]) -> Dict[str, Tensor]:
         weights = None
@@ -190,6 +219,8 @@ class MultiModalPretrainer(nn.Module):
         weights, out = None, {}
         if self.harmonizer is not None:
             weights = self.harmonizer({m: fused.fused[m] for m in self.modalities}, present)
+            if not self.contrastive_losses():   # else ``weight_{m}`` comes from the pooled embeddings
+                out.update({f'weight_{m}': v for m, v in self.harmonizer.last_importance_tensors().items()})
         for name, loss in self.masked_losses().items():
             k = self.modalities.index(loss.modality)
             weight = None if weights is None else weights[:, k, k]

@@ -31,8 +31,9 @@ class ScalePretrainer(MultiModalPretrainer):
     """
 
     def __init__(self, *, encoders: Mapping[str, ConfigOrModule], fusion: ConfigOrModule = None,
-                 harmonizer: Optional[ConfigOrModule] = None, losses: Optional[Mapping[str, ConfigOrModule]] = None,
-                 mask_ratio: float = 0.15, share_text_table: bool = True, contrastive_on_unmasked: bool = False,
+                 harmonizer: Optional[ConfigOrModule] = None,
+                 losses: Optional[Mapping[str, ConfigOrModule]] = None, mask_ratio: float = 0.15,
+                 share_text_table: bool = True, contrastive_on_unmasked: bool = False,
                  projection: Optional[dict] = None, data_meta: Optional[dict] = None) -> None:
         super().__init__(encoders=encoders, fusion=fusion or dict(type='ScaleFusion'),
                          harmonizer=harmonizer or dict(type='CosineGraphHarmonizer'),
