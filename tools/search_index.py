@@ -18,12 +18,14 @@ from m5mm.evaluation.search import build_index_from_features, format_search_resu
 
 
 def parse_args(argv=None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = parser.add_subparsers(dest='command', required=True)
     build = sub.add_parser('build', help='index the features of an exported .npz')
     build.add_argument('--features', required=True, help='features .npz (tools/extract_features.py output)')
     build.add_argument('--out', required=True, help='index directory to write')
-    build.add_argument('--type', default='flat', choices=['flat', 'ivf', 'hnsw'], help='exact or approximate index')
+    build.add_argument('--type', default='flat', choices=['flat', 'ivf', 'hnsw'],
+                       help='exact (flat) or approximate index')
     build.add_argument('--metric', default='ip', choices=['ip', 'cosine'])
     build.add_argument('--backend', default='auto', choices=['auto', 'faiss', 'torch'])
     build.add_argument('--nlist', type=int, help='IVF lists (default ~4 sqrt(N))')
@@ -48,12 +50,12 @@ def main(argv=None) -> None:
             options = {key: value for key, value in (('nlist', args.nlist), ('nprobe', args.nprobe),
                                                      ('hnsw_m', args.hnsw_m), ('ef_search', args.ef_search))
                        if value is not None}
-            index = build_index_from_features(args.features, args.out, index_type=args.type, metric=args.metric,
-                                              backend=args.backend, **options)
+            index = build_index_from_features(args.features, args.out, index_type=args.type,
+                                              metric=args.metric, backend=args.backend, **options)
             print(f'indexed {len(index)} products ({args.type}, {index.backend}) -> {args.out}')
         else:
-            result = query_index(args.index_dir, pid=args.id, features_path=args.features, vector_path=args.vector,
-                                 topk=args.topk, include_self=args.include_self)
+            result = query_index(args.index_dir, pid=args.id, features_path=args.features,
+                                 vector_path=args.vector, topk=args.topk, include_self=args.include_self)
             print(format_search_result(result))
     except (KeyError, ValueError, FileNotFoundError, ImportError) as exc:
         sys.exit(f'error: {exc.args[0] if isinstance(exc, KeyError) else exc}')

@@ -8,13 +8,14 @@ from .metrics import (ClassificationMetric, ClusteringMetric, CrossModalRetrieva
                       purity_score, retrieval_metrics, topk_accuracy)
 from .modality_mask import drop_modalities
 from .search import SearchIndex, SearchResult
-from .tasks import (ClassificationTask, ClusteringTask, CrossModalRetrievalTask, RetrievalTask, format_results,
-                    run_tasks)
+from .tasks import (ClassificationTask, ClusteringTask, CrossModalRetrievalTask, RetrievalTask,
+                    format_results, run_tasks)
 from .topk import exact_topk
 
 __all__ = ['ClassificationMetric', 'ClassificationTask', 'ClusteringMetric', 'ClusteringTask',
            'CrossModalRetrievalMetric', 'CrossModalRetrievalTask', 'KMeans', 'LinearProbe', 'RetrievalMetric',
-           'RetrievalTask', 'SearchIndex', 'SearchResult', 'ari_score', 'clustering_scores', 'combine_modalities',
+           'RetrievalTask', 'SearchIndex', 'SearchResult', 'ari_score', 'clustering_scores',
+           'combine_modalities',
            'contingency_table', 'cross_modal_retrieval', 'drop_modalities', 'exact_topk', 'extract_features',
            'format_results', 'load_features', 'nmi_score', 'purity_score', 'retrieval_metrics', 'run_tasks',
            'save_features', 'select_rows', 'topk_accuracy']

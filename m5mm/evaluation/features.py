@@ -71,7 +71,8 @@ def _unwrap(model: Any, accelerator: Any) -> Any:
     while not hasattr(model, 'extract_features') and hasattr(model, 'module'):
         model = model.module
     if not hasattr(model, 'extract_features'):
-        raise TypeError(f'{type(model).__name__} has no extract_features(batch) method (see docs/concepts.md)')
+        raise TypeError(f'{type(model).__name__} has no extract_features(batch) method '
+                        '(see docs/concepts.md)')
     return model
 
 
@@ -120,8 +121,9 @@ def _concat(records: List[Dict[str, Any]]) -> Dict[str, Any]:
 
 
 @torch.no_grad()
-def extract_features(model: Any, dataloader: Any, *, kind: str = 'joint', modalities: Optional[Sequence[str]] = None,
-                     combine: str = 'sum', keep_modalities: bool = False, accelerator: Any = None) -> Dict[str, Any]:
+def extract_features(model: Any, dataloader: Any, *, kind: str = 'joint',
+                     modalities: Optional[Sequence[str]] = None, combine: str = 'sum',
+                     keep_modalities: bool = False, accelerator: Any = None) -> Dict[str, Any]:
     """One feature vector per sample of ``dataloader``.
 
     Args:
@@ -244,7 +246,8 @@ def load_features(path: str) -> Dict[str, Any]:
         missing = {'ids', 'features'} - set(npz.files)
         if missing:
             raise KeyError(f'{path} is not an m5mm features file: it lacks {sorted(missing)}')
-        data: Dict[str, Any] = {'ids': [str(i) for i in npz['ids']], 'features': npz['features'].astype(np.float32)}
+        data: Dict[str, Any] = {'ids': [str(i) for i in npz['ids']],
+                                'features': npz['features'].astype(np.float32)}
         for key in npz.files:
             if key in ('ids', 'features'):
                 continue

@@ -69,7 +69,8 @@ class KMeans:
         self.labels: Optional[Tensor] = None
         self.inertia: float = float('inf')
 
-    def _single_run(self, x: Tensor, generator: torch.Generator, threshold: float) -> Tuple[Tensor, Tensor, float]:
+    def _single_run(self, x: Tensor, generator: torch.Generator,
+                    threshold: float) -> Tuple[Tensor, Tensor, float]:
         centroids = kmeans_plusplus(x, self.num_clusters, generator)
         for _ in range(self.max_iter):
             labels, dists = nearest_centroid(x, centroids)
@@ -92,7 +93,8 @@ class KMeans:
         """Cluster ``features`` (N, D); sets ``centroids`` (k, D), ``labels`` (N,), ``inertia``."""
         x = as_feature_tensor(features, 'features')
         if x.shape[0] < self.num_clusters:
-            raise ValueError(f'k-means needs at least num_clusters={self.num_clusters} points, got {x.shape[0]}')
+            raise ValueError(f'k-means needs at least num_clusters={self.num_clusters} points, '
+                             f'got {x.shape[0]}')
         threshold = self.tol * float(x.var(dim=0, unbiased=False).mean())
         for run in range(self.n_init):
             generator = torch.Generator(device=x.device).manual_seed(self.seed + run)

@@ -26,7 +26,8 @@ class TinyFeatureModel(nn.Module):
         self.calls.append({m: present[m].clone() for m in present})
         fused = {m: 2 * pooled[m] + 1 for m in pooled}
         weights = torch.stack([present[m].float() for m in fused])
-        joint = (torch.stack(list(fused.values())) * weights.unsqueeze(-1)).sum(0) / weights.sum(0).clamp_min(1)[:, None]
+        joint = (torch.stack(list(fused.values())) * weights.unsqueeze(-1)).sum(0)
+        joint = joint / weights.sum(0).clamp_min(1)[:, None]
         return {'joint': joint, 'fused': fused, 'pooled': pooled, 'present': present}
 
 
@@ -38,7 +39,8 @@ def make_samples(n=11, dims=None, seed=0):
         sample = {'id': f'p{i}', 'index': i, 'category': i % 3, 'instance': i // 2}
         for m, f in dims.items():
             absent = rng.random() < 0.3
-            sample[m] = None if absent else torch.from_numpy(rng.normal(size=(int(rng.integers(1, 4)), f))).float()
+            length = int(rng.integers(1, 4))
+            sample[m] = None if absent else torch.from_numpy(rng.normal(size=(length, f))).float()
         samples.append(sample)
     return samples, dims
 
@@ -53,7 +55,8 @@ def collate(samples, dims):
             if s[m] is not None:
                 feats[b, :len(s[m])] = s[m]
                 mask[b, :len(s[m])] = True
-        batch[m] = {'feats': feats, 'feat_mask': mask, 'present': torch.tensor([s[m] is not None for s in samples])}
+        present = torch.tensor([s[m] is not None for s in samples])
+        batch[m] = {'feats': feats, 'feat_mask': mask, 'present': present}
     batch['meta'] = {'ids': [s['id'] for s in samples], 'index': torch.tensor([s['index'] for s in samples]),
                      'category': torch.tensor([s['category'] for s in samples]),
                      'instance': torch.tensor([s['instance'] for s in samples]),

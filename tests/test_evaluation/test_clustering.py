@@ -17,8 +17,9 @@ def test_nmi_ari_match_sklearn(seed):
     assert ari_score(y, c) == pytest.approx(skm.adjusted_rand_score(y, c), abs=1e-10)
 
 
-@pytest.mark.parametrize('y,c', [([0, 0, 1, 1], [1, 1, 0, 0]), ([0, 0, 0], [0, 0, 0]), ([0, 0, 0, 0], [0, 1, 2, 3]),
-                                 ([0, 1, 2, 3], [0, 1, 2, 3]), ([0, 0, 1, 1], [0, 0, 0, 0])])
+@pytest.mark.parametrize('y,c', [([0, 0, 1, 1], [1, 1, 0, 0]), ([0, 0, 0], [0, 0, 0]),
+                                 ([0, 0, 0, 0], [0, 1, 2, 3]), ([0, 1, 2, 3], [0, 1, 2, 3]),
+                                 ([0, 0, 1, 1], [0, 0, 0, 0])])
 def test_edge_cases_match_sklearn(y, c):
     assert nmi_score(y, c) == pytest.approx(skm.normalized_mutual_info_score(y, c))
     assert ari_score(y, c) == pytest.approx(skm.adjusted_rand_score(y, c))

@@ -44,7 +44,8 @@ def test_model_runs_in_eval_mode(tiny_data):
 @pytest.mark.parametrize('combine', ['sum', 'mean', 'concat'])
 def test_fused_combination_uses_present_modalities_only(tiny_data, combine):
     samples, dims, model = tiny_data
-    out = extract_features(model, _batches(samples, dims), kind='fused', combine=combine, keep_modalities=True)
+    out = extract_features(model, _batches(samples, dims), kind='fused', combine=combine,
+                           keep_modalities=True)
     ref = _reference(model, samples, dims)
     parts = [ref['fused'][m] * ref['present'][m].float()[:, None] for m in ('image', 'text')]
     if combine == 'concat':
@@ -55,7 +56,8 @@ def test_fused_combination_uses_present_modalities_only(tiny_data, combine):
             count = sum(ref['present'][m].float() for m in ('image', 'text'))
             expected = expected / count.clamp_min(1)[:, None]
     np.testing.assert_allclose(out['features'], expected.numpy(), rtol=1e-5, atol=1e-6)
-    np.testing.assert_allclose(out['modality_features']['text'], ref['fused']['text'].numpy(), rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(out['modality_features']['text'], ref['fused']['text'].numpy(),
+                               rtol=1e-5, atol=1e-6)
 
 
 def test_subset_of_modalities_at_query_time(tiny_data):
@@ -108,7 +110,8 @@ def test_errors(tmp_path, tiny_data):
     with pytest.raises(ValueError, match='no batch'):
         extract_features(model, [])
     with pytest.raises(ValueError, match='rows'):
-        save_features(str(tmp_path / 'x.npz'), {'ids': ['a', 'b'], 'features': np.zeros((2, 3)), 'category': [1]})
+        save_features(str(tmp_path / 'x.npz'),
+                      {'ids': ['a', 'b'], 'features': np.zeros((2, 3)), 'category': [1]})
     with pytest.raises(FileNotFoundError):
         load_features(str(tmp_path / 'missing.npz'))
 

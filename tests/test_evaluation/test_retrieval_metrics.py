@@ -29,8 +29,9 @@ def _random_case(seed, nq=30, ng=80, dim=5, ncls=6, shared_ids=10):
 @pytest.mark.parametrize('cutoff', ['k', 'k_prime'])
 def test_matches_brute_force(seed, no_positive, cutoff):
     q, g, ql, gl, qids, gids = _random_case(seed)
-    got, counts = retrieval_metrics(q, g, ql, gl, query_ids=qids, gallery_ids=gids, ks=KS, no_positive=no_positive,
-                                    cutoff=cutoff, query_chunk=7, gallery_chunk=13, return_counts=True)
+    got, counts = retrieval_metrics(q, g, ql, gl, query_ids=qids, gallery_ids=gids, ks=KS,
+                                    no_positive=no_positive, cutoff=cutoff, query_chunk=7, gallery_chunk=13,
+                                    return_counts=True)
     ref, used = retrieval_reference(q, g, ql, gl, KS, qids, gids, no_positive, cutoff)
     assert list(got) == [f'mAP@{k}' for k in KS] + [f'Prec@{k}' for k in KS]
     for key in ref:

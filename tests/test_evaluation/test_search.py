@@ -4,7 +4,6 @@ import sys
 
 import numpy as np
 import pytest
-import torch
 
 from m5mm.evaluation import SearchIndex, save_features
 from m5mm.evaluation.search import query_index
@@ -110,9 +109,11 @@ def test_cli_build_and_query(tmp_path):
     env = dict(os.environ, PYTHONPATH=ROOT)
 
     def run(*args):
-        return subprocess.run([sys.executable, tool, *args], capture_output=True, text=True, env=env, timeout=120)
+        return subprocess.run([sys.executable, tool, *args], capture_output=True, text=True, env=env,
+                              timeout=120)
 
-    out = run('build', '--features', gallery, '--out', str(tmp_path / 'idx'), '--type', 'flat', '--backend', 'torch',
+    out = run('build', '--features', gallery, '--out', str(tmp_path / 'idx'), '--type', 'flat',
+              '--backend', 'torch',
               '--metric', 'cosine')
     assert out.returncode == 0, out.stderr
     assert 'indexed 200 products' in out.stdout

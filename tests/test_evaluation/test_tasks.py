@@ -47,8 +47,9 @@ def test_paths_logits_and_configs(tmp_path, splits):
     paths = {name: save_features(str(tmp_path / name), data) for name, data in splits.items()}
     logits = np.random.default_rng(1).normal(size=(40, 4)).astype(np.float32)
     test = dict(splits['test'], logits=logits)
-    by_path = run_tasks(dict(paths, test=test), [dict(type='RetrievalTask', levels={'coarse': 'category'}, ks=(1, 5)),
-                                                 dict(type='ClassificationTask', source='auto')])
+    by_path = run_tasks(dict(paths, test=test),
+                        [dict(type='RetrievalTask', levels={'coarse': 'category'}, ks=(1, 5)),
+                         dict(type='ClassificationTask', source='auto')])
     assert list(by_path) == ['retrieval_coarse', 'classification']
     assert by_path['classification'] == topk_accuracy(logits, splits['test']['category'])
     probe = run_tasks(dict(paths, test=test), [ClassificationTask(source='probe')])
@@ -65,7 +66,8 @@ def test_paths_logits_and_configs(tmp_path, splits):
 def test_cross_modal_task_and_clustering_options(splits):
     test = dict(splits['test'])
     rng = np.random.default_rng(2)
-    test['modality_features'] = {'text': test['features'], 'image': test['features'] + 0.01 * rng.normal(size=(40, 8))}
+    image = test['features'] + 0.01 * rng.normal(size=(40, 8))
+    test['modality_features'] = {'text': test['features'], 'image': image}
     test['present'] = {'text': np.ones(40, bool), 'image': np.arange(40) % 4 != 0}
     out = run_tasks({'test': test}, [dict(type='CrossModalRetrievalTask', query_modality='text',
                                           gallery_modality='image', ks=(1, 5)),
@@ -87,5 +89,6 @@ def test_format_results():
     assert lines[1].split() == ['task', 'mAP@1', 'Prec@1']
     assert lines[3].split() == ['retrieval_coarse', '51.47', '51.47']
     assert lines[4].split() == ['retrieval_fine', '25.00', 'nan']
-    assert lines[6].split() == ['task', 'accuracy', 'top5'] and lines[8].split() == ['classification', '79.58', '95.00']
+    assert lines[6].split() == ['task', 'accuracy', 'top5']
+    assert lines[8].split() == ['classification', '79.58', '95.00']
     assert '0.7958' in format_results({'classification': {'accuracy': 0.7958}}, percent=False)

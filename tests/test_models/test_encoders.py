@@ -207,6 +207,7 @@ def test_targets_are_the_fixed_function_of_the_input(name):
     encoder, entry = setup(name)
     out = run(encoder, entry, mask_ratio=0.3)
     torch.testing.assert_close(out.targets[:, 1:], reference_targets(name, entry))
+    assert out.targets.shape[-1] == encoder.target_dim
     assert not out.targets.requires_grad
     with torch.no_grad():  # never a learned feature: other weights, same targets
         for param in encoder.parameters():

@@ -1,6 +1,7 @@
 """Retrieval, cross-modal retrieval, classification and clustering metrics (METRICS registry)."""
 from .classification import ClassificationMetric, topk_accuracy
-from .clustering import ClusteringMetric, ari_score, clustering_scores, contingency_table, nmi_score, purity_score
+from .clustering import (ClusteringMetric, ari_score, clustering_scores, contingency_table, nmi_score,
+                         purity_score)
 from .cross_modal import CrossModalRetrievalMetric, cross_modal_retrieval
 from .retrieval import RetrievalMetric, retrieval_metrics
 

@@ -47,7 +47,8 @@ def _present_mask(present, n: int, name: str) -> Optional[Tensor]:
 def cross_modal_retrieval(query_features, gallery_features, *, query_ids: Optional[Sequence[str]] = None,
                           gallery_ids: Optional[Sequence[str]] = None, query_labels=None, gallery_labels=None,
                           positive: str = 'id', ks: Sequence[int] = (1, 5, 10), similarity: str = 'cosine',
-                          query_present=None, gallery_present=None, query_chunk: int = 256) -> Dict[str, float]:
+                          query_present=None, gallery_present=None,
+                          query_chunk: int = 256) -> Dict[str, float]:
     """Recall@K and mAP of (Q, D) queries of one modality against (G, D) items of another.
 
     Args:
@@ -111,8 +112,10 @@ def _rank_all(query: Tensor, gallery: Tensor, q_key: Tensor, g_key: Tensor, ks: 
             recall[col] += float(hits[:, :k].amax(dim=1).sum()) if hits.shape[1] else 0.0
     num_q = query.shape[0]
     if evaluated < num_q:
-        logger.info('cross-modal retrieval: %d of %d queries have no positive (skipped)', num_q - evaluated, num_q)
-    out = {f'R@{k}': float(recall[col] / evaluated) if evaluated else float('nan') for col, k in enumerate(ks)}
+        logger.info('cross-modal retrieval: %d of %d queries have no positive (skipped)',
+                    num_q - evaluated, num_q)
+    out = {f'R@{k}': float(recall[col] / evaluated) if evaluated else float('nan')
+           for col, k in enumerate(ks)}
     out['mAP'] = ap_sum / evaluated if evaluated else float('nan')
     out['num_queries'] = num_q
     out['num_evaluated'] = evaluated

@@ -26,7 +26,8 @@ from torch import Tensor
 
 from m5mm.registry import METRICS
 
-from ..topk import DEFAULT_GALLERY_CHUNK, DEFAULT_QUERY_CHUNK, as_feature_tensor, exact_topk, prepare_similarity
+from ..topk import (DEFAULT_GALLERY_CHUNK, DEFAULT_QUERY_CHUNK, as_feature_tensor, exact_topk,
+                    prepare_similarity)
 
 logger = logging.getLogger('m5mm')
 
@@ -146,7 +147,8 @@ def retrieval_metrics(query_features, gallery_features, query_labels, gallery_la
     query, gallery = prepare_similarity(query, gallery, similarity)
     q_labels = as_labels(query_labels, query.shape[0], 'query_labels')
     g_labels = as_labels(gallery_labels, gallery.shape[0], 'gallery_labels')
-    for name, ids, n in (('query_ids', query_ids, query.shape[0]), ('gallery_ids', gallery_ids, gallery.shape[0])):
+    for name, ids, n in (('query_ids', query_ids, query.shape[0]),
+                         ('gallery_ids', gallery_ids, gallery.shape[0])):
         if ids is not None and len(ids) != n:
             raise ValueError(f'{name} has {len(ids)} entries for {n} feature rows')
 
@@ -183,7 +185,8 @@ def summarize(ap: Tensor, prec: Tensor, ks: Sequence[int], no_positive: str = 's
     metrics: Dict[str, float] = {}
     for name, table in (('mAP', ap), ('Prec', prec)):
         for col, k in enumerate(ks):
-            metrics[f'{name}@{k}'] = float(table[used, col].mean()) if counts['num_evaluated'] else float('nan')
+            mean = float(table[used, col].mean()) if counts['num_evaluated'] else float('nan')
+            metrics[f'{name}@{k}'] = mean
     return metrics, counts
 
 

@@ -12,14 +12,15 @@ from .search_index import SearchIndex, SearchResult
 logger = logging.getLogger('m5mm')
 
 
-def build_index_from_features(features_path: str, out_dir: str, *, index_type: str = 'flat', metric: str = 'ip',
-                              backend: str = 'auto', **options) -> SearchIndex:
+def build_index_from_features(features_path: str, out_dir: str, *, index_type: str = 'flat',
+                              metric: str = 'ip', backend: str = 'auto', **options) -> SearchIndex:
     """Index the ``features`` of an exported .npz by its ``ids`` and save it to ``out_dir``."""
     data = load_features(features_path)
-    index = SearchIndex.build(data['features'], data['ids'], index_type=index_type, metric=metric, backend=backend,
-                              **options)
+    index = SearchIndex.build(data['features'], data['ids'], index_type=index_type, metric=metric,
+                              backend=backend, **options)
     index.save(out_dir)
-    logger.info('indexed %d products (%s, %s backend) into %s', len(index), index_type, index.backend, out_dir)
+    logger.info('indexed %d products (%s, %s backend) into %s', len(index), index_type, index.backend,
+                out_dir)
     return index
 
 
@@ -45,7 +46,8 @@ def query_vectors(index: SearchIndex, *, pid: Optional[str] = None, features_pat
 
 
 def query_index(index_dir: str, *, pid: Optional[str] = None, features_path: Optional[str] = None,
-                vector_path: Optional[str] = None, topk: int = 10, include_self: bool = False) -> SearchResult:
+                vector_path: Optional[str] = None, topk: int = 10,
+                include_self: bool = False) -> SearchResult:
     """Load the index in ``index_dir`` and search it (see :func:`query_vectors`)."""
     index = SearchIndex.load(index_dir)
     vectors, exclude = query_vectors(index, pid=pid, features_path=features_path, vector_path=vector_path)

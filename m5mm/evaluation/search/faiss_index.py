@@ -55,8 +55,8 @@ class FaissIndex:
     def _make_ivf(self, vectors: np.ndarray) -> None:
         self.nlist = self.nlist or default_nlist(len(vectors))
         if len(vectors) < self.nlist:
-            raise ValueError(f'an IVF index with nlist={self.nlist} needs at least that many vectors to train, '
-                             f'got {len(vectors)}')
+            raise ValueError(f'an IVF index with nlist={self.nlist} needs at least that many vectors to '
+                             f'train, got {len(vectors)}')
         quantizer = self.faiss.IndexFlatIP(self.dim)
         self.index = self.faiss.IndexIVFFlat(quantizer, self.dim, self.nlist, self.faiss.METRIC_INNER_PRODUCT)
         sample = vectors

@@ -50,11 +50,13 @@ def resolve_backend(backend: str, index_type: str) -> str:
     if index_type not in INDEX_TYPES:
         raise ValueError(f'index_type must be one of {INDEX_TYPES}, got {index_type!r}')
     if backend == 'auto':
-        backend = 'faiss' if importlib.util.find_spec('faiss') is not None or index_type != 'flat' else 'torch'
+        has_faiss = importlib.util.find_spec('faiss') is not None
+        backend = 'faiss' if has_faiss or index_type != 'flat' else 'torch'
         if backend == 'torch':
             logger.info('FAISS is not installed: using the exact torch search (pip install "m5mm[faiss]")')
     if backend == 'torch' and index_type != 'flat':
-        raise ValueError(f"index_type {index_type!r} needs FAISS (backend='faiss'); the torch backend is exact only")
+        raise ValueError(f"index_type {index_type!r} needs FAISS (backend='faiss'); "
+                         'the torch backend is exact only')
     return backend
 
 
@@ -168,8 +170,8 @@ class SearchIndex:
         options = dict(self.options)
         if self.index_type == 'ivf':
             options['nlist'] = self.index.nlist
-        meta = dict(m5mm_version=__version__, index_type=self.index_type, backend=self.backend, metric=self.metric,
-                    dim=self.dim, count=len(self), options=options)
+        meta = dict(m5mm_version=__version__, index_type=self.index_type, backend=self.backend,
+                    metric=self.metric, dim=self.dim, count=len(self), options=options)
         with open(os.path.join(directory, META_FILE), 'w') as f:
             json.dump(meta, f, indent=2)
         return directory
@@ -182,8 +184,8 @@ class SearchIndex:
             raise FileNotFoundError(f'{directory!r} is not an m5mm search index (no {META_FILE})')
         with open(meta_path) as f:
             meta = json.load(f)
-        obj = cls(dim=meta['dim'], index_type=meta['index_type'], metric=meta['metric'], backend=meta['backend'],
-                  **meta['options'])
+        obj = cls(dim=meta['dim'], index_type=meta['index_type'], metric=meta['metric'],
+                  backend=meta['backend'], **meta['options'])
         backend_cls = FaissIndex if obj.backend == 'faiss' else TorchExactIndex
         extra = dict(index_type=obj.index_type) if obj.backend == 'faiss' else {}
         obj.index = backend_cls.load(directory, dim=obj.dim, **extra, **meta['options'])

@@ -43,7 +43,8 @@ class TorchExactIndex:
         scores = np.full((q.shape[0], k), -np.inf, dtype=np.float32)
         indices = np.full((q.shape[0], k), -1, dtype=np.int64)
         if self.ntotal:
-            s, i = exact_topk(q, self.vectors, k, query_chunk=self.query_chunk, gallery_chunk=self.gallery_chunk)
+            s, i = exact_topk(q, self.vectors, k, query_chunk=self.query_chunk,
+                              gallery_chunk=self.gallery_chunk)
             scores[:, :s.shape[1]], indices[:, :i.shape[1]] = s.numpy(), i.numpy()
         return scores, indices
 

@@ -5,5 +5,5 @@ from .cross_modal_retrieval_task import CrossModalRetrievalTask
 from .retrieval_task import RetrievalTask
 from .runner import format_results, run_tasks
 
-__all__ = ['ClassificationTask', 'ClusteringTask', 'CrossModalRetrievalTask', 'RetrievalTask', 'format_results',
-           'run_tasks']
+__all__ = ['ClassificationTask', 'ClusteringTask', 'CrossModalRetrievalTask', 'RetrievalTask',
+           'format_results', 'run_tasks']

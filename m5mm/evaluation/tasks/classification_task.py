@@ -32,7 +32,8 @@ class ClassificationTask:
     """
 
     def __init__(self, *, train_split: str = 'train', test_split: str = 'test', label_key: str = 'category',
-                 source: str = 'auto', probe: Optional[Dict[str, Any]] = None, ks: Sequence[int] = (1, 5)) -> None:
+                 source: str = 'auto', probe: Optional[Dict[str, Any]] = None,
+                 ks: Sequence[int] = (1, 5)) -> None:
         if source not in SOURCES:
             raise ValueError(f'source must be one of {SOURCES}, got {source!r}')
         self.train_split = train_split
@@ -52,7 +53,8 @@ class ClassificationTask:
             return {'classification': topk_accuracy(get_field(test, 'logits', self.test_split), labels,
                                                     ks=self.ks)}
         train = get_split(features_by_split, self.train_split)
-        probe = LinearProbe(**self.probe).fit(train['features'], get_field(train, self.label_key, self.train_split))
+        train_labels = get_field(train, self.label_key, self.train_split)
+        probe = LinearProbe(**self.probe).fit(train['features'], train_labels)
         logger.info('linear probe trained on %d %s samples, %d classes', len(train['ids']), self.train_split,
                     len(probe.classes))
         return {'classification': probe.evaluate(test['features'], labels, ks=self.ks)}

@@ -28,7 +28,8 @@ class ClusteringTask:
     Example config: ``dict(type='ClusteringTask', split='test', n_init=3)``.
     """
 
-    def __init__(self, *, split: str = 'test', label_key: str = 'category', num_clusters: Optional[int] = None,
+    def __init__(self, *, split: str = 'test', label_key: str = 'category',
+                 num_clusters: Optional[int] = None,
                  n_init: int = 3, max_iter: int = 100, seed: int = 0, normalize: bool = False) -> None:
         self.split = split
         self.label_key = label_key

@@ -41,6 +41,11 @@ class AudioMelEncoder(ContinuousEncoder):
         self.patch_frames = patch_frames
         self.embed = nn.Linear(patch_frames * n_mels, dim)
 
+    @property
+    def target_dim(self) -> int:
+        """F, the width of the masked-modelling targets (the mel values of one token)."""
+        return self.patch_frames * self.n_mels
+
     def forward(self, inputs: Mapping[str, Tensor], mask_ratio: float = 0.0) -> EncoderOutput:
         """inputs: ``mel`` (B, T, n_mels), ``frame_mask`` (B, T), ``present`` (B,)
         -> EncoderOutput with 1 + ceil(T / patch_frames) tokens."""

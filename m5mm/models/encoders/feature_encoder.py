@@ -45,6 +45,11 @@ class FeatureEncoder(ContinuousEncoder):
             raise EncoderInputError(f'{name}: {key} must be (B, N, {width}), got {tuple(value.shape)}')
         return value.to(self.dtype)
 
+    @property
+    def target_dim(self) -> int:
+        """F, the width of the masked-modelling targets (the input feature)."""
+        return self.feat_dim
+
     def forward(self, inputs: Mapping[str, Tensor], mask_ratio: float = 0.0) -> EncoderOutput:
         """inputs: ``feats`` (B, N, F), ``feat_mask`` (B, N), [``boxes`` (B, N, box_dim)], ``present`` (B,)
         -> EncoderOutput with 1 + N tokens."""

@@ -96,6 +96,11 @@ class ImageBackboneEncoder(ContinuousEncoder):
         self.trunk = build_trunk(backbone, checkpoint)
         self.cell_proj = nn.Linear(self._trunk_channels(), dim)
 
+    @property
+    def target_dim(self) -> int:
+        """F, the width of the masked-modelling targets (3 channels x target_grid^2)."""
+        return 3 * self.target_grid ** 2
+
     def _trunk_channels(self) -> int:
         was_training = self.trunk.training
         self.trunk.eval()

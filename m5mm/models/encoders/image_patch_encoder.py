@@ -63,6 +63,12 @@ class ImagePatchEncoder(ContinuousEncoder):
         self.target_grid = target_grid
         self.patch_embed = nn.Conv2d(in_channels, dim, kernel_size=patch_size, stride=patch_size)
 
+    @property
+    def target_dim(self) -> int:
+        """F, the width of the masked-modelling targets."""
+        cell = self.target_grid if self.target_grid else self.patch_size
+        return self.in_channels * cell ** 2
+
     def forward(self, inputs: Mapping[str, Tensor], mask_ratio: float = 0.0) -> EncoderOutput:
         """inputs: ``pixels`` (B, C, H, W), ``present`` (B,) -> EncoderOutput with 1 + (H/p)(W/p) tokens."""
         name = type(self).__name__

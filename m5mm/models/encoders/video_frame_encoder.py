@@ -48,6 +48,11 @@ class VideoFrameEncoder(ContinuousEncoder):
         self.frame_proj = nn.Identity() if frame_dim == dim else nn.Linear(frame_dim, dim)
         self.target_size = target_size
 
+    @property
+    def target_dim(self) -> int:
+        """F, the width of the masked-modelling targets (3 channels x target_size^2)."""
+        return 3 * self.target_size ** 2
+
     def forward(self, inputs: Mapping[str, Tensor], mask_ratio: float = 0.0) -> EncoderOutput:
         """inputs: ``frames`` (B, T, 3, H, W), ``frame_mask`` (B, T), ``present`` (B,)
         -> EncoderOutput with 1 + T tokens."""
