@@ -15,11 +15,13 @@ from m5mm.datasets.tokenizer_builder import build_dataset_tokenizer  # noqa: E40
 
 
 def parse_args(argv=None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument('target', help='a data folder (manifest.jsonl or meta.json) or a config file')
     parser.add_argument('--out', default=None, help="output folder (default: the config's tokenizer.path or "
                                                     'DATA_ROOT/tokenizer)')
-    parser.add_argument('--vocab-size', type=int, default=None, help="vocabulary size (default: the config's or 4000)")
+    parser.add_argument('--vocab-size', type=int, default=None,
+                        help="vocabulary size (default: the config's or 4000)")
     parser.add_argument('--no-lowercase', action='store_true', help='keep the case of the text')
     return parser.parse_args(argv)
 

@@ -17,12 +17,14 @@ from m5mm.datasets.inspection import (dataset_for_inspection, format_report, ins
 
 
 def parse_args(argv=None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument('target', help='a data folder (manifest.jsonl or meta.json) or a config file')
     parser.add_argument('--split', default=None,
-                        help='split(s) to inspect: train, val, query,gallery or all (default: all for a folder, '
-                             "the config's split for a config)")
-    parser.add_argument('--decode', action='store_true', help='decode every file (slow) instead of checking it exists')
+                        help='split(s) to inspect: train, val, query,gallery or all '
+                             "(default: all for a folder, the config's split for a config)")
+    parser.add_argument('--decode', action='store_true',
+                        help='decode every file (slow) instead of checking it exists')
     parser.add_argument('--plot', default=None, metavar='FILE.png', help='write a coverage / category plot')
     parser.add_argument('--modalities', default=None, help='comma-separated modalities (folders only)')
     parser.add_argument('--examples', type=int, default=3, help='records to print')

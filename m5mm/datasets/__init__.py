@@ -9,7 +9,8 @@ from .media_report import MediaReport
 from .modalities import ModalitySpec
 from .paths import resolve_media_path
 from .tokenizer import TextTokenizer, load_tokenizer, train_tokenizer
+from .worker import worker_init_fn
 
 __all__ = ['BaseProductDataset', 'M5ProductDataset', 'ManifestDataset', 'ManifestError', 'MediaError',
            'MediaReport', 'ModalitySpec', 'TextTokenizer', 'collate', 'load_tokenizer',
-           'modalities', 'resolve_media_path', 'train_tokenizer', 'transforms']
+           'modalities', 'resolve_media_path', 'train_tokenizer', 'transforms', 'worker_init_fn']

@@ -8,7 +8,9 @@ tokenizer, runs each modality's pipeline per sample and collates batches.
 from __future__ import annotations
 
 import logging
+import multiprocessing
 import os
+from multiprocessing.context import get_spawning_popen
 from typing import Any, Dict, Iterator, List, Mapping, Optional, Sequence, Tuple, Union
 
 import numpy as np
@@ -24,6 +26,7 @@ from .paths import resolve_media_path
 from .records import label_index, normalize_record, normalize_splits
 from .tokenizer import TextTokenizer, get_or_train_tokenizer, load_tokenizer
 from .transforms.compose import Compose
+from .worker import limit_worker_threads
 
 logger = logging.getLogger('m5mm')
 
@@ -60,7 +63,7 @@ class BaseProductDataset(Dataset):
         self.splits = normalize_splits(split)
         self.on_bad_line = on_bad_line
         self.seed = seed
-        self.epoch = 0
+        self._epoch = multiprocessing.RawValue('q', 0)  # shared with (persistent) DataLoader workers
         self.bad_lines: List[Tuple[str, str]] = []
         self.specs: Dict[str, ModalitySpec] = {}
         self.pipelines: Dict[str, Compose] = {}
@@ -70,11 +73,13 @@ class BaseProductDataset(Dataset):
         self.category_to_index = {name: i for i, name in enumerate(self.categories)}
         self.instance_to_index = label_index(r['instance'] for r in all_records)
         self.records = [r for r in all_records if self.splits is None or r['split'] in self.splits]
-        self._other_records = [r for r in all_records if self.splits is not None and r['split'] not in self.splits]
+        self._other_records = [r for r in all_records
+                               if self.splits is not None and r['split'] not in self.splits]
         self.tokenizer = self._build_tokenizer(tokenizer, all_records)
         for spec in self.specs.values():
             spec.pad_id = self.tokenizer.pad_id if self.tokenizer is not None else spec.pad_id
         self._templates: Dict[str, Template] = {}
+        self._threads_pid: Optional[int] = None
         self.meta = self._build_meta()
 
     # ------------------------------------------------------------ construction
@@ -94,10 +99,12 @@ class BaseProductDataset(Dataset):
             if unknown:
                 raise ValueError(f'modalities.{name} has unknown keys {sorted(unknown)}; '
                                  f'accepted: {", ".join(MODALITY_CFG_KEYS)}')
-            spec = MODALITIES.build(dict(type=name, source=cfg.get('source', 'raw'), **(cfg.get('spec') or {})))
+            spec_cfg = dict(type=name, source=cfg.get('source', 'raw'), **(cfg.get('spec') or {}))
+            spec = MODALITIES.build(spec_cfg)
             pipeline = cfg.get('pipeline')
             self.specs[name] = spec
-            self.pipelines[name] = Compose(transforms=spec.default_pipeline() if pipeline is None else pipeline)
+            self.pipelines[name] = Compose(
+                transforms=spec.default_pipeline() if pipeline is None else pipeline)
 
     def _load_records(self) -> List[dict]:
         records, seen = [], set()
@@ -114,7 +121,8 @@ class BaseProductDataset(Dataset):
             seen.add(record['id'])
             records.append(record)
         if self.bad_lines:
-            logger.warning('m5mm: skipped %d malformed record(s) in %s', len(self.bad_lines), self.source_name)
+            logger.warning('m5mm: skipped %d malformed record(s) in %s', len(self.bad_lines),
+                           self.source_name)
         return records
 
     def _bad_line(self, where: str, reason: str) -> None:
@@ -140,7 +148,8 @@ class BaseProductDataset(Dataset):
         cfg = dict(cfg)
         unknown = set(cfg) - {'path', 'vocab_size', 'lowercase'}
         if unknown:
-            raise ValueError(f'tokenizer has unknown keys {sorted(unknown)}; accepted: path, vocab_size, lowercase')
+            raise ValueError(f'tokenizer has unknown keys {sorted(unknown)}; '
+                             f'accepted: path, vocab_size, lowercase')
         path = cfg.get('path') or os.path.join(self.data_root, 'tokenizer')
         if cfg.get('path') and not os.path.isfile(os.path.join(path, 'tokenizer.json')):
             return load_tokenizer(path)  # an explicit path must exist: raises a clear error
@@ -148,9 +157,11 @@ class BaseProductDataset(Dataset):
         if not needs and not os.path.isfile(os.path.join(path, 'tokenizer.json')):
             return None
 
+        value_specs = {name: spec for name, spec in self.specs.items() if not spec.reads_path}
+
         def train_texts():
             return [text for r in records if r['split'] == 'train'
-                    for name, spec in self.specs.items() for text in spec.text_values(r['fields'][name])]
+                    for name, spec in value_specs.items() for text in spec.text_values(r['fields'][name])]
         return get_or_train_tokenizer(path, train_texts, vocab_size=cfg.get('vocab_size', 4000),
                                       lowercase=cfg.get('lowercase', True))
 
@@ -170,7 +181,8 @@ class BaseProductDataset(Dataset):
 
     def _probe_feature_dim(self, name: str) -> Optional[int]:
         """F of the first readable ``.npy`` of modality ``name`` (header only)."""
-        candidates = [r['fields'][name] for r in self.records + self._other_records if r['fields'][name] is not None]
+        candidates = [r['fields'][name] for r in self.records + self._other_records
+                      if r['fields'][name] is not None]
         for path in candidates[:PROBE_LIMIT]:
             try:
                 array = np.load(resolve_media_path(self.data_root, path), mmap_mode='r', allow_pickle=False)
@@ -186,9 +198,29 @@ class BaseProductDataset(Dataset):
     def __len__(self) -> int:
         return len(self.records)
 
+    @property
+    def epoch(self) -> int:
+        """The epoch set by :meth:`set_epoch` (0 at first)."""
+        return int(self._epoch.value)
+
     def set_epoch(self, epoch: int) -> None:
-        """Make augmentation randomness depend on ``epoch`` (call before each epoch)."""
-        self.epoch = int(epoch)
+        """Make augmentation randomness depend on ``epoch`` (call before each epoch).
+
+        The value lives in shared memory, so DataLoader workers that were started earlier
+        (``persistent_workers=True``) see it too.
+        """
+        self._epoch.value = int(epoch)
+
+    def __getstate__(self) -> dict:
+        state = self.__dict__.copy()
+        if get_spawning_popen() is None:  # an ordinary pickle, not a worker start: copy the value
+            state['_epoch'] = self.epoch
+        return state
+
+    def __setstate__(self, state: dict) -> None:
+        if isinstance(state['_epoch'], int):
+            state['_epoch'] = multiprocessing.RawValue('q', state['_epoch'])
+        self.__dict__.update(state)
 
     def sample_seed(self, index: int) -> int:
         """Seed of sample ``index`` this epoch (a function of seed, epoch and index only)."""
@@ -203,6 +235,9 @@ class BaseProductDataset(Dataset):
         if not -len(self) <= index < len(self):
             raise IndexError(f'index {index} out of range for {len(self)} samples')
         index = index % len(self)
+        if self._threads_pid != os.getpid():  # once per process: a worker gets one BLAS/OpenMP thread
+            self._threads_pid = os.getpid()
+            limit_worker_threads()
         record = self.records[index]
         category, instance = self.label_of(record)
         sample: Dict[str, Any] = dict(id=record['id'], index=index, category=category, instance=instance)
@@ -257,8 +292,8 @@ class BaseProductDataset(Dataset):
                     break
             else:
                 logger.warning('m5mm: no loadable %s among the first %d records; padding absent batches '
-                               'with the declared shapes %s (set modalities.%s.spec.shapes)', name, PROBE_LIMIT,
-                               self.specs[name].default_template(), name)
+                               'with the declared shapes %s (set modalities.%s.spec.shapes)', name,
+                               PROBE_LIMIT, self.specs[name].default_template(), name)
                 self._templates[name] = self.specs[name].default_template()
         return self._templates[name]
 

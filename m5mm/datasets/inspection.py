@@ -66,7 +66,8 @@ def _check_path(dataset: BaseProductDataset, value: str) -> Optional[str]:
     return None
 
 
-def inspect_dataset(dataset: BaseProductDataset, *, decode: bool = False, num_examples: int = 3) -> InspectionReport:
+def inspect_dataset(dataset: BaseProductDataset, *, decode: bool = False,
+                    num_examples: int = 3) -> InspectionReport:
     """Check every record of ``dataset``: files exist (and decode, with ``decode=True``)."""
     in_record, usable = Counter(), Counter()
     problems: List[Problem] = []
@@ -98,7 +99,8 @@ def inspect_dataset(dataset: BaseProductDataset, *, decode: bool = False, num_ex
 def long_tail_summary(counts: Dict[Optional[str], int], *, head: int = 5, tail_max: int = 5) -> List[str]:
     """Lines describing the category distribution: head categories, the tail, imbalance."""
     labelled = sorted(((n, c) for c, n in counts.items() if c is not None), key=lambda nc: (-nc[0], nc[1]))
-    lines = [f'categories: {len(labelled)}' + (f' (+{counts[None]} unlabelled records)' if counts.get(None) else '')]
+    unlabelled = f' (+{counts[None]} unlabelled records)' if counts.get(None) else ''
+    lines = [f'categories: {len(labelled)}{unlabelled}']
     if not labelled:
         return lines
     total = sum(n for n, _ in labelled)
@@ -108,7 +110,8 @@ def long_tail_summary(counts: Dict[Optional[str], int], *, head: int = 5, tail_m
     tail = [c for n, c in labelled if n <= tail_max]
     lines.append(f'  long tail: the top 20% of categories ({top}) hold {100 * top_share:.1f}% of records; '
                  f'{len(tail)} categories have <= {tail_max} records; '
-                 f'largest/smallest = {labelled[0][0]}/{labelled[-1][0]} = {labelled[0][0] / labelled[-1][0]:.1f}')
+                 f'largest/smallest = {labelled[0][0]}/{labelled[-1][0]} '
+                 f'= {labelled[0][0] / labelled[-1][0]:.1f}')
     return lines
 
 

@@ -31,7 +31,7 @@ def _index_folder(folder: str) -> Dict[str, List[str]]:
 class M5ProductDataset(BaseProductDataset):
     """Products in the M5Product release layout::
 
-        DATA_ROOT/meta.json       {"<id>": {"title": ..., "pv": "key#:#value#;#key#:#value", "label": ...}, ...}
+        DATA_ROOT/meta.json       {"<id>": {"title": ..., "pv": "k#:#v#;#k#:#v", "label": ...}, ...}
         DATA_ROOT/image/<id>.jpg  (or .png)
         DATA_ROOT/video/<id>.mp4  (or <id>.npy: S3D features)
         DATA_ROOT/audio/<id>.mp3  (or .wav, or <id>.npy features)
@@ -80,13 +80,15 @@ class M5ProductDataset(BaseProductDataset):
         return fields
 
     def iter_raw_records(self) -> Iterator[Tuple[str, RawRecord]]:
-        indexes = {m: _index_folder(os.path.join(self.data_root, folder)) for m, folder in self.folders.items()}
+        indexes = {m: _index_folder(os.path.join(self.data_root, folder))
+                   for m, folder in self.folders.items()}
         for split_name, path in self.meta_files.items():
             try:
                 with open(path, encoding='utf-8') as handle:
                     entries = json.load(handle)
             except json.JSONDecodeError as exc:
-                raise ManifestError(f'{path}:{exc.lineno}: invalid JSON: {exc.msg} (column {exc.colno})') from None
+                raise ManifestError(f'{path}:{exc.lineno}: invalid JSON: {exc.msg} '
+                                    f'(column {exc.colno})') from None
             except UnicodeDecodeError as exc:
                 raise ManifestError(f'{path}: not UTF-8 ({exc.reason})') from None
             if not isinstance(entries, dict):
@@ -95,7 +97,8 @@ class M5ProductDataset(BaseProductDataset):
             for record_id, entry in entries.items():
                 where = f'{path}: entry {record_id!r}'
                 if not isinstance(entry, dict):
-                    yield where, ValueError(f'expected an object with title/pv/label, got {type(entry).__name__}')
+                    yield where, ValueError(f'expected an object with title/pv/label, '
+                                            f'got {type(entry).__name__}')
                     continue
                 raw = dict(id=record_id, text=entry.get('title'), table=entry.get('pv'),
                            category=entry.get('label'), instance=entry.get('instance'),

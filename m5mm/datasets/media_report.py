@@ -53,7 +53,8 @@ class MediaReport:
         head = title or 'media errors'
         if not self.total:
             return f'{head}: none in {self.num_samples} samples'
-        lines = [f'{head}: {self.total} in {self.num_samples} samples (those modalities were treated as absent)']
+        lines = [f'{head}: {self.total} in {self.num_samples} samples '
+                 f'(those modalities were treated as absent)']
         for modality in sorted(self.counts):
             parts = []
             for reason, n in sorted(self.counts[modality].items(), key=lambda kv: (-kv[1], kv[0])):

@@ -113,8 +113,8 @@ def train_tokenizer(texts: Iterable[str], *, out_dir: str, vocab_size: int = 400
                                                     handle_chinese_chars=True)
     backend.pre_tokenizer = pre_tokenizers.BertPreTokenizer()
     backend.decoder = decoders.WordPiece()
-    trainer = trainers.WordPieceTrainer(vocab_size=vocab_size, min_frequency=min_frequency, show_progress=False,
-                                        special_tokens=list(SPECIAL_TOKENS))
+    trainer = trainers.WordPieceTrainer(vocab_size=vocab_size, min_frequency=min_frequency,
+                                        show_progress=False, special_tokens=list(SPECIAL_TOKENS))
     backend.train_from_iterator(texts, trainer=trainer)
     fast = PreTrainedTokenizerFast(tokenizer_object=backend, pad_token='[PAD]', unk_token='[UNK]',
                                    cls_token='[CLS]', sep_token='[SEP]', mask_token='[MASK]',

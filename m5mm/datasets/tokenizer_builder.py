@@ -40,4 +40,5 @@ def build_dataset_tokenizer(target: str, *, out: Optional[str] = None, vocab_siz
              for text in spec.text_values(record['fields'][name])]
     if not texts:
         raise ValueError(f'{target}: the train split has no text or table values')
-    return train_tokenizer(texts, out_dir=out, vocab_size=vocab_size, lowercase=lowercase), os.path.abspath(out)
+    tokenizer = train_tokenizer(texts, out_dir=out, vocab_size=vocab_size, lowercase=lowercase)
+    return tokenizer, os.path.abspath(out)

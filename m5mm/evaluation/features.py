@@ -34,8 +34,8 @@ _PRESENT, _MODALITY = 'present.', 'features.'
 
 def move_to_device(data: Any, device: torch.device) -> Any:
     """Tensors of a nested dict/list moved to ``device``."""
-    if isinstance(data, Tensor):
-        return data.to(device, non_blocking=True)
+    if isinstance(data, Tensor):  # non-blocking only towards an accelerator (safe to read at once)
+        return data.to(device, non_blocking=torch.device(device).type != 'cpu')
     if isinstance(data, dict):
         return {key: move_to_device(value, device) for key, value in data.items()}
     if isinstance(data, (list, tuple)) and any(isinstance(v, Tensor) for v in data):
@@ -116,7 +116,7 @@ def _gather(record: Dict[str, Any], ids: List[str], extras: Dict[str, list], acc
 def _concat(records: List[Dict[str, Any]]) -> Dict[str, Any]:
     first = records[0]
     if isinstance(first, Tensor):
-        return torch.cat([r.detach().cpu() for r in records]).numpy()
+        return torch.cat([r.detach() for r in records]).numpy()
     return {key: _concat([r[key] for r in records]) for key in first}
 
 
@@ -162,7 +162,7 @@ def extract_features(model: Any, dataloader: Any, *, kind: str = 'joint',
             batch_extras = {k: list(v) for k, v in batch[META_KEY].items()
                             if k != 'ids' and isinstance(v, (list, tuple)) and len(v) == len(ids)}
             record, ids, batch_extras = _gather(record, ids, batch_extras, accelerator)
-            records.append(record)
+            records.append(move_to_device(record, torch.device('cpu')))
             all_ids.extend(ids)
             for key, value in batch_extras.items():
                 extras.setdefault(key, []).extend(value)

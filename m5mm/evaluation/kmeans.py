@@ -15,33 +15,45 @@ from torch import Tensor
 from .topk import as_feature_tensor
 
 
-def nearest_centroid(x: Tensor, centroids: Tensor, chunk: int = 8192) -> Tuple[Tensor, Tensor]:
-    """(N, D) points, (K, D) centroids -> (N,) nearest index, (N,) squared distance."""
+def nearest_centroid(x: Tensor, centroids: Tensor, block_elements: int = 1 << 24) -> Tuple[Tensor, Tensor]:
+    """(N, D) points, (K, D) centroids -> (N,) nearest index, (N,) squared distance.
+
+    Points are processed in blocks of about ``block_elements`` / K rows.
+    """
+    chunk = max(1, block_elements // max(centroids.shape[0], 1))
     c_sq = (centroids * centroids).sum(dim=1)
     labels = torch.empty(x.shape[0], dtype=torch.long, device=x.device)
     dists = torch.empty(x.shape[0], dtype=x.dtype, device=x.device)
     for i in range(0, x.shape[0], chunk):
         block = x[i:i + chunk]
-        d = (block * block).sum(dim=1, keepdim=True) - 2 * block @ centroids.T + c_sq
-        dists[i:i + chunk], labels[i:i + chunk] = d.clamp_min(0).min(dim=1)
+        d = torch.addmm(c_sq, block, centroids.T, alpha=-2).add_((block * block).sum(dim=1, keepdim=True))
+        dists[i:i + chunk], labels[i:i + chunk] = d.clamp_min_(0).min(dim=1)
     return labels, dists
 
 
 def kmeans_plusplus(x: Tensor, k: int, generator: torch.Generator) -> Tensor:
-    """k-means++ seeding: (N, D) points -> (k, D) initial centroids."""
+    """k-means++ seeding (D^2 sampling): (N, D) points -> (k, D) initial centroids."""
     n = x.shape[0]
-    first = int(torch.randint(n, (1,), generator=generator))
-    centroids = [x[first]]
-    closest = ((x - x[first]) ** 2).sum(dim=1)
+    x_sq = (x * x).sum(dim=1)
+
+    def sq_dist(idx: int) -> Tensor:
+        d = (x_sq - 2 * (x @ x[idx]) + x_sq[idx]).clamp_min_(0)
+        d[idx] = 0  # exactly, despite rounding: a chosen point is never drawn again
+        return d
+
+    chosen = [int(torch.randint(n, (1,), generator=generator))]
+    closest = sq_dist(chosen[0])
     for _ in range(1, k):
-        total = float(closest.sum())
+        cumulative = closest.double().cumsum(dim=0)
+        total = float(cumulative[-1])
         if total <= 0:  # every point sits on a centroid: pick uniformly
             idx = int(torch.randint(n, (1,), generator=generator))
-        else:
-            idx = int(torch.multinomial(closest.double() / total, 1, generator=generator))
-        centroids.append(x[idx])
-        closest = torch.minimum(closest, ((x - x[idx]) ** 2).sum(dim=1))
-    return torch.stack(centroids)
+        else:  # inverse-CDF draw with probability proportional to the squared distance
+            u = torch.rand(1, generator=generator, dtype=torch.float64) * total
+            idx = min(int(torch.searchsorted(cumulative, u, right=True)), n - 1)
+        chosen.append(idx)
+        closest = torch.minimum(closest, sq_dist(idx))
+    return x[chosen].clone()
 
 
 class KMeans:

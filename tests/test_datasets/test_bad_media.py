@@ -63,7 +63,8 @@ def test_media_report_counts_through_dataloader_workers(dataset):
 def test_media_report_pickles_and_ignores_clean_batches():
     import pickle
     report = MediaReport(max_examples=1)
-    report.update({'ids': ['a', 'b', 'c'], 'errors': [{'image': 'missing file'}, {}, {'image': 'missing file'}]})
+    missing = {'image': 'missing file'}
+    report.update({'ids': ['a', 'b', 'c'], 'errors': [missing, {}, missing]})
     copy = pickle.loads(pickle.dumps(report))
     assert copy.counts['image']['missing file'] == 2 and copy.examples[('image', 'missing file')] == ['a']
     copy.update({'ids': ['d'], 'errors': [{}]})

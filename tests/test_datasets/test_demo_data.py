@@ -2,10 +2,9 @@
 from __future__ import annotations
 
 import hashlib
+import importlib.util
 import itertools
 import json
-import subprocess
-import sys
 from collections import Counter, defaultdict
 from pathlib import Path
 
@@ -100,6 +99,13 @@ def test_split_rules_and_shares(big_plan):
     assert (shares['query'] + shares['gallery']) / 3000 == pytest.approx(0.3, abs=0.04)
 
 
+@pytest.mark.parametrize('num_products, num_categories', [(72, 12), (100, 12), (400, 12), (36, 6), (41, 2)])
+def test_every_category_in_every_split(num_products, num_categories):
+    plan = plan_demo_dataset(num_products=num_products, num_categories=num_categories, seed=num_products)
+    assert len(plan) == num_products
+    check_split_rules([r.manifest_entry() for r in plan], num_categories)
+
+
 def test_missing_modalities_and_noise_rates(big_plan):
     summary = summarize(big_plan)
     assert summary['incomplete_records'] == 600  # 20%
@@ -114,6 +120,10 @@ def test_missing_modalities_and_noise_rates(big_plan):
                 assert record.title == donor.title
     for modality, count in summary['corrupted_factors'].items():
         assert count / (summary['coverage'][modality] * 3000) == pytest.approx(0.1, abs=0.025)
+    for record in big_plan:  # a corrupted media modality shows a wrong factor, the others the right one
+        true = CATEGORIES[record.instance.category]
+        for modality, factor in (('image', 'shape'), ('video', 'motion'), ('audio', 'pitch')):
+            assert (record.factors[modality] != getattr(true, factor)) == (modality in record.corrupted)
 
 
 def test_long_tail(big_plan):
@@ -189,12 +199,22 @@ def test_bad_arguments():
         plan_demo_dataset(num_categories=13)
 
 
+def test_probe_rejects_a_catalogue_without_complete_records(tmp_path):
+    from m5mm.datasets.demo.probe import probe_demo_dataset
+    lines = [dict(id=f'x{k}', text='red tee', split=split, category='t-shirt', instance=f'sku-{k}')
+             for k, split in enumerate(['train', 'query', 'gallery'])]
+    (tmp_path / 'manifest.jsonl').write_text(''.join(json.dumps(line) + '\n' for line in lines))
+    with pytest.raises(ValueError, match='no train records with all five modalities'):
+        probe_demo_dataset(tmp_path)
+
+
 def test_combined_modalities_beat_each_one(tmp_path):
     pytest.importorskip('sklearn')
     from m5mm.datasets.demo.probe import probe_demo_dataset
     make_demo_dataset(tmp_path, num_products=300, seed=0)
-    result = probe_demo_dataset(tmp_path)
-    held_out = [e for e in read_manifest(tmp_path) if e['split'] != 'train' and all(e[m] for m in MODALITY_NAMES)]
+    result = probe_demo_dataset(tmp_path, leave_one_out=False)
+    held_out = [e for e in read_manifest(tmp_path)
+                if e['split'] != 'train' and all(e[m] for m in MODALITY_NAMES)]
     majority = Counter(e['category'] for e in held_out).most_common(1)[0][1] / len(held_out)
     for scores in (result['category_accuracy']['complete'], result['category_accuracy']['available'],
                    result['instance_p_at_1']):
@@ -204,10 +224,13 @@ def test_combined_modalities_beat_each_one(tmp_path):
         assert result['category_accuracy']['complete'][m] > majority + 0.05
 
 
-def test_cli(tmp_path):
-    cmd = [sys.executable, str(REPO / 'tools/make_demo_data.py'), '--out', str(tmp_path / 'cli'), '--seed', '1']
-    done = subprocess.run(cmd + ['--num', '36', '--categories', '6'], capture_output=True, text=True, cwd=REPO)
-    assert done.returncode == 0, done.stderr
-    assert len(read_manifest(tmp_path / 'cli')) == 36 and 'wrote 36 records' in done.stdout
-    done = subprocess.run(cmd + ['--num', '10'], capture_output=True, text=True, cwd=REPO)
-    assert done.returncode == 2 and 'too small' in done.stderr
+def test_cli(tmp_path, capsys):
+    spec = importlib.util.spec_from_file_location('make_demo_data', REPO / 'tools/make_demo_data.py')
+    tool = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(tool)
+    args = ['--out', str(tmp_path / 'cli'), '--seed', '1']
+    tool.main(args + ['--num', '36', '--categories', '6'])
+    assert len(read_manifest(tmp_path / 'cli')) == 36 and 'wrote 36 records' in capsys.readouterr().out
+    with pytest.raises(SystemExit) as exit_info:
+        tool.main(args + ['--num', '10'])
+    assert exit_info.value.code == 2 and 'too small' in capsys.readouterr().err

@@ -64,7 +64,8 @@ def run_tool(*args):
 
 def test_inspect_tool_cli(data_root, tmp_path):
     plot = tmp_path / 'p.png'
-    proc = run_tool('tools/inspect_dataset.py', str(data_root), '--split', 'query,gallery', '--plot', str(plot))
+    proc = run_tool('tools/inspect_dataset.py', str(data_root), '--split', 'query,gallery',
+                    '--plot', str(plot))
     assert proc.returncode == 0, proc.stderr
     assert 'records: 3 (gallery 2, query 1)' in proc.stdout and plot.is_file()
 
@@ -72,8 +73,9 @@ def test_inspect_tool_cli(data_root, tmp_path):
 def test_inspect_tool_on_a_config_and_bad_targets(data_root, tmp_path, capsys):
     from tools.inspect_dataset import main
     config = tmp_path / 'cfg.py'
-    config.write_text(f"train_dataloader = dict(dataset=dict(type='ManifestDataset', data_root={str(data_root)!r}, "
-                      f"split='train', modalities=dict(image=None, text=None)))\n")
+    config.write_text(f"train_dataloader = dict(dataset=dict(type='ManifestDataset', "
+                      f"data_root={str(data_root)!r}, split='train', "
+                      f"modalities=dict(image=None, text=None)))\n")
     assert main([str(config), '--split', 'val', '--examples', '1']) == 0
     out = capsys.readouterr().out
     assert 'records: 1 (val 1)' in out and 'first 1 records' in out

@@ -8,7 +8,7 @@ import pytest
 from m5mm.datasets import M5ProductDataset, ManifestError
 from m5mm.registry import DATASETS
 
-from .conftest import write_wav
+from .media_files import write_wav
 
 META = {
     'm1': {'title': 'Red cotton T-shirt', 'pv': 'brand#:#Acme#;#color#:#red', 'label': 'clothing'},
@@ -43,7 +43,8 @@ def test_release_layout_is_read_like_a_manifest(m5_root, tokenizer_dir):
     assert fields['m1'] == {'image': 'image/m1.jpg', 'text': 'Red cotton T-shirt',
                             'table': [('brand', 'Acme'), ('color', 'red')], 'video': 'video/m1.mp4',
                             'audio': 'audio/m1.mp3'}
-    assert fields['m2']['table'] is None and fields['m2']['video'] is None and fields['m2']['image'] == 'image/m2.png'
+    assert fields['m2']['table'] is None and fields['m2']['video'] is None
+    assert fields['m2']['image'] == 'image/m2.png'
     assert fields['m4']['text'] is None and fields['m4']['image'] is None
     assert [r['split'] for r in ds.records] == ['train', 'train', 'val', 'train']
     assert ds.meta['categories'] == ['accessories', 'clothing', 'kitchen'] and ds.meta['num_instances'] == 1
@@ -58,16 +59,17 @@ def test_release_layout_is_read_like_a_manifest(m5_root, tokenizer_dir):
 
 
 def test_npy_files_are_the_feature_variant(m5_root, tokenizer_dir):
-    ds = DATASETS.build(dict(type='M5ProductDataset', data_root=str(m5_root), tokenizer=dict(path=tokenizer_dir),
-                             modalities=dict(video=dict(source='feature', pipeline=[dict(type='LoadFeature',
-                                                                                        max_tokens=5)]))))
+    video = dict(source='feature', pipeline=[dict(type='LoadFeature', max_tokens=5)])
+    ds = DATASETS.build(dict(type='M5ProductDataset', data_root=str(m5_root),
+                             tokenizer=dict(path=tokenizer_dir), modalities=dict(video=video)))
     assert ds.meta['feature_dims'] == {'video': 12}
     batch = ds.collate([ds[i] for i in range(len(ds))])
     assert batch['video']['feat_mask'].sum(1).tolist() == [3, 5, 0]  # m1 (3 rows), m2 (7 rows, cut to 5), m4
 
 
 def test_split_meta_files_and_malformed_entries(m5_root, tokenizer_dir):
-    (m5_root / 'val.json').write_text(json.dumps({'v1': {'title': 'Blue jeans', 'pv': 'size#:#32', 'label': 'x'}}))
+    val = {'v1': {'title': 'Blue jeans', 'pv': 'size#:#32', 'label': 'x'}}
+    (m5_root / 'val.json').write_text(json.dumps(val))
     bad = dict(META, m5='not an object', m6={'title': 'x', 'pv': 'broken pv without separator'},
                m7={'title': 'y', 'label': {'nested': 1}})
     (m5_root / 'train.json').write_text(json.dumps(bad))

@@ -10,7 +10,7 @@ import torch
 from m5mm.datasets import ManifestDataset, ManifestError
 from m5mm.registry import DATASETS
 
-from .conftest import MANIFEST
+from .media_files import MANIFEST
 
 TEXT_ONLY = dict(text=None, table=None)
 
@@ -31,7 +31,8 @@ def test_splits_and_label_indices_are_stable_across_splits(data_root, tokenizer_
     assert [r['id'] for r in test.records] == ['p6', 'p7', 'p8']
     everything = make(data_root, tokenizer_dir, split=None)
     assert len(everything) == len(MANIFEST)
-    assert train.meta['categories'] == test.meta['categories'] == ['accessories', 'clothing', 'electronics', 'kitchen']
+    categories = ['accessories', 'clothing', 'electronics', 'kitchen']
+    assert train.meta['categories'] == test.meta['categories'] == categories
     assert train.meta['num_categories'] == 4 and train.meta['num_instances'] == 6
     by_id = {s['id']: s for s in (test[i] for i in range(len(test)))}
     assert by_id['p6']['category'] == 1 and by_id['p8']['category'] == 3
@@ -173,7 +174,8 @@ def test_seeds_depend_on_index_and_epoch_only(data_root, tokenizer_dir):
         assert (x is None and y is None) or torch.equal(x['pixels'], y['pixels'])
     a.set_epoch(0)
     again = [a[i]['image'] for i in range(len(a))]
-    assert all((x is None and y is None) or torch.equal(x['pixels'], y['pixels']) for x, y in zip(first, again))
+    assert all((x is None and y is None) or torch.equal(x['pixels'], y['pixels'])
+               for x, y in zip(first, again))
 
 
 def test_dataset_and_collate_pickle(data_root, tokenizer_dir):
@@ -183,3 +185,41 @@ def test_dataset_and_collate_pickle(data_root, tokenizer_dir):
     collate = pickle.loads(pickle.dumps(ds.collate))
     batch = collate([copy[0], copy[2]])
     assert batch['text']['input_ids'].tolist() == ds.collate([ds[0], ds[2]])['text']['input_ids'].tolist()
+
+
+def _pool_threads(_samples):
+    from threadpoolctl import threadpool_info
+    return [pool['num_threads'] for pool in threadpool_info()]
+
+
+def test_workers_get_one_blas_thread(data_root, tokenizer_dir):
+    from torch.utils.data import DataLoader
+
+    from m5mm.datasets.worker import limit_worker_threads
+    ds = make(data_root, tokenizer_dir)
+    assert limit_worker_threads() is False  # the main process keeps its threads
+    ds[0]  # a main-process call must not stop the workers from limiting theirs
+    threads = list(DataLoader(ds, batch_size=2, num_workers=1, collate_fn=_pool_threads))
+    assert threads and all(n == 1 for batch in threads for n in batch)
+
+
+@pytest.mark.parametrize('context', ['fork', 'spawn'])
+def test_set_epoch_reaches_persistent_workers(data_root, tokenizer_dir, context):
+    from torch.utils.data import DataLoader
+    pipeline = [dict(type='LoadImage'), dict(type='ResizeImage', size=4),
+                dict(type='RandomFlipImage', prob=0.5)]
+    ds = make(data_root, tokenizer_dir, split=None, modalities=dict(image=dict(pipeline=pipeline)))
+    loader = DataLoader(ds, batch_size=3, num_workers=1, persistent_workers=True, collate_fn=ds.collate,
+                        multiprocessing_context=context)  # spawn pickles the dataset into the worker
+    pixels = {}
+    for epoch in (0, 1):
+        ds.set_epoch(epoch)
+        got = torch.cat([batch['image']['pixels'] for batch in loader])
+        expected = [ds[i]['image'] for i in range(len(ds))]  # computed in this process
+        for row, ref in enumerate(expected):
+            if ref is not None:
+                assert torch.equal(got[row], ref['pixels'])
+        pixels[epoch] = got
+    assert not torch.equal(pixels[0], pixels[1])  # the flips changed with the epoch inside the worker
+    copy = pickle.loads(pickle.dumps(ds))
+    assert copy.epoch == 1 and copy._epoch is not ds._epoch

@@ -101,7 +101,8 @@ def test_parse_values():
         text.parse_value(['a'])
     with pytest.raises(ValueError, match='path'):
         build('image').parse_value(3)
-    assert table.text_values([('brand', 'Acme')]) == ['brand', 'Acme'] and build('video').text_values('x') == []
+    assert table.text_values([('brand', 'Acme')]) == ['brand', 'Acme']
+    assert build('video').text_values('x') == []
 
 
 class PointCloudModality(ModalitySpec):
@@ -118,8 +119,8 @@ def test_plugin_modality_declares_keys_only():
     out = spec.collate([{'points': torch.ones(2, 3), 'labels': torch.tensor([1, 2])}, None])
     assert out['points'].shape == (2, 2, 3) and out['labels'].tolist() == [[1, 2], [9, 9]]
     assert out['point_mask'].tolist() == [[True, True], [False, False]]
-    batch = collate([{'id': 'a', 'pointcloud_test': {'points': torch.ones(1, 3), 'labels': torch.tensor([4])}},
-                     {'id': 'b', 'pointcloud_test': None}])
+    item = {'points': torch.ones(1, 3), 'labels': torch.tensor([4])}
+    batch = collate([{'id': 'a', 'pointcloud_test': item}, {'id': 'b', 'pointcloud_test': None}])
     assert batch['pointcloud_test']['present'].tolist() == [True, False]
     assert batch['meta']['ids'] == ['a', 'b'] and batch['meta']['category'].tolist() == [-1, -1]
 

@@ -53,8 +53,11 @@ def test_get_or_train_trains_once_under_concurrency(tmp_path):
 
     path = str(tmp_path / 'shared' / 'tokenizer')
     results = []
-    threads = [threading.Thread(target=lambda: results.append(get_or_train_tokenizer(path, texts, vocab_size=60)))
-               for _ in range(3)]
+
+    def work():
+        results.append(get_or_train_tokenizer(path, texts, vocab_size=60))
+
+    threads = [threading.Thread(target=work) for _ in range(3)]
     for t in threads:
         t.start()
     for t in threads:

@@ -30,7 +30,7 @@ def test_load_image_matches_pil(data_root):
 
 
 def test_load_image_draft_decodes_smaller_but_large_enough(data_root, tmp_path):
-    from .conftest import write_jpeg
+    from .media_files import write_jpeg
     write_jpeg(tmp_path / 'big.jpg', 400, 600)
     out = LoadImage(draft_size=64)(res(tmp_path / 'big.jpg'))['pixels']
     assert 64 <= out.shape[1] < 400 and 64 <= out.shape[2] < 600
@@ -49,7 +49,8 @@ def test_resize_and_normalize_reference(data_root):
     std = torch.tensor(IMAGENET_STD).view(3, 1, 1)
     assert norm.dtype == torch.float32
     assert torch.allclose(norm, (resized.float() / 255 - mean) / std, atol=1e-6)
-    assert norm.min() >= (0 - mean.max()) / std.min() - 1e-4 and norm.max() <= (1 - mean.min()) / std.min() + 1e-4
+    assert norm.min() >= (0 - mean.max()) / std.min() - 1e-4
+    assert norm.max() <= (1 - mean.min()) / std.min() + 1e-4
     with pytest.raises(ValueError):
         ResizeImage(size=(0, 3))
 
@@ -144,6 +145,7 @@ def test_load_feature(data_root, tmp_path):
     (LoadImage(), 'audio/fake.wav', 'corrupt image'),
     (LoadImage(), 'images/nope.jpg', 'missing file'),
     (SampleVideoFrames(), 'videos/trunc.mp4', 'corrupt video'),
+    (SampleVideoFrames(), 'videos/trunc_indexed.mp4', 'corrupt video'),
     (SampleVideoFrames(), 'images/p0.jpg', 'corrupt video'),
     (LoadAudioMel(), 'audio/fake.wav', 'corrupt audio'),
     (LoadAudioMel(), 'audio/none.wav', 'missing file'),
@@ -194,7 +196,8 @@ def test_tokenize_table_segments_and_pair_spans(tokenizer_dir):
 def test_table_truncates_at_pair_boundaries():
     pairs = [([1, 2], [3]), ([4], [5, 6, 7]), ([8], [9])]
     assert pack_pairs(pairs, budget=5) == ([1, 2, 3], [0, 0, 1], [0, 0, 0])  # pair 1 would not fit
-    assert pack_pairs(pairs, budget=7) == ([1, 2, 3, 4, 5, 6, 7], [0, 0, 1, 0, 1, 1, 1], [0, 0, 0, 1, 1, 1, 1])
+    assert pack_pairs(pairs, budget=7) == ([1, 2, 3, 4, 5, 6, 7], [0, 0, 1, 0, 1, 1, 1],
+                                           [0, 0, 0, 1, 1, 1, 1])
     # a first pair longer than the budget is cut (key first)
     assert pack_pairs([([1, 2, 3], [4, 5])], budget=4) == ([1, 2, 3, 4], [0, 0, 0, 1], [0, 0, 0, 0])
     assert pack_pairs([([], []), ([1], [2])], budget=4) == ([1, 2], [0, 1], [1, 1])

@@ -21,6 +21,7 @@ def _random_case(seed, nq=30, ng=80, dim=5, ncls=6, shared_ids=10):
     qids = [gids[j] if j < shared_ids else f'q{j}' for j in range(nq)]  # some queries are in the gallery
     for j in range(shared_ids):
         g[j], gl[j] = q[j], ql[j]
+    gids[-1] = gids[0]                                      # an id twice in the gallery: both left out
     return q, g, ql, gl, qids, gids
 
 

@@ -8,7 +8,8 @@
 data_root = 'data/m5product'
 
 modalities = dict(
-    image=dict(pipeline=[dict(type='LoadImage', draft_size=224), dict(type='ResizeImage', size=224, crop=True),
+    image=dict(pipeline=[dict(type='LoadImage', draft_size=224),
+                         dict(type='ResizeImage', size=224, crop=True),
                          dict(type='NormalizeImage')], source='raw'),
     text=dict(pipeline=[dict(type='TokenizeText', max_length=36)], source='raw'),
     table=dict(pipeline=[dict(type='TokenizeTable', max_length=64)], source='raw'),
@@ -34,5 +35,5 @@ val_dataloader = dict(
                  modalities=modalities, tokenizer=tokenizer, on_bad_line='skip'))
 test_dataloader = dict(
     batch_size=64, num_workers=8,
-    dataset=dict(type='M5ProductDataset', data_root=data_root, meta_file=meta_files, split=['query', 'gallery'],
-                 modalities=modalities, tokenizer=tokenizer, on_bad_line='skip'))
+    dataset=dict(type='M5ProductDataset', data_root=data_root, meta_file=meta_files,
+                 split=['query', 'gallery'], modalities=modalities, tokenizer=tokenizer, on_bad_line='skip'))

@@ -57,7 +57,7 @@ def make_title(rng: np.random.Generator, *, instance: InstanceSpec, category: Ca
     if rng.random() < 0.6:
         words.append(instance.color)
     words.append(noun)
-    if rng.random() < 0.5:
+    if rng.random() < 0.5 or len(words) == 1:
         words.append(instance.model)
     return ' '.join(words)
 

@@ -25,7 +25,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import Dict, List, Tuple
+from typing import Dict, Tuple
 
 import numpy as np
 
@@ -127,8 +127,3 @@ def sample_instance(rng: np.random.Generator, *, sku: str, category: int) -> Ins
         speed=float(rng.uniform(0.3, 0.8)), amplitude=float(rng.uniform(0.15, 0.3)),
         pitch_offset=float(rng.uniform(0.0, 6.0)),
         rhythm=float(rng.uniform(2.0, 6.0)))
-
-
-def design_table(num_categories: int = len(CATEGORIES)) -> List[Dict[str, str]]:
-    """The category design as rows of strings (for documentation and summaries)."""
-    return [dict(vars(spec)) for spec in CATEGORIES[:num_categories]]

@@ -133,13 +133,14 @@ def write_jpeg(path: PathLike, image: np.ndarray, *, quality: int = 90) -> None:
 
 
 def write_mp4(path: PathLike, frames: np.ndarray, *, fps: int = VIDEO_FPS) -> None:
-    """Write (T, H, W, 3) uint8 frames as an H.264 yuv420p mp4 (PyAV, single-threaded: same bytes)."""
+    """Write (T, H, W, 3) uint8 frames as an H.264 yuv420p mp4 (PyAV; the same frames give the same bytes)."""
     import av
     with av.open(str(path), mode='w') as container:
         stream = container.add_stream('libx264', rate=fps)
         stream.height, stream.width = frames.shape[1:3]
         stream.pix_fmt = 'yuv420p'
-        stream.options = {'crf': '18', 'preset': 'veryfast'}
+        # mb-tree rate control gives different bytes from run to run; without it x264 is repeatable
+        stream.options = {'crf': '18', 'preset': 'veryfast', 'x264-params': 'threads=1:no-mbtree=1'}
         stream.codec_context.thread_count = 1
         for frame in frames:
             for packet in stream.encode(av.VideoFrame.from_ndarray(frame, format='rgb24')):

@@ -23,7 +23,7 @@ SPLIT_SHARES = {'train': 0.6, 'val': 0.1, 'eval': 0.3}
 MIN_RECORDS_PER_CATEGORY = 6  # three SKUs of two records: train, val, query + gallery
 INCOMPLETE_RATE = 0.2       # records missing at least one modality
 NOISY_TITLE_RATE = 0.05     # records whose title belongs to a product of another category
-FACTOR_NOISE_RATE = 0.1     # per record and media modality: the category factor of another category
+FACTOR_NOISE_RATE = 0.1     # per record and media modality: a wrong shape / motion / pitch band
 FACTORS = {'image': 'shape', 'video': 'motion', 'audio': 'pitch'}
 
 
@@ -44,6 +44,7 @@ class PlannedRecord:
 
     @property
     def category(self) -> str:
+        """The category's name."""
         return CATEGORIES[self.instance.category].name
 
     def manifest_entry(self) -> dict:
@@ -70,8 +71,8 @@ def allocate_counts(total: int, weights: np.ndarray, minimum: int) -> np.ndarray
 
 
 def instance_sizes(rng: np.random.Generator, num_records: int) -> List[int]:
-    """Record counts (2-4 each) of the SKUs of a category with ``num_records`` records."""
-    low, high = -(-num_records // 4), num_records // 2
+    """Record counts (2-4 each, about 3) of the SKUs of a category with ``num_records`` >= 6 records."""
+    low, high = max(3, -(-num_records // 4)), num_records // 2
     sizes = np.full(int(np.clip(round(num_records / 3), low, high)), 2)
     for _ in range(num_records - sizes.sum()):
         sizes[rng.choice(np.flatnonzero(sizes < 4))] += 1
@@ -92,20 +93,20 @@ def assign_splits(sizes: List[int]) -> List[str]:
     return splits
 
 
-def _record_factors(rng: np.random.Generator, category: int, num_categories: int) -> Tuple[dict, tuple]:
+def _record_factors(rng: np.random.Generator, category: int) -> Tuple[dict, tuple]:
+    """The shape, motion and pitch a record shows; each is wrong (another value) with some chance."""
     factors, corrupted = {}, []
     for modality, factor in FACTORS.items():
-        source = category
+        value = getattr(CATEGORIES[category], factor)
         if rng.random() < FACTOR_NOISE_RATE:
-            source = int(rng.integers(num_categories - 1))
-            source += source >= category
+            others = sorted({getattr(c, factor) for c in CATEGORIES} - {value})
+            value = others[int(rng.integers(len(others)))]
             corrupted.append(modality)
-        factors[modality] = getattr(CATEGORIES[source], factor)
+        factors[modality] = value
     return factors, tuple(corrupted)
 
 
-def _plan_category(rng: np.random.Generator, category: int, sizes: List[int], skus: Iterator[str],
-                   num_categories: int) -> list:
+def _plan_category(rng: np.random.Generator, category: int, sizes: List[int], skus: Iterator[str]) -> list:
     records = []
     for size, split in zip(sizes, assign_splits(sizes)):
         instance = sample_instance(rng, sku=next(skus), category=category)
@@ -113,7 +114,7 @@ def _plan_category(rng: np.random.Generator, category: int, sizes: List[int], sk
             record_split = split if split != 'eval' else ('query' if j == 0 else 'gallery')
             title = make_title(rng, instance=instance, category=CATEGORIES[category])
             table = make_table(rng, instance=instance, category=CATEGORIES[category])
-            factors, corrupted = _record_factors(rng, category, num_categories)
+            factors, corrupted = _record_factors(rng, category)
             records.append(PlannedRecord(id='', instance=instance, split=record_split, title=title,
                                          table=table, factors=factors, corrupted=corrupted,
                                          seed=int(rng.integers(2 ** 31))))
@@ -158,8 +159,7 @@ def plan_demo_dataset(*, num_products: int = 400, seed: int = 0,
     counts = allocate_counts(num_products, category_weights(num_categories), MIN_RECORDS_PER_CATEGORY)
     sizes = [instance_sizes(rng, int(count)) for count in counts]
     skus = iter(f'sku-{n:04d}' for n in rng.permutation(sum(map(len, sizes))) + 1)  # no category order
-    records = [record for c in range(num_categories)
-               for record in _plan_category(rng, c, sizes[c], skus, num_categories)]
+    records = [record for c in range(num_categories) for record in _plan_category(rng, c, sizes[c], skus)]
     records = [records[k] for k in rng.permutation(len(records))]
     for k, record in enumerate(records):
         record.id = f'D{k:05d}'

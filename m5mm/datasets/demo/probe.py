@@ -103,7 +103,7 @@ def _precision_at_1(sims: np.ndarray, query_ids: np.ndarray, gallery_ids: np.nda
 
 
 def _category_probe(blocks: Dict[str, np.ndarray], present: Dict[str, np.ndarray], labels: np.ndarray,
-                    train: np.ndarray, test: np.ndarray) -> Dict[str, dict]:
+                    train: np.ndarray, test: np.ndarray, leave_one_out: bool) -> Dict[str, dict]:
     """Held-out category accuracy per modality, combined, and combined without each modality."""
     complete = np.all(np.stack(list(present.values())), axis=0)
     inputs = {m: _spline_block(blocks[m], train & present[m], present[m]) if m in DENSE_FEATURES
@@ -116,7 +116,7 @@ def _category_probe(blocks: Dict[str, np.ndarray], present: Dict[str, np.ndarray
     complete_acc['combined'] = _accuracy(combined, labels, train, test & complete)
     available_acc['combined'] = _accuracy(combined, labels, train, test)
     without = {m: _accuracy(_concat(inputs, present, [n for n in MODALITY_NAMES if n != m]), labels,
-                            train, test & complete) for m in MODALITY_NAMES}
+                            train, test & complete) for m in MODALITY_NAMES} if leave_one_out else {}
     return {'complete': complete_acc, 'available': available_acc, 'combined_without': without}
 
 
@@ -129,7 +129,7 @@ def _retrieval_probe(blocks: Dict[str, np.ndarray], present: Dict[str, np.ndarra
     return {m: _precision_at_1(s, instances[queries], instances[gallery]) for m, s in sims.items()}
 
 
-def probe_demo_dataset(root: Union[str, Path]) -> Dict[str, dict]:
+def probe_demo_dataset(root: Union[str, Path], *, leave_one_out: bool = True) -> Dict[str, dict]:
     """Category accuracy and SKU precision@1 per modality and combined, from the files in ``root``.
 
     Returns:
@@ -138,8 +138,8 @@ def probe_demo_dataset(root: Union[str, Path]) -> Dict[str, dict]:
         ``complete`` scores the held-out records that have all five modalities (the same
         records in every column); ``available`` scores each modality on the held-out records
         that have it (and the combination on all of them); ``combined_without`` drops one
-        modality from the combination (complete records). Retrieval uses the queries that have
-        all five modalities.
+        modality from the combination (complete records; empty unless ``leave_one_out``).
+        Retrieval uses the queries that have all five modalities.
     """
     root = Path(root)
     records = _read_manifest(root)
@@ -147,6 +147,10 @@ def probe_demo_dataset(root: Union[str, Path]) -> Dict[str, dict]:
     train, test = split == 'train', np.isin(split, TEST_SPLITS)
     present = {m: np.array([r.get(m) is not None for r in records]) for m in MODALITY_NAMES}
     complete = np.all(np.stack(list(present.values())), axis=0)
+    for name, rows in (('train', train & complete), ('held-out', test & complete)):
+        if not rows.any():
+            raise ValueError(f'{root} has no {name} records with all five modalities to probe; '
+                             f'is it a demo catalogue (m5mm.datasets.demo.make_demo_dataset)?')
     blocks = {m: _dense_block(root, records, m, train) if m in DENSE_FEATURES
               else _bag_block(records, m, train) for m in MODALITY_NAMES}
     labels, instances = (np.array([r[key] for r in records]) for key in ('category', 'instance'))
@@ -154,7 +158,7 @@ def probe_demo_dataset(root: Union[str, Path]) -> Dict[str, dict]:
     counts = {'train': int(train.sum()), 'test': int(test.sum()),
               'test_complete': int((test & complete).sum()), 'queries_complete': int(queries.sum()),
               'gallery': int(gallery.sum())}
-    return {'category_accuracy': _category_probe(blocks, present, labels, train, test),
+    return {'category_accuracy': _category_probe(blocks, present, labels, train, test, leave_one_out),
             'instance_p_at_1': _retrieval_probe(blocks, present, instances, queries, gallery),
             'counts': counts}
 
@@ -169,6 +173,8 @@ def format_probe(result: Dict[str, dict]) -> str:
             ('SKU precision@1 (query -> gallery)', result['instance_p_at_1'])]
     lines = ['| probe | ' + ' | '.join(columns) + ' |', '|---' * (len(columns) + 1) + '|']
     for name, values in rows:
+        if not values:
+            continue
         cells = ['-' if values.get(c) is None else f'{100 * values[c]:.1f}' for c in columns]
         lines.append(f'| {name} | ' + ' | '.join(cells) + ' |')
     lines.append('counts: ' + ', '.join(f'{k} {v}' for k, v in result['counts'].items()))

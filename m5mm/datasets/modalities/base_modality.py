@@ -216,7 +216,8 @@ class ModalitySpec:
             if value is None:
                 continue
             if value.dim() == 0 or tuple(value.shape[1:]) != tuple(shape):
-                raise ValueError(f'{self.name}.{key.name}: expected items of shape (L, {", ".join(map(str, shape))}) '
+                trailing = ', '.join(map(str, shape))
+                raise ValueError(f'{self.name}.{key.name}: expected items of shape (L, {trailing}) '
                                  f'in this batch, got {tuple(value.shape)}')
             out[row, :value.shape[0]] = value
         return out, lengths

@@ -27,7 +27,8 @@ class Compose:
         for step in self.transforms:
             results = step(results)
             if not isinstance(results, dict):
-                raise TypeError(f'transform {step!r} returned {type(results).__name__}, expected the results dict')
+                raise TypeError(f'transform {step!r} returned {type(results).__name__}, '
+                                f'expected the results dict')
         return results
 
     def __repr__(self) -> str:

@@ -24,6 +24,13 @@ def log_mel(wave: np.ndarray, *, sample_rate: int, n_mels: int, n_fft: int, hop_
     return np.log(np.maximum(mel, LOG_FLOOR)).T.astype(np.float32)
 
 
+def _import_librosa() -> None:
+    """Import librosa's lazily loaded audio and feature modules now (seconds, numba), so that
+    DataLoader workers forked later inherit them instead of importing them each."""
+    import librosa
+    librosa.load, librosa.feature.melspectrogram  # noqa: B018 - attribute access triggers the import
+
+
 @TRANSFORMS.register_module()
 class LoadAudioMel:
     """``results['path']`` -> ``results['mel']`` (T, n_mels) float32.
@@ -56,6 +63,7 @@ class LoadAudioMel:
         self.hop_length = hop_length
         self.mean = mean
         self.std = std
+        _import_librosa()
 
     def __call__(self, results: dict) -> dict:
         wave = decode_audio(results['path'], sample_rate=self.sample_rate, max_duration=self.max_duration)

@@ -6,7 +6,7 @@ from typing import Any, Dict, List, Mapping, Optional
 import torch
 from torch import Tensor, nn
 
-from m5mm.models.losses import BaseMaskedLoss
+from m5mm.models.losses import BaseFusionLoss, BaseMaskedLoss
 from m5mm.registry import ENCODERS, FUSIONS, HARMONIZERS, HEADS, LOSSES, MODELS
 from m5mm.structures import META_KEY, EncoderOutput, FusionOutput
 from .builders import accepts, build, config_class
@@ -23,17 +23,23 @@ class MultiModalPretrainer(nn.Module):
     regression loss asks for it), the fusion runs over all encoder outputs, the harmonizer
     weighs modality pairs from the encoders' ``pooled`` vectors (contrastive losses) and from
     the fusion's ``fused`` vectors (the diagonal ``W[b, m, m]`` weighs modality m's masked
-    task), and every loss returns named scalars. Every encoder runs on every batch and absent
+    task), fusion-level losses (:class:`~m5mm.models.losses.BaseFusionLoss`, e.g. matching)
+    get the encoder outputs, the fusion module and its output, and every loss returns named
+    scalars. Every encoder runs on every batch and absent
     samples are masked, so every parameter gets a gradient each step.
 
     Args:
         encoders: modality -> encoder config (or module). Text/table configs get
             ``vocab_size`` (and ``pad_token_id``) from ``data_meta['tokenizer']`` when unset.
+            A None entry drops the modality (a config can inherit a 5-modality base and set
+            ``encoders=dict(video=None)``).
         fusion: fusion config; gets ``modalities`` and ``in_dims`` (the encoders' ``dim``).
         harmonizer: harmonizer config, or None for unweighted losses.
-        losses: loss name -> loss config; a loss's ``name`` defaults to its key, masked losses
-            get ``tokenizer`` and ``mask_ratio`` defaults from here. Non-masked losses are
-            called as ``loss(embeddings, present, weights)`` on the pooled vectors.
+        losses: loss name -> loss config (None entries are dropped); a loss's ``name`` defaults
+            to its key, masked losses get ``tokenizer`` and ``mask_ratio`` defaults from here,
+            fusion losses ``dim`` (the fusion width). Fusion losses are called as
+            ``loss(encoded=, fusion=, fused_output=)``; the other non-masked losses as
+            ``loss(embeddings, present, weights)`` on the pooled vectors.
         mask_ratio: default masking ratio of the masked losses.
         share_text_table: build the table encoder on the text encoder's backbone.
         contrastive_on_unmasked: feed the contrastive losses from a second, unmasked pass of
@@ -50,6 +56,8 @@ class MultiModalPretrainer(nn.Module):
                  contrastive_on_unmasked: bool = False, projection: Optional[dict] = None,
                  data_meta: Optional[dict] = None) -> None:
         super().__init__()
+        encoders = {m: cfg for m, cfg in encoders.items() if cfg is not None}
+        losses = {name: cfg for name, cfg in losses.items() if cfg is not None}
         if not encoders:
             raise ValueError(f'{type(self).__name__} needs at least one encoder')
         self.modalities: List[str] = list(encoders)
@@ -64,7 +72,8 @@ class MultiModalPretrainer(nn.Module):
             build(harmonizer, HARMONIZERS, 'harmonizer', dict(modalities=self.modalities))
         self.losses = nn.ModuleDict({
             name: build(cfg, LOSSES, f'losses[{name!r}]', dict(name=name, tokenizer=tokenizer or None,
-                                                               mask_ratio=mask_ratio))
+                                                               mask_ratio=mask_ratio,
+                                                               dim=getattr(self.fusion, 'dim', None)))
             for name, cfg in losses.items()})
         if not self.losses:
             raise ValueError(f'{type(self).__name__} needs at least one loss')
@@ -142,8 +151,13 @@ class MultiModalPretrainer(nn.Module):
                 for prefix in getattr(encoder, 'pretrained_prefixes', [])]
 
     def contrastive_losses(self) -> Dict[str, nn.Module]:
-        """The losses computed on pooled embeddings (every non-masked loss)."""
-        return {n: loss for n, loss in self.losses.items() if not isinstance(loss, BaseMaskedLoss)}
+        """The losses computed on pooled embeddings (every loss neither masked nor fusion-level)."""
+        return {n: loss for n, loss in self.losses.items()
+                if not isinstance(loss, (BaseMaskedLoss, BaseFusionLoss))}
+
+    def fusion_losses(self) -> Dict[str, BaseFusionLoss]:
+        """The fusion-level losses (e.g. matching)."""
+        return {n: loss for n, loss in self.losses.items() if isinstance(loss, BaseFusionLoss)}
 
     def masked_losses(self) -> Dict[str, BaseMaskedLoss]:
         """The masked-modelling losses."""
@@ -186,23 +200,27 @@ class MultiModalPretrainer(nn.Module):
         if self.contrastive_losses():
             source = self.encode(inputs) if self.contrastive_on_unmasked else encoded
             self._update(out, self._contrastive(self.embeddings(source), present))
+        fused = self.fusion(encoded) if self.masked_losses() or self.fusion_losses() else None
         if self.masked_losses():
-            self._update(out, self._masked(self.fusion(encoded), encoded, present, labels))
-        self._tie_unused_parts(out, encoded)
+            self._update(out, self._masked(fused, encoded, present, labels))
+        for loss in self.fusion_losses().values():
+            self._update(out, loss(encoded=encoded, fusion=self.fusion, fused_output=fused))
+        self._tie_unused_parts(out, encoded, fused)
         return out
 
-    def _tie_unused_parts(self, out: Dict[str, Tensor], encoded: Dict[str, EncoderOutput]) -> None:
-        """Add 0 x the outputs no loss reads (the pooled vectors without a contrastive loss, the fusion
-        without a masked loss) to the first loss, so DDP/DeepSpeed see every parameter used."""
+    def _tie_unused_parts(self, out: Dict[str, Tensor], encoded: Dict[str, EncoderOutput],
+                          fused: Optional[FusionOutput] = None) -> None:
+        """Add 0 x the outputs no loss may read (the pooled vectors without a contrastive loss, every
+        fusion output, after running the fusion if no loss did) to the first loss, so DDP/DeepSpeed
+        see every parameter used (e.g. a stream of a multi-stream fusion whose tokens no loss reads)."""
         parts = []
         if not self.contrastive_losses():
             parts += [e.sum() for e in self.embeddings(encoded).values()]
-        if not self.masked_losses():
+        if fused is None:
             fused = self.fusion(encoded)
-            parts += [fused.joint.sum()] + [t.sum() for t in fused.tokens.values()]
-        if parts:
-            key = next(k for k in out if k.startswith('loss'))
-            out[key] = out[key] + 0.0 * sum(part.float() for part in parts)
+        parts += [fused.joint.sum()] + [t.sum() for t in fused.tokens.values()]
+        key = next(k for k in out if k.startswith('loss'))
+        out[key] = out[key] + 0.0 * sum(part.float() for part in parts)
 
     def _contrastive(self, embeddings: Dict[str, Tensor], present: Dict[str, Tensor]) -> Dict[str, Tensor]:
         weights = None
