@@ -16,6 +16,11 @@ def launched_with_deepspeed() -> bool:
     return os.environ.get('ACCELERATE_USE_DEEPSPEED', 'false').lower() == 'true'
 
 
+def launched_distributed() -> bool:
+    """True under ``accelerate launch`` / torchrun with more than one process (or any rank set)."""
+    return int(os.environ.get('WORLD_SIZE', '1')) > 1 or int(os.environ.get('LOCAL_RANK', '-1')) != -1
+
+
 def resolve_precision(precision: Optional[str]) -> str:
     """``'auto'``/None -> the launcher's ``--mixed_precision`` if any, else ``'bf16'``."""
     if precision in (None, 'auto'):
@@ -33,13 +38,13 @@ def build_accelerator(*, precision: Optional[str] = 'auto', gradient_accumulatio
                       project_dir: Optional[str] = None) -> Accelerator:
     """An Accelerator that works unchanged on a laptop CPU, CPU nodes, GPUs and DeepSpeed.
 
-    Without CUDA the process group uses gloo; plain data parallelism on CPUs needs
+    Without CUDA a launched (multi-process) run uses gloo; plain data parallelism on CPUs needs
     ``cpu=True`` (DeepSpeed must not get it). Unused parameters never occur (every module
     runs on every batch), so DDP runs with ``find_unused_parameters=False``.
     """
     cuda = torch.cuda.is_available()
     handlers = [DistributedDataParallelKwargs(find_unused_parameters=False)]
-    if not cuda:
+    if not cuda and launched_distributed():
         handlers.append(InitProcessGroupKwargs(backend='gloo'))
     return Accelerator(cpu=not cuda and not launched_with_deepspeed(), mixed_precision=resolve_precision(precision),
                        gradient_accumulation_steps=gradient_accumulation_steps, kwargs_handlers=handlers,

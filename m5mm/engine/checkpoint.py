@@ -70,7 +70,7 @@ class CheckpointManager:
             shutil.rmtree(tmp, ignore_errors=True)
             tmp.mkdir(parents=True)
         acc.wait_for_everyone()
-        acc.save_state(str(tmp))
+        acc.save_state(str(tmp), safe_serialization=False)  # tied and shared weights (text/table BERT)
         acc.wait_for_everyone()
         if acc.is_main_process:
             (tmp / 'config.py').write_text(config_text)

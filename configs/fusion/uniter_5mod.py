@@ -1,0 +1,5 @@
+# Fusion benchmark: single-stream fusion, masked losses + matching (UNITER style),
+# five modalities of the demo catalogue. Parameter budget: docs/fusion_methods.md.
+#   python tools/train.py configs/fusion/uniter_5mod.py
+_base_ = ['../_base_/models/uniter.py', '../_base_/datasets/demo_5mod.py',
+          '../_base_/schedules/adamw_warmup_linear.py', '../_base_/default_runtime.py']

@@ -1,0 +1,20 @@
+# SCALE at test size on a small demo catalogue: seconds per epoch on a CPU. The test suite trains it;
+# use it to smoke-test a new dataset:  python tools/train.py configs/scale_5mod_tiny.py --cfg-options data_root=DIR
+_base_ = ['_base_/models/scale_tiny.py', '_base_/datasets/demo_5mod.py',
+          '_base_/schedules/adamw_warmup_linear.py', '_base_/default_runtime.py']
+
+data_root = 'data/demo_tiny'
+_dataset = dict(data_root=data_root, generate_if_missing=dict(num_products=80, seed=0),
+                tokenizer=dict(vocab_size=500))
+train_dataloader = dict(batch_size=8, num_workers=0, dataset=_dataset)
+val_dataloader = dict(batch_size=16, num_workers=0, dataset=_dataset)
+test_dataloader = dict(batch_size=16, num_workers=0, dataset=_dataset)
+optim = dict(optimizer=dict(lr=1e-3))
+train_cfg = dict(max_epochs=2)
+hooks = [
+    dict(type='MetricsLoggerHook', interval=1),
+    dict(type='ProgressBarHook', disable=True),
+    dict(type='ModalityWeightHook'),
+    dict(type='MediaReportHook'),
+    dict(type='CheckpointHook', by_epoch=True, max_keep=3),
+]
