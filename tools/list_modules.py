@@ -3,7 +3,7 @@
     python tools/list_modules.py                # every registry
     python tools/list_modules.py encoder fusion # some registries
     python tools/list_modules.py optimizer --all  # include mmengine's / torch's optimizers
-    python tools/list_modules.py --plugins
+    python tools/list_modules.py --plugins [--strict]   # --strict: exit 1 if a plugin failed to import
 """
 import argparse
 import os
@@ -12,16 +12,20 @@ import sys
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 from m5mm.utils.inventory import format_plugins, format_registries  # noqa: E402
+from m5mm.utils.plugins import load_plugins  # noqa: E402
 
 
 def main(argv=None) -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument('registries', nargs='*', help='registry names (default: all)')
     parser.add_argument('--plugins', action='store_true', help='show installed plugins and what they registered')
+    parser.add_argument('--strict', action='store_true', help='with --plugins: exit 1 if a plugin failed to import')
     parser.add_argument('--all', action='store_true', help="include the parent registries' modules (torch optimizers)")
     args = parser.parse_args(argv)
     if args.plugins:
         print(format_plugins())
+        if args.strict and any(not s.loaded for s in load_plugins().values()):
+            parser.exit(1)
         return
     try:
         print(format_registries(args.registries or None, include_parent=args.all))

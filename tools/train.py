@@ -1,7 +1,7 @@
 """Train a model from a config.
 
     python tools/train.py configs/scale_5mod.py [--work-dir DIR] [--resume [CHECKPOINT]]
-                                                [--cfg-options key=value ...]
+                                                [--max-steps N] [--cfg-options key=value ...]
     accelerate launch --config_file configs/accelerate/ZERO2.yaml tools/train.py configs/scale_5mod.py
 """
 import argparse
@@ -20,13 +20,17 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser.add_argument('--work-dir', help='where checkpoints and logs go (default work_dirs/<config name>)')
     parser.add_argument('--resume', nargs='?', const='auto', default=None,
                         help='resume from CHECKPOINT, or from the latest one in the work dir if no path is given')
+    parser.add_argument('--max-steps', type=int, default=None,
+                        help='stop (with a checkpoint) after this many optimizer steps, e.g. to fit a cluster '
+                             'time limit; the schedule still spans train_cfg.max_epochs. Continue with --resume')
     add_cfg_options(parser)
     return parser.parse_args(argv)
 
 
 def main(argv=None) -> None:
     args = parse_args(argv)
-    run_training(args.config, work_dir=args.work_dir, resume=args.resume, cfg_options=args.cfg_options)
+    run_training(args.config, work_dir=args.work_dir, resume=args.resume, cfg_options=args.cfg_options,
+                 max_steps=args.max_steps)
 
 
 if __name__ == '__main__':

@@ -14,6 +14,8 @@ SAMPLE_META_KEYS = ('id', 'index', 'category', 'instance', 'errors')
 
 
 def _specs_from_samples(samples: List[dict]) -> Dict[str, ModalitySpec]:
+    from m5mm.utils.plugins import load_plugins
+    load_plugins()  # a plugin's modality (e.g. 'pointcloud') is registered by importing the plugin
     specs = {}
     for name in samples[0]:
         if name in SAMPLE_META_KEYS:

@@ -1,8 +1,12 @@
 """Dataset configs from a command-line target: a data folder or an mmengine config file."""
 from __future__ import annotations
 
+import itertools
+import json
 import os
 from typing import List, Optional, Sequence, Union
+
+SCANNED_LINES = 1000
 
 
 def parse_split(split: Optional[str]) -> Union[str, List[str], None]:
@@ -13,14 +17,36 @@ def parse_split(split: Optional[str]) -> Union[str, List[str], None]:
     return parts[0] if len(parts) == 1 else parts
 
 
+def manifest_modalities(manifest: str, *, max_lines: int = SCANNED_LINES) -> Optional[List[str]]:
+    """The built-in modalities plus every registered modality (plugins included) whose field
+    occurs in the first ``max_lines`` records of ``manifest``; None when only built-in ones
+    occur (the dataset's default)."""
+    from m5mm.registry import MODALITIES
+    from m5mm.structures import BUILTIN_MODALITIES
+    from m5mm.utils.plugins import load_plugins
+    load_plugins()
+    MODALITIES.import_from_location()
+    keys = set()
+    with open(manifest, encoding='utf-8', errors='replace') as handle:
+        for line in itertools.islice(handle, max_lines):
+            try:
+                record = json.loads(line)
+            except ValueError:
+                continue  # the dataset reports malformed lines itself
+            if isinstance(record, dict):
+                keys.update(k for k, v in record.items() if v is not None)
+    extra = [name for name in MODALITIES.module_dict if name not in BUILTIN_MODALITIES and name in keys]
+    return list(BUILTIN_MODALITIES) + sorted(extra) if extra else None
+
+
 def dataset_cfg_from_target(target: str, *, split: Optional[str] = None,
                             modalities: Optional[Sequence[str]] = None) -> dict:
     """The dataset config for ``target``.
 
     A folder with ``manifest.jsonl`` gives a ``ManifestDataset``, one with ``meta.json`` an
     ``M5ProductDataset`` (split: all, unless given; ``modalities`` names the modalities, default
-    all five with default pipelines). A config file gives its ``train_dataloader.dataset``
-    (``split`` overrides the config's).
+    all five with default pipelines, plus plugin modalities whose field the manifest has). A
+    config file gives its ``train_dataloader.dataset`` (``split`` overrides the config's).
     """
     if os.path.isdir(target):
         if os.path.isfile(os.path.join(target, 'manifest.jsonl')):
@@ -30,6 +56,8 @@ def dataset_cfg_from_target(target: str, *, split: Optional[str] = None,
         else:
             raise FileNotFoundError(f'{target} has neither manifest.jsonl nor meta.json')
         cfg['split'] = parse_split(split)
+        if not modalities and cfg['type'] == 'ManifestDataset':
+            modalities = manifest_modalities(os.path.join(target, 'manifest.jsonl'))
         if modalities:
             cfg['modalities'] = {m: None for m in modalities}
         return cfg

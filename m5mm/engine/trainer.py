@@ -46,19 +46,21 @@ class Trainer:
 
         with self.accelerator.main_process_first():
             self.train_dataset = build_dataset(cfg.train_dataloader.dataset)
+        drop_last = len(self.train_dataset) >= cfg.train_dataloader.batch_size * self.accelerator.num_processes
         loader = build_dataloader(cfg.train_dataloader, dataset=self.train_dataset, seed=cfg.get('seed', 0),
-                                  shuffle=True, drop_last=len(self.train_dataset) >= cfg.train_dataloader.batch_size)
+                                  shuffle=True, drop_last=drop_last)
         model = build_model(cfg.model, self.train_dataset.meta)
         optimizer = build_optimizer(model, optim_cfg)
-        batches_per_process = math.ceil(len(loader) / self.accelerator.num_processes)
+        num_processes = self.accelerator.num_processes  # how accelerate shards batches across processes:
+        batches_per_process = len(loader) // num_processes if drop_last else math.ceil(len(loader) / num_processes)
         self.steps_per_epoch = math.ceil(batches_per_process / self.accelerator.gradient_accumulation_steps)
         self.total_steps = self.max_epochs * self.steps_per_epoch
-        scheduler = build_scheduler(optimizer, cfg.get('scheduler'),
-                                    total_steps=self.total_steps * self.accelerator.num_processes)
-        self.model, self.optimizer, self.train_loader, self.scheduler = self.accelerator.prepare(
-            model, optimizer, loader, scheduler)
+        # Stepped by the loop once per optimizer step, whatever the launch (accelerate would step a
+        # prepared scheduler once per process, DeepSpeed once per step): same schedule everywhere.
+        self.scheduler = build_scheduler(optimizer, cfg.get('scheduler'), total_steps=self.total_steps)
+        self.model, self.optimizer, self.train_loader = self.accelerator.prepare(model, optimizer, loader)
         self.state = TrainState()
-        self.accelerator.register_for_checkpointing(self.state)
+        self.accelerator.register_for_checkpointing(self.state, self.scheduler)
         self.checkpoints = CheckpointManager(self.accelerator, str(self.work_dir))
         self.hooks = build_hooks(cfg.get('hooks'))
         self.last_batch_size = 0
@@ -105,7 +107,8 @@ class Trainer:
             if self.clip_grad_norm and self.accelerator.sync_gradients:
                 self.accelerator.clip_grad_norm_(self.model.parameters(), self.clip_grad_norm)
             self.optimizer.step()
-            self.scheduler.step()
+            if self.accelerator.sync_gradients and not self.accelerator.optimizer_step_was_skipped:
+                self.scheduler.step()
             self.optimizer.zero_grad(set_to_none=True)
         self.last_batch_size = len(batch['meta']['ids'])
         self.state.samples += self.last_batch_size * self.accelerator.num_processes

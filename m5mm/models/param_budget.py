@@ -105,17 +105,18 @@ def budget_violations(rows: Sequence[Mapping[str, Any]], tolerance: float = 0.1)
         for row in group:
             deviation = row['total'] / median - 1.0
             if abs(deviation) > tolerance:
-                problems.append(f'{row["config"]}: {row["total"]:,} parameters, {deviation:+.1%} from the median '
-                                f'{median:,} of the {len(modalities)}-modality configs (tolerance {tolerance:.0%})')
+                problems.append(f'{row["config"]}: {row["total"]:,} parameters, {deviation:+.1%} from the '
+                                f'median {median:,} of the {len(modalities)}-modality configs '
+                                f'(tolerance {tolerance:.0%})')
     return problems
 
 
 def budget_table(rows: Sequence[Mapping[str, Any]]) -> str:
     """A markdown table of the rows of :func:`config_budget` (counts in millions)."""
-    lines = ['| config | model | fusion | modalities | total (M) | encoders (M) | fusion (M) | heads (M) | other (M) |',
-             '|---|---|---|---|---|---|---|---|---|']
+    header = ['config', 'model', 'fusion', 'modalities'] + [f'{key} (M)' for key in ('total',) + PARTS]
+    lines = ['| ' + ' | '.join(header) + ' |', '|' + '---|' * len(header)]
     for row in rows:
         counts = ' | '.join(f'{row[key] / 1e6:.3f}' for key in ('total',) + PARTS)
-        lines.append(f'| {row["config"]} | {row["model"]} | {row["fusion_type"]} | {len(row["modalities"])} | '
-                     f'{counts} |')
+        lines.append(f'| {row["config"]} | {row["model"]} | {row["fusion_type"]} | '
+                     f'{len(row["modalities"])} | {counts} |')
     return '\n'.join(lines)

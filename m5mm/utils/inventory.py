@@ -42,17 +42,22 @@ def format_registries(names: Optional[List[str]] = None, *, include_parent: bool
 
 
 def format_plugins() -> str:
-    """Installed plugins: version, status and what each registered."""
+    """Installed plugins: version, status and what each registered (or why it failed to import)."""
+    from m5mm import __version__
+    from m5mm.utils.plugins import ENTRY_POINT_GROUP
     statuses = load_plugins()
+    header = f'm5mm {__version__}; plugins of the entry-point group "{ENTRY_POINT_GROUP}":'
     if not statuses:
-        return 'No m5mm plugins installed (entry-point group "m5mm.plugins").'
-    lines = []
+        return f'{header} none installed.'
+    lines = [header]
     for status in statuses.values():
-        head = f'{status.name} ({status.distribution or status.module} {status.version or ""})'.strip()
+        head = f'{status.name} ({status.distribution or status.module} {status.version or ""}'.strip() + ')'
         if not status.loaded:
-            lines.append(f'{head}: FAILED to import: {status.error}')
+            lines.append(f'{head}: FAILED to import {status.module}: {status.error}')
             continue
         lines.append(f'{head}: loaded from {status.module}')
         for registry, names in sorted(status.registered.items()):
             lines.append(f'  {registry}: {", ".join(names)}')
+        if not status.registered:
+            lines.append('  (registered nothing)')
     return '\n'.join(lines)

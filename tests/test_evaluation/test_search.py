@@ -1,9 +1,12 @@
+import importlib.util
+import json
 import os
 import subprocess
 import sys
 
 import numpy as np
 import pytest
+import torch
 
 from m5mm.evaluation import SearchIndex, save_features
 from m5mm.evaluation.search import query_index
@@ -100,31 +103,63 @@ def test_small_index_and_errors(tmp_path):
         SearchIndex.load(str(tmp_path))
 
 
-def test_cli_build_and_query(tmp_path):
+def _load_tool():
+    path = os.path.join(ROOT, 'tools', 'search_index.py')
+    spec = importlib.util.spec_from_file_location('search_index_tool', path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_cli_build_and_query(tmp_path, capsys):
     x, ids = _gallery(n=200, seed=6)
     gallery = save_features(str(tmp_path / 'gallery.npz'), {'ids': ids, 'features': x})
     queries = save_features(str(tmp_path / 'query.npz'), {'ids': ['new1'], 'features': x[42:43] + 1e-3})
     np.save(tmp_path / 'v.npy', x[5])
-    tool = os.path.join(ROOT, 'tools', 'search_index.py')
-    env = dict(os.environ, PYTHONPATH=ROOT)
-
-    def run(*args):
-        return subprocess.run([sys.executable, tool, *args], capture_output=True, text=True, env=env,
-                              timeout=120)
-
-    out = run('build', '--features', gallery, '--out', str(tmp_path / 'idx'), '--type', 'flat',
-              '--backend', 'torch',
-              '--metric', 'cosine')
+    index_dir = str(tmp_path / 'idx')
+    # the real command line once, in a fresh process
+    script = os.path.join(ROOT, 'tools', 'search_index.py')
+    out = subprocess.run([sys.executable, script, 'build', '--features', gallery, '--out', index_dir,
+                          '--backend', 'torch', '--metric', 'cosine'],
+                         capture_output=True, text=True, env=dict(os.environ, PYTHONPATH=ROOT), timeout=120)
     assert out.returncode == 0, out.stderr
     assert 'indexed 200 products' in out.stdout
-    by_vector = run('query', str(tmp_path / 'idx'), '--vector', str(tmp_path / 'v.npy'), '--topk', '3')
-    assert by_vector.returncode == 0, by_vector.stderr
-    first = by_vector.stdout.splitlines()[1].split()
-    assert first[:2] == ['1', 'p5']
-    by_file = run('query', str(tmp_path / 'idx'), '--id', 'new1', '--features', queries, '--topk', '2')
-    assert by_file.stdout.splitlines()[1].split()[1] == 'p42'
-    expected = query_index(str(tmp_path / 'idx'), pid='p5', topk=4)
-    by_id = run('query', str(tmp_path / 'idx'), '--id', 'p5', '--topk', '4')
-    assert [line.split()[1] for line in by_id.stdout.splitlines()[1:]] == expected.ids[0]
-    missing = run('query', str(tmp_path / 'idx'), '--id', 'nope')
-    assert missing.returncode != 0 and "id 'nope' is not in the index" in missing.stderr
+    tool = _load_tool()
+
+    def query(*args):
+        tool.main(['query', index_dir, *args])
+        return [line.split() for line in capsys.readouterr().out.splitlines()[1:]]
+
+    assert query('--vector', str(tmp_path / 'v.npy'), '--topk', '3')[0][:2] == ['1', 'p5']
+    assert query('--id', 'new1', '--features', queries, '--topk', '2')[0][1] == 'p42'
+    expected = query_index(index_dir, pid='p5', topk=4)
+    assert [row[1] for row in query('--id', 'p5', '--topk', '4')] == expected.ids[0]
+    with pytest.raises(SystemExit, match="id 'nope' is not in the index"):
+        tool.main(['query', index_dir, '--id', 'nope'])
+
+
+def test_throughput_benchmark_smoke(tmp_path):
+    pytest.importorskip('faiss')
+    spec = importlib.util.spec_from_file_location('search_throughput',
+                                                  os.path.join(ROOT, 'benchmarks', 'search_throughput.py'))
+    bench = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(bench)
+    out = tmp_path / 'bench.json'
+    bench.main(['--gallery-size', '3000', '--dim', '32', '--queries', '20', '--repeats', '1',
+                '--threads', str(torch.get_num_threads()), '--approx', 'ivf,hnsw', '--out', str(out)])
+    report = json.loads(out.read_text())
+    methods = [row['method'] for row in report['results']]
+    assert methods[0].startswith('m5mm exact') and 'faiss IndexFlatIP' in methods and len(methods) == 5
+    assert all(row['recall'] == 1.0 for row in report['results'] if row['exact'])
+    assert all(0.0 <= row['recall'] <= 1.0 and row['qps'] > 0 for row in report['results'])
+
+
+def test_without_faiss_flat_falls_back_to_torch(monkeypatch):
+    monkeypatch.setitem(sys.modules, 'faiss', None)             # makes `import faiss` fail
+    x, ids = _gallery(n=100, seed=7)
+    index = SearchIndex.build(x, ids)                             # backend='auto'
+    assert index.backend == 'torch'
+    order, _ = _brute_force(x, x[:3], 4)
+    np.testing.assert_array_equal(index.search(x[:3], 4).indices, order)
+    with pytest.raises(ImportError, match=r'm5mm\[faiss\]'):
+        SearchIndex.build(x, ids, index_type='hnsw')

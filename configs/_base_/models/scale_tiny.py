@@ -1,5 +1,6 @@
 # SCALE at test size (width 32, depth 1): every part of the real model, small enough to train
-# for a few steps in seconds. Used by the test suite and for smoke-testing a new dataset.
+# for a few steps in seconds; no dropout, so runs are deterministic. Used by the test suite and
+# for smoke-testing a new dataset.
 dim = 32
 model = dict(
     type='ScalePretrainer',
@@ -7,9 +8,9 @@ model = dict(
         image=dict(type='ImagePatchEncoder', image_size=64, patch_size=16, dim=dim, depth=1, num_heads=2,
                    target_grid=2),
         text=dict(type='TextBertEncoder', hidden_size=dim, num_layers=1, num_heads=2, intermediate_size=2 * dim,
-                  max_position=64),
+                  max_position=64, dropout=0.0),
         table=dict(type='TableBertEncoder', hidden_size=dim, num_layers=1, num_heads=2,
-                   intermediate_size=2 * dim, max_position=64),
+                   intermediate_size=2 * dim, max_position=64, dropout=0.0),
         video=dict(type='VideoFrameEncoder', max_frames=16, dim=dim, depth=1, num_heads=2,
                    frame_encoder=dict(type='ImagePatchEncoder', image_size=64, patch_size=32, dim=dim, depth=1,
                                       num_heads=2)),

@@ -57,8 +57,9 @@ class CoAttentionFusion(nn.Module):
                                             owner='CoAttentionFusion')
         cross = len(self.modalities) > 1
         self.layers = nn.ModuleList(
-            nn.ModuleDict({m: TransformerBlock(dim=dim, num_heads=num_heads, mlp_ratio=mlp_ratio, dropout=dropout,
-                                               cross_attention=cross) for m in self.modalities})
+            nn.ModuleDict({m: TransformerBlock(dim=dim, num_heads=num_heads, mlp_ratio=mlp_ratio,
+                                               dropout=dropout, cross_attention=cross)
+                           for m in self.modalities})
             for _ in range(depth))
         self.norms = nn.ModuleDict({m: nn.LayerNorm(dim) for m in self.modalities})
         self.null_token = nn.Parameter(torch.zeros(1, 1, dim)) if cross else None

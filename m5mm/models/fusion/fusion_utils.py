@@ -101,7 +101,8 @@ class ModalityTokenEmbedding(nn.Module):
         tokens = out.tokens
         if tokens.dim() != 3 or tokens.shape[1] > self.max_tokens[m]:
             raise ValueError(f'{self.owner}: {m!r} has tokens of shape {tuple(tokens.shape)}; expected '
-                             f'(B, N, D) with N <= max_tokens[{m!r}] = {self.max_tokens[m]} (raise max_tokens)')
+                             f'(B, N, D) with N <= max_tokens[{m!r}] = {self.max_tokens[m]} '
+                             f'(raise max_tokens)')
         x = self.proj[m](tokens.to(self.pos_embed[m].dtype)) + self.pos_embed[m][:, :tokens.shape[1]]
         if self.type_embed is not None:
             x = x + self.type_embed[self.modalities.index(m)]

@@ -43,9 +43,9 @@ class HybridFusion(ScaleFusion):
                  num_heads: int = 8, mlp_ratio: float = 4.0, dropout: float = 0.0,
                  in_dims: Optional[Mapping[str, int]] = None, max_tokens: Union[int, Mapping[str, int]] = 256,
                  modality_embed: bool = True, joint: str = 'mean') -> None:
-        super().__init__(modalities=modalities, dim=dim, depth=depth, num_heads=num_heads, mlp_ratio=mlp_ratio,
-                         dropout=dropout, in_dims=in_dims, max_tokens=max_tokens, modality_embed=modality_embed,
-                         joint=joint)
+        super().__init__(modalities=modalities, dim=dim, depth=depth, num_heads=num_heads,
+                         mlp_ratio=mlp_ratio, dropout=dropout, in_dims=in_dims, max_tokens=max_tokens,
+                         modality_embed=modality_embed, joint=joint)
         if intra_depth < 1:
             raise ValueError(f'HybridFusion needs intra_depth >= 1, got {intra_depth} '
                              f'(use SingleStreamFusion for no per-modality layers)')

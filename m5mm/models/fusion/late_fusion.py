@@ -40,7 +40,8 @@ class LateFusion(nn.Module):
         in_dims = dict(in_dims or {})
         unknown = sorted(set(in_dims) - set(self.modalities))
         if unknown:
-            raise KeyError(f'LateFusion: in_dims names unknown modalities {unknown}; modalities: {self.modalities}')
+            raise KeyError(f'LateFusion: in_dims names unknown modalities {unknown}; '
+                           f'modalities: {self.modalities}')
         if dim is None:
             widths = set(in_dims.values())
             if len(widths) != 1 or len(in_dims) != len(self.modalities):
