@@ -1,10 +1,6 @@
 # Fusion benchmark: SCALE (cosine-graph harmonizer, contrastive + masked losses, single-stream fusion),
 # titles + images of the demo catalogue. Parameter budget: docs/fusion_methods.md.
 #   python tools/train.py configs/fusion/scale_2mod.py
-_base_ = ['../_base_/models/scale_small.py', './_base_/demo_2mod.py',
+_base_ = ['../_base_/models/scale_small.py', '../_base_/datasets/demo_2mod.py',
           '../_base_/schedules/adamw_warmup_linear.py', '../_base_/default_runtime.py']
-# ScalePretrainer would derive its default losses from every configured encoder: list them
-model = dict(encoders=dict(table=None, video=None, audio=None),
-             losses=dict(con=dict(type='InterModalityContrastiveLoss'),
-                         mlm=dict(type='MaskedLanguageModelLoss', modality='text'),
-                         mfm_image=dict(type='MaskedFeatureRegressionLoss', modality='image')))
+model = dict(encoders=dict(table=None, video=None, audio=None))  # SCALE's losses follow the encoders

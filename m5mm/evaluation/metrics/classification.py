@@ -53,7 +53,9 @@ def topk_accuracy(logits, labels, *, ks: Sequence[int] = (1, 5), return_counts: 
 
 @METRICS.register_module()
 class ClassificationMetric:
-    """Callable accuracy metric: ``metric(logits (N, C), labels (N,)) -> {'accuracy', 'top5'}``.
+    """Top-1 and top-k accuracy from logits.
+
+    ``metric(logits (N, C), labels (N,)) -> {'accuracy': .., 'top5': ..}``.
 
     Example config: ``dict(type='ClassificationMetric', ks=(1, 5))``.
     """

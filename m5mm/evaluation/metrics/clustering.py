@@ -85,7 +85,9 @@ def clustering_scores(labels_true, labels_pred) -> Dict[str, float]:
 
 @METRICS.register_module()
 class ClusteringMetric:
-    """Callable clustering metric: ``metric(labels_true (N,), cluster_ids (N,)) -> {'NMI', 'purity', 'ARI'}``.
+    """NMI, purity and ARI of cluster ids against true labels.
+
+    ``metric(labels_true (N,), cluster_ids (N,)) -> {'NMI': .., 'purity': .., 'ARI': ..}``.
 
     Example config: ``dict(type='ClusteringMetric')``.
     """

@@ -124,7 +124,9 @@ def _rank_all(query: Tensor, gallery: Tensor, q_key: Tensor, g_key: Tensor, ks: 
 
 @METRICS.register_module()
 class CrossModalRetrievalMetric:
-    """Callable cross-modal retrieval metric (see :func:`cross_modal_retrieval`).
+    """Recall@K and mAP of one modality's queries against another's items.
+
+    See :func:`cross_modal_retrieval`.
 
     Example config: ``dict(type='CrossModalRetrievalMetric', positive='id', ks=(1, 5, 10))``.
     """

@@ -192,7 +192,9 @@ def summarize(ap: Tensor, prec: Tensor, ks: Sequence[int], no_positive: str = 's
 
 @METRICS.register_module()
 class RetrievalMetric:
-    """Callable M5Product retrieval metric (see :func:`retrieval_metrics`).
+    """M5Product retrieval: mAP@K and Prec@K of queries against a gallery.
+
+    See :func:`retrieval_metrics`.
 
     Example config: ``dict(type='RetrievalMetric', ks=(1, 5, 10), similarity='dot')``.
     """

@@ -17,7 +17,9 @@ SOURCES = ('auto', 'logits', 'probe')
 
 @TASKS.register_module()
 class ClassificationTask:
-    """``task(features_by_split) -> {'classification': {'accuracy': .., 'top5': ..}}``.
+    """Classification accuracy on a test split, from a linear probe or a fine-tuned head's logits.
+
+    ``task(features_by_split) -> {'classification': {'accuracy': .., 'top5': ..}}``.
 
     Args:
         train_split: features the probe is trained on. test_split: where it is scored.

@@ -15,7 +15,9 @@ from .split_access import FeaturesBySplit, get_field, get_split
 
 @TASKS.register_module()
 class ClusteringTask:
-    """``task(features_by_split) -> {'clustering': {'NMI': .., 'purity': .., 'ARI': ..}}``.
+    """k-means on a split's features, scored against the categories by NMI, purity and ARI.
+
+    ``task(features_by_split) -> {'clustering': {'NMI': .., 'purity': .., 'ARI': ..}}``.
 
     Samples with an unknown label (< 0) are left out.
 

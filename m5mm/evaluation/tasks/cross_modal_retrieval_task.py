@@ -11,7 +11,9 @@ from .split_access import FeaturesBySplit, get_field, get_split
 
 @TASKS.register_module()
 class CrossModalRetrievalTask:
-    """Query one modality, rank another: ``-> {'retrieval_<query>2<gallery>': {'R@K': .., 'mAP': ..}}``.
+    """Cross-modal retrieval: query with one modality, rank another (Recall@K, mAP).
+
+    ``task(features_by_split) -> {'retrieval_<query>2<gallery>': {'R@K': .., 'mAP': ..}}``.
 
     Needs per-modality features (``extract_features(..., keep_modalities=True)``); products
     that lack a modality are left out on that side.

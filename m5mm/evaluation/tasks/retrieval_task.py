@@ -13,7 +13,9 @@ DEFAULT_LEVELS = {'coarse': 'category', 'fine': 'instance'}
 
 @TASKS.register_module()
 class RetrievalTask:
-    """M5Product retrieval: ``task(features_by_split) -> {'retrieval_coarse': .., 'retrieval_fine': ..}``.
+    """M5Product coarse (same category) and fine (same instance) retrieval: mAP@K and Prec@K.
+
+    ``task(features_by_split) -> {'retrieval_coarse': {...}, 'retrieval_fine': {...}}``.
 
     Args:
         query_split, gallery_split: split names in ``features_by_split``.

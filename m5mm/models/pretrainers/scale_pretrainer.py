@@ -37,7 +37,8 @@ class ScalePretrainer(MultiModalPretrainer):
                  projection: Optional[dict] = None, data_meta: Optional[dict] = None) -> None:
         super().__init__(encoders=encoders, fusion=fusion or dict(type='ScaleFusion'),
                          harmonizer=harmonizer or dict(type='CosineGraphHarmonizer'),
-                         losses=losses if losses is not None else default_scale_losses(list(encoders)),
+                         losses=losses if losses is not None else default_scale_losses(
+                             [m for m, cfg in encoders.items() if cfg is not None]),
                          mask_ratio=mask_ratio, share_text_table=share_text_table,
                          contrastive_on_unmasked=contrastive_on_unmasked, projection=projection,
                          data_meta=data_meta)

@@ -1,0 +1,32 @@
+"""Every shipped training config loads, builds its model and its datasets (on the demo files)."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from m5mm.engine.data import build_dataset
+from m5mm.models.param_budget import build_model_from_config
+from m5mm.utils.config import load_config
+
+REPO = Path(__file__).resolve().parents[1]
+CONFIGS = sorted(str(p.relative_to(REPO)) for p in (REPO / 'configs').rglob('*.py') if '_base_' not in p.parts)
+LOADERS = ('train_dataloader', 'val_dataloader', 'test_dataloader')
+
+
+def test_the_configs_the_docs_name_exist():
+    for name in ('configs/scale_5mod.py', 'configs/scale_5mod_small.py', 'configs/scale_5mod_tiny.py'):
+        assert name in CONFIGS
+
+
+@pytest.mark.parametrize('config', CONFIGS)
+def test_config_builds_its_datasets_and_model(config, demo_root):
+    cfg = load_config(str(REPO / config), {'data_root': str(demo_root)})
+    for loader in LOADERS:
+        assert cfg[loader].dataset.data_root == str(demo_root)
+    datasets = {loader: build_dataset(cfg[loader].dataset) for loader in LOADERS}
+    assert all(len(d) > 0 for d in datasets.values())
+    model = build_model_from_config(cfg, datasets['train_dataloader'].meta)
+    assert set(model.modalities) <= set(datasets['train_dataloader'].meta['modalities'])
+    batch = datasets['train_dataloader'].collate([datasets['train_dataloader'][i] for i in range(2)])
+    assert set(model.modalities) <= set(batch)
