@@ -17,4 +17,5 @@ hooks = [
     dict(type='ModalityWeightHook'),
     dict(type='MediaReportHook'),
     dict(type='CheckpointHook', by_epoch=True, max_keep=3),
+    dict(type='EvaluationHook', tasks=('retrieval',)),
 ]

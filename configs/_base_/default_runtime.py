@@ -12,4 +12,5 @@ hooks = [
     dict(type='ModalityWeightHook'),
     dict(type='MediaReportHook'),
     dict(type='CheckpointHook', by_epoch=True, max_keep=2),
+    dict(type='EvaluationHook', tasks=('retrieval',)),  # prints the query-set mAP at the end
 ]

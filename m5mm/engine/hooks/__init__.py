@@ -1,10 +1,11 @@
 from .base import Hook
 from .checkpoint import CheckpointHook
+from .evaluation import EvaluationHook
 from .media_report import MediaReportHook
 from .metrics_logger import MetricsLoggerHook
 from .modality_weights import ModalityWeightHook
 from .progress_bar import ProgressBarHook
 from .tensorboard_logger import TensorboardLoggerHook
 
-__all__ = ['CheckpointHook', 'Hook', 'MediaReportHook', 'MetricsLoggerHook', 'ModalityWeightHook',
+__all__ = ['CheckpointHook', 'EvaluationHook', 'Hook', 'MediaReportHook', 'MetricsLoggerHook', 'ModalityWeightHook',
            'ProgressBarHook', 'TensorboardLoggerHook']
