@@ -14,6 +14,7 @@ train_cfg = dict(max_epochs=2)
 hooks = [
     dict(type='MetricsLoggerHook', interval=1),
     dict(type='ProgressBarHook', disable=True),
+    dict(type='RunSummaryHook'),
     dict(type='ModalityWeightHook'),
     dict(type='MediaReportHook'),
     dict(type='CheckpointHook', by_epoch=True, max_keep=3),

@@ -9,6 +9,7 @@ hooks = [
     dict(type='MetricsLoggerHook', interval=5),
     dict(type='TensorboardLoggerHook'),
     dict(type='ProgressBarHook'),
+    dict(type='RunSummaryHook'),
     dict(type='ModalityWeightHook'),
     dict(type='MediaReportHook'),
     dict(type='CheckpointHook', by_epoch=True, max_keep=2),

@@ -10,7 +10,8 @@ from torch import nn
 from m5mm.registry import HOOKS, MODELS
 from m5mm.utils.plugins import import_custom_modules, load_plugins
 
-DEFAULT_HOOKS = [dict(type='MetricsLoggerHook'), dict(type='ProgressBarHook'), dict(type='CheckpointHook')]
+DEFAULT_HOOKS = [dict(type='MetricsLoggerHook'), dict(type='ProgressBarHook'), dict(type='CheckpointHook'),
+                 dict(type='RunSummaryHook')]
 
 
 def resolve_work_dir(cfg: Config, config_path: Optional[str], work_dir: Optional[str]) -> Path:

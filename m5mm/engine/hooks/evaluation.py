@@ -14,7 +14,7 @@ class EvaluationHook(Hook):
     """Runs downstream ``tasks`` (see :mod:`m5mm.engine.evaluate`) on the config's test data,
     prints the table and writes ``WORK_DIR/results.json`` (``eval_epoch_<n>.json`` per epoch)."""
 
-    priority = 80
+    priority = 95  # after the final checkpoint: a failing evaluation loses no training
 
     def __init__(self, *, tasks: Sequence[str] = ('retrieval',), kind: str = 'joint', every_epoch: bool = False) -> None:
         self.tasks = tuple(tasks)

@@ -1,7 +1,5 @@
-"""A tqdm progress bar with loss, throughput and ETA, and a summary at the end."""
+"""A tqdm progress bar with loss, throughput and ETA (the end-of-run summary: RunSummaryHook)."""
 from __future__ import annotations
-
-import time
 
 from tqdm.auto import tqdm
 
@@ -19,12 +17,8 @@ class ProgressBarHook(Hook):
     def __init__(self, *, disable: bool = False) -> None:
         self.disable = disable
         self._bar = None
-        self._start = 0.0
-        self._start_step = 0
 
     def before_run(self, trainer) -> None:
-        self._start = time.perf_counter()
-        self._start_step = trainer.state.step
         if trainer.is_main and not self.disable:
             self._bar = tqdm(total=trainer.total_steps, initial=trainer.state.step, desc='train',
                              dynamic_ncols=True, leave=True)
@@ -41,12 +35,3 @@ class ProgressBarHook(Hook):
     def after_run(self, trainer) -> None:
         if self._bar is not None:
             self._bar.close()
-        if not trainer.is_main:
-            return
-        elapsed = time.perf_counter() - self._start
-        steps = trainer.state.step - self._start_step
-        log = getattr(trainer, 'last_log', {})
-        loss = f"{log['loss']:.4f}" if log else 'n/a'
-        trainer.logger.info('Training finished: %d steps in %.1f s (%.2f steps/s), %d samples seen, '
-                            'final loss %s. Work dir: %s', steps, elapsed, steps / max(elapsed, 1e-9),
-                            trainer.state.samples, loss, trainer.work_dir)

@@ -46,7 +46,7 @@ def test_feature_source_reads_pointcloud_feat():
     assert entry['feats'].shape == (2, 2, 8) and entry['feat_mask'].tolist() == [[True, True], [False, False]]
 
 
-def test_dataset_batches_six_modalities(pc_demo_root):
+def test_dataset_batches_the_demo_point_clouds(pc_demo_root):
     dataset = ManifestDataset(data_root=str(pc_demo_root), split='train', tokenizer=dict(vocab_size=300),
                               modalities=dict(text=None, pointcloud=dict(pipeline=[
                                   dict(type='LoadPointCloud', num_points=64)])))
