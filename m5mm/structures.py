@@ -17,7 +17,7 @@ Every encoder returns an :class:`EncoderOutput`; every fusion strategy a :class:
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from typing import Any, Dict, Optional
 
 from torch import Tensor
@@ -29,8 +29,33 @@ ModalityBatch = Dict[str, Tensor]
 Batch = Dict[str, Any]
 
 
-@dataclass
-class EncoderOutput:
+class TensorRecord(dict):
+    """Base of the output dataclasses: attribute access, and a ``dict`` underneath.
+
+    Being a dict lets DeepSpeed ZeRO-3 find the tensors of a module's output (it hooks them to
+    re-gather parameters in the backward pass) and lets Accelerate move or gather them; the
+    attributes and the items stay the same objects whichever way they are set.
+    """
+
+    def __post_init__(self) -> None:
+        for f in fields(self):
+            dict.__setitem__(self, f.name, getattr(self, f.name))
+
+    def __setitem__(self, key: str, value: Any) -> None:
+        dict.__setitem__(self, key, value)
+        object.__setattr__(self, key, value)
+
+    def __setattr__(self, key: str, value: Any) -> None:
+        object.__setattr__(self, key, value)
+        if key in self.__dataclass_fields__:
+            dict.__setitem__(self, key, value)
+
+    def __reduce__(self):
+        return (type(self), tuple(getattr(self, f.name) for f in fields(self)))
+
+
+@dataclass(eq=False)
+class EncoderOutput(TensorRecord):
     """What an encoder returns for one modality.
 
     Attributes:
@@ -51,8 +76,8 @@ class EncoderOutput:
     masked: Optional[Tensor] = None
 
 
-@dataclass
-class FusionOutput:
+@dataclass(eq=False)
+class FusionOutput(TensorRecord):
     """What a fusion strategy returns.
 
     Attributes:

@@ -9,7 +9,8 @@ A features dict (what :func:`extract_features` returns and :func:`load_features`
     {'ids': list[str], 'features': (N, D) float32,
      'category': (N,) int64, 'instance': (N,) int64, 'index': (N,) int64, ...  # every meta key
      'present': {m: (N,) bool},
-     'modality_features': {m: (N, D) float32}}                                 # keep_modalities
+     'modality_features': {m: (N, D) float32},                                 # keep_modalities
+     'logits': (N, C) float32}        # any other (B, ...) tensor extract_features returns, by its name
 """
 from __future__ import annotations
 
@@ -28,6 +29,7 @@ from .modality_mask import drop_modalities
 logger = logging.getLogger('m5mm')
 
 KINDS = ('joint', 'fused', 'pooled')
+_CONTRACT = KINDS + ('present',)
 COMBINES = ('sum', 'mean', 'concat')
 _PRESENT, _MODALITY = 'present.', 'features.'
 
@@ -98,6 +100,10 @@ def _batch_record(out: Dict[str, Any], batch: Batch, kind: str, modalities: Opti
     record = {'features': feats.float(), 'present': {m: present[m].to(torch.uint8) for m in present}}
     if keep_modalities:
         record['modality_features'] = {m: source[m].float() for m in names}
+    outputs = {key: value.float() for key, value in out.items() if key not in _CONTRACT
+               and isinstance(value, Tensor) and value.dim() >= 1 and value.shape[0] == feats.shape[0]}
+    if outputs:  # e.g. a fine-tuned classifier's (B, C) logits
+        record['outputs'] = outputs
     meta = batch[META_KEY]
     for key, value in meta.items():
         if isinstance(value, Tensor) and value.dim() >= 1 and value.shape[0] == feats.shape[0]:
@@ -180,6 +186,8 @@ def _assemble(data: Dict[str, Any], ids: List[str], extras: Dict[str, list]) -> 
         result[key] = value
     for key, value in extras.items():
         result[key] = np.asarray(value)
+    for key, value in data.get('outputs', {}).items():
+        result.setdefault(key, value.astype(np.float32))
     result['present'] = {m: v.astype(bool) for m, v in data['present'].items()}
     if 'modality_features' in data:
         result['modality_features'] = {m: v.astype(np.float32) for m, v in data['modality_features'].items()}

@@ -1,5 +1,5 @@
-"""Model parts: encoders, fusion strategies, harmonizers, losses, heads and the pretrainers
-composed from them. Importing this package registers every part."""
-from . import encoders, fusion, harmonizers, heads, layers, losses, pretrainers
+"""Model parts: encoders, fusion strategies, harmonizers, losses, heads, the pretrainers
+composed from them and the fine-tuned classifiers. Importing this package registers every part."""
+from . import classifiers, encoders, fusion, harmonizers, heads, layers, losses, pretrainers
 
-__all__ = ['encoders', 'fusion', 'harmonizers', 'heads', 'layers', 'losses', 'pretrainers']
+__all__ = ['classifiers', 'encoders', 'fusion', 'harmonizers', 'heads', 'layers', 'losses', 'pretrainers']

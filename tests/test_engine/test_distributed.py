@@ -1,4 +1,4 @@
-"""Multi-process training on CPU through `accelerate launch`: DDP, DeepSpeed ZeRO-2, two "nodes".
+"""Multi-process training on CPU through `accelerate launch`: DDP, DeepSpeed ZeRO-2/3, two "nodes".
 
 The runs use a contrastive-only tiny SCALE config in fp32, so 2 ranks x batch B/2 must follow
 the single-process run with batch B step by step (global negatives gathered with gradients,
@@ -127,6 +127,12 @@ def test_deepspeed_zero2_two_processes_match_one_and_resume(exact_config, sparse
     assert _metrics(tmp_path)[-1]['step'] == 2
     _launch(_two_rank_args(*ds), exact_config, tmp_path, sparse_video_root, '--resume',
             '--cfg-options', 'train_dataloader.batch_size=4')
+    _assert_same_run(tmp_path, reference_run)
+
+
+def test_deepspeed_zero3_two_processes_match_one(exact_config, sparse_video_root, reference_run, tmp_path):
+    _launch(_two_rank_args('--use_deepspeed', '--zero_stage', '3', '--mixed_precision', 'no'), exact_config,
+            tmp_path, sparse_video_root, '--cfg-options', 'train_dataloader.batch_size=4')
     _assert_same_run(tmp_path, reference_run)
 
 

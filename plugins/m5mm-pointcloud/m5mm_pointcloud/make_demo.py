@@ -25,12 +25,14 @@ def main(argv=None) -> int:
     parser.add_argument('--force', action='store_true', help='redo it even if it was done before')
     parser.add_argument('--generate', type=int, metavar='N', default=None,
                         help='first write a demo catalogue of N products if DATA_ROOT has no manifest')
+    parser.add_argument('--categories', type=int, default=12, help='with --generate: number of categories')
     args = parser.parse_args(argv)
     start = time.perf_counter()
-    if args.generate is not None and not (Path(args.data_root) / 'manifest.jsonl').is_file():
-        from m5mm.datasets.demo import make_demo_dataset
-        make_demo_dataset(args.data_root, num_products=args.generate, seed=args.seed)
     try:
+        if args.generate is not None and not (Path(args.data_root) / 'manifest.jsonl').is_file():
+            from m5mm.datasets.demo import make_demo_dataset
+            make_demo_dataset(args.data_root, num_products=args.generate, seed=args.seed,
+                              num_categories=args.categories)
         summary = add_pointclouds(args.data_root, seed=args.seed, missing_rate=args.missing_rate,
                                   factor_noise_rate=args.factor_noise_rate, force=args.force)
     except (FileNotFoundError, ValueError) as exc:

@@ -10,8 +10,7 @@ import os
 from pathlib import Path
 
 import pytest
-
-PLUGIN_ROOT = Path(__file__).resolve().parents[1]
+from pointcloud_test_utils import PLUGIN_ROOT
 os.environ.setdefault('HF_HUB_OFFLINE', '1')
 
 

@@ -10,6 +10,7 @@ import pytest
 import m5mm
 
 M5MM_REPO = Path(m5mm.__file__).resolve().parents[1]
+PLUGIN_ROOT = Path(__file__).resolve().parents[1]
 
 
 def m5mm_batch_factory() -> ModuleType:

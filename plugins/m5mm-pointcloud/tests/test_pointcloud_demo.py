@@ -11,10 +11,10 @@ import numpy as np
 import pytest
 
 from m5mm.datasets.demo import make_demo_dataset
-from m5mm_pointcloud import PointCloudDemoDataset
+from m5mm.utils.build import ConfigKeyError
+from m5mm_pointcloud import PointCloudDemoDataset, make_demo
 from m5mm_pointcloud.demo import PRIMITIVES, add_pointclouds, category_primitive, sample_primitive
 from m5mm_pointcloud.demo.extend import BACKUP, render_point_cloud
-from m5mm.utils.build import ConfigKeyError
 
 
 def _records(root):
@@ -95,13 +95,15 @@ def test_malformed_lines_are_kept_and_rates_are_validated(tmp_path):
         add_pointclouds(tmp_path / 'nothing')
 
 
-def test_make_demo_command(tmp_path):
+def test_make_demo_command(tmp_path, capsys):
     root = tmp_path / 'fresh'
-    run = subprocess.run([sys.executable, '-m', 'm5mm_pointcloud.make_demo', str(root)], capture_output=True,
-                         text=True)
-    assert run.returncode == 2 and 'make_demo_data' in run.stderr
-    run = subprocess.run([sys.executable, '-m', 'm5mm_pointcloud.make_demo', str(root), '--generate', '24',
-                          '--missing-rate', '0'], capture_output=True, text=True)
+    for args, message in (([], 'make_demo_data'), (['--generate', '24'], 'too small for 12 categories')):
+        with pytest.raises(SystemExit) as exit_info:
+            make_demo.main([str(root), *args])
+        assert exit_info.value.code == 2 and message in capsys.readouterr().err
+    command = [sys.executable, '-m', 'm5mm_pointcloud.make_demo', str(root), '--generate', '24', '--categories', '4',
+               '--missing-rate', '0']
+    run = subprocess.run(command, capture_output=True, text=True)
     assert run.returncode == 0, run.stderr
     assert '24 of 24 records have a point cloud' in run.stdout
     assert all(r['pointcloud'] for r in _records(root))

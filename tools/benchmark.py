@@ -1,0 +1,64 @@
+"""Rerun the paper's comparison tables: pretrain and evaluate every (method, modality set, seed).
+
+    python tools/benchmark.py --methods scale,scale_uniform,clip,single_stream,uniter,co_attention,capture \
+        --modalities T,T+I,T+I+Tab,T+I+Tab+V,all --data-root data/demo --budget epochs=5 --seeds 0,1,2 \
+        --out work_dirs/benchmark
+
+Methods: configs/fusion/<method>_5mod.py (or a config path). Modality sets: T=text, I=image, Tab=table,
+V=video, A=audio joined by '+', or 'all'. Every cell gets the same budget (epochs=N or steps=N; steps=0
+evaluates the untrained models), seeds and data. Writes OUT/results.json, OUT/table.md and OUT/plot.png;
+rerun with the same arguments to continue a stopped benchmark (finished cells are skipped, an
+interrupted one resumes from its checkpoint). See docs/benchmark.md.
+"""
+import argparse
+import os
+import sys
+
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+from m5mm.benchmark import (SIZES, BenchmarkSpec, Budget, parse_methods, parse_modality_sets,  # noqa: E402
+                            parse_seeds, run_benchmark)
+from m5mm.benchmark.methods import DEFAULT_CONFIG_DIR, DEFAULT_METHODS  # noqa: E402
+from m5mm.utils.cli import add_cfg_options  # noqa: E402
+
+
+def parse_args(argv=None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument('--methods', default=','.join(DEFAULT_METHODS), help='comma-separated methods')
+    parser.add_argument('--modalities', default='all', help='comma-separated modality sets, e.g. T,T+I,all')
+    parser.add_argument('--data-root', required=True, help='the catalogue (DIR/manifest.jsonl), e.g. data/demo')
+    parser.add_argument('--budget', required=True, help='per cell: epochs=N or steps=N')
+    parser.add_argument('--seeds', default='0', help='comma-separated seeds, e.g. 0,1,2')
+    parser.add_argument('--out', required=True, help='output directory (rerun with the same one to resume)')
+    parser.add_argument('--config-size', default='small', choices=sorted(SIZES),
+                        help="'small': the configs as written (width 256); 'tiny': width 32, depth 1 (smoke tests)")
+    parser.add_argument('--config-dir', default=str(DEFAULT_CONFIG_DIR), help='where <method>_5mod.py live')
+    parser.add_argument('--keep-checkpoints', action='store_true', help="keep finished cells' checkpoints")
+    parser.add_argument('--rerun-changed', action='store_true',
+                        help='rerun cells stored with a different config instead of stopping with an error')
+    add_cfg_options(parser)
+    return parser.parse_args(argv)
+
+
+def main(argv=None) -> dict:
+    args = parse_args(argv)
+    try:
+        spec = BenchmarkSpec(methods=parse_methods(args.methods), modality_sets=parse_modality_sets(args.modalities),
+                             seeds=parse_seeds(args.seeds), budget=Budget.parse(args.budget),
+                             data_root=args.data_root, out_dir=args.out, size=args.config_size,
+                             config_dir=args.config_dir, cfg_options=dict(args.cfg_options),
+                             keep_checkpoints=args.keep_checkpoints, rerun_changed=args.rerun_changed)
+    except ValueError as err:
+        raise SystemExit(f'benchmark: {err}')
+    if not os.path.isfile(os.path.join(args.data_root, 'manifest.jsonl')):
+        raise SystemExit(f'benchmark: no manifest.jsonl in {args.data_root}; make the demo catalogue with '
+                         f'`python tools/make_demo_data.py --out {args.data_root}` or point --data-root at yours')
+    outcome = run_benchmark(spec, log=lambda line: print(line, flush=True))
+    print(outcome['table'], flush=True)
+    print(f'{len(outcome["trained"])} cells trained, {len(outcome["skipped"])} done before; '
+          f'results in {args.out}/results.json, table.md, plot.png', flush=True)
+    return outcome
+
+
+if __name__ == '__main__':
+    main()

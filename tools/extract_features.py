@@ -1,0 +1,53 @@
+"""Export one feature vector per product of a split, for search indexes and offline evaluation.
+
+    python tools/extract_features.py CONFIG CHECKPOINT --split gallery --out gallery.npz
+                                     [--feature joint|fused|pooled] [--modalities text,image]
+                                     [--per-modality] [--cfg-options key=value ...]
+
+The .npz holds ids (strings), features (N x D float32), the labels (category, instance), present.<m>
+flags, features.<m> per-modality vectors (--per-modality) and a classifier's logits; read it with
+m5mm.evaluation.load_features or index it with `tools/search_index.py build --features FILE.npz`.
+--split takes a split name of the manifest or several (query,gallery).
+"""
+import argparse
+import os
+import sys
+
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+from m5mm.engine.evaluate import export_features  # noqa: E402
+from m5mm.evaluation.features import KINDS  # noqa: E402
+from m5mm.utils.cli import add_cfg_options  # noqa: E402
+from m5mm.utils.config import load_config  # noqa: E402
+
+
+def parse_args(argv=None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument('config', help='the config the checkpoint was trained with (or WORK_DIR/config.py)')
+    parser.add_argument('checkpoint', help='checkpoint dir, work dir (latest checkpoint) or weights file')
+    parser.add_argument('--split', required=True, help='split(s) to export, e.g. gallery or query,gallery')
+    parser.add_argument('--out', required=True, help='output .npz')
+    parser.add_argument('--feature', default='joint', choices=KINDS, help='feature exported (default joint)')
+    parser.add_argument('--modalities', default=None,
+                        type=lambda s: [m.strip() for m in s.split(',') if m.strip()],
+                        help='compute features with only these modalities present')
+    parser.add_argument('--per-modality', action='store_true', help='also store each modality\'s vector')
+    add_cfg_options(parser)
+    return parser.parse_args(argv)
+
+
+def main(argv=None) -> str:
+    args = parse_args(argv)
+    try:
+        cfg = load_config(args.config, args.cfg_options)
+        features, path = export_features(cfg, args.checkpoint, split=args.split, out=args.out, kind=args.feature,
+                                         modalities=args.modalities, per_modality=args.per_modality)
+    except (KeyError, ValueError, FileNotFoundError) as exc:
+        sys.exit(f'error: {exc.args[0] if isinstance(exc, KeyError) and exc.args else exc}')
+    n, d = features['features'].shape
+    print(f'{n} products x {d} ({args.feature}) -> {path}')
+    return path
+
+
+if __name__ == '__main__':
+    main()

@@ -1,0 +1,65 @@
+"""Evaluate a checkpoint on the downstream tasks: retrieval, classification, clustering, cross-modal retrieval.
+
+    python tools/test.py CONFIG CHECKPOINT [--work-dir DIR] [--tasks retrieval,classification,clustering]
+                         [--modalities image,text,...] [--feature joint|fused|pooled]
+                         [--cross-modal text:image,image:text] [--classification auto|logits|probe]
+                         [--save-features] [--cfg-options key=value ...]
+
+CHECKPOINT: a checkpoint directory (WORK_DIR/checkpoints/step_N, Accelerate or DeepSpeed), a work dir
+(its latest checkpoint) or a weights file from tools/convert_checkpoint.py. Writes DIR/results.json
+(fractions in [0, 1]; ARI in [-0.5, 1]) and DIR/test_info.json, and prints the table. DIR defaults to
+<the checkpoint's work dir>/test_<YYYYmmdd_HHMMSS>. A fine-tuned classifier is scored by its logits, a
+pretrained model by a linear probe (--classification forces one). See docs/evaluation.md.
+"""
+import argparse
+import os
+import sys
+
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+from m5mm.engine.evaluate import CLASSIFICATION_SOURCES, TASKS, evaluate_checkpoint  # noqa: E402
+from m5mm.evaluation import format_results  # noqa: E402
+from m5mm.evaluation.features import KINDS  # noqa: E402
+from m5mm.utils.cli import add_cfg_options  # noqa: E402
+from m5mm.utils.config import load_config  # noqa: E402
+
+
+def _names(text: str) -> list:
+    return [name.strip() for name in text.split(',') if name.strip()]
+
+
+def parse_args(argv=None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument('config', help='the config the checkpoint was trained with (or WORK_DIR/config.py)')
+    parser.add_argument('checkpoint', help='checkpoint dir, work dir (latest checkpoint) or weights file')
+    parser.add_argument('--work-dir', help='output folder (default <work dir>/test_<timestamp>)')
+    parser.add_argument('--tasks', type=_names, default=list(TASKS),
+                        help=f'comma-separated, from {",".join(TASKS)} (default all; empty with --cross-modal only)')
+    parser.add_argument('--modalities', type=_names, default=None,
+                        help='compute features with only these modalities present, e.g. text or image,text')
+    parser.add_argument('--feature', default='joint', choices=KINDS, help='feature scored (default joint)')
+    parser.add_argument('--cross-modal', default=None, help='cross-modal retrieval pairs, e.g. text:image,image:text')
+    parser.add_argument('--classification', default='auto', choices=CLASSIFICATION_SOURCES,
+                        help='auto: a classifier\'s logits, else a linear probe on the train split')
+    parser.add_argument('--save-features', action='store_true', help='also write DIR/features_<split>.npz')
+    add_cfg_options(parser)
+    return parser.parse_args(argv)
+
+
+def main(argv=None) -> dict:
+    args = parse_args(argv)
+    try:
+        cfg = load_config(args.config, args.cfg_options)
+        results, out = evaluate_checkpoint(cfg, args.checkpoint, work_dir=args.work_dir, tasks=args.tasks,
+                                           kind=args.feature, modalities=args.modalities,
+                                           cross_modal=args.cross_modal, classification=args.classification,
+                                           save_splits=args.save_features)
+    except (KeyError, ValueError, FileNotFoundError) as exc:
+        sys.exit(f'error: {exc.args[0] if isinstance(exc, KeyError) and exc.args else exc}')
+    print(format_results(results))
+    print(f'results written to {out / "results.json"}')
+    return results
+
+
+if __name__ == '__main__':
+    main()
