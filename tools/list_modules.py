@@ -19,7 +19,8 @@ def main(argv=None) -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument('registries', nargs='*', help='registry names (default: all)')
     parser.add_argument('--plugins', action='store_true', help='show installed plugins and what they registered')
-    parser.add_argument('--strict', action='store_true', help='with --plugins: exit 1 if a plugin failed to import')
+    parser.add_argument('--strict', action='store_true',
+                        help='with --plugins: exit 1 if a plugin failed to import')
     parser.add_argument('--all', action='store_true', help="include the parent registries' modules (torch optimizers)")
     args = parser.parse_args(argv)
     if args.plugins:

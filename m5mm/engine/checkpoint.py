@@ -53,6 +53,19 @@ def resolve_resume(work_dir: str, resume: Optional[str]) -> Optional[Path]:
     return path
 
 
+def check_resumable(path: Path, accelerator) -> None:
+    """Fail clearly when DeepSpeed cannot load ``path`` with this many processes."""
+    meta = json.loads((Path(path) / META_FILE).read_text())
+    saved = meta.get('processes')
+    deepspeed = (Path(path) / 'pytorch_model').is_dir() and (Path(path) / 'latest').is_file()
+    if deepspeed and saved is not None and saved != accelerator.num_processes:
+        raise RuntimeError(
+            f'{path} is a DeepSpeed ZeRO checkpoint of {saved} processes; DeepSpeed can only resume its '
+            f'partitioned optimizer state with the same number ({accelerator.num_processes} now). Resume with '
+            f'--num_processes {saved}, or start a new run from its weights: python tools/convert_checkpoint.py '
+            f'{path} --out weights.pt, then --cfg-options load_from=weights.pt')
+
+
 class CheckpointManager:
     """Saves and prunes checkpoints of one run through an ``accelerate.Accelerator``."""
 

@@ -249,18 +249,22 @@ def evaluate_checkpoint(cfg, checkpoint: PathLike, *, work_dir: Optional[PathLik
     Returns:
         (results, work_dir).
     """
+    checkpoint = resolve_checkpoint(checkpoint)   # bad arguments fail before the model is built
+    pairs = parse_cross_modal(cross_modal)
+    if classification not in CLASSIFICATION_SOURCES:
+        raise ValueError(f'classification must be one of {CLASSIFICATION_SOURCES}, got {classification!r}')
     out = Path(work_dir) if work_dir else default_test_dir(checkpoint)
     model, accelerator = _device_and_accelerator(build_model_for_eval(cfg, checkpoint))
     results, counts, features = evaluate_features(model, cfg, tasks=tasks, kind=kind, modalities=modalities,
-                                                  cross_modal=cross_modal, classification=classification,
+                                                  cross_modal=pairs, classification=classification,
                                                   accelerator=accelerator)
     if accelerator is not None and not accelerator.is_main_process:
         return results, out
     out.mkdir(parents=True, exist_ok=True)
     (out / 'results.json').write_text(json.dumps(results, indent=2))
-    info = dict(checkpoint=str(resolve_checkpoint(checkpoint)), tasks=list(tasks), feature=kind,
+    info = dict(checkpoint=str(checkpoint), tasks=list(tasks), feature=kind,
                 modalities=None if modalities is None else list(modalities),
-                cross_modal=[':'.join(p) for p in parse_cross_modal(cross_modal)],
+                cross_modal=[':'.join(p) for p in pairs],
                 classification='logits' if 'logits' in features.get('test', {}) and classification != 'probe'
                 else 'probe' if 'classification' in tasks else None,
                 num_samples={split: len(data['ids']) for split, data in features.items()}, counts=counts)
@@ -284,6 +288,7 @@ def export_features(cfg, checkpoint: PathLike, *, split: Union[str, Sequence[str
         (features dict, path written).
     """
     splits = [s.strip() for s in split.split(',')] if isinstance(split, str) else list(split)
+    checkpoint = resolve_checkpoint(checkpoint)
     model, accelerator = _device_and_accelerator(build_model_for_eval(cfg, checkpoint))
     if modalities is not None:
         _check_modalities(model, modalities, 'modalities')

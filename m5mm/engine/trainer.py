@@ -10,10 +10,11 @@ from mmengine.config import Config
 
 from m5mm.engine.accelerator import build_accelerator
 from m5mm.engine.builder import build_hooks, build_model, import_config_modules
-from m5mm.engine.checkpoint import CheckpointManager, resolve_resume
+from m5mm.engine.checkpoint import CheckpointManager, check_resumable, resolve_resume
 from m5mm.engine.data import build_dataloader, build_dataset
 from m5mm.engine.optimizers import build_optimizer, build_scheduler
 from m5mm.engine.state import TrainState
+from m5mm.engine.weights import load_model_weights
 from m5mm.utils.logging import get_logger
 
 
@@ -50,6 +51,9 @@ class Trainer:
         loader = build_dataloader(cfg.train_dataloader, dataset=self.train_dataset, seed=cfg.get('seed', 0),
                                   shuffle=True, drop_last=drop_last)
         model = build_model(cfg.model, self.train_dataset.meta)
+        if cfg.get('load_from') and not resume:
+            load_model_weights(model, cfg.load_from)
+            self.logger.info('Initialised the model from %s', cfg.load_from)
         optimizer = build_optimizer(model, optim_cfg)
         num_processes = self.accelerator.num_processes  # how accelerate shards batches across processes:
         batches_per_process = len(loader) // num_processes if drop_last else math.ceil(len(loader) / num_processes)
@@ -127,7 +131,9 @@ class Trainer:
         return sum(p.numel() for p in model.parameters() if p.requires_grad)
 
     def save_checkpoint(self) -> Path:
-        meta = dict(self.state.state_dict(), total_steps=self.total_steps)
+        meta = dict(self.state.state_dict(), total_steps=self.total_steps,
+                    processes=self.accelerator.num_processes,
+                    distributed_type=str(self.accelerator.distributed_type))
         path = self.checkpoints.save(self.state.step, meta, self.cfg.pretty_text)
         self.logger.info('Saved checkpoint %s', path)
         return path
@@ -138,6 +144,7 @@ class Trainer:
             if resume == 'auto':
                 self.logger.info('No checkpoint in %s: starting from scratch', self.work_dir)
             return
+        check_resumable(path, self.accelerator)
         self.checkpoints.load(path)
         if self.state.batch_in_epoch >= len(self.train_loader):  # saved at an epoch end
             self.state.epoch += 1

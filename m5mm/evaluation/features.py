@@ -32,6 +32,7 @@ KINDS = ('joint', 'fused', 'pooled')
 _CONTRACT = KINDS + ('present',)
 COMBINES = ('sum', 'mean', 'concat')
 _PRESENT, _MODALITY = 'present.', 'features.'
+_PLAIN = (str, int, float, bool, np.generic)
 
 
 def move_to_device(data: Any, device: torch.device) -> Any:
@@ -165,8 +166,9 @@ def extract_features(model: Any, dataloader: Any, *, kind: str = 'joint',
             out = net.extract_features(batch)
             record = _batch_record(out, batch, kind, modalities, combine, keep_modalities)
             ids = [str(i) for i in batch[META_KEY]['ids']]
-            batch_extras = {k: list(v) for k, v in batch[META_KEY].items()
-                            if k != 'ids' and isinstance(v, (list, tuple)) and len(v) == len(ids)}
+            batch_extras = {k: list(v) for k, v in batch[META_KEY].items()  # plain values only (not 'errors')
+                            if k != 'ids' and isinstance(v, (list, tuple)) and len(v) == len(ids)
+                            and all(isinstance(x, _PLAIN) for x in v)}
             record, ids, batch_extras = _gather(record, ids, batch_extras, accelerator)
             records.append(move_to_device(record, torch.device('cpu')))
             all_ids.extend(ids)
@@ -238,6 +240,8 @@ def save_features(path: str, data: Mapping[str, Any]) -> str:
     for key, value in arrays.items():
         if value.ndim == 0 or value.shape[0] != n:
             raise ValueError(f'field {key!r} has shape {value.shape}, expected {n} rows')
+        if value.dtype == object:
+            raise ValueError(f'field {key!r} holds Python objects, which an .npz without pickles cannot store')
     directory = os.path.dirname(os.path.abspath(path))
     os.makedirs(directory, exist_ok=True)
     if not path.endswith('.npz'):

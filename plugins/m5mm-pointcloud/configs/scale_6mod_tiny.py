@@ -9,7 +9,8 @@
 # next to the installed m5mm package (or in $M5MM_CONFIGS), so this file works wherever the plugin is
 # installed. The plugin's modules are registered through its `m5mm.plugins` entry point: no
 # custom_imports needed once it is pip-installed.
-_base_ = [__import__('m5mm.utils.plugins', fromlist=['m5mm_config_path']).m5mm_config_path('scale_5mod_tiny.py')]
+_base_ = [__import__('m5mm.utils.plugins', fromlist=['m5mm_config_path'])
+          .m5mm_config_path('scale_5mod_tiny.py')]
 
 data_root = 'data/demo_tiny_pointcloud'
 _pointcloud = dict(pipeline=[dict(type='LoadPointCloud', num_points=256)], source='raw')

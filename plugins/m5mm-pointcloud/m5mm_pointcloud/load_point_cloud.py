@@ -50,7 +50,8 @@ class LoadPointCloud:
         min_points: fewer finite points than this is an error (``'too few points'``).
     """
 
-    def __init__(self, *, num_points: Optional[int] = 1024, normalize: bool = True, min_points: int = 1) -> None:
+    def __init__(self, *, num_points: Optional[int] = 1024, normalize: bool = True,
+                 min_points: int = 1) -> None:
         if num_points is not None and num_points < 1:
             raise ValueError(f'num_points must be >= 1 or None, got {num_points}')
         if min_points < 1:
@@ -69,7 +70,8 @@ class LoadPointCloud:
         if self.normalize:
             points = normalize_points(points, path)
         if self.num_points is not None:
-            points = points[sample_indices(sample_rng(results, 'LoadPointCloud'), len(points), self.num_points)]
+            rng = sample_rng(results, 'LoadPointCloud')
+            points = points[sample_indices(rng, len(points), self.num_points)]
         results['points'] = torch.from_numpy(np.ascontiguousarray(points, dtype=np.float32))
         return results
 

@@ -16,7 +16,8 @@ from m5mm_pointcloud.demo import add_pointclouds
 
 
 def main(argv=None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument('data_root', help='a folder with manifest.jsonl (from tools/make_demo_data.py)')
     parser.add_argument('--seed', type=int, default=0, help='random seed (same seed, same files)')
     parser.add_argument('--missing-rate', type=float, default=0.1, help='share of records without a cloud')

@@ -13,8 +13,8 @@ from m5mm.utils.build import check_arguments
 from .demo import add_pointclouds
 
 
-def ensure_demo_with_pointclouds(data_root: Union[str, Path], *, demo: dict, pointclouds: Optional[dict] = None
-                                 ) -> dict:
+def ensure_demo_with_pointclouds(data_root: Union[str, Path], *, demo: dict,
+                                 pointclouds: Optional[dict] = None) -> dict:
     """Write m5mm's demo catalogue into ``data_root`` if it has no manifest
     (``make_demo_dataset(data_root, **demo)``), then add the point clouds (a no-op when done).
 

@@ -55,12 +55,16 @@ def test_shape_descriptor_separates_the_primitives():
         return np.histogram(radii / np.median(radii), bins=12, range=(0, 2.4), density=True)[0]
 
     def clouds(seed):
-        return {p: [descriptor(render_point_cloud(primitive=p, seed=seed, record_id=f'r{i}', instance=f's{i}'))
-                    for i in range(8)] for p in PRIMITIVES}
+        return {p: [descriptor(render_point_cloud(primitive=p, seed=seed, record_id=f'r{i}',
+                                                  instance=f's{i}')) for i in range(8)] for p in PRIMITIVES}
 
     centroids = {p: np.mean(v, axis=0) for p, v in clouds(0).items()}
     test = clouds(1)
-    hits = [min(centroids, key=lambda c: np.linalg.norm(d - centroids[c])) == p for p in test for d in test[p]]
+
+    def nearest(d):
+        return min(centroids, key=lambda c: np.linalg.norm(d - centroids[c]))
+
+    hits = [nearest(d) == p for p, descriptors in test.items() for d in descriptors]
     assert np.mean(hits) >= 0.8
 
 
@@ -101,8 +105,8 @@ def test_make_demo_command(tmp_path, capsys):
         with pytest.raises(SystemExit) as exit_info:
             make_demo.main([str(root), *args])
         assert exit_info.value.code == 2 and message in capsys.readouterr().err
-    command = [sys.executable, '-m', 'm5mm_pointcloud.make_demo', str(root), '--generate', '24', '--categories', '4',
-               '--missing-rate', '0']
+    command = [sys.executable, '-m', 'm5mm_pointcloud.make_demo', str(root), '--generate', '24',
+               '--categories', '4', '--missing-rate', '0']
     run = subprocess.run(command, capture_output=True, text=True)
     assert run.returncode == 0, run.stderr
     assert '24 of 24 records have a point cloud' in run.stdout

@@ -18,7 +18,8 @@ from m5mm.utils.inventory import format_plugins
 import sys
 assert 'm5mm_pointcloud' not in sys.modules
 spec = MODALITIES.build(dict(type='pointcloud'))
-encoder = ENCODERS.build(dict(type='PointCloudEncoder', num_groups=4, group_size=4, dim=16, depth=1, num_heads=2))
+encoder = ENCODERS.build(dict(type='PointCloudEncoder', num_groups=4, group_size=4, dim=16, depth=1,
+                              num_heads=2))
 print(type(spec).__module__, type(encoder).__module__, TRANSFORMS.get('LoadPointCloud').__module__,
       DATASETS.get('PointCloudDemoDataset').__name__)
 print(format_plugins())

@@ -7,9 +7,12 @@ import pytest
 import torch
 from mmengine.config import Config
 
-from m5mm.engine import run_training
+from m5mm.engine import build_dataset, run_training
+from m5mm.engine.builder import build_model
 from m5mm.models.param_budget import config_budget
 from m5mm.registry import ENCODERS
+from m5mm.utils.config import load_config
+from m5mm_pointcloud import PointCloudDemoDataset
 from pointcloud_test_utils import PLUGIN_ROOT
 
 SIX = {'image', 'text', 'table', 'video', 'audio', 'pointcloud'}
@@ -23,7 +26,8 @@ def _fresh_root_options(root) -> dict:
 @pytest.mark.slow
 def test_six_modalities_train_from_a_fresh_data_root(tiny6_config, tmp_path):
     work_dir = tmp_path / 'run'
-    options = {**_fresh_root_options(tmp_path / 'fresh'), 'train_cfg.max_epochs': 3, 'optim.optimizer.lr': 2e-3}
+    options = {**_fresh_root_options(tmp_path / 'fresh'), 'train_cfg.max_epochs': 3,
+               'optim.optimizer.lr': 2e-3}
     trainer = run_training(tiny6_config, work_dir=str(work_dir), cfg_options=options)
     assert (tmp_path / 'fresh' / 'pointclouds' / 'extension.json').is_file()   # generated on first use
     records = [json.loads(line) for line in (work_dir / 'metrics.jsonl').read_text().splitlines()]
@@ -44,16 +48,19 @@ def test_six_modalities_train_from_a_fresh_data_root(tiny6_config, tmp_path):
     assert model.modalities == ['image', 'text', 'table', 'video', 'audio', 'pointcloud']
 
 
-def test_prepared_data_root_and_paper_size_config(pc_demo_root, tmp_path):
-    trainer = run_training(str(PLUGIN_ROOT / 'configs' / 'scale_6mod_tiny.py'), work_dir=str(tmp_path / 'run'),
-                           cfg_options={'data_root': str(pc_demo_root)}, max_steps=1)
-    assert trainer.state.step == 1
-    assert trainer.train_dataset.meta['modalities'][-1] == 'pointcloud'
-    cfg = Config.fromfile(str(PLUGIN_ROOT / 'configs' / 'scale_6mod.py'))
-    assert cfg.train_dataloader.dataset.type == 'PointCloudDemoDataset'
-    assert set(cfg.train_dataloader.dataset.modalities) == SIX
-    budget = config_budget(str(PLUGIN_ROOT / 'configs' / 'scale_6mod.py'))
-    assert budget['total'] > 100e6   # the paper-size towers, six of them
+def test_a_prepared_data_root_and_the_paper_size_config(pc_demo_root):
+    cfg = load_config(str(PLUGIN_ROOT / 'configs' / 'scale_6mod_tiny.py'), {'data_root': str(pc_demo_root)})
+    dataset = build_dataset(cfg.train_dataloader.dataset)   # a plain manifest reader: nothing is generated
+    assert isinstance(dataset, PointCloudDemoDataset) and dataset.meta['modalities'][-1] == 'pointcloud'
+    batch = dataset.collate([dataset[i] for i in range(4)])
+    assert batch['pointcloud']['points'].shape == (4, 256, 3)
+    torch.manual_seed(0)
+    out = build_model(cfg.model, dataset.meta)(batch)
+    assert torch.isfinite(out['loss_mfm_pointcloud']) and 'weight_pointcloud' in out
+    budget = config_budget(str(PLUGIN_ROOT / 'configs' / 'scale_6mod.py'))   # builds the paper-size model
     assert budget['modalities'] == ['image', 'text', 'table', 'video', 'audio', 'pointcloud']
+    assert budget['total'] > 200e6
+    cfg = Config.fromfile(str(PLUGIN_ROOT / 'configs' / 'scale_6mod.py'))
+    assert set(cfg.train_dataloader.dataset.modalities) == SIX
     encoder = ENCODERS.build(cfg.model.encoders.pointcloud)
     assert encoder.dim == 768 and encoder.num_groups == 64 and encoder.target_dim == 96

@@ -133,12 +133,13 @@ def test_dataset_makes_bad_clouds_absent_and_counts_them(tmp_path):
                dict(id='c', pointcloud='pc/bad.npy'), dict(id='d', pointcloud='pc/missing.npy'),
                dict(id='e', pointcloud=None), dict(id='f', pointcloud='../outside.npy')]
     (tmp_path / 'manifest.jsonl').write_text(''.join(json.dumps(r) + '\n' for r in records))
+    pipeline = [dict(type='LoadPointCloud', num_points=16)]
     dataset = ManifestDataset(data_root=str(tmp_path), split=None, tokenizer=None,
-                              modalities=dict(pointcloud=dict(pipeline=[dict(type='LoadPointCloud', num_points=16)])))
+                              modalities=dict(pointcloud=dict(pipeline=pipeline)))
     samples = [dataset[i] for i in range(len(dataset))]
     assert [s['pointcloud'] is not None for s in samples] == [True, True, False, False, False, False]
     assert samples[0]['pointcloud']['points'].shape == (16, 3)
     report = MediaReport()
     report.update(dataset.collate(samples)['meta'])
     assert report.as_dict() == {'pointcloud': {'corrupt point cloud': 1, 'missing file': 1,
-                                            'path escapes data root': 1}}
+                                               'path escapes data root': 1}}

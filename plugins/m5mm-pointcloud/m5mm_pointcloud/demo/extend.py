@@ -89,7 +89,8 @@ def _sha256(path: Path) -> str:
     return digest.hexdigest()
 
 
-def _plan(record: dict, seed: int, missing_rate: float, factor_noise_rate: float) -> Tuple[Optional[str], bool]:
+def _plan(record: dict, seed: int, missing_rate: float,
+          factor_noise_rate: float) -> Tuple[Optional[str], bool]:
     """(primitive or None when the record gets no cloud, whether the primitive is a wrong one)."""
     rng = _stable_rng(seed, 'plan', str(record['id']))
     if rng.random() < missing_rate:
