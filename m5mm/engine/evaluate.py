@@ -30,7 +30,8 @@ CLASSIFICATION_SOURCES = ('auto', 'logits', 'probe')
 CROSS_SPLIT = 'test_modalities'   # per-modality pooled vectors of the test split, for cross-modal retrieval
 
 TASKS = {
-    'retrieval': (dict(type='RetrievalTask', query_split='query', gallery_split='gallery'), ('query', 'gallery')),
+    'retrieval': (dict(type='RetrievalTask', query_split='query', gallery_split='gallery'),
+                  ('query', 'gallery')),
     'classification': (dict(type='ClassificationTask', train_split='train', test_split='test'),
                        ('train', 'query', 'gallery')),
     'clustering': (dict(type='ClusteringTask', split='test'), ('query', 'gallery')),
@@ -76,7 +77,6 @@ def extract_splits(model: nn.Module, cfg, splits: Iterable[str], *, kind: str = 
     return features
 
 
-
 def parse_cross_modal(spec: Union[str, Sequence, None]) -> List[Tuple[str, str]]:
     """``'text:image,image:text'`` (or a list of such strings / pairs) -> ``[('text', 'image'), ...]``."""
     if not spec:
@@ -100,7 +100,10 @@ def _check_modalities(model: nn.Module, names: Iterable[str], what: str) -> None
         raise ValueError(f'{what}: {unknown} not among the model\'s modalities {list(known)}')
 
 
-def evaluate_features(model: nn.Module, cfg, *, tasks: Sequence[str] = ('retrieval', 'classification', 'clustering'),
+ALL_TASKS = ('retrieval', 'classification', 'clustering')
+
+
+def evaluate_features(model: nn.Module, cfg, *, tasks: Sequence[str] = ALL_TASKS,
                       kind: str = 'joint', modalities: Optional[Sequence[str]] = None,
                       cross_modal: Union[str, Sequence, None] = None, classification: str = 'auto',
                       accelerator=None) -> Tuple[dict, dict, Dict[str, Dict[str, Any]]]:
@@ -151,7 +154,7 @@ def evaluate_features(model: nn.Module, cfg, *, tasks: Sequence[str] = ('retriev
     return results, counts, features
 
 
-def evaluate_model(model: nn.Module, cfg, *, tasks: Sequence[str] = ('retrieval', 'classification', 'clustering'),
+def evaluate_model(model: nn.Module, cfg, *, tasks: Sequence[str] = ALL_TASKS,
                    kind: str = 'joint', modalities: Optional[Sequence[str]] = None,
                    cross_modal: Union[str, Sequence, None] = None, classification: str = 'auto',
                    accelerator=None) -> dict:
@@ -170,8 +173,9 @@ def evaluate_model(model: nn.Module, cfg, *, tasks: Sequence[str] = ('retrieval'
         'clustering': {...}, 'retrieval_text2image': {...}}`` for what was asked (fractions in
         [0, 1]; ARI in [-0.5, 1]).
     """
-    return evaluate_features(model, cfg, tasks=tasks, kind=kind, modalities=modalities, cross_modal=cross_modal,
-                             classification=classification, accelerator=accelerator)[0]
+    return evaluate_features(model, cfg, tasks=tasks, kind=kind, modalities=modalities,
+                             cross_modal=cross_modal, classification=classification,
+                             accelerator=accelerator)[0]
 
 
 # ---------------------------------------------------------------------------- checkpoints
@@ -186,7 +190,7 @@ def resolve_checkpoint(checkpoint: PathLike) -> Path:
 
 
 def checkpoint_work_dir(checkpoint: PathLike) -> Path:
-    """The work dir a checkpoint belongs to (``WORK/checkpoints/step_N`` -> ``WORK``; a file -> its folder)."""
+    """The work dir of a checkpoint: ``WORK/checkpoints/step_N`` -> ``WORK``; a file -> its folder."""
     path = Path(checkpoint).resolve()
     if path.is_file():
         return path.parent
@@ -236,9 +240,10 @@ def _device_and_accelerator(model: nn.Module):
 
 
 def evaluate_checkpoint(cfg, checkpoint: PathLike, *, work_dir: Optional[PathLike] = None,
-                    tasks: Sequence[str] = ('retrieval', 'classification', 'clustering'), kind: str = 'joint',
-                    modalities: Optional[Sequence[str]] = None, cross_modal: Union[str, Sequence, None] = None,
-                    classification: str = 'auto', save_splits: bool = False) -> Tuple[dict, Path]:
+                        tasks: Sequence[str] = ALL_TASKS, kind: str = 'joint',
+                        modalities: Optional[Sequence[str]] = None,
+                        cross_modal: Union[str, Sequence, None] = None, classification: str = 'auto',
+                        save_splits: bool = False) -> Tuple[dict, Path]:
     """Evaluate ``checkpoint`` of ``cfg.model``; write ``WORK_DIR/results.json`` and ``test_info.json``.
 
     Args:
@@ -251,6 +256,9 @@ def evaluate_checkpoint(cfg, checkpoint: PathLike, *, work_dir: Optional[PathLik
     """
     checkpoint = resolve_checkpoint(checkpoint)   # bad arguments fail before the model is built
     pairs = parse_cross_modal(cross_modal)
+    unknown = [t for t in tasks if t not in TASKS]
+    if unknown:
+        raise ValueError(f'unknown tasks {unknown}; choose from {sorted(TASKS)}')
     if classification not in CLASSIFICATION_SOURCES:
         raise ValueError(f'classification must be one of {CLASSIFICATION_SOURCES}, got {classification!r}')
     out = Path(work_dir) if work_dir else default_test_dir(checkpoint)

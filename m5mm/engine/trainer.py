@@ -77,7 +77,7 @@ class Trainer:
     # ------------------------------------------------------------------ loop
     def train(self, max_steps: Optional[int] = None) -> TrainState:
         """Train to the end (or until ``max_steps`` optimizer steps, then checkpoint and return)."""
-        self._stop_at = min(max_steps or self.total_steps, self.total_steps)
+        self._stop_at = self.total_steps if max_steps is None else min(max_steps, self.total_steps)
         self._call('before_run')
         while self.state.epoch < self.max_epochs and self.state.step < self._stop_at:
             self._train_epoch()

@@ -241,7 +241,8 @@ def save_features(path: str, data: Mapping[str, Any]) -> str:
         if value.ndim == 0 or value.shape[0] != n:
             raise ValueError(f'field {key!r} has shape {value.shape}, expected {n} rows')
         if value.dtype == object:
-            raise ValueError(f'field {key!r} holds Python objects, which an .npz without pickles cannot store')
+            raise ValueError(f'field {key!r} holds Python objects, which an .npz without pickles '
+                             'cannot store')
     directory = os.path.dirname(os.path.abspath(path))
     os.makedirs(directory, exist_ok=True)
     if not path.endswith('.npz'):

@@ -40,13 +40,13 @@ def _env() -> dict:
     return env
 
 
-def _launch(launch_args, config, work_dir, data_root, *extra, background=False):
+def _launch(launch_args, config, work_dir, data_root, *extra, background=False, expect_ok=True):
     cmd = [sys.executable, '-m', 'accelerate.commands.launch', *launch_args, TRAIN, str(config),
            '--work-dir', str(work_dir), *extra, '--cfg-options', f'data_root={data_root}']
     if background:
         return subprocess.Popen(cmd, env=_env(), stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     result = subprocess.run(cmd, env=_env(), capture_output=True, text=True, timeout=TIMEOUT)
-    assert result.returncode == 0, f'{" ".join(cmd)} failed:\n{result.stdout[-3000:]}\n{result.stderr[-5000:]}'
+    assert (result.returncode == 0) == expect_ok, f'{" ".join(cmd)} failed:\n{result.stdout[-3000:]}\n{result.stderr[-5000:]}'
     return result
 
 
@@ -128,6 +128,10 @@ def test_deepspeed_zero2_two_processes_match_one_and_resume(exact_config, sparse
     _launch(_two_rank_args(*ds), exact_config, tmp_path, sparse_video_root, '--resume',
             '--cfg-options', 'train_dataloader.batch_size=4')
     _assert_same_run(tmp_path, reference_run)
+    # DeepSpeed cannot re-partition ZeRO states for another process count: a clear message, early
+    failed = _launch(['--num_processes', '1', *ds], exact_config, tmp_path, sparse_video_root, '--resume',
+                     expect_ok=False)
+    assert 'DeepSpeed ZeRO checkpoint of 2 processes' in failed.stderr and 'load_from=' in failed.stderr
 
 
 def test_deepspeed_zero3_two_processes_match_one(exact_config, sparse_video_root, reference_run, tmp_path):

@@ -72,3 +72,15 @@ def test_resume_from_a_path_that_is_not_a_checkpoint_is_clear(demo_root, tiny_co
     with pytest.raises(FileNotFoundError, match='not a complete m5mm checkpoint'):
         run_training(tiny_config, work_dir=str(tmp_path / 'run'), cfg_options=_opts(demo_root),
                      resume=str(tmp_path))
+
+
+def test_load_from_starts_a_new_run_from_converted_weights(demo_root, tiny_config, tmp_path):
+    from m5mm.engine.weights import load_model_state_dict, save_model_state_dict
+    first = run_training(tiny_config, work_dir=str(tmp_path / 'first'), cfg_options=_opts(demo_root), max_steps=2)
+    weights = tmp_path / 'weights.pt'
+    save_model_state_dict(load_model_state_dict(latest_checkpoint(str(tmp_path / 'first'))), weights)
+    second = run_training(tiny_config, work_dir=str(tmp_path / 'second'),
+                          cfg_options=_opts(demo_root, load_from=str(weights)), max_steps=0)
+    assert second.state.step == 0
+    expected, got = _weights(first), _weights(second)
+    assert all(torch.equal(expected[k], got[k]) for k in expected)

@@ -1,4 +1,4 @@
-"""Product classification fine-tuning: a pretrainer's encoders + fusion and the paper's classification head."""
+"""Product classification fine-tuning: a pretrainer's encoders + fusion and the paper's head."""
 from __future__ import annotations
 
 from typing import Any, Dict, List, Mapping, Optional

@@ -40,7 +40,7 @@ def test_every_record_gets_a_cloud_of_its_category_or_a_null(pc_demo_root):
         cloud = np.load(pc_demo_root / r['pointcloud'])
         assert cloud.dtype == np.float32 and cloud.ndim == 2 and cloud.shape[1] == 3
         assert 384 <= len(cloud) <= 1024 and np.isfinite(cloud).all()
-    # the same SKU's clouds share a scale; the primitive follows the category (demo shapes differ)
+    # the primitive follows the category (the demo's shapes differ between categories)
     primitives = {category_primitive(r['category']) for r in records}
     assert len(primitives) >= 4 and primitives <= set(PRIMITIVES)
     assert category_primitive('teapot') == 'cube' and category_primitive('sneakers') == 'sphere'

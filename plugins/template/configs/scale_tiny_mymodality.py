@@ -1,0 +1,18 @@
+# SCALE at test size with the five built-in modalities and `mymodality`. TODO(plugin): rename.
+#   python tools/train.py path/to/this/config.py --cfg-options data_root=DIR
+# DIR: an m5mm manifest (manifest.jsonl) whose records have a `mymodality` field (a path relative to DIR).
+#
+# m5mm_config_path finds m5mm's configs/ folder next to the installed m5mm package (or in $M5MM_CONFIGS).
+# The plugin is imported through its entry point once installed: no custom_imports needed.
+_base_ = [__import__('m5mm.utils.plugins', fromlist=['m5mm_config_path'])
+          .m5mm_config_path('scale_5mod_tiny.py')]
+
+_mymodality = dict(pipeline=[dict(type='LoadMySignal', max_length=64)], source='raw')
+_dataset = dict(modalities=dict(mymodality=_mymodality))
+train_dataloader = dict(dataset=_dataset)
+val_dataloader = dict(dataset=_dataset)
+test_dataloader = dict(dataset=_dataset)
+# ScalePretrainer adds MaskedFeatureRegressionLoss(modality='mymodality') to its default losses.
+model = dict(encoders=dict(
+    mymodality=dict(type='MySignalEncoder', channels=3, patch_len=4, max_tokens=16, dim=32, depth=1,
+                    num_heads=2)))
