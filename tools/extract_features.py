@@ -22,12 +22,14 @@ from m5mm.utils.config import load_config  # noqa: E402
 
 
 def parse_args(argv=None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument('config', help='the config the checkpoint was trained with (or WORK_DIR/config.py)')
     parser.add_argument('checkpoint', help='checkpoint dir, work dir (latest checkpoint) or weights file')
     parser.add_argument('--split', required=True, help='split(s) to export, e.g. gallery or query,gallery')
     parser.add_argument('--out', required=True, help='output .npz')
-    parser.add_argument('--feature', default='joint', choices=KINDS, help='feature exported (default joint)')
+    parser.add_argument('--feature', default='joint', choices=KINDS,
+                        help='feature exported (default joint)')
     parser.add_argument('--modalities', default=None,
                         type=lambda s: [m.strip() for m in s.split(',') if m.strip()],
                         help='compute features with only these modalities present')
@@ -40,8 +42,9 @@ def main(argv=None) -> str:
     args = parse_args(argv)
     try:
         cfg = load_config(args.config, args.cfg_options)
-        features, path = export_features(cfg, args.checkpoint, split=args.split, out=args.out, kind=args.feature,
-                                         modalities=args.modalities, per_modality=args.per_modality)
+        features, path = export_features(cfg, args.checkpoint, split=args.split, out=args.out,
+                                         kind=args.feature, modalities=args.modalities,
+                                         per_modality=args.per_modality)
     except (KeyError, ValueError, FileNotFoundError) as exc:
         sys.exit(f'error: {exc.args[0] if isinstance(exc, KeyError) and exc.args else exc}')
     n, d = features['features'].shape

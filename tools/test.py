@@ -1,4 +1,4 @@
-"""Evaluate a checkpoint on the downstream tasks: retrieval, classification, clustering, cross-modal retrieval.
+"""Evaluate a checkpoint on the downstream tasks: retrieval, classification, clustering, cross-modal.
 
     python tools/test.py CONFIG CHECKPOINT [--work-dir DIR] [--tasks retrieval,classification,clustering]
                          [--modalities image,text,...] [--feature joint|fused|pooled]
@@ -29,19 +29,23 @@ def _names(text: str) -> list:
 
 
 def parse_args(argv=None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument('config', help='the config the checkpoint was trained with (or WORK_DIR/config.py)')
     parser.add_argument('checkpoint', help='checkpoint dir, work dir (latest checkpoint) or weights file')
     parser.add_argument('--work-dir', help='output folder (default <work dir>/test_<timestamp>)')
     parser.add_argument('--tasks', type=_names, default=list(TASKS),
-                        help=f'comma-separated, from {",".join(TASKS)} (default all; empty with --cross-modal only)')
+                        help=f'comma-separated, from {",".join(TASKS)} (default all; "" with --cross-modal: '
+                             f'cross-modal only)')
     parser.add_argument('--modalities', type=_names, default=None,
                         help='compute features with only these modalities present, e.g. text or image,text')
     parser.add_argument('--feature', default='joint', choices=KINDS, help='feature scored (default joint)')
-    parser.add_argument('--cross-modal', default=None, help='cross-modal retrieval pairs, e.g. text:image,image:text')
+    parser.add_argument('--cross-modal', default=None,
+                        help='cross-modal retrieval pairs, e.g. text:image,image:text')
     parser.add_argument('--classification', default='auto', choices=CLASSIFICATION_SOURCES,
                         help='auto: a classifier\'s logits, else a linear probe on the train split')
-    parser.add_argument('--save-features', action='store_true', help='also write DIR/features_<split>.npz')
+    parser.add_argument('--save-features', action='store_true',
+                        help='also write DIR/features_<split>.npz')
     add_cfg_options(parser)
     return parser.parse_args(argv)
 

@@ -3,8 +3,10 @@
 # dropout 0.1 -> Linear -> categories), cross-entropy on the train split's categories. Fine-tune a
 # pretraining run (its latest checkpoint; pretrained weights get 0.1x the lr via pretrained_lr_mult):
 #   python tools/train.py configs/scale_5mod.py
-#   python tools/train.py configs/classification/scale_cls_5mod.py --cfg-options model.init_from=work_dirs/scale_5mod
-#   python tools/test.py configs/classification/scale_cls_5mod.py work_dirs/scale_cls_5mod --tasks classification
+#   python tools/train.py configs/classification/scale_cls_5mod.py \
+#       --cfg-options model.init_from=work_dirs/scale_5mod
+#   python tools/test.py configs/classification/scale_cls_5mod.py work_dirs/scale_cls_5mod \
+#       --tasks classification
 # Without init_from the backbone trains from scratch. See docs/classification.md.
 _base_ = ['../scale_5mod.py']
 
@@ -21,5 +23,5 @@ hooks = [
     dict(type='ProgressBarHook'),
     dict(type='MediaReportHook'),
     dict(type='CheckpointHook', by_epoch=True, max_keep=2),
-    dict(type='EvaluationHook', tasks=('classification',)),  # accuracy of the head's logits on query + gallery
+    dict(type='EvaluationHook', tasks=('classification',)),  # the head's accuracy on query + gallery
 ]

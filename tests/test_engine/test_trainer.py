@@ -84,3 +84,14 @@ def test_load_from_starts_a_new_run_from_converted_weights(demo_root, tiny_confi
     assert second.state.step == 0
     expected, got = _weights(first), _weights(second)
     assert all(torch.equal(expected[k], got[k]) for k in expected)
+
+
+def test_gradient_accumulation_counts_optimizer_steps(demo_root, tiny_config, tmp_path):
+    plain = run_training(tiny_config, work_dir=str(tmp_path / 'plain'), cfg_options=_opts(demo_root), max_steps=0)
+    accumulated = run_training(tiny_config, work_dir=str(tmp_path / 'acc'),
+                               cfg_options=_opts(demo_root, **{'optim.accumulation_steps': 2}))
+    assert accumulated.steps_per_epoch == -(-plain.steps_per_epoch // 2)
+    records = [json.loads(line) for line in (tmp_path / 'acc' / 'metrics.jsonl').read_text().splitlines()]
+    assert [r['step'] for r in records] == list(range(1, accumulated.total_steps + 1))
+    batches_per_epoch = plain.steps_per_epoch  # every batch is consumed, two per optimizer step
+    assert accumulated.state.samples == batches_per_epoch * 8 * accumulated.max_epochs

@@ -45,8 +45,9 @@ def full_run(trained, tmp_path_factory):
     """tools/test.py with every task and text<->image cross-modal retrieval."""
     work_dir, checkpoint, options, _, _ = trained
     out = tmp_path_factory.mktemp('full')
-    _tool('test').main([CONFIG, str(checkpoint), '--work-dir', str(out), '--cross-modal', 'text:image,image:text',
-                        '--save-features', '--cfg-options', f'data_root={options["data_root"]}'])
+    _tool('test').main([CONFIG, str(checkpoint), '--work-dir', str(out), '--cross-modal',
+                        'text:image,image:text', '--save-features',
+                        '--cfg-options', f'data_root={options["data_root"]}'])
     return out, json.loads((out / 'results.json').read_text())
 
 
@@ -82,7 +83,8 @@ def test_results_json_has_the_documented_layout(full_run):
 def test_retrieval_equals_a_direct_computation_from_the_features(full_run, trained):
     out, results = full_run
     _, _, _, model, cfg = trained
-    query, gallery = load_features(str(out / 'features_query.npz')), load_features(str(out / 'features_gallery.npz'))
+    query = load_features(str(out / 'features_query.npz'))
+    gallery = load_features(str(out / 'features_gallery.npz'))
     hand, ids = _hand_joint(model, cfg, 'query')
     assert query['ids'] == ids
     np.testing.assert_allclose(query['features'], hand, rtol=1e-5, atol=1e-6)
@@ -93,7 +95,8 @@ def test_retrieval_equals_a_direct_computation_from_the_features(full_run, train
     test = load_features(str(out / 'features_test_modalities.npz'))
     expected = cross_modal_retrieval(test['modality_features']['text'], test['modality_features']['image'],
                                      query_ids=test['ids'], gallery_ids=test['ids'],
-                                     query_present=test['present']['text'], gallery_present=test['present']['image'])
+                                     query_present=test['present']['text'],
+                                     gallery_present=test['present']['image'])
     assert results['retrieval_text2image'] == pytest.approx({k: v for k, v in expected.items()
                                                              if not k.startswith('num_')}, abs=1e-12)
 
@@ -102,7 +105,8 @@ def test_subset_of_modalities_equals_features_without_the_others(full_run, train
     _, full = full_run
     _, checkpoint, options, model, cfg = trained
     _tool('test').main([CONFIG, str(checkpoint), '--work-dir', str(tmp_path), '--tasks', 'retrieval',
-                        '--modalities', 'text', '--save-features', '--cfg-options', f'data_root={options["data_root"]}'])
+                        '--modalities', 'text', '--save-features',
+                        '--cfg-options', f'data_root={options["data_root"]}'])
     results = json.loads((tmp_path / 'results.json').read_text())
     assert list(results) == ['retrieval_coarse', 'retrieval_fine']
     query, gallery = load_features(str(tmp_path / 'features_query.npz')), \
@@ -131,7 +135,8 @@ def test_extract_features_round_trip_feeds_the_search_index(trained, full_run, t
     np.testing.assert_allclose(data['features'], reference['features'], rtol=1e-5, atol=1e-6)
     np.testing.assert_array_equal(data['category'], reference['category'])
     assert set(data['modality_features']) == set(MODALITIES) == set(data['present'])
-    _tool('search_index').main(['build', '--features', path, '--out', str(tmp_path / 'index'), '--backend', 'torch'])
+    _tool('search_index').main(['build', '--features', path, '--out', str(tmp_path / 'index'),
+                                '--backend', 'torch'])
     index = SearchIndex.load(str(tmp_path / 'index'))
     assert len(index) == len(data['ids'])
     hits = index.search(data['features'][:1], topk=3)

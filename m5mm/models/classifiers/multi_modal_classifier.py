@@ -69,7 +69,8 @@ class MultiModalClassifier(nn.Module):
 
     # ------------------------------------------------------------------ building
 
-    def _num_classes(self, num_classes: Optional[int], head: Optional[dict], data_meta: Optional[dict]) -> int:
+    def _num_classes(self, num_classes: Optional[int], head: Optional[dict],
+                     data_meta: Optional[dict]) -> int:
         if num_classes is None and head and head.get('num_classes') is not None:
             num_classes = head['num_classes']
         if num_classes is None:
@@ -86,15 +87,16 @@ class MultiModalClassifier(nn.Module):
             return int(head['in_dim'])
         dim = getattr(self.fusion, 'dim', None)
         if dim is None:
-            raise AttributeError(f'{type(self.fusion).__name__} has no `dim` (the width of its fused vectors); '
-                                 f'set head.in_dim')
+            raise AttributeError(f'{type(self.fusion).__name__} has no `dim` (the width of its fused '
+                                 f'vectors); set head.in_dim')
         return int(dim)
 
     # ------------------------------------------------------------------ running
 
     def _encode(self, batch: Mapping[str, Any]) -> Dict[str, EncoderOutput]:
         if not isinstance(batch, Mapping):
-            raise TypeError(f'MultiModalClassifier expects a batch dict keyed by modality, got {type(batch).__name__}')
+            raise TypeError(f'MultiModalClassifier expects a batch dict keyed by modality, '
+                            f'got {type(batch).__name__}')
         missing = [m for m in self.modalities if m not in batch]
         if missing:
             raise KeyError(f'the batch has no entry for modalities {missing} that the model encodes; batch '
@@ -114,8 +116,8 @@ class MultiModalClassifier(nn.Module):
         labels = torch.as_tensor(meta[self.label_key]).long()
         too_big = labels >= self.num_classes
         if too_big.any():
-            raise ValueError(f'label {int(labels[too_big][0])} >= num_classes={self.num_classes}: the dataset has '
-                             f'more classes than the classifier was built for')
+            raise ValueError(f'label {int(labels[too_big][0])} >= num_classes={self.num_classes}: the '
+                             f'dataset has more classes than the classifier was built for')
         return labels
 
     def forward(self, batch: Mapping[str, Any]) -> Dict[str, Tensor]:
