@@ -11,6 +11,7 @@ import sys
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
+from m5mm.utils.cli import add_cfg_options  # noqa: E402
 from m5mm.datasets.tokenizer_builder import build_dataset_tokenizer  # noqa: E402
 
 
@@ -23,13 +24,14 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser.add_argument('--vocab-size', type=int, default=None,
                         help="vocabulary size (default: the config's or 4000)")
     parser.add_argument('--no-lowercase', action='store_true', help='keep the case of the text')
+    add_cfg_options(parser)
     return parser.parse_args(argv)
 
 
 def main(argv=None) -> int:
     args = parse_args(argv)
     tokenizer, path = build_dataset_tokenizer(args.target, out=args.out, vocab_size=args.vocab_size,
-                                              lowercase=not args.no_lowercase)
+                                              lowercase=not args.no_lowercase, cfg_options=args.cfg_options)
     print(f'tokenizer saved to {path}: {tokenizer.meta()}')
     return 0
 

@@ -12,6 +12,7 @@ import sys
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
+from m5mm.utils.cli import add_cfg_options  # noqa: E402
 from m5mm.datasets.inspection import (dataset_for_inspection, format_report, inspect_dataset,  # noqa: E402
                                       plot_report)
 
@@ -29,6 +30,7 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser.add_argument('--modalities', default=None, help='comma-separated modalities (folders only)')
     parser.add_argument('--examples', type=int, default=3, help='records to print')
     parser.add_argument('--max-problems', type=int, default=20, help='broken files to list')
+    add_cfg_options(parser)
     return parser.parse_args(argv)
 
 
@@ -36,7 +38,8 @@ def main(argv=None) -> int:
     args = parse_args(argv)
     logging.basicConfig(level=logging.ERROR, format='%(levelname)s %(message)s')
     modalities = args.modalities.split(',') if args.modalities else None
-    dataset = dataset_for_inspection(args.target, split=args.split, decode=args.decode, modalities=modalities)
+    dataset = dataset_for_inspection(args.target, split=args.split, decode=args.decode, modalities=modalities,
+                                     cfg_options=args.cfg_options)
     report = inspect_dataset(dataset, decode=args.decode, num_examples=args.examples)
     print(format_report(report, max_problems=args.max_problems))
     if args.plot:

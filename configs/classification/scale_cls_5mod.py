@@ -21,6 +21,7 @@ hooks = [
     dict(type='MetricsLoggerHook', interval=5),
     dict(type='TensorboardLoggerHook'),
     dict(type='ProgressBarHook'),
+    dict(type='RunSummaryHook'),
     dict(type='MediaReportHook'),
     dict(type='CheckpointHook', by_epoch=True, max_keep=2),
     dict(type='EvaluationHook', tasks=('classification',)),  # the head's accuracy on query + gallery

@@ -11,6 +11,7 @@ model = dict(
 hooks = [
     dict(type='MetricsLoggerHook', interval=1),
     dict(type='ProgressBarHook', disable=True),
+    dict(type='RunSummaryHook'),
     dict(type='MediaReportHook'),
     dict(type='CheckpointHook', by_epoch=True, max_keep=3),
     dict(type='EvaluationHook', tasks=('classification',)),

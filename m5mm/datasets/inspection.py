@@ -131,9 +131,10 @@ def format_report(report: InspectionReport, *, max_problems: int = 20) -> str:
     check = 'decoded' if report.decoded else 'file found'
     lines.append(f'modality coverage (in record / {check}):')
     counts = report.problem_counts()
+    width = max([8] + [len(m) for m in report.in_record])  # plugin modalities may have longer names
     for modality in report.in_record:
         bad = ', '.join(f'{reason} {c}' for reason, c in sorted(counts.get(modality, {}).items()))
-        lines.append(f'  {modality:<8} {report.in_record[modality]:>6} {_pct(report.in_record[modality], n)}'
+        lines.append(f'  {modality:<{width}} {report.in_record[modality]:>6} {_pct(report.in_record[modality], n)}'
                      f'   {report.usable[modality]:>6} {_pct(report.usable[modality], n)}'
                      + (f'   problems: {bad}' if bad else ''))
     if report.problems:
@@ -176,12 +177,13 @@ def plot_report(report: InspectionReport, path: str) -> str:
 
 
 def dataset_for_inspection(target: str, *, split: Optional[str] = None, decode: bool = False,
-                           modalities: Optional[Sequence[str]] = None) -> BaseProductDataset:
+                           modalities: Optional[Sequence[str]] = None,
+                           cfg_options: Optional[dict] = None) -> BaseProductDataset:
     """Build the dataset to inspect from a data folder or a config (see :func:`dataset_cfg_from_target`).
 
     Malformed records are skipped and reported; without ``decode`` no tokenizer is loaded or trained.
     """
-    cfg = dataset_cfg_from_target(target, split=split, modalities=modalities)
+    cfg = dataset_cfg_from_target(target, split=split, modalities=modalities, cfg_options=cfg_options)
     cfg['on_bad_line'] = 'skip'
     if not decode:
         cfg['tokenizer'] = None

@@ -40,13 +40,14 @@ def manifest_modalities(manifest: str, *, max_lines: int = SCANNED_LINES) -> Opt
 
 
 def dataset_cfg_from_target(target: str, *, split: Optional[str] = None,
-                            modalities: Optional[Sequence[str]] = None) -> dict:
+                            modalities: Optional[Sequence[str]] = None, cfg_options: Optional[dict] = None) -> dict:
     """The dataset config for ``target``.
 
     A folder with ``manifest.jsonl`` gives a ``ManifestDataset``, one with ``meta.json`` an
     ``M5ProductDataset`` (split: all, unless given; ``modalities`` names the modalities, default
     all five with default pipelines, plus plugin modalities whose field the manifest has). A
-    config file gives its ``train_dataloader.dataset`` (``split`` overrides the config's).
+    config file gives its ``train_dataloader.dataset`` (``split`` overrides the config's;
+    ``cfg_options`` are the tools' ``--cfg-options``, ``data_root=DIR`` included).
     """
     if os.path.isdir(target):
         if os.path.isfile(os.path.join(target, 'manifest.jsonl')):
@@ -62,8 +63,8 @@ def dataset_cfg_from_target(target: str, *, split: Optional[str] = None,
             cfg['modalities'] = {m: None for m in modalities}
         return cfg
     if os.path.isfile(target):
-        from mmengine.config import Config
-        loaded = Config.fromfile(target)
+        from m5mm.utils.config import load_config
+        loaded = load_config(target, cfg_options)
         if 'train_dataloader' not in loaded or 'dataset' not in loaded.train_dataloader:
             raise KeyError(f'{target} has no train_dataloader.dataset')
         cfg = loaded.train_dataloader.dataset.to_dict()

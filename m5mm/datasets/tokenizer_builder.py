@@ -13,7 +13,7 @@ TEXT_MODALITIES = ('text', 'table')
 
 
 def build_dataset_tokenizer(target: str, *, out: Optional[str] = None, vocab_size: Optional[int] = None,
-                            lowercase: bool = True) -> Tuple[TextTokenizer, str]:
+                            lowercase: bool = True, cfg_options: Optional[dict] = None) -> Tuple[TextTokenizer, str]:
     """Train a WordPiece tokenizer on the train split's titles and tables and save it.
 
     Args:
@@ -21,11 +21,12 @@ def build_dataset_tokenizer(target: str, *, out: Optional[str] = None, vocab_siz
         out: output folder; default: the config's ``tokenizer.path``, else ``DATA_ROOT/tokenizer``.
         vocab_size: default: the config's, else 4000.
         lowercase: lower-case the text.
+        cfg_options: ``--cfg-options`` applied to a config target.
 
     Returns:
         The tokenizer and the folder it was saved to (an existing one is replaced).
     """
-    cfg = dataset_cfg_from_target(target)
+    cfg = dataset_cfg_from_target(target, cfg_options=cfg_options)
     tok_cfg = dict(cfg.get('tokenizer') or {})
     out = out or tok_cfg.get('path') or os.path.join(cfg['data_root'], 'tokenizer')
     vocab_size = vocab_size or tok_cfg.get('vocab_size') or 4000

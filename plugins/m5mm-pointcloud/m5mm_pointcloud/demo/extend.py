@@ -145,7 +145,8 @@ def add_pointclouds(data_root: Union[str, Path], *, seed: int = 0, missing_rate:
     options = dict(format=FORMAT_VERSION, seed=seed, missing_rate=missing_rate,
                    factor_noise_rate=factor_noise_rate)
     marker_path = root / FOLDER / MARKER
-    with file_lock(os.path.abspath(root).rstrip(os.sep) + '.pointcloud.lock'):
+    (root / FOLDER).mkdir(exist_ok=True)
+    with file_lock(str(root / FOLDER / '.lock')):  # ranks generating at once take turns
         marker = _read_marker(marker_path)
         if not force and marker and marker.get('options') == options \
                 and marker.get('manifest_sha256') == _sha256(manifest):
@@ -164,7 +165,6 @@ def add_pointclouds(data_root: Union[str, Path], *, seed: int = 0, missing_rate:
 def _extend(root: Path, manifest: Path, *, seed: int, missing_rate: float,
             factor_noise_rate: float) -> Tuple[dict, str, bool]:
     """Write the clouds; return (summary, new manifest text, whether it had the field already)."""
-    (root / FOLDER).mkdir(parents=True, exist_ok=True)
     lines: List[str] = []
     counts: Counter = Counter()
     wrong: List[str] = []
