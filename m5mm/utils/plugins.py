@@ -64,6 +64,8 @@ def _defined_in(module: str) -> Dict[str, set]:
     """registry -> names whose class or function is defined in the package of ``module``."""
     from m5mm import registry
     package = module.split('.')[0]
+    if package == 'm5mm':  # e.g. custom_imports of an m5mm module: only the diff is its own
+        return {}
     found = {}
     for name, reg in registry.all_registries().items():
         names = {key for key, obj in reg.module_dict.items()
