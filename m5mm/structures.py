@@ -18,7 +18,7 @@ Every encoder returns an :class:`EncoderOutput`; every fusion strategy a :class:
 from __future__ import annotations
 
 from dataclasses import dataclass, field, fields
-from typing import Any, Dict, Optional
+from typing import Any, Dict, Mapping, Optional, Sequence
 
 from torch import Tensor
 
@@ -92,6 +92,17 @@ class FusionOutput(TensorRecord):
     fused: Dict[str, Tensor]
     joint: Tensor
     extras: Dict[str, Tensor] = field(default_factory=dict)
+
+
+def select_modalities(batch: Batch, modalities: Sequence[str], owner: str) -> Dict[str, ModalityBatch]:
+    """``{m: batch[m]}`` for ``modalities``, with a clear error when ``batch`` lacks one."""
+    if not isinstance(batch, Mapping):
+        raise TypeError(f'{owner} expects a batch dict keyed by modality, got {type(batch).__name__}')
+    missing = [m for m in modalities if m not in batch]
+    if missing:
+        raise KeyError(f'the batch has no entry for modalities {missing} that {owner} encodes; batch '
+                       f'modalities: {batch_modalities(batch)}, encoders: {list(modalities)}')
+    return {m: batch[m] for m in modalities}
 
 
 def batch_modalities(batch: Batch) -> list:

@@ -134,7 +134,8 @@ def format_report(report: InspectionReport, *, max_problems: int = 20) -> str:
     width = max([8] + [len(m) for m in report.in_record])  # plugin modalities may have longer names
     for modality in report.in_record:
         bad = ', '.join(f'{reason} {c}' for reason, c in sorted(counts.get(modality, {}).items()))
-        lines.append(f'  {modality:<{width}} {report.in_record[modality]:>6} {_pct(report.in_record[modality], n)}'
+        found = report.in_record[modality]
+        lines.append(f'  {modality:<{width}} {found:>6} {_pct(found, n)}'
                      f'   {report.usable[modality]:>6} {_pct(report.usable[modality], n)}'
                      + (f'   problems: {bad}' if bad else ''))
     if report.problems:

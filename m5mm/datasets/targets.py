@@ -35,7 +35,8 @@ def manifest_modalities(manifest: str, *, max_lines: int = SCANNED_LINES) -> Opt
                 continue  # the dataset reports malformed lines itself
             if isinstance(record, dict):
                 keys.update(k for k, v in record.items() if v is not None)
-    extra = [name for name in MODALITIES.module_dict if name not in BUILTIN_MODALITIES and name in keys]
+    extra = [name for name in MODALITIES.module_dict
+             if name in keys and name not in BUILTIN_MODALITIES]
     return list(BUILTIN_MODALITIES) + sorted(extra) if extra else None
 
 

@@ -15,6 +15,7 @@ failed. See ``docs/plugins.md``.
 """
 from __future__ import annotations
 
+import functools
 import importlib
 import importlib.util
 import logging
@@ -85,7 +86,7 @@ def _import_plugin(name: str, value: str, dist: Optional[metadata.Distribution])
     try:
         imported = importlib.import_module(module)
         if attr:
-            hook = getattr(imported, attr)
+            hook = functools.reduce(getattr, attr.split('.'), imported)
             if callable(hook):
                 hook()
     except Exception as exc:  # a broken plugin must not break runs that do not use it

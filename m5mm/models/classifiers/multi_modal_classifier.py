@@ -8,7 +8,7 @@ from torch import Tensor, nn
 
 from m5mm.models.pretrainers.builders import build
 from m5mm.registry import HEADS, MODELS
-from m5mm.structures import META_KEY, EncoderOutput, FusionOutput
+from m5mm.structures import META_KEY, EncoderOutput, FusionOutput, select_modalities
 
 from .matching_weights import WeightsLoadReport, load_matching_weights
 
@@ -94,14 +94,8 @@ class MultiModalClassifier(nn.Module):
     # ------------------------------------------------------------------ running
 
     def _encode(self, batch: Mapping[str, Any]) -> Dict[str, EncoderOutput]:
-        if not isinstance(batch, Mapping):
-            raise TypeError(f'MultiModalClassifier expects a batch dict keyed by modality, '
-                            f'got {type(batch).__name__}')
-        missing = [m for m in self.modalities if m not in batch]
-        if missing:
-            raise KeyError(f'the batch has no entry for modalities {missing} that the model encodes; batch '
-                           f'modalities: {[k for k in batch if k != META_KEY]}, encoders: {self.modalities}')
-        return {m: self.encoders[m](batch[m]) for m in self.modalities}
+        inputs = select_modalities(batch, self.modalities, type(self).__name__)
+        return {m: self.encoders[m](inputs[m]) for m in self.modalities}
 
     def _pooled(self, encoded: Mapping[str, EncoderOutput]) -> Dict[str, Tensor]:
         if self.projections is None:

@@ -8,7 +8,7 @@ from torch import Tensor, nn
 
 from m5mm.models.losses import BaseFusionLoss, BaseMaskedLoss
 from m5mm.registry import ENCODERS, FUSIONS, HARMONIZERS, HEADS, LOSSES, MODELS
-from m5mm.structures import META_KEY, EncoderOutput, FusionOutput
+from m5mm.structures import EncoderOutput, FusionOutput, select_modalities
 from .builders import accepts, build, config_class
 
 ConfigOrModule = Any
@@ -166,14 +166,7 @@ class MultiModalPretrainer(nn.Module):
     # ------------------------------------------------------------------ running
 
     def _inputs(self, batch: Mapping[str, Any]) -> Dict[str, Dict[str, Tensor]]:
-        if not isinstance(batch, Mapping):
-            raise TypeError(f'{type(self).__name__} expects a batch dict keyed by modality, '
-                            f'got {type(batch).__name__}')
-        missing = [m for m in self.modalities if m not in batch]
-        if missing:
-            raise KeyError(f'the batch has no entry for modalities {missing} that the model encodes; batch '
-                           f'modalities: {[k for k in batch if k != META_KEY]}, encoders: {self.modalities}')
-        return {m: batch[m] for m in self.modalities}
+        return select_modalities(batch, self.modalities, type(self).__name__)
 
     def encode(self, inputs: Mapping[str, Mapping[str, Tensor]],
                mask_ratios: Optional[Mapping[str, float]] = None) -> Dict[str, EncoderOutput]:
