@@ -118,7 +118,8 @@ def main(argv=None) -> None:
         for precision in args.precisions:
             cmd = [sys.executable, __file__, '--worker', config, precision, '--batch-size', str(args.batch_size),
                    '--steps', str(args.steps), '--data-root', args.data_root]
-            out = subprocess.run(cmd, capture_output=True, text=True, cwd=REPO, env=dict(os.environ, HF_HUB_OFFLINE='1'))
+            out = subprocess.run(cmd, capture_output=True, text=True, cwd=REPO,
+                                 env=dict(os.environ, HF_HUB_OFFLINE='1'))
             if out.returncode != 0:
                 raise SystemExit(f'{config} {precision} failed:\n{out.stderr[-3000:]}')
             row = json.loads(out.stdout.strip().splitlines()[-1])

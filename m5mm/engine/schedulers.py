@@ -27,4 +27,3 @@ class WarmupLinearDecayLR(LambdaLR):
             return (step + 1) / (self.warmup_steps + 1)
         remaining = (self.total_steps - step) / max(1, self.total_steps - self.warmup_steps)
         return self.min_ratio + (1.0 - self.min_ratio) * max(0.0, remaining)
-

@@ -46,7 +46,8 @@ def _launch(launch_args, config, work_dir, data_root, *extra, background=False, 
     if background:
         return subprocess.Popen(cmd, env=_env(), stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     result = subprocess.run(cmd, env=_env(), capture_output=True, text=True, timeout=TIMEOUT)
-    assert (result.returncode == 0) == expect_ok, f'{" ".join(cmd)} failed:\n{result.stdout[-3000:]}\n{result.stderr[-5000:]}'
+    assert (result.returncode == 0) == expect_ok, \
+        f'{" ".join(cmd)} exited {result.returncode}:\n{result.stdout[-3000:]}\n{result.stderr[-5000:]}'
     return result
 
 

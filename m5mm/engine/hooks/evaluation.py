@@ -16,7 +16,8 @@ class EvaluationHook(Hook):
 
     priority = 95  # after the final checkpoint: a failing evaluation loses no training
 
-    def __init__(self, *, tasks: Sequence[str] = ('retrieval',), kind: str = 'joint', every_epoch: bool = False) -> None:
+    def __init__(self, *, tasks: Sequence[str] = ('retrieval',), kind: str = 'joint',
+                 every_epoch: bool = False) -> None:
         self.tasks = tuple(tasks)
         self.kind = kind
         self.every_epoch = every_epoch
