@@ -33,6 +33,8 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser.add_argument('--config-size', default='small', choices=sorted(SIZES),
                         help="'small': the configs as written (width 256); 'tiny': width 32, depth 1 (smoke tests)")
     parser.add_argument('--config-dir', default=str(DEFAULT_CONFIG_DIR), help='where <method>_5mod.py live')
+    parser.add_argument('--num-threads', type=int, default=None,
+                        help='torch CPU threads (1 is much faster than 2 on a 2-core machine that others share)')
     parser.add_argument('--keep-checkpoints', action='store_true', help="keep finished cells' checkpoints")
     parser.add_argument('--rerun-changed', action='store_true',
                         help='rerun cells stored with a different config instead of stopping with an error')
@@ -53,6 +55,9 @@ def main(argv=None) -> dict:
     if not os.path.isfile(os.path.join(args.data_root, 'manifest.jsonl')):
         raise SystemExit(f'benchmark: no manifest.jsonl in {args.data_root}; make the demo catalogue with '
                          f'`python tools/make_demo_data.py --out {args.data_root}` or point --data-root at yours')
+    if args.num_threads:
+        import torch
+        torch.set_num_threads(args.num_threads)
     outcome = run_benchmark(spec, log=lambda line: print(line, flush=True))
     print(outcome['table'], flush=True)
     print(f'{len(outcome["trained"])} cells trained, {len(outcome["skipped"])} done before; '

@@ -16,7 +16,7 @@ def plot_tables(tables: Sequence[Mapping[str, Any]], path: Union[str, Path], *, 
     import matplotlib.pyplot as plt
 
     headers = [h for _, _, h in COLUMNS]
-    fig, axes = plt.subplots(len(tables), 1, figsize=(13, 3.6 * len(tables)), squeeze=False)
+    fig, axes = plt.subplots(len(tables), 1, figsize=(15, 3.6 * len(tables)), squeeze=False)
     for ax, table in zip(axes[:, 0], tables):
         rows = table['rows']
         width = 0.8 / max(1, len(rows))
@@ -25,15 +25,15 @@ def plot_tables(tables: Sequence[Mapping[str, Any]], path: Union[str, Path], *, 
             stats = [entry['stats'].get(h) for h in headers]
             means = [100 * s.mean if s else np.nan for s in stats]
             stds = [100 * s.std if s else 0.0 for s in stats]
-            ax.bar(x + (k - (len(rows) - 1) / 2) * width, means, width, yerr=stds, capsize=2,
-                   label=f'{name} (n={len(entry["seeds"])})')
+            ax.bar(x + (k - (len(rows) - 1) / 2) * width, means, width, yerr=stds if any(stds) else None,
+                   capsize=2, label=f'{name} (n={len(entry["seeds"])})')
         ax.set_xticks(x)
         ax.set_xticklabels(headers, fontsize=8)
         ax.set_ylabel('%')
         ax.set_ylim(0, 100)
         ax.set_title(table['title'], fontsize=10)
         ax.grid(axis='y', alpha=0.3)
-        ax.legend(fontsize=7, ncol=min(4, len(rows)), loc='upper left')
+        ax.legend(fontsize=7, loc='center left', bbox_to_anchor=(1.0, 0.5))
     if title:
         fig.suptitle(title, fontsize=11)
     fig.tight_layout()

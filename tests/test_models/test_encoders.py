@@ -76,7 +76,8 @@ def assert_same_outputs(a, b):
 
 def test_every_registered_encoder_has_a_case():
     ENCODERS.import_from_location()
-    assert set(ENCODERS.module_dict) <= set(CASES), 'add a test case for the new encoder'
+    own = {name for name, cls in ENCODERS.module_dict.items() if cls.__module__.startswith('m5mm.')}
+    assert own <= set(CASES), 'add a test case for the new encoder'  # plugins test their own
 
 
 @pytest.mark.parametrize('name', CASES)
