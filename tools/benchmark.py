@@ -33,6 +33,8 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser.add_argument('--config-size', default='small', choices=sorted(SIZES),
                         help="'small': the configs as written (width 256); 'tiny': width 32, depth 1 (smoke tests)")
     parser.add_argument('--config-dir', default=str(DEFAULT_CONFIG_DIR), help='where <method>_5mod.py live')
+    parser.add_argument('--tables', default='methods,modalities',
+                        help="table kinds: 'methods' (comparison per modality set), 'modalities' (ablation per method)")
     parser.add_argument('--num-threads', type=int, default=None,
                         help='torch CPU threads (1 is much faster than 2 on a 2-core machine that others share)')
     parser.add_argument('--keep-checkpoints', action='store_true', help="keep finished cells' checkpoints")
@@ -49,7 +51,8 @@ def main(argv=None) -> dict:
                              seeds=parse_seeds(args.seeds), budget=Budget.parse(args.budget),
                              data_root=args.data_root, out_dir=args.out, size=args.config_size,
                              config_dir=args.config_dir, cfg_options=dict(args.cfg_options),
-                             keep_checkpoints=args.keep_checkpoints, rerun_changed=args.rerun_changed)
+                             keep_checkpoints=args.keep_checkpoints, rerun_changed=args.rerun_changed,
+                             tables=[t.strip() for t in args.tables.split(',') if t.strip()])
     except ValueError as err:
         raise SystemExit(f'benchmark: {err}')
     if not os.path.isfile(os.path.join(args.data_root, 'manifest.jsonl')):

@@ -4,11 +4,11 @@ from __future__ import annotations
 import json
 import os
 from pathlib import Path
-from typing import Any, Mapping, Sequence
+from typing import Any, List, Mapping, Sequence
 
 from .modality_sets import modality_code
 from .plot import plot_tables
-from .table import aggregate, comparison_tables, format_report
+from .table import TABLE_KINDS, aggregate, comparison_tables, format_report
 
 
 def _plan_order(spec: Mapping[str, Any]):
@@ -16,14 +16,21 @@ def _plan_order(spec: Mapping[str, Any]):
     return list(spec['methods']), codes
 
 
+def load_results(out_dir) -> List[dict]:
+    """Every finished cell's ``result.json`` under ``out_dir/cells`` (any invocation's), by name."""
+    paths = sorted(Path(out_dir, 'cells').glob('*/result.json'))
+    return [json.loads(p.read_text()) for p in paths]
+
+
 def write_report(results: Sequence[Mapping[str, Any]], spec: Mapping[str, Any], out_dir, *,
                  final: bool = True) -> str:
-    """Write the three files into ``out_dir`` and return the markdown tables (``table.md``)."""
+    """Write the three files into ``out_dir`` and return the markdown tables (``table.md``);
+    ``spec['tables']`` (default both) picks the table kinds."""
     out_dir = Path(out_dir)
     methods, codes = _plan_order(spec)
     total = len(methods) * len(codes) * len(spec['seeds'])
     agg = aggregate(results)
-    tables = comparison_tables(agg, methods, codes)
+    tables = comparison_tables(agg, methods, codes, kinds=spec.get('tables') or TABLE_KINDS)
     text = format_report(tables, spec, len(results), total)
     summary = {f'{m}|{c}': dict(label=e['label'], seeds=e['seeds'],
                                 stats={h: dict(mean=s.mean, std=s.std, n=s.n) for h, s in e['stats'].items()})

@@ -31,6 +31,7 @@ from .cell_config import apply_budget, cell_config, config_fingerprint, describe
 from .cells import Cell, plan_cells
 from .methods import DEFAULT_CONFIG_DIR
 from .report import write_report
+from .table import TABLE_KINDS
 
 TASKS = ('retrieval', 'classification', 'clustering')
 RESULT_FILE = 'result.json'
@@ -45,7 +46,8 @@ class BenchmarkMismatchError(RuntimeError):
 class BenchmarkSpec:
     """What to run. ``methods`` are names of ``configs/fusion/<name>_5mod.py`` (or config paths),
     ``modality_sets`` tuples of modality names, ``size`` a :data:`m5mm.benchmark.sizes.SIZES` key,
-    ``cfg_options`` overrides applied to every cell alike."""
+    ``cfg_options`` overrides applied to every cell alike, ``tables`` the table kinds to write
+    (``'methods'``: comparison per modality set, ``'modalities'``: ablation per method)."""
 
     methods: Sequence[str]
     modality_sets: Sequence[Tuple[str, ...]]
@@ -59,6 +61,7 @@ class BenchmarkSpec:
     tasks: Sequence[str] = TASKS
     keep_checkpoints: bool = False
     rerun_changed: bool = False
+    tables: Sequence[str] = TABLE_KINDS
 
     def cells(self) -> List[Cell]:
         """The plan, seed-major."""
@@ -68,7 +71,8 @@ class BenchmarkSpec:
         """JSON-friendly summary for ``results.json``."""
         return dict(methods=list(self.methods), modality_sets=[list(m) for m in self.modality_sets],
                     seeds=list(self.seeds), budget=str(self.budget), data_root=str(self.data_root),
-                    size=self.size, cfg_options=dict(self.cfg_options), tasks=list(self.tasks))
+                    size=self.size, cfg_options=dict(self.cfg_options), tasks=list(self.tasks),
+                    tables=list(self.tables))
 
 
 def _write_json(path: Path, data: Any) -> None:

@@ -71,17 +71,24 @@ def markdown_table(rows: Sequence[Tuple[str, Mapping[str, Any]]], first_header: 
     return '\n'.join(lines)
 
 
-def comparison_tables(agg: Mapping[Key, Mapping[str, Any]], methods: Sequence[str],
-                      codes: Sequence[str]) -> List[Dict[str, Any]]:
-    """The paper's two table shapes from ``agg``: a method comparison per modality set that has
-    several methods, a modality ablation per method that has several modality sets (or one table
-    of every row when neither exists). Each: ``title``, ``rows`` [(name, entry)], ``markdown``."""
+TABLE_KINDS = ('methods', 'modalities')
+
+
+def comparison_tables(agg: Mapping[Key, Mapping[str, Any]], methods: Sequence[str], codes: Sequence[str],
+                      kinds: Sequence[str] = TABLE_KINDS) -> List[Dict[str, Any]]:
+    """The paper's two table shapes from ``agg``: ``'methods'``, a method comparison per modality
+    set that has several methods; ``'modalities'``, a modality ablation per method that has several
+    modality sets (one table of every row when neither exists). Each table: ``title``, ``kind``,
+    ``rows`` [(name, entry)] in the order of ``methods`` / ``codes``, ``markdown``."""
+    unknown = sorted(set(kinds) - set(TABLE_KINDS))
+    if unknown:
+        raise ValueError(f'unknown table kinds {unknown}; choose from {TABLE_KINDS}')
     tables = []
-    for code in codes:
+    for code in codes if 'methods' in kinds else ():
         rows = [(agg[(m, code)]['label'], agg[(m, code)]) for m in methods if (m, code) in agg]
         if len(rows) > 1:
             tables.append(dict(title=f'Method comparison, modalities {code}', rows=rows, kind='methods'))
-    for method in methods:
+    for method in methods if 'modalities' in kinds else ():
         rows = [(code, agg[(method, code)]) for code in codes if (method, code) in agg]
         if len(rows) > 1:
             tables.append(dict(title=f'Modality ablation, {rows[0][1]["label"]}', rows=rows, kind='modalities'))

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from m5mm.benchmark import (BenchmarkMismatchError, BenchmarkSpec, Budget, Cell, Stat, aggregate, apply_budget,
-                            cell_config, comparison_tables, modality_code, parse_modality_set,
+                            cell_config, comparison_tables, load_results, modality_code, parse_modality_set,
                             parse_modality_sets, resolve_cell, restrict_modalities, run_benchmark)
 from m5mm.benchmark.runner import STARTED_FILE, _write_json
 from m5mm.models.param_budget import build_model_from_config
@@ -130,6 +130,9 @@ def test_stats_and_tables_against_hand_computed_values():
     lines = tables[0]['markdown'].splitlines()
     assert lines[0] == '| method | seeds | accuracy |'
     assert lines[2] == '| A | 2 | **60.0 ± 14.1** |' and lines[3] == '| B | 2 | 40.0 ± 0.0 |'
+    assert [t['kind'] for t in comparison_tables(agg, ['a', 'b'], ['T', 'all'], kinds=('methods',))] == ['methods']
+    with pytest.raises(ValueError, match='unknown table kinds'):
+        comparison_tables(agg, ['a'], ['T'], kinds=('rows',))
 
 
 # ------------------------------------------------------------------ end to end
@@ -165,6 +168,7 @@ def test_tool_end_to_end_then_rerun_skips_finished_cells(demo_root, tmp_path, ca
 
     again = tool.main(argv)
     assert not again['trained'] and len(again['skipped']) == 4
+    assert sorted(r['seed'] for r in load_results(out)) == [0, 0, 0, 0]
     assert {p: p.stat().st_mtime_ns for d in cell_dirs for p in d.iterdir()} == stamps   # nothing retrained
     assert (out / 'table.md').read_text() == table
 
