@@ -1,5 +1,5 @@
 # SCALE pretraining on five modalities at the paper's architecture (configs/_base_/models/scale_paper.py),
-# on the demo catalogue (generated in data/demo on first use). About 15 minutes on a 2-core CPU.
+# on the demo catalogue (generated in data/demo on first use): 8 epochs, about 10 minutes on a 2-core CPU.
 #   python tools/train.py configs/scale_5mod.py
 #   python tools/train.py configs/scale_5mod.py --cfg-options data_root=/path/to/catalogue
 _base_ = ['_base_/models/scale_paper.py', '_base_/datasets/demo_5mod.py',
@@ -12,4 +12,4 @@ _media = dict(image=dict(pipeline=[dict(type='LoadImage', draft_size=96), dict(t
 train_dataloader = dict(batch_size=32, dataset=dict(modalities=_media))
 val_dataloader = dict(dataset=dict(modalities=_media))
 test_dataloader = dict(dataset=dict(modalities=_media))
-train_cfg = dict(max_epochs=3)
+train_cfg = dict(max_epochs=8)
