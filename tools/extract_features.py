@@ -15,7 +15,7 @@ import sys
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-from m5mm.engine.evaluate import export_features  # noqa: E402
+from m5mm.engine.evaluate_checkpoint import export_features  # noqa: E402
 from m5mm.evaluation.features import KINDS  # noqa: E402
 from m5mm.utils.cli import add_cfg_options  # noqa: E402
 from m5mm.utils.config import load_config  # noqa: E402

@@ -17,7 +17,8 @@ import sys
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-from m5mm.engine.evaluate import CLASSIFICATION_SOURCES, TASKS, evaluate_checkpoint  # noqa: E402
+from m5mm.engine.evaluate import CLASSIFICATION_SOURCES, TASKS  # noqa: E402
+from m5mm.engine.evaluate_checkpoint import evaluate_checkpoint  # noqa: E402
 from m5mm.evaluation import format_results  # noqa: E402
 from m5mm.evaluation.features import KINDS  # noqa: E402
 from m5mm.utils.cli import add_cfg_options  # noqa: E402

@@ -13,7 +13,7 @@ import os
 import re
 import shutil
 from pathlib import Path
-from typing import List, Optional
+from typing import List, Optional, Union
 
 CHECKPOINT_DIR = 'checkpoints'
 _NAME = re.compile(r'^step_(\d+)$')
@@ -50,6 +50,24 @@ def resolve_resume(work_dir: str, resume: Optional[str]) -> Optional[Path]:
     if not (path / META_FILE).is_file():
         raise FileNotFoundError(f'{path} is not a complete m5mm checkpoint (no {META_FILE}); '
                                 f'complete ones in {work_dir}: {[p.name for p in list_checkpoints(work_dir)]}')
+    return path
+
+
+def resolve_checkpoint(checkpoint: Union[str, Path]) -> Path:
+    """A weights file or checkpoint directory as is; a work dir -> its latest checkpoint."""
+    path = Path(checkpoint)
+    if not path.exists():
+        raise FileNotFoundError(f'no checkpoint at {path}')
+    return path if path.is_file() else (latest_checkpoint(str(path)) or path)
+
+
+def checkpoint_work_dir(checkpoint: Union[str, Path]) -> Path:
+    """The work dir of a checkpoint: ``WORK/checkpoints/step_N`` -> ``WORK``; a file -> its folder."""
+    path = Path(checkpoint).resolve()
+    if path.is_file():
+        return path.parent
+    if path.parent.name == 'checkpoints' and (path / 'meta.json').is_file():
+        return path.parent.parent
     return path
 
 

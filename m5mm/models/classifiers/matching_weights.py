@@ -54,7 +54,7 @@ def load_matching_weights(model: nn.Module, checkpoint: Union[str, Path]) -> Wei
         FileNotFoundError: no checkpoint at ``checkpoint``.
         ValueError: not a single tensor matched (the checkpoint is of another model).
     """
-    from m5mm.engine.evaluate import resolve_checkpoint
+    from m5mm.engine.checkpoint import resolve_checkpoint
     from m5mm.engine.weights import load_model_state_dict
     path = resolve_checkpoint(checkpoint)
     state: Dict[str, Tensor] = load_model_state_dict(path)

@@ -1,0 +1,135 @@
+"""``tools/test.py`` and ``tools/extract_features.py`` as functions: config + checkpoint in, files out."""
+from __future__ import annotations
+
+import copy
+import json
+import logging
+import time
+from pathlib import Path
+from typing import Any, Dict, Optional, Sequence, Tuple, Union
+
+import torch
+from torch import nn
+
+from m5mm.engine.checkpoint import checkpoint_work_dir, resolve_checkpoint
+from m5mm.engine.data import build_dataset
+from m5mm.engine.evaluate import (ALL_TASKS, CLASSIFICATION_SOURCES, TASKS, check_modalities, evaluate_features,
+                                  parse_cross_modal, split_dataloader)
+from m5mm.evaluation import extract_features, format_results, save_features
+
+logger = logging.getLogger('m5mm')
+PathLike = Union[str, Path]
+
+
+def default_test_dir(checkpoint: PathLike) -> Path:
+    """``<the checkpoint's work dir>/test_<YYYYmmdd_HHMMSS>`` (``_1``, ``_2`` ... if taken)."""
+    base = checkpoint_work_dir(checkpoint) / time.strftime('test_%Y%m%d_%H%M%S')
+    path, n = base, 0
+    while path.exists():
+        n += 1
+        path = base.with_name(f'{base.name}_{n}')
+    return path
+
+
+def build_model_for_eval(cfg, checkpoint: Optional[PathLike] = None) -> nn.Module:
+    """``cfg.model`` built with the train dataset's ``meta``, ``checkpoint``'s weights loaded, in eval mode.
+
+    A classifier's ``init_from`` is ignored (the checkpoint holds all its weights).
+    """
+    from m5mm.engine.builder import build_model, import_config_modules
+    from m5mm.engine.weights import load_model_weights
+    import_config_modules(cfg)
+    dataset_cfg = copy.deepcopy(dict(cfg.train_dataloader.dataset))
+    dataset_cfg.pop('generate_if_missing', None)
+    meta = build_dataset(dataset_cfg).meta
+    model_cfg = cfg.model.to_dict() if hasattr(cfg.model, 'to_dict') else dict(cfg.model)
+    if model_cfg.get('init_from'):
+        model_cfg['init_from'] = None
+    model = build_model(model_cfg, meta)
+    if checkpoint is not None:
+        path = resolve_checkpoint(checkpoint)
+        load_model_weights(model, path)
+        logger.info('Loaded %s weights from %s', type(model).__name__, path)
+    return model.eval()
+
+
+def _device_and_accelerator(model: nn.Module):
+    from m5mm.engine.accelerator import build_accelerator, launched_distributed
+    if launched_distributed():   # accelerate launch / torchrun: features gathered from every process
+        accelerator = build_accelerator(precision='no')
+        return accelerator.prepare_model(model, evaluation_mode=True), accelerator
+    return model.to('cuda' if torch.cuda.is_available() else 'cpu'), None
+
+
+def evaluate_checkpoint(cfg, checkpoint: PathLike, *, work_dir: Optional[PathLike] = None,
+                        tasks: Sequence[str] = ALL_TASKS, kind: str = 'joint',
+                        modalities: Optional[Sequence[str]] = None,
+                        cross_modal: Union[str, Sequence, None] = None, classification: str = 'auto',
+                        save_splits: bool = False) -> Tuple[dict, Path]:
+    """Evaluate ``checkpoint`` of ``cfg.model``; write ``WORK_DIR/results.json`` and ``test_info.json``.
+
+    Args:
+        work_dir: output folder (default :func:`default_test_dir`).
+        save_splits: also write each split's features as ``WORK_DIR/features_<split>.npz``.
+        tasks, kind, modalities, cross_modal, classification: see :func:`evaluate_model`.
+
+    Returns:
+        (results, work_dir).
+    """
+    checkpoint = resolve_checkpoint(checkpoint)   # bad arguments fail before the model is built
+    pairs = parse_cross_modal(cross_modal)
+    unknown = [t for t in tasks if t not in TASKS]
+    if unknown:
+        raise ValueError(f'unknown tasks {unknown}; choose from {sorted(TASKS)}')
+    if classification not in CLASSIFICATION_SOURCES:
+        raise ValueError(f'classification must be one of {CLASSIFICATION_SOURCES}, got {classification!r}')
+    out = Path(work_dir) if work_dir else default_test_dir(checkpoint)
+    model, accelerator = _device_and_accelerator(build_model_for_eval(cfg, checkpoint))
+    results, counts, features = evaluate_features(model, cfg, tasks=tasks, kind=kind, modalities=modalities,
+                                                  cross_modal=pairs, classification=classification,
+                                                  accelerator=accelerator)
+    if accelerator is not None and not accelerator.is_main_process:
+        return results, out
+    out.mkdir(parents=True, exist_ok=True)
+    (out / 'results.json').write_text(json.dumps(results, indent=2))
+    info = dict(checkpoint=str(checkpoint), tasks=list(tasks), feature=kind,
+                modalities=None if modalities is None else list(modalities),
+                cross_modal=[':'.join(p) for p in pairs],
+                classification='logits' if 'logits' in features.get('test', {}) and classification != 'probe'
+                else 'probe' if 'classification' in tasks else None,
+                num_samples={split: len(data['ids']) for split, data in features.items()}, counts=counts)
+    (out / 'test_info.json').write_text(json.dumps(info, indent=2, default=str))
+    if save_splits:
+        for split, data in features.items():
+            save_features(str(out / f'features_{split}.npz'), data)
+    logger.info('Evaluation of %s (%s features):\n%s', info['checkpoint'], kind, format_results(results))
+    return results, out
+
+
+def export_features(cfg, checkpoint: PathLike, *, split: Union[str, Sequence[str]], out: PathLike,
+                    kind: str = 'joint', modalities: Optional[Sequence[str]] = None,
+                    per_modality: bool = False) -> Tuple[Dict[str, Any], str]:
+    """Features of ``split`` (a name, ``'query,gallery'`` or a list) under ``checkpoint`` -> ``out`` (.npz).
+
+    The file holds ``ids``, ``features`` (N, D) float32, the labels, ``present.<m>`` and, with
+    ``per_modality``, ``features.<m>``; a classifier adds its ``logits`` (see ``save_features``).
+
+    Returns:
+        (features dict, path written).
+    """
+    splits = [s.strip() for s in split.split(',')] if isinstance(split, str) else list(split)
+    checkpoint = resolve_checkpoint(checkpoint)
+    model, accelerator = _device_and_accelerator(build_model_for_eval(cfg, checkpoint))
+    if modalities is not None:
+        check_modalities(model, modalities, 'modalities')
+    loader = split_dataloader(cfg, splits[0] if len(splits) == 1 else splits)
+    if len(loader.dataset) == 0:
+        raise ValueError(f'split {split!r} of the config\'s test dataset has no sample')
+    if accelerator is not None:
+        loader = accelerator.prepare_data_loader(loader)
+    features = extract_features(model, loader, kind=kind, modalities=modalities, keep_modalities=per_modality,
+                                accelerator=accelerator)
+    path = str(out)
+    if accelerator is None or accelerator.is_main_process:
+        path = save_features(path, features)
+    return features, path
