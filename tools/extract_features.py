@@ -16,23 +16,16 @@ import sys
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 from m5mm.engine.evaluate_checkpoint import export_features  # noqa: E402
-from m5mm.evaluation.features import KINDS  # noqa: E402
-from m5mm.utils.cli import add_cfg_options  # noqa: E402
+from m5mm.utils.cli import add_cfg_options, add_checkpoint_arguments  # noqa: E402
 from m5mm.utils.config import load_config  # noqa: E402
 
 
 def parse_args(argv=None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument('config', help='the config the checkpoint was trained with (or WORK_DIR/config.py)')
-    parser.add_argument('checkpoint', help='checkpoint dir, work dir (latest checkpoint) or weights file')
+    add_checkpoint_arguments(parser)
     parser.add_argument('--split', required=True, help='split(s) to export, e.g. gallery or query,gallery')
     parser.add_argument('--out', required=True, help='output .npz')
-    parser.add_argument('--feature', default='joint', choices=KINDS,
-                        help='feature exported (default joint)')
-    parser.add_argument('--modalities', default=None,
-                        type=lambda s: [m.strip() for m in s.split(',') if m.strip()],
-                        help='compute features with only these modalities present')
     parser.add_argument('--per-modality', action='store_true', help='also store each modality\'s vector')
     add_cfg_options(parser)
     return parser.parse_args(argv)

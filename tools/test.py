@@ -20,27 +20,18 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 from m5mm.engine.evaluate import CLASSIFICATION_SOURCES, TASKS  # noqa: E402
 from m5mm.engine.evaluate_checkpoint import evaluate_checkpoint  # noqa: E402
 from m5mm.evaluation import format_results  # noqa: E402
-from m5mm.evaluation.features import KINDS  # noqa: E402
-from m5mm.utils.cli import add_cfg_options  # noqa: E402
+from m5mm.utils.cli import add_cfg_options, add_checkpoint_arguments, comma_list  # noqa: E402
 from m5mm.utils.config import load_config  # noqa: E402
-
-
-def _names(text: str) -> list:
-    return [name.strip() for name in text.split(',') if name.strip()]
 
 
 def parse_args(argv=None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument('config', help='the config the checkpoint was trained with (or WORK_DIR/config.py)')
-    parser.add_argument('checkpoint', help='checkpoint dir, work dir (latest checkpoint) or weights file')
+    add_checkpoint_arguments(parser)
     parser.add_argument('--work-dir', help='output folder (default <work dir>/test_<timestamp>)')
-    parser.add_argument('--tasks', type=_names, default=list(TASKS),
+    parser.add_argument('--tasks', type=comma_list, default=list(TASKS),
                         help=f'comma-separated, from {",".join(TASKS)} (default all; "" with --cross-modal: '
                              f'cross-modal only)')
-    parser.add_argument('--modalities', type=_names, default=None,
-                        help='compute features with only these modalities present, e.g. text or image,text')
-    parser.add_argument('--feature', default='joint', choices=KINDS, help='feature scored (default joint)')
     parser.add_argument('--cross-modal', default=None,
                         help='cross-modal retrieval pairs, e.g. text:image,image:text')
     parser.add_argument('--classification', default='auto', choices=CLASSIFICATION_SOURCES,
