@@ -62,9 +62,21 @@ class PretrainedWeightsMixin:
     backbone: nn.Module
     frozen: bool = False
 
-    def setup_tuning(self, *, freeze: bool, trainable_layers: Optional[int], lora: Optional[dict]) -> None:
-        """Apply one of ``freeze``, ``trainable_layers``, ``lora`` (none: the whole backbone trains)."""
+    def setup_tuning(self, *, freeze: bool, trainable_layers: Optional[int], lora: Optional[dict],
+                     shared: bool = False) -> None:
+        """Apply one of ``freeze``, ``trainable_layers``, ``lora`` (none: the whole backbone trains).
+
+        ``shared``: the backbone belongs to another tower, which tuned it (the options must be unset);
+        this tower is frozen when no backbone parameter trains.
+        """
         check_tuning(freeze=freeze, trainable_layers=trainable_layers, lora=lora)
+        self.register_state_dict_post_hook(_drop_source_weights)
+        if shared:
+            if freeze or trainable_layers is not None or lora is not None:
+                raise ValueError(f'{type(self).__name__} shares another tower\'s backbone, which decides how it '
+                                 f'trains; set freeze / trainable_layers / lora on that tower')
+            self.frozen = not any(p.requires_grad for p in self.backbone.parameters())
+            return
         self.frozen = bool(freeze)
         if freeze:
             freeze_module(self.backbone)
@@ -73,7 +85,6 @@ class PretrainedWeightsMixin:
             train_last_layers(self.backbone, trainable_layers)
         elif lora is not None:
             self.backbone = add_lora(self.backbone, dict(lora))
-        self.register_state_dict_post_hook(_drop_source_weights)
 
     @property
     def source(self) -> Optional[SourceInfo]:
