@@ -25,7 +25,8 @@ class PretrainedSourceError(FileNotFoundError):
     """A ``pretrained=`` value that names neither a local folder nor a cached (or reachable) hub model."""
 
 
-def _looks_like_path(source: str) -> bool:
+def looks_like_path(source: str) -> bool:
+    """Whether ``source`` is written as a path (absolute, ./, ~, or two or more components), not a hub id."""
     return source.startswith(('/', './', '../', '~')) or source.count('/') > 1 or os.sep != '/' and os.sep in source
 
 
@@ -46,7 +47,7 @@ def resolve_pretrained(source: str, *, what: str = 'pretrained model') -> str:
         return os.path.abspath(folder)
     if os.path.exists(folder):
         raise PretrainedSourceError(f'{what}: {source!r} is a file; give the model\'s folder')
-    if _looks_like_path(source):
+    if looks_like_path(source):
         raise PretrainedSourceError(f'{what}: pretrained model folder {source!r} does not exist')
     return _from_hub(source, what)
 

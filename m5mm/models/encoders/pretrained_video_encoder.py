@@ -1,7 +1,7 @@
 """Video tower on a pretrained model: a native video model (VideoMAE ...) or an image model per frame."""
 from __future__ import annotations
 
-from typing import Dict, Tuple
+from typing import Dict, Optional, Tuple
 
 import torch
 from einops import rearrange, repeat
@@ -45,11 +45,16 @@ class PretrainedVideoEncoder(PretrainedTowerEncoder):
     modality = 'video'
     raw_key = 'frames'
 
-    def __init__(self, *, pretrained: str, frame_pool: str = 'auto', **kwargs) -> None:
+    def __init__(self, *, pretrained: str, frame_pool: str = 'auto', freeze: bool = False,
+                 trainable_layers: Optional[int] = None, lora: Optional[dict] = None, max_tokens: Optional[int] = None,
+                 dim: int = 768, depth: int = 1, num_heads: int = 12, mlp_ratio: float = 4.0, dropout: float = 0.0,
+                 pooled_proj: str = 'identity', pooled_dim: Optional[int] = None) -> None:
         if frame_pool not in FRAME_POOLS:
             raise ValueError(f'frame_pool must be one of {FRAME_POOLS}, got {frame_pool!r}')
         self.frame_pool = frame_pool
-        super().__init__(pretrained=pretrained, **kwargs)
+        super().__init__(pretrained=pretrained, freeze=freeze, trainable_layers=trainable_layers, lora=lora,
+                         max_tokens=max_tokens, dim=dim, depth=depth, num_heads=num_heads, mlp_ratio=mlp_ratio,
+                         dropout=dropout, pooled_proj=pooled_proj, pooled_dim=pooled_dim)
 
     def load_backbone(self, pretrained: str) -> nn.Module:
         return load_vision_backbone(pretrained, modality='video', accept=('image',))
