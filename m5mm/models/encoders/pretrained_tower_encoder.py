@@ -40,6 +40,8 @@ class PretrainedTowerEncoder(PretrainedWeightsMixin, FeatureEncoder):
         freeze: the backbone never trains (eval mode, ``torch.no_grad``).
         trainable_layers: train only the backbone's last N blocks (and what follows them).
         lora: LoRA adapters, ``dict(r=8, alpha=16, dropout=0.0, target_modules=None)``.
+        token_pool: average each run of this many consecutive real tokens into one (after the
+            backbone, before caching): e.g. 8 turns wav2vec2's 50 tokens per second into 6.25.
         max_tokens: tokens the position table holds (None: what the backbone can produce).
         dim, depth, num_heads, mlp_ratio, dropout, pooled_proj, pooled_dim: the trainable part
             (see :class:`FeatureEncoder`); ``depth=0`` leaves only its final LayerNorm.
@@ -49,17 +51,22 @@ class PretrainedTowerEncoder(PretrainedWeightsMixin, FeatureEncoder):
     raw_key: ClassVar[str] = ''
 
     def __init__(self, *, pretrained: str, freeze: bool = False, trainable_layers: Optional[int] = None,
-                 lora: Optional[dict] = None, max_tokens: Optional[int] = None, dim: int = 768, depth: int = 1,
+                 lora: Optional[dict] = None, token_pool: int = 1, max_tokens: Optional[int] = None,
+                 dim: int = 768, depth: int = 1,
                  num_heads: int = 12, mlp_ratio: float = 4.0, dropout: float = 0.0,
                  pooled_proj: str = 'identity', pooled_dim: Optional[int] = None) -> None:
+        if token_pool < 1:
+            raise ValueError(f'token_pool must be >= 1, got {token_pool}')
         backbone = self.load_backbone(pretrained)
         backbone.eval()
         with torch.no_grad():
             probe, _ = self.backbone_tokens(backbone, self.dummy_inputs(backbone))
-        super().__init__(feat_dim=int(probe.shape[-1]), max_tokens=max_tokens or self.default_max_tokens(backbone, probe),
+        max_tokens = max_tokens or -(-self.default_max_tokens(backbone, probe) // token_pool)
+        super().__init__(feat_dim=int(probe.shape[-1]), max_tokens=max_tokens,
                          dim=dim, depth=depth, num_heads=num_heads, mlp_ratio=mlp_ratio, dropout=dropout,
                          pooled_proj=pooled_proj, pooled_dim=pooled_dim)
         self.pretrained = pretrained
+        self.token_pool = token_pool
         self.backbone = backbone
         self.backbone._m5mm_source = source_info(pretrained)
         self.setup_tuning(freeze=freeze, trainable_layers=trainable_layers, lora=lora)
@@ -95,9 +102,12 @@ class PretrainedTowerEncoder(PretrainedWeightsMixin, FeatureEncoder):
         return any(p.requires_grad for p in self.backbone.parameters())
 
     def backbone_features(self, inputs: Inputs) -> Tuple[Tensor, Tensor, Tensor]:
-        """Raw entry -> ``feats`` (B, N, H) (zeros for absent samples), ``feat_mask`` (B, N), ``present`` (B,).
+        """Raw entry -> ``feats`` (B, N, H), ``feat_mask`` (B, N), ``present`` (B,).
 
-        These are what ``tools/cache_features.py`` stores (the masked tokens of each sample).
+        Each sample's real tokens come first, in order (a model whose real tokens are not a prefix,
+        such as AST's patch grid of a short clip, is compacted), followed by zero padding; N is the
+        most real tokens of a sample. So a sample's first ``feat_mask.sum()`` tokens are exactly what
+        ``tools/cache_features.py`` stores, and cached batches collate to the same tensors.
         """
         name = type(self).__name__
         if self.raw_key not in inputs:
@@ -114,9 +124,9 @@ class PretrainedTowerEncoder(PretrainedWeightsMixin, FeatureEncoder):
             return self._empty(batch, present)
         with self.backbone_context():
             tokens, token_mask = self.backbone_tokens(self.backbone, rows)
-        tokens = tokens.to(self.dtype)
+        tokens, token_mask = pool_tokens(*_compact(tokens.to(self.dtype), token_mask.bool()), self.token_pool)
         feats = tokens.new_zeros(batch, *tokens.shape[1:]).index_copy(0, keep, tokens)
-        feat_mask = token_mask.new_zeros(batch, token_mask.shape[1]).index_copy(0, keep, token_mask.bool())
+        feat_mask = token_mask.new_zeros(batch, token_mask.shape[1]).index_copy(0, keep, token_mask)
         return feats, feat_mask & present[:, None], present
 
     def _empty(self, batch: int, present: Tensor) -> Tuple[Tensor, Tensor, Tensor]:
@@ -140,3 +150,27 @@ class PretrainedTowerEncoder(PretrainedWeightsMixin, FeatureEncoder):
             raise EncoderInputError(f'{name}: cached features of shape {tuple(feats.shape)} do not come from this '
                                     f'model, whose tokens have width {self.feat_dim}; cache them again with '
                                     f'tools/cache_features.py for the configured model')
+
+
+def _compact(tokens: Tensor, mask: Tensor) -> Tuple[Tensor, Tensor]:
+    """tokens (b, N, H), mask (b, N) -> the real tokens of each row first (stable), zeros after, and
+    the columns no row needs dropped (at least one kept)."""
+    order = torch.sort((~mask).to(torch.int8), dim=1, stable=True).indices
+    tokens = torch.gather(tokens, 1, order[..., None].expand_as(tokens))
+    mask = torch.gather(mask, 1, order)
+    keep = max(int(mask.sum(dim=1).max()) if mask.numel() else 0, 1)
+    tokens, mask = tokens[:, :keep], mask[:, :keep]
+    return torch.where(mask[..., None], tokens, torch.zeros_like(tokens)), mask
+
+
+def pool_tokens(tokens: Tensor, mask: Tensor, size: int) -> Tuple[Tensor, Tensor]:
+    """Compacted tokens (b, N, H) + mask (b, N) -> the mean of each run of ``size`` tokens (b, ceil(N/size), H),
+    over its real tokens; a run is real when any of its tokens is."""
+    if size == 1:
+        return tokens, mask
+    pad = -tokens.shape[1] % size
+    tokens = torch.nn.functional.pad(tokens, (0, 0, 0, pad))
+    weights = torch.nn.functional.pad(mask, (0, pad)).to(tokens.dtype)
+    sums = (tokens * weights[..., None]).unflatten(1, (-1, size)).sum(dim=2)
+    counts = weights.unflatten(1, (-1, size)).sum(dim=2)
+    return sums / counts.clamp(min=1)[..., None], counts > 0

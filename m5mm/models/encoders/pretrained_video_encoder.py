@@ -46,15 +46,16 @@ class PretrainedVideoEncoder(PretrainedTowerEncoder):
     raw_key = 'frames'
 
     def __init__(self, *, pretrained: str, frame_pool: str = 'auto', freeze: bool = False,
-                 trainable_layers: Optional[int] = None, lora: Optional[dict] = None, max_tokens: Optional[int] = None,
-                 dim: int = 768, depth: int = 1, num_heads: int = 12, mlp_ratio: float = 4.0, dropout: float = 0.0,
-                 pooled_proj: str = 'identity', pooled_dim: Optional[int] = None) -> None:
+                 trainable_layers: Optional[int] = None, lora: Optional[dict] = None, token_pool: int = 1,
+                 max_tokens: Optional[int] = None, dim: int = 768, depth: int = 1, num_heads: int = 12,
+                 mlp_ratio: float = 4.0, dropout: float = 0.0, pooled_proj: str = 'identity',
+                 pooled_dim: Optional[int] = None) -> None:
         if frame_pool not in FRAME_POOLS:
             raise ValueError(f'frame_pool must be one of {FRAME_POOLS}, got {frame_pool!r}')
         self.frame_pool = frame_pool
         super().__init__(pretrained=pretrained, freeze=freeze, trainable_layers=trainable_layers, lora=lora,
-                         max_tokens=max_tokens, dim=dim, depth=depth, num_heads=num_heads, mlp_ratio=mlp_ratio,
-                         dropout=dropout, pooled_proj=pooled_proj, pooled_dim=pooled_dim)
+                         token_pool=token_pool, max_tokens=max_tokens, dim=dim, depth=depth, num_heads=num_heads,
+                         mlp_ratio=mlp_ratio, dropout=dropout, pooled_proj=pooled_proj, pooled_dim=pooled_dim)
 
     def load_backbone(self, pretrained: str) -> nn.Module:
         return load_vision_backbone(pretrained, modality='video', accept=('image',))
@@ -104,7 +105,7 @@ class PretrainedVideoEncoder(PretrainedTowerEncoder):
         if self.frame_pool == 'auto':
             return prefix_tokens(backbone) > 0
         if self.frame_pool == 'cls' and prefix_tokens(backbone) == 0:
-            raise ValueError(f"frame_pool='cls', but the image model has no class token; use 'mean'")
+            raise ValueError("frame_pool='cls', but the image model has no class token; use 'mean'")
         return self.frame_pool == 'cls'
 
     @property
@@ -114,4 +115,3 @@ class PretrainedVideoEncoder(PretrainedTowerEncoder):
 
     def extra_repr(self) -> str:
         return f'pretrained={self.pretrained!r}, native={self.native}, frame_pool={self.frame_pool!r}'
-

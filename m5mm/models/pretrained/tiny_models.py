@@ -117,7 +117,6 @@ def _xlmr():
 
 
 def _timm_vit():
-    from timm.models import _hub
     import timm
     args = dict(img_size=IMAGE_SIZE, patch_size=16, embed_dim=32, depth=2, num_heads=2)
     return timm.create_model('vit_tiny_patch16_224', pretrained=False, num_classes=0, **args), args
