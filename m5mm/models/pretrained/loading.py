@@ -59,9 +59,10 @@ def check_modality(found: Optional[str], model_type: str, modality: str, source:
     """Raise :class:`WrongModalityError` unless a ``found`` model serves ``modality`` (or one of ``accept``)."""
     if found == modality or found in accept:
         return
-    kind = f'a {found} model' if found else 'not a model m5mm recognises for any modality'
-    raise WrongModalityError(f'{source!r} is {model_type!r}, {kind}; the {modality} tower needs a {modality} model '
-                             f'({MODALITY_EXAMPLES[modality]})')
+    kind = f'for {found}' if found else 'for no modality m5mm knows'
+    article = 'an' if modality[0] in 'aeiou' else 'a'
+    raise WrongModalityError(f'{source!r} is a {model_type!r} model ({kind}); the {modality} tower needs {article} '
+                             f'{modality} model ({MODALITY_EXAMPLES[modality]})')
 
 
 def is_timm_folder(folder: str) -> bool:

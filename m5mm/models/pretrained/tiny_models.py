@@ -59,8 +59,7 @@ def _dinov2():
 def _convnext():
     from transformers import ConvNextConfig, ConvNextModel
     config = ConvNextConfig(num_stages=2, hidden_sizes=[16, 32], depths=[1, 1], image_size=IMAGE_SIZE)
-    return ConvNextModel(config), _image_processor('ConvNextImageProcessor', size={'shortest_edge': IMAGE_SIZE},
-                                                   crop_pct=None)
+    return ConvNextModel(config), _image_processor('ConvNextImageProcessor', size={'shortest_edge': IMAGE_SIZE})
 
 
 def _videomae():
