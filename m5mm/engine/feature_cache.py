@@ -26,7 +26,7 @@ import numpy as np
 import torch
 from torch.utils.data import DataLoader, Subset
 
-from m5mm.datasets.feature_record import write_record
+from m5mm.datasets.feature_record import RECORD_NAME, write_record
 from m5mm.engine.builder import import_config_modules
 from m5mm.engine.data import build_dataset
 from m5mm.registry import ENCODERS
@@ -163,7 +163,10 @@ def _record(tower, tower_cfg: dict, dataset, m: str, dtype: str, precision: str)
 
 def write_manifest(dataset, out: str, modalities: Sequence[str]) -> str:
     """``out/manifest.jsonl``: the dataset's manifest lines with ``<m>_feat`` set to each cached file
-    (relative to the data root), or null where none was cached (absent or unreadable media)."""
+    (relative to the data root), or null where none was cached (absent or unreadable media), for
+    ``modalities`` and every other modality already cached in ``out`` (it has a record)."""
+    cached = [m for m in sorted(os.listdir(out)) if os.path.isfile(os.path.join(out, m, RECORD_NAME))]
+    modalities = list(dict.fromkeys([*modalities, *cached]))
     path = os.path.join(out, MANIFEST)
     rel_out = os.path.relpath(os.path.abspath(out), dataset.data_root)
     tmp = f'{path}.{os.getpid()}.tmp'
