@@ -72,10 +72,10 @@ def test_pretrained_root_moves_every_pretrained_model(tmp_path):
     assert dataset.manifest == 'feats/m.jsonl'  # inside the data root: kept, now in /srv/data
     assert cfg.pretrained_root == '/srv/models'
     with pytest.raises(ConfigError, match='sets no top-level pretrained_root'):
-        load_config(str(config_tree_file(tmp_path)), {'pretrained_root': '/x'})
+        load_config(str(_plain_config(tmp_path)), {'pretrained_root': '/x'})
 
 
-def config_tree_file(tmp_path):
+def _plain_config(tmp_path):
     path = tmp_path / 'plain.py'
     path.write_text("model = dict(type='ScalePretrainer')\n")
     return path
