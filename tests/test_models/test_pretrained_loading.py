@@ -72,3 +72,11 @@ def test_fingerprint_follows_the_weights(tiny_pretrained, tmp_path):
     shutil.copytree(tiny_pretrained / 'vit', copy)
     assert source_fingerprint(str(copy)) == source_fingerprint(str(tiny_pretrained / 'vit'))
     assert source_fingerprint(str(tiny_pretrained / 'dinov2')) != source_fingerprint(str(copy))
+
+
+def test_fetching_without_the_hub_names_the_model(monkeypatch, tmp_path):
+    from m5mm.models.pretrained.fetch import fetch_pretrained
+    monkeypatch.setenv('HF_HUB_OFFLINE', '1')
+    monkeypatch.setattr('huggingface_hub.constants.HF_HUB_OFFLINE', True)
+    with pytest.raises(PretrainedSourceError, match=r"could not download 'acme/none' \(for image\)"):
+        fetch_pretrained({'image': 'acme/none'}, str(tmp_path))
