@@ -36,13 +36,13 @@ GIB = 2 ** 30
 # name -> (transformers config class, kwargs, tokens per sample, LoRA targets per layer)
 TOWERS = {
     'CLIP ViT-B/16 (image)': ('CLIPVisionConfig', dict(patch_size=16, image_size=224), 197, 2),
-    'DINOv2 ViT-L/14 (image)': ('Dinov2Config', dict(hidden_size=1024, num_hidden_layers=24, num_attention_heads=16,
-                                                    patch_size=14, image_size=518), 257, 2),
+    'DINOv2 ViT-L/14 (image)': ('Dinov2Config', dict(hidden_size=1024, num_hidden_layers=24,
+                                                     num_attention_heads=16, patch_size=14, image_size=518), 257, 2),
     'VideoMAE-B (video, 16 frames)': ('VideoMAEConfig', {}, 1568, 2),
     'wav2vec2-base (audio, 12 s)': ('Wav2Vec2Config', {}, 600, 2),
-    'Whisper-small encoder (audio, 30 s)': ('WhisperConfig', dict(d_model=768, encoder_layers=12, decoder_layers=1,
-                                                                   encoder_attention_heads=12,
-                                                                   encoder_ffn_dim=3072), 1500, 2),
+    'Whisper-small encoder (audio, 30 s)': ('WhisperConfig', dict(d_model=768, encoder_layers=12,
+                                                                  decoder_layers=1, encoder_attention_heads=12,
+                                                                  encoder_ffn_dim=3072), 1500, 2),
     'XLM-R base (title, 36 tokens)': ('XLMRobertaConfig', dict(vocab_size=250002), 36, 2),
 }
 

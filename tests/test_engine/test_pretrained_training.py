@@ -54,7 +54,7 @@ def test_checkpoints_hold_the_trained_weights_only(straight_run):
 
 
 def test_a_resumed_pretrained_run_ends_with_exactly_the_same_weights(straight_run, demo_root, tiny_pretrained,
-                                                                      tmp_path):
+                                                                     tmp_path):
     straight, _ = straight_run
     options = _options(demo_root, tiny_pretrained)
     first = run_training(CONFIG, work_dir=str(tmp_path), cfg_options=options, max_steps=straight.total_steps - 1)

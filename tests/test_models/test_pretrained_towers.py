@@ -25,8 +25,8 @@ def _reference_image_model(family: str, folder):
     if family == 'timm_vit':
         import timm
         return timm.create_model(f'local-dir:{folder}', pretrained=True, num_classes=0).eval()
-    cls = dict(clip=transformers.CLIPVisionModel, siglip=transformers.SiglipVisionModel).get(family,
-                                                                                          transformers.AutoModel)
+    vision_towers = dict(clip=transformers.CLIPVisionModel, siglip=transformers.SiglipVisionModel)
+    cls = vision_towers.get(family, transformers.AutoModel)
     return cls.from_pretrained(str(folder)).eval()
 
 

@@ -23,7 +23,8 @@ def tiny_tower_root() -> Path:
     root = Path(tempfile.mkdtemp(prefix='m5mm-tiny-towers-'))
     torch.manual_seed(0)
     for name, size in (('vit64', SIZES['image_size']), ('vit32', SIZES['frame_size'])):
-        ViTModel(ViTConfig(image_size=size, patch_size=16, **TINY), add_pooling_layer=False).save_pretrained(root / name)
+        vit = ViTModel(ViTConfig(image_size=size, patch_size=16, **TINY), add_pooling_layer=False)
+        vit.save_pretrained(root / name)
     audio = Wav2Vec2Config(conv_dim=(16,) * 4, conv_stride=(2,) * 4, conv_kernel=(2,) * 4, feat_extract_norm='layer',
                            num_conv_pos_embeddings=4, num_conv_pos_embedding_groups=2, vocab_size=8, **TINY)
     Wav2Vec2Model(audio).save_pretrained(root / 'audio')
