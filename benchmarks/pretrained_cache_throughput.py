@@ -145,7 +145,7 @@ def measure(args) -> tuple:
     for config in (LIVE, CACHED):
         cmd = [sys.executable, __file__, '--worker', config, '--steps', str(args.steps), '--precision',
                args.precision, '--batch-size', str(args.batch_size), '--data-root', args.data_root,
-               '--pretrained-root', args.pretrained_root]
+               '--pretrained-root', args.pretrained_root] + (['--threads', str(args.threads)] if args.threads else [])
         out = subprocess.run(cmd, capture_output=True, text=True, cwd=REPO,
                              env=dict(os.environ, HF_HUB_OFFLINE='1', PYTHONPATH=str(REPO)))
         if out.returncode != 0:
@@ -173,6 +173,7 @@ def main(argv=None) -> None:
     parser.add_argument('--batch-size', type=int, default=16)
     parser.add_argument('--steps', type=int, default=6)
     parser.add_argument('--precision', default='bf16', choices=['fp32', 'bf16'])
+    parser.add_argument('--threads', type=int, default=None, help='torch threads per worker (default torch\'s)')
     parser.add_argument('--memory-batch-size', type=int, default=32, help='batch of the computed memory table')
     parser.add_argument('--estimate-only', action='store_true')
     parser.add_argument('--out', default='benchmarks/results/pretrained_cache_throughput.json')
@@ -181,7 +182,11 @@ def main(argv=None) -> None:
     options = {'data_root': args.data_root, 'pretrained_root': args.pretrained_root,
                'train_dataloader.batch_size': args.batch_size}
     if args.worker:
-        print(json.dumps(run_worker(args.worker, options, args.steps, args.precision)))
+        import torch
+        if args.threads:
+            torch.set_num_threads(args.threads)
+        print(json.dumps(dict(run_worker(args.worker, options, args.steps, args.precision),
+                              threads=torch.get_num_threads())))
         return
     import torch
     result = dict(machine=dict(platform=platform.platform(), threads=torch.get_num_threads(),
