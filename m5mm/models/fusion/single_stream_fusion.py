@@ -16,7 +16,7 @@ class SingleStreamFusion(ScaleFusion):
     one transformer with a key-padding mask (absent samples and padding are never attended
     to). It is SCALE's fusion transformer with a modality-type (segment) embedding on by
     default, as those models have; what sets the published models apart is the objective
-    (masked modelling; UNITER adds image-text matching, see ``MatchingLoss``). Outputs:
+    (masked modelling; UNITER adds image-text matching, see ``MatchingObjective``). Outputs:
     ``fused[m]`` = output at m's first token, ``joint`` = mean of the present ``fused``
     vectors (the [CLS] output for a sample without any modality, or always with
     ``joint='cls'``), ``extras['cls']`` = the [CLS] output.
