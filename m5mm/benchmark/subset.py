@@ -27,7 +27,7 @@ def restrict_model(model: Dict[str, Any], modalities: Sequence[str]) -> Tuple[di
     """
     model = copy.deepcopy(dict(model))
     encoders = dict(model.get('encoders') or {})
-    configured = [m for m, enc in encoders.items() if enc is not None]
+    configured = [m for m, enc in encoders.items() if enc is not None and m in (model.get('modalities') or encoders)]
     missing = [m for m in modalities if m not in configured]
     if missing:
         raise KeyError(f'the model has no encoder for {missing}; its encoders: {configured}')
