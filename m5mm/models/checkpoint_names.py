@@ -10,7 +10,7 @@ head under ``head``; ``ScaleFusion`` (and its subclasses) held ``proj``, ``pos_e
 from __future__ import annotations
 
 import re
-from typing import Collection, Dict, Iterator, Mapping, TypeVar
+from typing import Collection, Dict, Iterator, Mapping, Sequence, TypeVar
 
 Value = TypeVar('Value')
 
@@ -51,3 +51,31 @@ def upgrade_state_dict(state: Mapping[str, Value], names: Collection[str], prefi
             new = next((prefix + c for c in legacy_candidates(key[len(prefix):]) if prefix + c in names), key)
         out.setdefault(new, value)
     return out
+
+
+#: the order in which 0.1 pretrainers registered their parts (an optimizer state follows it):
+#: encoders, fusion, harmonizer, loss-owned parameters, masked-modelling heads (``heads``), projections
+PRETRAINER_ORDER = ('backbone.encoders.', 'backbone.fusion.', 'backbone.harmonizer.', 'objectives.', 'heads',
+                    'backbone.projections.')
+#: ... and 0.1 classifiers: encoders, fusion, projections, head
+CLASSIFIER_ORDER = ('backbone.encoders.', 'backbone.fusion.', 'backbone.projections.', 'objectives.')
+
+
+def legacy_order_differs(parameter_names: Sequence[str], order: Sequence[str], masked: Collection[str] = ()) -> bool:
+    """Whether a model's parameters (``named_parameters`` order) came in another order in m5mm 0.1,
+    where an optimizer state saved with a 0.1 checkpoint would be misassigned.
+
+    Args:
+        parameter_names: the model's parameter names, in order.
+        order: the 0.1 order of its parts (name prefixes; ``'heads'`` = the masked objectives' heads).
+        masked: the names of its masked-modelling objectives (0.1 kept their heads apart).
+    """
+    heads = tuple(f'objectives.{name}.head.' for name in masked)
+
+    def rank(name: str) -> int:
+        key = 'heads' if heads and name.startswith(heads) else next((p for p in order if name.startswith(p)), None)
+        return list(order).index(key) if key in order else len(order)
+    names = list(parameter_names)
+    # 0.1's ScaleFusion (and subclasses) held its type embedding itself, before its [CLS] token
+    moved_type_embedding = {'backbone.fusion.cls_token', 'backbone.fusion.embed.type_embed'} <= set(names)
+    return moved_type_embedding or sorted(names, key=rank) != names

@@ -1,13 +1,16 @@
 """A backbone and named objectives: the one shape of every m5mm model (pretraining, classification)."""
 from __future__ import annotations
 
-from typing import Any, Dict, List, Mapping
+import logging
+from typing import Any, Dict, List, Mapping, Tuple
 
 import torch
 from torch import Tensor, nn
 
 from .backbones import MultiModalBackbone
-from .checkpoint_names import upgrade_state_dict
+from .checkpoint_names import PRETRAINER_ORDER, legacy_order_differs, upgrade_state_dict
+
+logger = logging.getLogger('m5mm')
 
 
 class MultiModalModel(nn.Module):
@@ -25,6 +28,9 @@ class MultiModalModel(nn.Module):
         backbone: the built backbone.
         objectives: name -> built objective (see :class:`~m5mm.models.objectives.BaseObjective`).
     """
+
+    #: the order of the parts' parameters in m5mm 0.1 (see :mod:`m5mm.models.checkpoint_names`)
+    legacy_order: Tuple[str, ...] = PRETRAINER_ORDER
 
     def __init__(self, *, backbone: MultiModalBackbone, objectives: Mapping[str, nn.Module]) -> None:
         super().__init__()
@@ -68,9 +74,17 @@ class MultiModalModel(nn.Module):
 
 
 def _upgrade_legacy_names(module: nn.Module, state_dict: dict, prefix: str, *args) -> None:
-    """Load-state-dict pre-hook: rename the parameters of an m5mm 0.1 checkpoint in place."""
+    """Load-state-dict pre-hook: rename the parameters of an m5mm 0.1 checkpoint in place (and warn
+    when its parameter order differs, which an optimizer state saved with it depends on)."""
     names = [prefix + name for name in module.state_dict(keep_vars=True)]
     upgraded = upgrade_state_dict(state_dict, names, prefix)
-    if list(upgraded) != list(state_dict):
-        state_dict.clear()
-        state_dict.update(upgraded)
+    if list(upgraded) == list(state_dict):
+        return
+    state_dict.clear()
+    state_dict.update(upgraded)
+    masked = [name for name, objective in module.objectives.items()
+              if getattr(objective, 'masked_modality', None) is not None]
+    if legacy_order_differs([name for name, _ in module.named_parameters()], module.legacy_order, masked):
+        logger.warning('%s: loaded a checkpoint of m5mm 0.1 whose parameters are in another order; its '
+                       'weights are fine, but do not resume its optimizer state (start a new run with '
+                       'load_from / init_from)', type(module).__name__)

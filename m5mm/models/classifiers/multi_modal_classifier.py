@@ -5,6 +5,7 @@ from typing import Any, List, Optional
 
 from m5mm.models.backbones import MultiModalBackbone
 from m5mm.models.builders import build
+from m5mm.models.checkpoint_names import CLASSIFIER_ORDER
 from m5mm.models.multi_modal_model import MultiModalModel
 from m5mm.models.objectives import ClassificationObjective
 from m5mm.registry import MODELS
@@ -49,6 +50,8 @@ class MultiModalClassifier(MultiModalModel):
             ``pretrained_lr_mult``.
         data_meta: the dataset's ``meta`` (tokenizer ids for the text encoders, classes).
     """
+
+    legacy_order = CLASSIFIER_ORDER
 
     def __init__(self, *, backbone: Any, head: Optional[dict] = None, num_classes: Optional[int] = None,
                  label_key: str = 'category', init_from: Optional[str] = None,
