@@ -24,7 +24,8 @@ logger = logging.getLogger('m5mm')
 CLASSIFICATION_SOURCES = ('auto', 'logits', 'probe')
 CROSS_SPLIT = 'test_modalities'   # per-modality pooled vectors of the test split, for cross-modal retrieval
 
-TASKS = {
+#: task name (``tools/test.py --tasks``) -> (the TASKS-registry config it runs, the splits it reads)
+TASK_PRESETS = {
     'retrieval': (dict(type='RetrievalTask', query_split='query', gallery_split='gallery'),
                   ('query', 'gallery')),
     'classification': (dict(type='ClassificationTask', train_split='train', test_split='test'),
@@ -112,9 +113,9 @@ def evaluate_features(model: nn.Module, cfg, *, tasks: Sequence[str] = ALL_TASKS
     Returns:
         (results, counts, features_by_split).
     """
-    unknown = [t for t in tasks if t not in TASKS]
+    unknown = [t for t in tasks if t not in TASK_PRESETS]
     if unknown:
-        raise ValueError(f'unknown tasks {unknown}; choose from {sorted(TASKS)}')
+        raise ValueError(f'unknown tasks {unknown}; choose from {sorted(TASK_PRESETS)}')
     if classification not in CLASSIFICATION_SOURCES:
         raise ValueError(f'classification must be one of {CLASSIFICATION_SOURCES}, got {classification!r}')
     pairs = parse_cross_modal(cross_modal)
@@ -132,7 +133,7 @@ def evaluate_features(model: nn.Module, cfg, *, tasks: Sequence[str] = ALL_TASKS
                                       (classification == 'auto' and 'logits' not in features['test'])):
         features.update(extract_splits(model, cfg, ('train',), kind=kind, modalities=modalities,
                                        accelerator=accelerator))
-    task_cfgs += [dict(TASKS[t][0], source=classification) if t == 'classification' else dict(TASKS[t][0])
+    task_cfgs += [dict(TASK_PRESETS[t][0], **({'source': classification} if t == 'classification' else {}))
                   for t in ('retrieval', 'classification', 'clustering') if t in tasks]
     if pairs:
         if reuse:

@@ -13,8 +13,8 @@ from torch import nn
 
 from m5mm.engine.checkpoint import checkpoint_work_dir, resolve_checkpoint
 from m5mm.engine.data import build_dataset
-from m5mm.engine.evaluate import (ALL_TASKS, CLASSIFICATION_SOURCES, TASKS, check_modalities, evaluate_features,
-                                  parse_cross_modal, split_dataloader)
+from m5mm.engine.evaluate import (ALL_TASKS, CLASSIFICATION_SOURCES, TASK_PRESETS, check_modalities,
+                                  evaluate_features, parse_cross_modal, split_dataloader)
 from m5mm.evaluation import extract_features, format_results, save_features
 
 logger = logging.getLogger('m5mm')
@@ -78,9 +78,9 @@ def evaluate_checkpoint(cfg, checkpoint: PathLike, *, work_dir: Optional[PathLik
     """
     checkpoint = resolve_checkpoint(checkpoint)   # bad arguments fail before the model is built
     pairs = parse_cross_modal(cross_modal)
-    unknown = [t for t in tasks if t not in TASKS]
+    unknown = [t for t in tasks if t not in TASK_PRESETS]
     if unknown:
-        raise ValueError(f'unknown tasks {unknown}; choose from {sorted(TASKS)}')
+        raise ValueError(f'unknown tasks {unknown}; choose from {sorted(TASK_PRESETS)}')
     if classification not in CLASSIFICATION_SOURCES:
         raise ValueError(f'classification must be one of {CLASSIFICATION_SOURCES}, got {classification!r}')
     out = Path(work_dir) if work_dir else default_test_dir(checkpoint)

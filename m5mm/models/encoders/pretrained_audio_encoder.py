@@ -11,7 +11,7 @@ from m5mm.models.pretrained.loading import load_transformers_backbone
 from m5mm.models.pretrained.processors import load_feature_extractor
 from m5mm.registry import ENCODERS
 
-from .base_encoder import EncoderInputError, fetch, fetch_mask
+from .encoder_utils import EncoderInputError, fetch, fetch_mask
 from .pretrained_tower_encoder import Inputs, PretrainedTowerEncoder
 
 MAX_WAVEFORM_TOKENS = 1500  # 30 s at 50 tokens per second

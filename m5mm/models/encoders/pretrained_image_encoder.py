@@ -9,7 +9,7 @@ from torch import Tensor, nn
 from m5mm.models.pretrained.vision import image_size, load_vision_backbone, vision_tokens
 from m5mm.registry import ENCODERS
 
-from .base_encoder import EncoderInputError, fetch
+from .encoder_utils import EncoderInputError, fetch
 from .pretrained_tower_encoder import Inputs, PretrainedTowerEncoder
 
 

@@ -18,7 +18,7 @@ from m5mm.models.pretrained.tower_weights import PretrainedWeightsMixin, source_
 from m5mm.models.pretrained.tuning import freeze_unused
 from m5mm.structures import EncoderOutput
 
-from .base_encoder import EncoderInputError, fetch_present
+from .encoder_utils import EncoderInputError, fetch_present
 from .feature_encoder import FeatureEncoder
 
 Inputs = Mapping[str, Tensor]

@@ -11,7 +11,7 @@ from m5mm.models.pretrained.loading import modality_model_types
 from m5mm.models.pretrained.vision import image_size, is_timm, load_vision_backbone, prefix_tokens, vision_tokens
 from m5mm.registry import ENCODERS
 
-from .base_encoder import EncoderInputError, fetch, fetch_mask
+from .encoder_utils import EncoderInputError, fetch, fetch_mask
 from .pretrained_tower_encoder import Inputs, PretrainedTowerEncoder
 
 FRAME_POOLS = ('auto', 'cls', 'mean')
