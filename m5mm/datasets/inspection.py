@@ -68,7 +68,11 @@ def _check_path(dataset: BaseProductDataset, value: str) -> Optional[str]:
 
 def inspect_dataset(dataset: BaseProductDataset, *, decode: bool = False,
                     num_examples: int = 3) -> InspectionReport:
-    """Check every record of ``dataset``: files exist (and decode, with ``decode=True``)."""
+    """Check every record of ``dataset``: files exist (and decode, with ``decode=True``); for a
+    shard folder, what was stored and found unusable when it was built (or now, with ``decode``)."""
+    if hasattr(dataset, 'sources'):
+        from .shards.inspection import inspect_shards
+        return inspect_shards(dataset, decode=decode, num_examples=num_examples)
     in_record, usable, splits, categories = Counter(), Counter(), Counter(), Counter()
     problems: List[Problem] = []
     for index, record in enumerate(dataset.records):  # each record is parsed once, here
@@ -186,7 +190,8 @@ def dataset_for_inspection(target: str, *, split: Optional[str] = None, decode: 
     Malformed records are skipped and reported; without ``decode`` no tokenizer is loaded or trained.
     """
     cfg = dataset_cfg_from_target(target, split=split, modalities=modalities, cfg_options=cfg_options)
-    cfg['on_bad_line'] = 'skip'
-    if not decode:
+    if cfg['type'] != 'ShardedDataset':
+        cfg['on_bad_line'] = 'skip'
+    if not decode and cfg['type'] != 'ShardedDataset':
         cfg['tokenizer'] = None
     return DATASETS.build(cfg)
