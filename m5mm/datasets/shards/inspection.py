@@ -4,7 +4,7 @@ from __future__ import annotations
 from collections import Counter
 from typing import Dict, List
 
-from .sample_codec import parse_meta
+from .sample_codec import is_complete, parse_meta
 from .shard_reader import ShardDamaged, iter_shard
 
 
@@ -22,6 +22,8 @@ def inspect_shards(dataset, *, decode: bool = False, num_examples: int = 3):
             path = source.shard_path(shard_index)
             try:
                 for local, (key, members) in enumerate(iter_shard(path)):
+                    if not is_complete(members):
+                        continue
                     meta = parse_meta(members.get('json'), f'{path}#{key}')
                     count += 1
                     splits[meta['split']] += 1

@@ -134,6 +134,15 @@ def stored_inputs(name: str, meta: dict, members: Dict[str, bytes], source: str)
     return inputs
 
 
+def is_complete(members: Dict[str, bytes]) -> bool:
+    """Whether a sample read from a shard has its JSON and every medium member the JSON lists."""
+    try:
+        meta = json.loads(members['json'].decode('utf-8'))
+        return all(m in members for names in meta['media'].values() for m in names)
+    except (KeyError, AttributeError, TypeError, ValueError):
+        return False
+
+
 def parse_meta(data: Optional[bytes], source: str) -> dict:
     """The JSON dict of a sample, with a clear error for a damaged one."""
     if data is None:

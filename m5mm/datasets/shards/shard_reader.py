@@ -23,8 +23,9 @@ def iter_shard(path: str, *, wanted: Optional[Callable[[str], bool]] = None
             being read into memory (the tar stream still passes over their bytes).
 
     Raises:
-        ShardDamaged: after the samples read so far, when the file is truncated or corrupt (a
-            sample cut off by the damage is not yielded).
+        ShardDamaged: after the samples read so far, when the file is truncated or corrupt; the
+            members of the sample being read when the damage was found are yielded first (the
+            caller checks whether they are complete, see ``sample_codec.is_complete``).
     """
     def select(fname: str) -> bool:
         key, _ = base_plus_ext(fname)
@@ -42,6 +43,8 @@ def iter_shard(path: str, *, wanted: Optional[Callable[[str], bool]] = None
                     current, members = key, {}
                 members[suffix] = item['data']
     except READ_ERRORS as exc:
+        if current is not None:
+            yield current, members
         raise ShardDamaged(f'{path}: {type(exc).__name__}: {str(exc)[:200]}') from None
     if current is not None:
         yield current, members

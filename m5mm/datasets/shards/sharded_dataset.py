@@ -18,7 +18,7 @@ from ..sample_builder import SampleBuilder
 from ..tokenizer import TextTokenizer, load_tokenizer
 from . import epoch_plan
 from .layout import TOKENIZER_DIR
-from .sample_codec import parse_meta, stored_inputs
+from .sample_codec import is_complete, parse_meta, stored_inputs
 from .shard_reader import ShardDamaged, iter_shard
 from .shard_source import ShardSource
 from .stream import StreamReader
@@ -235,6 +235,8 @@ class ShardedDataset(SampleBuilder, IterableDataset):
             for shard_index, shard in enumerate(source.shards):
                 try:
                     for key, members in iter_shard(source.shard_path(shard_index)):
+                        if not is_complete(members):
+                            continue
                         meta = parse_meta(members.get('json'), key)
                         if name not in meta['media'] and name not in meta['values']:
                             continue

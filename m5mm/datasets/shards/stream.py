@@ -16,7 +16,7 @@ from typing import Callable, Dict, Iterator, List, Optional, Set
 import numpy as np
 
 from .epoch_plan import Segment
-from .sample_codec import sample_key
+from .sample_codec import is_complete, sample_key
 from .shard_reader import ShardDamaged, iter_shard
 
 logger = logging.getLogger('m5mm')
@@ -87,7 +87,7 @@ class StreamReader:
     def _receive(self, samples, keys: Dict[str, int], start: int, segment: Segment, shard: dict,
                  done: Set[str]) -> Iterator[dict]:
         for key, members in samples:
-            if key not in keys:
+            if key not in keys or not is_complete(members):
                 continue
             local = keys[key]
             self.pending[start + local] = self.decode(segment, shard, local, members)
