@@ -98,7 +98,7 @@ def iter_object_entries(path: str) -> Iterator[Tuple[str, Any, int, int]]:
                 raise _Incomplete
             pos = reader.skip_ws(pos + 1)
             if reader.text[pos:pos + 1] == '}':
-                pos += 1
+                pos = reader.skip_ws(pos + 1)
             else:
                 while True:
                     pos = reader.drop_before(pos)
