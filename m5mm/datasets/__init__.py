@@ -13,5 +13,5 @@ from .tokenizer import TextTokenizer, load_tokenizer, train_tokenizer
 from .worker import worker_init_fn
 
 __all__ = ['BaseProductDataset', 'M5ProductDataset', 'ManifestDataset', 'ManifestError', 'MediaError',
-           'MediaReport', 'ModalitySpec', 'ShardedDataset', 'TextTokenizer', 'build_shards', 'collate', 'load_tokenizer',
-           'modalities', 'resolve_media_path', 'train_tokenizer', 'transforms', 'worker_init_fn']
+           'MediaReport', 'ModalitySpec', 'ShardedDataset', 'TextTokenizer', 'build_shards', 'collate',
+           'load_tokenizer', 'modalities', 'resolve_media_path', 'train_tokenizer', 'transforms', 'worker_init_fn']

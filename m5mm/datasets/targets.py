@@ -45,10 +45,10 @@ def dataset_cfg_from_target(target: str, *, split: Optional[str] = None,
     """The dataset config for ``target``.
 
     A folder with ``manifest.jsonl`` gives a ``ManifestDataset``, one with ``meta.json`` an
-    ``M5ProductDataset``, one with ``index.json`` a ``ShardedDataset`` (split: all, unless given; ``modalities`` names the modalities, default
-    all five with default pipelines, plus plugin modalities whose field the manifest has). A
-    config file gives its ``train_dataloader.dataset`` (``split`` overrides the config's;
-    ``cfg_options`` are the tools' ``--cfg-options``, ``data_root=DIR`` included).
+    ``M5ProductDataset``, one with ``index.json`` a ``ShardedDataset`` (split: all, unless given;
+    ``modalities`` names the modalities, default all five with default pipelines, plus plugin
+    modalities whose field the manifest has). A config file gives its ``train_dataloader.dataset``
+    (``split`` overrides the config's; ``cfg_options`` are the tools' ``--cfg-options``, ``data_root=DIR`` included).
     """
     if os.path.isdir(target):
         if os.path.isfile(os.path.join(target, 'index.json')):

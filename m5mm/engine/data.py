@@ -72,7 +72,8 @@ def build_dataloader(loader_cfg: dict, *, seed: int = 0, shuffle: bool = False,
         dataset.configure_stream(batch_size=batch_size, num_workers=num_workers, shuffle=shuffle, drop_last=drop_last,
                                  world_size=world_size, rank=rank, seed=seed)
         return DataLoader(dataset, batch_size=batch_size, num_workers=num_workers, collate_fn=dataset.collate,
-                          persistent_workers=persistent and num_workers > 0, generator=torch.Generator().manual_seed(seed))
+                          persistent_workers=persistent and num_workers > 0,
+                          generator=torch.Generator().manual_seed(seed))
     return DataLoader(
         dataset, batch_size=batch_size, sampler=EpochShuffleSampler(len(dataset), seed=seed, shuffle=shuffle),
         num_workers=num_workers, collate_fn=dataset.collate, drop_last=drop_last,

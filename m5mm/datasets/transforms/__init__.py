@@ -11,5 +11,6 @@ from .sample_video_frames import SampleVideoFrames
 from .tokenize_table import TokenizeTable
 from .tokenize_text import TokenizeText
 
-__all__ = ['Compose', 'DecodeVideoFrames', 'LoadAudioMel', 'LoadFeature', 'LoadImage', 'NormalizeImage', 'RandomFlipImage',
+__all__ = ['Compose', 'DecodeVideoFrames', 'LoadAudioMel',
+           'LoadFeature', 'LoadImage', 'NormalizeImage', 'RandomFlipImage',
            'ResizeImage', 'SampleVideoFrames', 'TokenizeTable', 'TokenizeText']
