@@ -3,7 +3,7 @@
 Every split is cut into *chunks* of ``shard_size`` products in source order, so which products
 go to which chunk depends only on the source and the options (``DIR/build_plan.json`` records
 them; a rerun or another job-array part with different ones is refused). Chunks are independent:
-they are built by ``workers`` forked processes, a job-array part ``i/n`` builds the chunks
+they are built by ``workers`` spawned processes, a job-array part ``i/n`` builds the chunks
 numbered ``i mod n``, a rerun skips complete chunks, and whichever run finds every chunk
 complete writes ``index.json``.
 """
@@ -25,7 +25,7 @@ from .layout import FORMAT_VERSION, PLAN_FILE, read_json, stats_path, write_json
 from .stages import build_time_prefix, expand, signature
 
 logger = logging.getLogger('m5mm')
-_DATASET = None  # the source dataset, inherited by forked workers
+_DATASET = None  # the source dataset (sent once to each build worker)
 
 
 def parse_part(part: Optional[str]) -> Tuple[int, int]:
@@ -75,6 +75,11 @@ def _check_plan(root: str, plan: dict) -> None:
                              f'use another --out or delete the folder')
     else:
         write_json_atomic(path, plan)
+
+
+def _set_dataset(dataset) -> None:
+    global _DATASET
+    _DATASET = dataset
 
 
 def _run_chunk(task: tuple) -> dict:
@@ -132,7 +137,8 @@ def _build_all(tasks: List[tuple], workers: int, log: Callable[[str], None]) -> 
             done.append(_run_chunk(task))
             log(f'  {task[0]} chunk {task[1]}: {sum(s["samples"] for s in done[-1]["shards"])} products')
         return done
-    with multiprocessing.get_context('fork').Pool(workers) as pool:
+    # spawned, not forked: a fork after the parent decoded media (OpenMP / decoder threads) can deadlock
+    with multiprocessing.get_context('spawn').Pool(workers, initializer=_set_dataset, initargs=(_DATASET,)) as pool:
         for stats in pool.imap_unordered(_run_chunk, tasks):
             done.append(stats)
             log(f'  {stats["split"]} chunk {stats["chunk"]}: {sum(s["samples"] for s in stats["shards"])} products')
