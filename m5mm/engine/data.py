@@ -137,3 +137,20 @@ def restore_data_state(loader: DataLoader, state: Optional[Dict[str, Any]]) -> N
     resume exactly, e.g. another number of workers for a stream)."""
     if state and is_stream(loader.dataset):
         loader.dataset.load_state_dict(state)
+
+
+def prepare_eval_loader(loader: DataLoader, accelerator) -> DataLoader:
+    """An evaluation loader for ``accelerator``'s processes: map-style through
+    ``accelerator.prepare_data_loader``; a stream reads only this rank's share (one worker), padded
+    with repeats so every rank runs the same number of batches (gathered features drop repeated
+    ``index`` values), and only gets device placement."""
+    dataset = loader.dataset
+    if not is_stream(dataset):
+        return accelerator.prepare_data_loader(loader)
+    from accelerate.data_loader import prepare_data_loader
+    if accelerator.num_processes > 1:
+        dataset.configure_stream(batch_size=loader.batch_size, num_workers=0, world_size=accelerator.num_processes,
+                                 rank=accelerator.process_index, pad=True)
+        loader = DataLoader(dataset, batch_size=loader.batch_size, num_workers=0, collate_fn=dataset.collate)
+    return prepare_data_loader(loader, accelerator.device, num_processes=1, process_index=0, put_on_device=True,
+                               dispatch_batches=False)

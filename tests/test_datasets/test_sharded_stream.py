@@ -121,3 +121,16 @@ def test_samples_of_a_stream_are_decoded_like_random_access(text_shards, demo_ro
     expected = manifest.collate([manifest[i] for i in batch['meta']['index'].tolist()])
     assert batch['meta']['ids'] == expected['meta']['ids']
     assert torch.equal(batch['text']['input_ids'], expected['text']['input_ids'])
+
+
+def test_distributed_evaluation_covers_every_sample_with_equal_batches(text_shards):
+    seen, batches = [], []
+    for rank in range(3):
+        dataset = ShardedDataset(data_root=text_shards, modalities=TEXT, split=['query', 'gallery'])
+        dataset.configure_stream(batch_size=4, world_size=3, rank=rank, pad=True)
+        loader = torch.utils.data.DataLoader(dataset, batch_size=4, collate_fn=dataset.collate)
+        ids = [batch['meta']['ids'] for batch in loader]
+        batches.append(len(ids))
+        seen += [i for batch in ids for i in batch]
+    assert len(set(batches)) == 1 and batches[0] == len(loader)
+    assert len(set(seen)) == dataset.num_samples < len(seen)   # every sample, a few repeats to even out

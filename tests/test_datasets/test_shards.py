@@ -35,7 +35,8 @@ def _build(kind, data_root, tokenizer_dir, tmp_path_factory):
     out = tmp_path_factory.mktemp(f'shards_{kind}')
     modalities = _modalities(kind)
     preprocess = [] if kind == 'files' else list(modalities)
-    result = build_shards(_cfg(data_root, tokenizer_dir, modalities), out=str(out), shard_size=2, workers=2,
+    result = build_shards(_cfg(data_root, tokenizer_dir, modalities), out=str(out), shard_size=2,
+                          workers=2 if kind == 'preprocessed' else 1,
                           preprocess=preprocess, log=lambda line: None)
     return kind, out, modalities, result
 

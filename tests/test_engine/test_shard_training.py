@@ -24,7 +24,7 @@ pytestmark = pytest.mark.slow
 def tiny_shards(demo_root, tmp_path_factory) -> Path:
     """The demo catalogue as shards of 7 products (uneven), media preprocessed with the tiny config."""
     out = tmp_path_factory.mktemp('tiny_shards')
-    make_shards(TINY, out=str(out), shard_size=7, preprocess='all', workers=2,
+    make_shards(TINY, out=str(out), shard_size=7, preprocess='all', workers=1,
                 cfg_options=dict(data_root=str(demo_root)), log=lambda line: None)
     return out
 
@@ -59,7 +59,8 @@ def test_two_ddp_processes_on_uneven_shards_read_each_sample_once(tiny_shards, t
     config = tmp_path / 'record_ids.py'
     config.write_text(f"_base_ = [{TINY!r}]\n"
                       "custom_imports = dict(imports=['tests.test_engine.batch_ids_hook'])\n"
-                      "hooks = [dict(type='RecordBatchIdsHook'), dict(type='CheckpointHook', by_epoch=True)]\n"
+                      "hooks = [dict(type='RecordBatchIdsHook'), dict(type='CheckpointHook', by_epoch=True),\n"
+                      "         dict(type='EvaluationHook', tasks=('retrieval',))]\n"
                       "precision = 'no'\n")
     cmd = [sys.executable, '-m', 'accelerate.commands.launch', '--num_processes', '2', '--num_machines', '1',
            '--multi_gpu', '--main_process_port', str(_free_port()), str(REPO / 'tools' / 'train.py'), str(config),
@@ -77,3 +78,5 @@ def test_two_ddp_processes_on_uneven_shards_read_each_sample_once(tiny_shards, t
         assert len(ids[0]) == len(ids[1]) == per_rank
         assert len(set(ids[0]) | set(ids[1])) == 2 * per_rank   # no sample twice, none on both ranks
     assert ranks[0]['0'] != ranks[0]['1']   # another order in the next epoch
+    results = json.loads((tmp_path / 'run' / 'results.json').read_text())   # evaluated on both ranks' shares
+    assert 0 < results['retrieval_coarse']['mAP@10'] <= 1

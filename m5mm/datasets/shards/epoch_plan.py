@@ -90,6 +90,19 @@ def rank_batches(total: int, *, batch_size: int, world_size: int, drop_last: boo
     return -(-total // batch_size)
 
 
+def padded_rank_range(total: int, *, rank: int, world_size: int, batch_size: int) -> Tuple[int, int, int]:
+    """Distributed evaluation (one stream per rank): ``(start, stop, pad)``: the rank's contiguous
+    share of all ``total`` samples (sizes differ by at most one) and how many repeats of its last
+    sample make every rank run the same ``ceil(ceil(total / world_size) / batch_size)`` batches."""
+    if total < world_size:
+        raise ValueError(f'{total} samples cannot be spread over {world_size} processes')
+    base, extra = divmod(total, world_size)
+    start = rank * base + min(rank, extra)
+    stop = start + base + (rank < extra)
+    batches = -(-(base + (extra > 0)) // batch_size)
+    return start, stop, batches * batch_size - (stop - start)
+
+
 def stream_range(total: int, *, rank: int, stream: int, num_streams: int, batch_size: int,
                  num_batches: int) -> Tuple[int, int]:
     """``[start, stop)`` positions of the epoch sequence read by ``stream`` of ``rank``."""

@@ -107,7 +107,8 @@ class ShardedDataset(SampleBuilder, IterableDataset):
 
     # ------------------------------------------------------------ the stream plan
     def configure_stream(self, *, batch_size: int, num_workers: int = 0, shuffle: bool = False,
-                         drop_last: bool = False, world_size: int = 1, rank: int = 0, seed: int = 0) -> None:
+                         drop_last: bool = False, world_size: int = 1, rank: int = 0, seed: int = 0,
+                         pad: bool = False) -> None:
         """Set how the DataLoader reads this dataset (called by ``build_dataloader``).
 
         Args:
@@ -117,10 +118,19 @@ class ShardedDataset(SampleBuilder, IterableDataset):
             drop_last: equal whole batches on every rank (training); else one rank reads all.
             world_size, rank: the processes reading the data and this one's rank.
             seed: seed of the order (the run's seed).
+            pad: distributed evaluation (one worker, no shuffle): each rank reads its share of every
+                sample and repeats its last one so that all ranks run the same number of batches.
         """
         self.batch_size, self.num_streams = int(batch_size), max(1, int(num_workers))
         self.shuffle, self.drop_last, self.world_size, self.rank = shuffle, drop_last, world_size, rank
-        self.order_seed = seed
+        self.order_seed, self.pad = seed, pad
+        if pad:
+            if shuffle or drop_last or self.num_streams != 1:
+                raise ValueError('pad is for evaluation: no shuffle, no drop_last, num_workers=0')
+            start, stop, extra = epoch_plan.padded_rank_range(self.num_samples, rank=rank, world_size=world_size,
+                                                              batch_size=self.batch_size)
+            self.num_batches = (stop - start + extra) // self.batch_size
+            return
         self.num_batches = epoch_plan.rank_batches(self.num_samples, batch_size=self.batch_size,
                                                    world_size=world_size, drop_last=drop_last)
 
@@ -131,6 +141,8 @@ class ShardedDataset(SampleBuilder, IterableDataset):
 
     def __len__(self) -> int:
         """Samples this rank reads per epoch."""
+        if self.pad:
+            return self.num_batches * self.batch_size
         return min(self.num_batches * self.batch_size, self.num_samples)
 
     def _shared_keys(self) -> tuple:
@@ -165,9 +177,14 @@ class ShardedDataset(SampleBuilder, IterableDataset):
                                f'{workers}: build loaders with m5mm.engine.data.build_dataloader')
         skip, epoch = int(self._skip.value), self.epoch
         stream = ((0 if info is None else info.id) + skip) % self.num_streams
-        start, stop = epoch_plan.stream_range(self.num_samples, rank=self.rank, stream=stream,
-                                              num_streams=self.num_streams, batch_size=self.batch_size,
-                                              num_batches=self.num_batches)
+        pad = 0
+        if self.pad:
+            start, stop, pad = epoch_plan.padded_rank_range(self.num_samples, rank=self.rank,
+                                                            world_size=self.world_size, batch_size=self.batch_size)
+        else:
+            start, stop = epoch_plan.stream_range(self.num_samples, rank=self.rank, stream=stream,
+                                                  num_streams=self.num_streams, batch_size=self.batch_size,
+                                                  num_batches=self.num_batches)
         order = epoch_plan.stream_order(start, stop, seed=self.order_seed, epoch=epoch, rank=self.rank,
                                         stream=stream, buffer_size=self.shuffle_buffer, shuffle=self.shuffle)
         done = epoch_plan.consumed_batches(skip, stream=stream, num_streams=self.num_streams) * self.batch_size
@@ -175,7 +192,7 @@ class ShardedDataset(SampleBuilder, IterableDataset):
                                              self.targets, seed=self.order_seed, epoch=epoch, shuffle=self.shuffle)
         starts = np.cumsum([0] + [seg.stop for seg in segments])[:-1]
         return iter(StreamReader(order=order, skip=min(done, len(order)), segments=segments, starts=starts,
-                                 shard_of=self._shard_of, decode=self._decode))
+                                 shard_of=self._shard_of, decode=self._decode, pad=pad))
 
     def _shard_of(self, segment: epoch_plan.Segment) -> Tuple[str, dict]:
         source = self.sources[segment.source]

@@ -35,10 +35,12 @@ class StreamReader:
         segments: the epoch's segments; ``starts`` their first global positions.
         shard_of: segment -> ``(path, shard dict)``.
         decode: builds the sample dict of a member.
+        pad: copies of the last sample emitted at the end (equal batch counts in distributed
+            evaluation; they keep their ``index``, so gathered features drop them).
     """
 
     def __init__(self, *, order: np.ndarray, skip: int, segments: List[Segment], starts: np.ndarray,
-                 shard_of: Callable[[Segment], tuple], decode: Decoder) -> None:
+                 shard_of: Callable[[Segment], tuple], decode: Decoder, pad: int = 0) -> None:
         self.order, self.next = order, skip
         self.segments, self.starts = segments, starts
         self.shard_of, self.decode = shard_of, decode
@@ -47,6 +49,7 @@ class StreamReader:
         self.lost_in: Dict[int, str] = {}
         self.last: Optional[dict] = None
         self.owed: List[str] = []
+        self.pad = pad
 
     def __iter__(self) -> Iterator[dict]:
         todo = np.sort(self.order[self.next:])
@@ -60,6 +63,8 @@ class StreamReader:
             if hi > lo:
                 yield from self._read_segment(k, set((todo[lo:hi] - start).tolist()))
         yield from self._flush()
+        for _ in range(self.pad if self.last is not None else 0):
+            yield self.last
         if self.next < len(self.order) or self.owed:
             raise RuntimeError(f'no readable sample in this stream\'s part of {sorted(set(self.owed))}: '
                                f'the shards are damaged beyond use; rebuild them with tools/make_shards.py')
