@@ -191,3 +191,14 @@ def test_a_shard_folder_is_picked_by_data_root(files_built, tmp_path):
         assert dataset['type'] == 'ShardedDataset' and 'generate_if_missing' not in dataset
     assert dataset_cfg_from_target(str(out))['type'] == 'ShardedDataset'
     assert json.loads((out / 'build_plan.json').read_text())['shard_size'] == 2
+
+
+def test_inspection_of_a_shard_folder_lists_what_was_unusable(files_built):
+    from m5mm.datasets.inspection import dataset_for_inspection, inspect_dataset
+    kind, out, _, _ = files_built
+    dataset = dataset_for_inspection(str(out))   # the modalities the shards were built with
+    assert list(dataset.specs) == ['image', 'text', 'table', 'video', 'audio']
+    report = inspect_dataset(dataset)
+    counts = load_index(str(out))['build_report']['counts']
+    assert report.num_records == 9 and report.splits == dict(train=5, val=1, query=1, gallery=2)
+    assert report.problem_counts() == counts and report.in_record['text'] == 8

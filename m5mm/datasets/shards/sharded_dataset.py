@@ -17,7 +17,7 @@ from ..records import normalize_splits
 from ..sample_builder import SampleBuilder
 from ..tokenizer import TextTokenizer, load_tokenizer
 from . import epoch_plan
-from .layout import TOKENIZER_DIR
+from .layout import INDEX_FILE, TOKENIZER_DIR, read_json
 from .sample_codec import is_complete, parse_meta, stored_inputs
 from .shard_reader import ShardDamaged, iter_shard
 from .shard_source import ShardSource
@@ -45,7 +45,8 @@ class ShardedDataset(SampleBuilder, IterableDataset):
             sampling weights (share of each epoch's samples, repeating a source if needed).
         split: a split name, a list of names, or None for every split in the shards.
         modalities: as for ManifestDataset; each must be in the shards, its pipeline starting with
-            the steps that were run when they were built (they are not run again).
+            the steps that were run when they were built (they are not run again). None: the
+            modalities and pipelines the (first) source was built with.
         tokenizer: ``dict(path=None)``: path None = the first source's ``tokenizer/`` folder (the one
             the shards were built with; other keys are ignored); None: no tokenizer.
         seed: base seed of per-sample augmentation randomness.
@@ -62,6 +63,8 @@ class ShardedDataset(SampleBuilder, IterableDataset):
         self.data_root = os.path.abspath(source_cfgs[0]['path'])
         self.splits = normalize_splits(split)
         self.shuffle_buffer = shuffle_buffer
+        if modalities is None:  # the modalities and pipelines the shards were built with
+            modalities = read_json(os.path.join(self.data_root, INDEX_FILE))['source'].get('modalities')
         self._init_samples(modalities, seed)
         weighted = any('weight' in cfg for cfg in source_cfgs) or len(source_cfgs) > 1
         self.sources = [ShardSource(path=cfg['path'], splits=self.splits, specs=self.specs,
