@@ -58,7 +58,7 @@ def dataset_cfg_from_target(target: str, *, split: Optional[str] = None,
         elif os.path.isfile(os.path.join(target, 'meta.json')):
             cfg = dict(type='M5ProductDataset', data_root=target)
         else:
-            raise FileNotFoundError(f'{target} has neither manifest.jsonl, meta.json nor index.json (shards)')
+            raise FileNotFoundError(f'{target} has neither manifest.jsonl nor meta.json (nor index.json of shards)')
         cfg['split'] = parse_split(split)
         if not modalities and cfg['type'] == 'ManifestDataset':
             modalities = manifest_modalities(os.path.join(target, 'manifest.jsonl'))
