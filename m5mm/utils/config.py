@@ -13,8 +13,11 @@ from m5mm.utils.build import closest_names
 KNOWN_KEYS = frozenset({
     'default_scope', 'custom_imports', 'work_dir', 'seed', 'deterministic', 'precision', 'model',
     'train_dataloader', 'val_dataloader', 'test_dataloader', 'optim', 'scheduler', 'train_cfg', 'hooks',
-    'checkpoint', 'log_interval', 'accelerate', 'evaluation', 'data_root', 'load_from',
+    'checkpoint', 'log_interval', 'accelerate', 'evaluation', 'data_root', 'load_from', 'shards',
 })
+
+#: Keys of the map-style readers that a shard folder does not take (they applied when it was built).
+READER_ONLY_KEYS = ('manifest', 'generate_if_missing', 'meta_file', 'folders', 'on_bad_line')
 
 
 class ConfigError(ValueError):
@@ -54,11 +57,20 @@ def retarget_data_root(cfg: Config, data_root: str) -> int:
     """Point every dataset of ``cfg`` at ``data_root``; returns how many were changed.
 
     A dataset's ``manifest`` is reset to None so it defaults to ``DATA_ROOT/manifest.jsonl``,
-    and a demo-generation option is dropped: the user's directory is never overwritten.
+    and a demo-generation option is dropped: the user's directory is never overwritten. A shard
+    folder (with ``index.json``) turns every dataset into a ``ShardedDataset`` of that folder.
     """
+    from m5mm.datasets.shards.layout import is_shard_folder
+    shards = is_shard_folder(data_root)
     count = 0
     for dataset_cfg in iter_dataset_cfgs(cfg._cfg_dict):
         dataset_cfg['data_root'] = data_root
+        if shards:
+            dataset_cfg['type'] = 'ShardedDataset'
+            for key in READER_ONLY_KEYS:
+                dataset_cfg.pop(key, None)
+            count += 1
+            continue
         if 'manifest' in dataset_cfg:
             dataset_cfg['manifest'] = None
         if dataset_cfg.get('generate_if_missing') is not None:
