@@ -17,7 +17,7 @@ from typing import Any, Dict, Iterable, List, Optional, Sequence, Tuple, Union
 import numpy as np
 from torch import nn
 
-from m5mm.engine.data import build_dataloader
+from m5mm.engine.data import build_dataloader, prepare_eval_loader
 from m5mm.evaluation import extract_features, run_tasks
 
 logger = logging.getLogger('m5mm')
@@ -67,7 +67,7 @@ def extract_splits(model: nn.Module, cfg, splits: Iterable[str], *, kind: str = 
     for split in splits:
         loader = split_dataloader(cfg, split)
         if accelerator is not None:
-            loader = accelerator.prepare_data_loader(loader)
+            loader = prepare_eval_loader(loader, accelerator)
         features[split] = extract_features(model, loader, kind=kind, modalities=modalities,
                                            accelerator=accelerator, keep_modalities=keep_modalities)
     return features

@@ -12,7 +12,7 @@ import torch
 from torch import nn
 
 from m5mm.engine.checkpoint import checkpoint_work_dir, resolve_checkpoint
-from m5mm.engine.data import build_dataset
+from m5mm.engine.data import build_dataset, prepare_eval_loader
 from m5mm.engine.evaluate import (ALL_TASKS, CLASSIFICATION_SOURCES, TASK_PRESETS, check_modalities,
                                   evaluate_features, parse_cross_modal, split_dataloader)
 from m5mm.evaluation import extract_features, format_results, save_features
@@ -126,7 +126,7 @@ def export_features(cfg, checkpoint: PathLike, *, split: Union[str, Sequence[str
     if len(loader.dataset) == 0:
         raise ValueError(f'split {split!r} of the config\'s test dataset has no sample')
     if accelerator is not None:
-        loader = accelerator.prepare_data_loader(loader)
+        loader = prepare_eval_loader(loader, accelerator)
     features = extract_features(model, loader, kind=kind, modalities=modalities, keep_modalities=per_modality,
                                 accelerator=accelerator)
     path = str(out)

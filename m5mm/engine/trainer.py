@@ -1,7 +1,6 @@
 """The training loop: build from config, ``accelerator.prepare``, loop, hooks, checkpoints."""
 from __future__ import annotations
 
-import math
 from pathlib import Path
 from typing import Optional
 
@@ -11,7 +10,8 @@ from mmengine.config import Config
 from m5mm.engine.accelerator import build_accelerator
 from m5mm.engine.builder import build_hooks, build_model, import_config_modules
 from m5mm.engine.checkpoint import CheckpointManager, check_resumable, resolve_resume
-from m5mm.engine.data import build_dataloader, build_dataset
+from m5mm.engine.data import (batches_per_process, build_dataset, build_train_loader, data_state, epoch_batches,
+                              loader_is_prepared, restore_data_state)
 from m5mm.engine.optimizers import build_optimizer, build_scheduler
 from m5mm.engine.state import TrainState
 from m5mm.engine.weights import load_model_weights
@@ -47,22 +47,23 @@ class Trainer:
 
         with self.accelerator.main_process_first():
             self.train_dataset = build_dataset(cfg.train_dataloader.dataset)
-        drop_last = len(self.train_dataset) >= cfg.train_dataloader.batch_size * self.accelerator.num_processes
-        loader = build_dataloader(cfg.train_dataloader, dataset=self.train_dataset, seed=cfg.get('seed', 0),
-                                  shuffle=True, drop_last=drop_last)
+        loader = build_train_loader(cfg.train_dataloader, dataset=self.train_dataset, accelerator=self.accelerator,
+                                    seed=cfg.get('seed', 0))
         model = build_model(cfg.model, self.train_dataset.meta)
         if cfg.get('load_from') and not resume:
             load_model_weights(model, cfg.load_from)
             self.logger.info('Initialised the model from %s', cfg.load_from)
         optimizer = build_optimizer(model, optim_cfg)
-        num_processes = self.accelerator.num_processes  # how accelerate shards batches across processes:
-        batches_per_process = len(loader) // num_processes if drop_last else math.ceil(len(loader) / num_processes)
-        self.steps_per_epoch = math.ceil(batches_per_process / self.accelerator.gradient_accumulation_steps)
+        batches = batches_per_process(loader, self.accelerator.num_processes)
+        self.steps_per_epoch = -(-batches // self.accelerator.gradient_accumulation_steps)
         self.total_steps = self.max_epochs * self.steps_per_epoch
         # Stepped by the loop once per optimizer step, whatever the launch (accelerate would step a
         # prepared scheduler once per process, DeepSpeed once per step): same schedule everywhere.
         self.scheduler = build_scheduler(optimizer, cfg.get('scheduler'), total_steps=self.total_steps)
-        self.model, self.optimizer, self.train_loader = self.accelerator.prepare(model, optimizer, loader)
+        if loader_is_prepared(loader):  # a stream reads its own rank's share: accelerate must not shard it again
+            (self.model, self.optimizer), self.train_loader = self.accelerator.prepare(model, optimizer), loader
+        else:
+            self.model, self.optimizer, self.train_loader = self.accelerator.prepare(model, optimizer, loader)
         self.state = TrainState()
         self.accelerator.register_for_checkpointing(self.state, self.scheduler)
         self.checkpoints = CheckpointManager(self.accelerator, str(self.work_dir))
@@ -91,8 +92,7 @@ class Trainer:
     def _train_epoch(self) -> None:
         self.train_loader.set_epoch(self.state.epoch)
         self._call('before_train_epoch')
-        loader = self.accelerator.skip_first_batches(self.train_loader, self.state.batch_in_epoch) \
-            if self.state.batch_in_epoch else self.train_loader
+        loader = epoch_batches(self.train_loader, self.accelerator, self.state.batch_in_epoch)
         self.model.train()
         for batch in loader:
             outputs = self._train_step(batch)
@@ -131,7 +131,7 @@ class Trainer:
         return sum(p.numel() for p in model.parameters() if p.requires_grad)
 
     def save_checkpoint(self) -> Path:
-        meta = dict(self.state.state_dict(), total_steps=self.total_steps,
+        meta = dict(self.state.state_dict(), total_steps=self.total_steps, data=data_state(self.train_loader),
                     processes=self.accelerator.num_processes,
                     distributed_type=str(self.accelerator.distributed_type))
         path = self.checkpoints.save(self.state.step, meta, self.cfg.pretty_text)
@@ -145,7 +145,7 @@ class Trainer:
                 self.logger.info('No checkpoint in %s: starting from scratch', self.work_dir)
             return
         check_resumable(path, self.accelerator)
-        self.checkpoints.load(path)
+        restore_data_state(self.train_loader, self.checkpoints.load(path).get('data'))
         if self.state.batch_in_epoch >= len(self.train_loader):  # saved at an epoch end
             self.state.epoch += 1
             self.state.batch_in_epoch = 0

@@ -13,9 +13,12 @@ from m5mm.utils.build import closest_names
 KNOWN_KEYS = frozenset({
     'default_scope', 'custom_imports', 'work_dir', 'seed', 'deterministic', 'precision', 'model',
     'train_dataloader', 'val_dataloader', 'test_dataloader', 'optim', 'scheduler', 'train_cfg', 'hooks',
-    'checkpoint', 'log_interval', 'accelerate', 'evaluation', 'data_root', 'load_from', 'pretrained_root',
-    'pretrained_models', 'feature_dir',
+    'checkpoint', 'log_interval', 'accelerate', 'evaluation', 'data_root', 'load_from', 'shards',
+    'pretrained_root', 'pretrained_models', 'feature_dir',
 })
+
+#: Keys of the map-style readers that a shard folder does not take (they applied when it was built).
+READER_ONLY_KEYS = ('manifest', 'generate_if_missing', 'meta_file', 'folders', 'on_bad_line')
 
 
 class ConfigError(ValueError):
@@ -56,13 +59,22 @@ def retarget_data_root(cfg: Config, data_root: str) -> int:
 
     A dataset's ``manifest`` is reset to None so it defaults to ``DATA_ROOT/manifest.jsonl``,
     unless it is a path inside the data root (relative, not under the old root's path, e.g. the
-    ``features/manifest.jsonl`` of a feature cache), which then names the file in the new root.
-    A demo-generation option is dropped: the user's directory is never overwritten.
+    ``features/manifest.jsonl`` of a feature cache), which then names the file in the new root; a
+    demo-generation option is dropped: the user's directory is never overwritten. A shard folder
+    (with ``index.json``) turns every dataset into a ``ShardedDataset`` of that folder.
     """
+    from m5mm.datasets.shards.layout import is_shard_folder
+    shards = is_shard_folder(data_root)
     count = 0
     for dataset_cfg in iter_dataset_cfgs(cfg._cfg_dict):
         old_root = str(dataset_cfg['data_root']).rstrip('/')
         dataset_cfg['data_root'] = data_root
+        if shards:
+            dataset_cfg['type'] = 'ShardedDataset'
+            for key in READER_ONLY_KEYS:
+                dataset_cfg.pop(key, None)
+            count += 1
+            continue
         manifest = dataset_cfg.get('manifest')
         if manifest is not None and (Path(str(manifest)).is_absolute() or str(manifest).startswith(old_root + '/')):
             dataset_cfg['manifest'] = None

@@ -121,8 +121,12 @@ def test_with_accelerator(tiny_data):
     samples, dims, model = tiny_data
     loader = torch.utils.data.DataLoader(samples, batch_size=4, collate_fn=lambda s: collate(s, dims))
     acc = accelerate.Accelerator(cpu=True)
-    model_p, loader_p = acc.prepare(model, loader)
-    out = extract_features(model_p, loader_p, accelerator=acc)
+    try:
+        model_p, loader_p = acc.prepare(model, loader)
+        out = extract_features(model_p, loader_p, accelerator=acc)
+    finally:  # an fp32 AcceleratorState left behind would refuse the bf16 trainers of later tests
+        from accelerate.state import AcceleratorState
+        AcceleratorState._reset_state(reset_partial_state=True)
     ref = _reference(model, samples, dims)
     assert out['ids'] == [s['id'] for s in samples]
     np.testing.assert_allclose(out['features'], ref['joint'].numpy(), rtol=1e-5, atol=1e-6)

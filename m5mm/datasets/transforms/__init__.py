@@ -1,5 +1,6 @@
 """Per-modality loading and preprocessing steps (the ``TRANSFORMS`` registry)."""
 from .compose import Compose
+from .decode_video_frames import DecodeVideoFrames
 from .load_audio_mel import LoadAudioMel
 from .load_cached_feature import LoadCachedFeature
 from .load_feature import LoadFeature
@@ -14,6 +15,6 @@ from .sample_video_frames import SampleVideoFrames
 from .tokenize_table import TokenizeTable
 from .tokenize_text import TokenizeText
 
-__all__ = ['Compose', 'LoadAudioMel', 'LoadCachedFeature', 'LoadFeature', 'LoadImage', 'NormalizeImage',
-           'ProcessAudio', 'ProcessImage', 'ProcessVideoFrames', 'RandomFlipImage', 'ResizeImage', 'SampleVideoFrames',
-           'TokenizeTable', 'TokenizeText']
+__all__ = ['Compose', 'DecodeVideoFrames', 'LoadAudioMel', 'LoadCachedFeature', 'LoadFeature', 'LoadImage',
+           'NormalizeImage', 'ProcessAudio', 'ProcessImage', 'ProcessVideoFrames', 'RandomFlipImage', 'ResizeImage',
+           'SampleVideoFrames', 'TokenizeTable', 'TokenizeText']
