@@ -26,3 +26,39 @@ def demo_root(tmp_path_factory) -> Path:
 def tiny_config() -> str:
     """The test-size SCALE config."""
     return str(REPO / 'configs' / 'scale_5mod_tiny.py')
+
+
+@pytest.fixture(scope='session')
+def tiny_pretrained(tmp_path_factory) -> Path:
+    """Tiny random models of every supported pretrained family (``tools/make_tiny_pretrained.py``), once."""
+    from m5mm.models.pretrained.tiny_models import make_tiny_pretrained
+    root = tmp_path_factory.mktemp('tiny_pretrained')
+    make_tiny_pretrained(str(root))
+    return root
+
+
+@pytest.fixture(scope='session')
+def pretrained_roles(tiny_pretrained, tmp_path_factory) -> Path:
+    """``configs/scale_5mod_pretrained.py``'s pretrained_root layout (image, text, audio) on the tiny models."""
+    root = tmp_path_factory.mktemp('pretrained_roles')
+    for role, family in dict(image='clip', text='xlmr', audio='wav2vec2').items():
+        os.symlink(tiny_pretrained / family, root / role)
+    return root
+
+
+PRETRAINED_TINY = REPO / 'configs' / 'scale_5mod_pretrained_tiny.py'
+
+
+@pytest.fixture(scope='session')
+def cached_root(demo_root, tiny_pretrained, tmp_path_factory) -> Path:
+    """The demo catalogue (linked) with the tiny pretrained config's frozen towers cached (float32) in
+    ``features/``, as ``configs/scale_5mod_pretrained_tiny_cached.py`` reads them."""
+    from m5mm.engine.feature_cache import cache_features
+    from m5mm.utils.config import load_config
+    root = tmp_path_factory.mktemp('cached') / 'data'
+    root.mkdir()
+    for name in ('images', 'videos', 'audio', 'manifest.jsonl'):
+        os.symlink(demo_root / name, root / name)
+    cfg = load_config(str(PRETRAINED_TINY), {'data_root': str(root), 'pretrained_root': str(tiny_pretrained)})
+    cache_features(cfg, str(root / 'features'), dtype='float32', num_workers=0)
+    return root

@@ -15,15 +15,30 @@ LOADERS = ('train_dataloader', 'val_dataloader', 'test_dataloader')
 
 
 def test_the_configs_the_docs_name_exist():
-    for name in ('configs/scale_5mod.py', 'configs/scale_5mod_small.py', 'configs/scale_5mod_tiny.py'):
+    for name in ('configs/scale_5mod.py', 'configs/scale_5mod_small.py', 'configs/scale_5mod_tiny.py',
+                 'configs/scale_5mod_pretrained.py', 'configs/scale_5mod_pretrained_tiny.py',
+                 'configs/scale_5mod_pretrained_tiny_cached.py'):
         assert name in CONFIGS
 
 
+def _options(config: str, request) -> dict:
+    """``--cfg-options`` that point ``config`` at the test data (and at tiny models for pretrained configs)."""
+    text = (REPO / config).read_text()
+    root = request.getfixturevalue('cached_root' if 'LoadCachedFeature' in text else 'demo_root')
+    options = {'data_root': str(root)}
+    if 'pretrained_models' in text:  # real hub ids: the tiny models of the same families in their layout
+        options['pretrained_root'] = str(request.getfixturevalue('pretrained_roles'))
+    elif 'pretrained_root' in text:
+        options['pretrained_root'] = str(request.getfixturevalue('tiny_pretrained'))
+    return options
+
+
 @pytest.mark.parametrize('config', CONFIGS)
-def test_config_builds_its_datasets_and_model(config, demo_root):
-    cfg = load_config(str(REPO / config), {'data_root': str(demo_root)})
+def test_config_builds_its_datasets_and_model(config, request):
+    options = _options(config, request)
+    cfg = load_config(str(REPO / config), options)
     for loader in LOADERS:
-        assert cfg[loader].dataset.data_root == str(demo_root)
+        assert cfg[loader].dataset.data_root == options['data_root']
     datasets = {loader: build_dataset(cfg[loader].dataset) for loader in LOADERS}
     assert all(len(d) > 0 for d in datasets.values())
     model = build_model_from_config(cfg, datasets['train_dataloader'].meta)

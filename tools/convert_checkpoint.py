@@ -2,6 +2,8 @@
 
     python tools/convert_checkpoint.py work_dirs/scale_5mod/checkpoints/step_00000100 --out scale.pt
     python tools/convert_checkpoint.py work_dirs/scale_5mod --out scale.safetensors   # latest checkpoint
+    python tools/convert_checkpoint.py work_dirs/lora_run --out merged.pt --merge-lora  # LoRA merged in;
+        # writes merged.pt.config.py too (the config with lora removed), e.g. for tools/test.py
 """
 import argparse
 import os
@@ -17,12 +19,27 @@ def main(argv=None) -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument('checkpoint', help='a checkpoint directory, or a work dir (its latest checkpoint)')
     parser.add_argument('--out', required=True, help='output file: .pt/.bin (torch.save) or .safetensors')
+    parser.add_argument('--merge-lora', action='store_true',
+                        help='merge the LoRA adapters of pretrained towers into plain weights (needs the config)')
+    parser.add_argument('--config', help='with --merge-lora: the run\'s config (default: the checkpoint\'s config.py)')
     args = parser.parse_args(argv)
     path = latest_checkpoint(args.checkpoint) or args.checkpoint
+    if args.merge_lora:
+        merge_lora(path, args.out, args.config)
+        return
     state = load_model_state_dict(path)
     out = save_model_state_dict(state, args.out)
     count = sum(v.numel() for v in state.values())
     print(f'{path} -> {out}: {len(state)} tensors, {count / 1e6:.2f} M values (fp32)')
+
+
+def merge_lora(path, out: str, config) -> None:
+    from pathlib import Path
+    from m5mm.engine.lora_export import export_merged_weights
+    from m5mm.utils.config import load_config
+    config = config or str(Path(path) / 'config.py')
+    weights, config_path, count = export_merged_weights(load_config(config), path, out)
+    print(f'{path} -> {weights}: {count} LoRA layers merged; config without LoRA: {config_path}')
 
 
 if __name__ == '__main__':

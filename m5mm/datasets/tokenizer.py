@@ -13,6 +13,8 @@ import shutil
 import tempfile
 from typing import Dict, Iterable, List, Optional
 
+from m5mm.utils.pretrained_source import looks_like_path, resolve_pretrained
+
 from .file_lock import file_lock
 
 logger = logging.getLogger('m5mm')
@@ -87,9 +89,13 @@ def _wrap(tokenizer) -> TextTokenizer:
 
 
 def load_tokenizer(path: str) -> TextTokenizer:
-    """Load (once per process and folder) the tokenizer saved in folder ``path``."""
+    """Load (once per process and folder) the tokenizer saved in folder ``path``, or of the hub model
+    ``path`` (``'org/name'``, resolved through the Hugging Face cache like the towers' ``pretrained``)."""
     from transformers import PreTrainedTokenizerFast
-    key = os.path.abspath(path)
+    if os.path.isdir(path) or looks_like_path(path):
+        key = os.path.abspath(path)
+    else:
+        key = resolve_pretrained(path, what='tokenizer')
     if key not in _CACHE:
         if not os.path.isfile(os.path.join(key, 'tokenizer.json')):
             raise FileNotFoundError(f'no tokenizer.json in {key}: give a folder saved by '

@@ -101,7 +101,9 @@ class CheckpointManager:
             shutil.rmtree(tmp, ignore_errors=True)
             tmp.mkdir(parents=True)
         acc.wait_for_everyone()
-        acc.save_state(str(tmp), safe_serialization=False)  # tied and shared weights (text/table BERT)
+        # DeepSpeed would store frozen parameters besides the module state (pretrained towers leave theirs out)
+        extra = {'exclude_frozen_parameters': True} if str(acc.distributed_type) == 'DistributedType.DEEPSPEED' else {}
+        acc.save_state(str(tmp), safe_serialization=False, **extra)  # tied and shared weights (text/table BERT)
         acc.wait_for_everyone()
         if acc.is_main_process:
             (tmp / 'config.py').write_text(config_text)

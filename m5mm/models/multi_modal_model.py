@@ -77,6 +77,7 @@ def _upgrade_legacy_names(module: nn.Module, state_dict: dict, prefix: str, *arg
     """Load-state-dict pre-hook: rename the parameters of an m5mm 0.1 checkpoint in place (and warn
     when its parameter order differs, which an optimizer state saved with it depends on)."""
     names = [prefix + name for name in module.state_dict(keep_vars=True)]
+    names += [prefix + name for name, _ in module.named_parameters(remove_duplicate=False)]  # tied, not saved
     upgraded = upgrade_state_dict(state_dict, names, prefix)
     if list(upgraded) == list(state_dict):
         return

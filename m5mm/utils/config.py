@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any, Dict, Iterable, Optional
+from typing import Any, Dict, Iterable, Optional, Tuple
 
 from mmengine.config import Config
 
@@ -14,6 +14,7 @@ KNOWN_KEYS = frozenset({
     'default_scope', 'custom_imports', 'work_dir', 'seed', 'deterministic', 'precision', 'model',
     'train_dataloader', 'val_dataloader', 'test_dataloader', 'optim', 'scheduler', 'train_cfg', 'hooks',
     'checkpoint', 'log_interval', 'accelerate', 'evaluation', 'data_root', 'load_from', 'shards',
+    'pretrained_root', 'pretrained_models', 'feature_dir',
 })
 
 #: Keys of the map-style readers that a shard folder does not take (they applied when it was built).
@@ -57,13 +58,16 @@ def retarget_data_root(cfg: Config, data_root: str) -> int:
     """Point every dataset of ``cfg`` at ``data_root``; returns how many were changed.
 
     A dataset's ``manifest`` is reset to None so it defaults to ``DATA_ROOT/manifest.jsonl``,
-    and a demo-generation option is dropped: the user's directory is never overwritten. A shard
-    folder (with ``index.json``) turns every dataset into a ``ShardedDataset`` of that folder.
+    unless it is a path inside the data root (relative, not under the old root's path, e.g. the
+    ``features/manifest.jsonl`` of a feature cache), which then names the file in the new root; a
+    demo-generation option is dropped: the user's directory is never overwritten. A shard folder
+    (with ``index.json``) turns every dataset into a ``ShardedDataset`` of that folder.
     """
     from m5mm.datasets.shards.layout import is_shard_folder
     shards = is_shard_folder(data_root)
     count = 0
     for dataset_cfg in iter_dataset_cfgs(cfg._cfg_dict):
+        old_root = str(dataset_cfg['data_root']).rstrip('/')
         dataset_cfg['data_root'] = data_root
         if shards:
             dataset_cfg['type'] = 'ShardedDataset'
@@ -71,7 +75,8 @@ def retarget_data_root(cfg: Config, data_root: str) -> int:
                 dataset_cfg.pop(key, None)
             count += 1
             continue
-        if 'manifest' in dataset_cfg:
+        manifest = dataset_cfg.get('manifest')
+        if manifest is not None and (Path(str(manifest)).is_absolute() or str(manifest).startswith(old_root + '/')):
             dataset_cfg['manifest'] = None
         if dataset_cfg.get('generate_if_missing') is not None:
             dataset_cfg['generate_if_missing'] = None
@@ -80,18 +85,59 @@ def retarget_data_root(cfg: Config, data_root: str) -> int:
     return count
 
 
+def _retarget_strings(node: Any, old: str, new: str) -> Tuple[Any, int]:
+    """``node`` with every string that is ``old`` or starts with ``old/`` moved under ``new``; and how many."""
+    if isinstance(node, str):
+        if node == old or node.startswith(old + '/'):
+            return new + node[len(old):], 1
+        return node, 0
+    if isinstance(node, dict):
+        count = 0
+        for key in list(node):
+            node[key], n = _retarget_strings(node[key], old, new)
+            count += n
+        return node, count
+    if isinstance(node, (list, tuple)):
+        items = [_retarget_strings(v, old, new) for v in node]
+        return type(node)(v for v, _ in items), sum(n for _, n in items)
+    return node, 0
+
+
+def retarget_pretrained_root(cfg: Config, pretrained_root: str) -> int:
+    """Point every pretrained model of ``cfg`` (the ``pretrained=`` of towers and pipelines, tokenizer
+    paths: every string under the config's ``pretrained_root``) at ``pretrained_root``; returns how many."""
+    old = cfg.get('pretrained_root')
+    if not old:
+        raise ConfigError(f'pretrained_root={pretrained_root} given, but the config sets no top-level pretrained_root '
+                          f'whose models it could move')
+    old = str(old).rstrip('/')
+    count = 0
+    for key in list(cfg._cfg_dict.keys()):
+        if key != 'pretrained_root':
+            value, n = _retarget_strings(cfg._cfg_dict[key], old, str(pretrained_root).rstrip('/'))
+            cfg._cfg_dict[key] = value
+            count += n
+    cfg['pretrained_root'] = str(pretrained_root)
+    return count
+
+
 def load_config(path: str, cfg_options: Optional[Dict[str, Any]] = None) -> Config:
     """Load a config file, apply ``--cfg-options`` and check its keys.
 
-    ``data_root=DIR`` among the options retargets every dataset in the config to DIR.
+    ``data_root=DIR`` among the options retargets every dataset in the config to DIR;
+    ``pretrained_root=DIR`` every pretrained model under the config's ``pretrained_root``.
     """
     if not Path(path).is_file():
         raise ConfigError(f'Config file not found: {path}')
     cfg = Config.fromfile(path)
     options = dict(cfg_options or {})
     data_root = options.pop('data_root', None)
+    pretrained_root = options.pop('pretrained_root', None)
     if options:
         cfg.merge_from_dict(options)
+    if pretrained_root is not None and retarget_pretrained_root(cfg, str(pretrained_root)) == 0:
+        raise ConfigError(f'pretrained_root={pretrained_root} given, but no model of {path} is under its '
+                          f'pretrained_root {cfg.get("pretrained_root")!r}')
     if data_root is not None:
         if retarget_data_root(cfg, str(data_root)) == 0:
             raise ConfigError(f'data_root={data_root} given, but the config {path} has no dataset to retarget')

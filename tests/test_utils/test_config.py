@@ -50,3 +50,32 @@ def test_misspelt_top_level_key_is_reported(config_tree):
 def test_missing_config_file_is_clear(tmp_path):
     with pytest.raises(ConfigError, match='Config file not found'):
         load_config(str(tmp_path / 'nope.py'))
+
+
+def test_pretrained_root_moves_every_pretrained_model(tmp_path):
+    (tmp_path / 'pre.py').write_text(textwrap.dedent("""
+        pretrained_root = 'models'
+        _vit = f'{pretrained_root}/vit'
+        model = dict(encoders=dict(image=dict(type='PretrainedImageEncoder', pretrained=_vit),
+                                   text=dict(type='PretrainedTextEncoder', pretrained='org/bert')))
+        train_dataloader = dict(dataset=dict(type='ManifestDataset', data_root='data', manifest='feats/m.jsonl',
+                                             tokenizer=dict(path=f'{pretrained_root}/bert'),
+                                             modalities=dict(image=dict(pipeline=[
+                                                 dict(type='ProcessImage', pretrained=_vit)]))))
+    """))
+    cfg = load_config(str(tmp_path / 'pre.py'), {'pretrained_root': '/srv/models', 'data_root': '/srv/data'})
+    assert cfg.model.encoders.image.pretrained == '/srv/models/vit'
+    assert cfg.model.encoders.text.pretrained == 'org/bert'  # a hub id, not under the root
+    dataset = cfg.train_dataloader.dataset
+    assert dataset.tokenizer.path == '/srv/models/bert'
+    assert dataset.modalities.image.pipeline[0].pretrained == '/srv/models/vit'
+    assert dataset.manifest == 'feats/m.jsonl'  # inside the data root: kept, now in /srv/data
+    assert cfg.pretrained_root == '/srv/models'
+    with pytest.raises(ConfigError, match='sets no top-level pretrained_root'):
+        load_config(str(_plain_config(tmp_path)), {'pretrained_root': '/x'})
+
+
+def _plain_config(tmp_path):
+    path = tmp_path / 'plain.py'
+    path.write_text("model = dict(type='ScalePretrainer')\n")
+    return path

@@ -115,6 +115,10 @@ class TextBertEncoder(nn.Module):
         """Backbone keyword inputs besides ids and mask (none for text)."""
         return {}
 
+    def run_backbone(self, **inputs: Tensor) -> Tensor:
+        """The backbone's last hidden states (B, L, H) for its keyword ``inputs``."""
+        return self.backbone(**inputs).last_hidden_state
+
     def forward(self, inputs: Mapping[str, Tensor], mask_ratio: float = 0.0) -> EncoderOutput:
         """inputs: ``input_ids`` (B, L), ``attention_mask`` (B, L), ``present`` (B,) -> L tokens."""
         name = type(self).__name__
@@ -126,8 +130,8 @@ class TextBertEncoder(nn.Module):
         present = fetch_present(inputs, ids.shape[0], name)
         valid = fetch_mask(inputs, 'attention_mask', ids, name) & present[:, None]
         ids = ids.long().masked_fill(~valid, self.pad_token_id)
-        hidden = self.backbone(input_ids=ids, attention_mask=safe_key_mask(valid).long(),
-                               **self.extra_backbone_inputs(inputs, valid)).last_hidden_state
+        hidden = self.run_backbone(input_ids=ids, attention_mask=safe_key_mask(valid).long(),
+                                   **self.extra_backbone_inputs(inputs, valid))
         tokens = self.out_proj(hidden)
         pooled = self.pooled_proj(tokens[:, 0])
         return EncoderOutput(tokens=tokens, mask=valid, pooled=pooled, present=present)

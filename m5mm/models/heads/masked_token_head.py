@@ -13,8 +13,9 @@ from m5mm.registry import HEADS
 class MaskedTokenHead(nn.Module):
     """``Linear(dim -> E) -> GELU -> LayerNorm -> logits = h @ embedding.T + bias``.
 
-    With ``embedding`` the decoder weight IS the embedding's weight (tied, as in BERT), and
-    E is the embedding width; without, the decoder is a free ``Linear(E=dim -> vocab_size)``.
+    With ``embedding`` the decoder weight IS the embedding's weight (tied, as in BERT; it is
+    saved with the embedding, not with the head), and E is the embedding width; without, the
+    decoder is a free ``Linear(E=dim -> vocab_size)``.
 
     Args:
         dim: width of the fused tokens.
@@ -38,7 +39,18 @@ class MaskedTokenHead(nn.Module):
             self.decoder.weight = embedding.weight
         self.bias = nn.Parameter(torch.zeros(num_out))
         self.tied = embedding is not None
+        if self.tied:  # the embedding's owner saves the weight (a frozen pretrained tower: not at all)
+            self.register_state_dict_post_hook(_drop_tied_weight)
+
+    def _load_from_state_dict(self, state_dict, prefix, *args) -> None:
+        if self.tied:  # a tied weight is the embedding's, loaded (or kept from the source) by its owner
+            state_dict.setdefault(prefix + 'decoder.weight', self.decoder.weight.detach())
+        super()._load_from_state_dict(state_dict, prefix, *args)
 
     def forward(self, x: Tensor) -> Tensor:
         """x: (..., dim) -> (..., V) logits (V = the embedding's rows when tied)."""
         return self.decoder(self.transform(x.to(self.bias.dtype))) + self.bias
+
+
+def _drop_tied_weight(module: MaskedTokenHead, state_dict, prefix: str, local_metadata) -> None:
+    state_dict.pop(prefix + 'decoder.weight', None)

@@ -1,0 +1,31 @@
+"""Write tiny random models of every supported pretrained family (with processor / tokenizer files).
+
+    python tools/make_tiny_pretrained.py --out data/tiny_pretrained [--families clip,xlmr,wav2vec2,videomae]
+
+Each OUT/<family>/ is written by the family's real save_pretrained (timm: save_for_hf), so it loads through
+the same pretrained= path as a hub model; configs/scale_5mod_pretrained_tiny.py reads them
+(--cfg-options pretrained_root=OUT). Families: image vit, clip, siglip, dinov2, convnext, timm_vit;
+video videomae; audio wav2vec2, hubert, ast, whisper; text bert, xlmr.
+"""
+import argparse
+import os
+import sys
+
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+from m5mm.models.pretrained.tiny_models import FAMILIES, make_tiny_pretrained  # noqa: E402
+from m5mm.utils.cli import comma_list  # noqa: E402
+
+
+def main(argv=None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument('--out', required=True, help='output folder (one sub-folder per family)')
+    parser.add_argument('--families', type=comma_list, default=None, help=f'default all: {",".join(FAMILIES)}')
+    parser.add_argument('--seed', type=int, default=0)
+    args = parser.parse_args(argv)
+    for folder in make_tiny_pretrained(args.out, args.families, seed=args.seed):
+        print(folder)
+
+
+if __name__ == '__main__':
+    main()
