@@ -16,12 +16,10 @@ from typing import Any, Dict, Iterator, List, Mapping, Optional, Sequence, Tuple
 import numpy as np
 from torch.utils.data import Dataset
 
-from m5mm.registry import MODALITIES
-from m5mm.structures import BUILTIN_MODALITIES
-
 from .collation import collate
 from .errors import ManifestError, MediaError
 from .modalities.base_modality import ModalitySpec, Template
+from .modality_pipelines import build_modality_pipelines, load_modality_item, sample_seed
 from .paths import resolve_media_path
 from .records import label_index, normalize_record, normalize_splits
 from .tokenizer import TextTokenizer, get_or_train_tokenizer, load_tokenizer
@@ -31,7 +29,6 @@ from .worker import limit_worker_threads
 logger = logging.getLogger('m5mm')
 
 DEFAULT_TOKENIZER = dict(path=None, vocab_size=4000)
-MODALITY_CFG_KEYS = ('pipeline', 'source', 'spec')
 MAX_LOGGED_BAD_LINES = 10
 PROBE_LIMIT = 16
 
@@ -89,22 +86,7 @@ class BaseProductDataset(Dataset):
         raise NotImplementedError
 
     def _build_modalities(self, modalities: Optional[Mapping[str, Optional[dict]]]) -> None:
-        if modalities is None:
-            modalities = {name: None for name in BUILTIN_MODALITIES}
-        if not modalities:
-            raise ValueError('modalities is empty: configure at least one modality')
-        for name, cfg in modalities.items():
-            cfg = dict(cfg or {})
-            unknown = set(cfg) - set(MODALITY_CFG_KEYS)
-            if unknown:
-                raise ValueError(f'modalities.{name} has unknown keys {sorted(unknown)}; '
-                                 f'accepted: {", ".join(MODALITY_CFG_KEYS)}')
-            spec_cfg = dict(type=name, source=cfg.get('source', 'raw'), **(cfg.get('spec') or {}))
-            spec = MODALITIES.build(spec_cfg)
-            pipeline = cfg.get('pipeline')
-            self.specs[name] = spec
-            self.pipelines[name] = Compose(
-                transforms=spec.default_pipeline() if pipeline is None else pipeline)
+        self.specs, self.pipelines = build_modality_pipelines(modalities)
 
     def _load_records(self) -> List[dict]:
         records, seen = [], set()
@@ -224,7 +206,7 @@ class BaseProductDataset(Dataset):
 
     def sample_seed(self, index: int) -> int:
         """Seed of sample ``index`` this epoch (a function of seed, epoch and index only)."""
-        return int(np.random.SeedSequence([self.seed, self.epoch, index]).generate_state(1)[0])
+        return sample_seed(self.seed, self.epoch, index)
 
     def label_of(self, record: dict) -> Tuple[int, int]:
         """(category index, instance index) of a record, -1 when unknown."""
@@ -255,29 +237,11 @@ class BaseProductDataset(Dataset):
 
     def _load(self, name: str, record: dict, index: int, errors: Optional[Dict[str, str]]
               ) -> Optional[Dict[str, Any]]:
-        value = record['fields'][name]
-        if value is None:
-            return None
-        spec = self.specs[name]
-        results = dict(id=record['id'], index=index, modality=name, source=spec.source,
-                       data_root=self.data_root, tokenizer=self.tokenizer, seed=self.sample_seed(index))
-        try:
-            if spec.reads_path:
-                results['path'] = resolve_media_path(self.data_root, value)
-            else:
-                results['value'] = value
-            results = self.pipelines[name](results)
-        except MediaError as exc:
-            if errors is not None:
-                errors[name] = exc.reason
-            logger.warning('m5mm: %s of %r treated as absent: %s', name, record['id'], exc)
-            return None
-        missing = [k.name for k in spec.item_keys if k.name not in results]
-        if missing:
-            raise KeyError(f'the {name} pipeline {self.pipelines[name]!r} did not produce {missing}')
-        item = {k.name: results[k.name] for k in spec.item_keys}
-        if name not in self._templates:
-            self._templates[name] = spec.template_of(item)
+        item = load_modality_item(name, self.specs[name], self.pipelines[name], record, index=index,
+                                  data_root=self.data_root, tokenizer=self.tokenizer,
+                                  seed=self.sample_seed(index), errors=errors)
+        if item is not None and name not in self._templates:
+            self._templates[name] = self.specs[name].template_of(item)
         return item
 
     # ------------------------------------------------------------ batches

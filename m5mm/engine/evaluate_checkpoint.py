@@ -65,13 +65,14 @@ def evaluate_checkpoint(cfg, checkpoint: PathLike, *, work_dir: Optional[PathLik
                         tasks: Sequence[str] = ALL_TASKS, kind: str = 'joint',
                         modalities: Optional[Sequence[str]] = None,
                         cross_modal: Union[str, Sequence, None] = None, classification: str = 'auto',
-                        save_splits: bool = False) -> Tuple[dict, Path]:
+                        save_splits: bool = False, task_options: Optional[Dict[str, dict]] = None
+                        ) -> Tuple[dict, Path]:
     """Evaluate ``checkpoint`` of ``cfg.model``; write ``WORK_DIR/results.json`` and ``test_info.json``.
 
     Args:
         work_dir: output folder (default :func:`default_test_dir`).
         save_splits: also write each split's features as ``WORK_DIR/features_<split>.npz``.
-        tasks, kind, modalities, cross_modal, classification: see :func:`evaluate_model`.
+        tasks, kind, modalities, cross_modal, classification, task_options: see :func:`evaluate_model`.
 
     Returns:
         (results, work_dir).
@@ -87,7 +88,7 @@ def evaluate_checkpoint(cfg, checkpoint: PathLike, *, work_dir: Optional[PathLik
     model, accelerator = _device_and_accelerator(build_model_for_eval(cfg, checkpoint))
     results, counts, features = evaluate_features(model, cfg, tasks=tasks, kind=kind, modalities=modalities,
                                                   cross_modal=pairs, classification=classification,
-                                                  accelerator=accelerator)
+                                                  accelerator=accelerator, task_options=task_options)
     if accelerator is not None and not accelerator.is_main_process:
         return results, out
     out.mkdir(parents=True, exist_ok=True)

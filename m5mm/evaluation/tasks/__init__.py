@@ -4,6 +4,8 @@ from .clustering_task import ClusteringTask
 from .cross_modal_retrieval_task import CrossModalRetrievalTask
 from .retrieval_task import RetrievalTask
 from .runner import format_results, run_tasks
+from .text_query_retrieval_task import TextQueryRetrievalTask
+from .zero_shot_task import ZeroShotClassificationTask
 
 __all__ = ['ClassificationTask', 'ClusteringTask', 'CrossModalRetrievalTask', 'RetrievalTask',
-           'format_results', 'run_tasks']
+           'TextQueryRetrievalTask', 'ZeroShotClassificationTask', 'format_results', 'run_tasks']
