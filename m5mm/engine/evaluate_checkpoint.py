@@ -31,17 +31,19 @@ def default_test_dir(checkpoint: PathLike) -> Path:
     return path
 
 
-def build_model_for_eval(cfg, checkpoint: Optional[PathLike] = None) -> nn.Module:
+def build_model_for_eval(cfg, checkpoint: Optional[PathLike] = None, *, meta: Optional[dict] = None) -> nn.Module:
     """``cfg.model`` built with the train dataset's ``meta``, ``checkpoint``'s weights loaded, in eval mode.
 
-    A classifier's ``init_from`` is ignored (the checkpoint holds all its weights).
+    A classifier's ``init_from`` is ignored (the checkpoint holds all its weights). ``meta``: the
+    train dataset's meta when the caller has it (else the dataset is built to read it).
     """
     from m5mm.engine.builder import build_model, import_config_modules
     from m5mm.engine.weights import load_model_weights
     import_config_modules(cfg)
-    dataset_cfg = copy.deepcopy(dict(cfg.train_dataloader.dataset))
-    dataset_cfg.pop('generate_if_missing', None)
-    meta = build_dataset(dataset_cfg).meta
+    if meta is None:
+        dataset_cfg = copy.deepcopy(dict(cfg.train_dataloader.dataset))
+        dataset_cfg.pop('generate_if_missing', None)
+        meta = build_dataset(dataset_cfg).meta
     model_cfg = cfg.model.to_dict() if hasattr(cfg.model, 'to_dict') else dict(cfg.model)
     if model_cfg.get('init_from'):
         model_cfg['init_from'] = None
