@@ -19,14 +19,22 @@ CARD_TASKS = ('retrieval', 'classification', 'clustering', 'zero_shot')
 ROBUSTNESS = ('default', 'all', 'none')
 
 
-def robustness_subsets(modalities: Sequence[str], mode: str = 'default') -> List[List[str]]:
+def robustness_subsets(modalities: Sequence[str], mode: Union[str, Sequence[Sequence[str]]] = 'default'
+                       ) -> List[List[str]]:
     """Modality subsets of the robustness table.
 
-    'default': each modality alone, each left out, and all; 'all': every non-empty subset; 'none'.
+    'default': each modality alone, each left out, and all; 'all': every non-empty subset; 'none';
+    or the subsets themselves (``[['text'], ['text', 'image']]``).
     """
-    if mode not in ROBUSTNESS:
-        raise ValueError(f'robustness must be one of {ROBUSTNESS}, got {mode!r}')
     names = list(modalities)
+    if not isinstance(mode, str):
+        subsets = [list(s) for s in mode]
+        unknown = sorted({m for s in subsets for m in s} - set(names))
+        if unknown or not all(subsets):
+            raise ValueError(f'robustness subsets {subsets}: each needs modalities of the model {names}')
+        return subsets
+    if mode not in ROBUSTNESS:
+        raise ValueError(f'robustness must be one of {ROBUSTNESS} or a list of subsets, got {mode!r}')
     if mode == 'none':
         return []
     if mode == 'all':
@@ -37,7 +45,8 @@ def robustness_subsets(modalities: Sequence[str], mode: str = 'default') -> List
     return subsets + ([names] if len(names) > 1 else [])
 
 
-def evaluate_for_card(run, *, tasks: Optional[Sequence[str]] = None, robustness: str = 'default') -> Dict[str, Any]:
+def evaluate_for_card(run, *, tasks: Optional[Sequence[str]] = None,
+                      robustness: Union[str, Sequence[Sequence[str]]] = 'default') -> Dict[str, Any]:
     """Results, task counts, the robustness rows and the feature size of a loaded run's model."""
     from m5mm.engine.evaluate import evaluate_features, evaluate_model
     data_root = run.cfg.test_dataloader.dataset.get('data_root')
@@ -57,7 +66,7 @@ def evaluate_for_card(run, *, tasks: Optional[Sequence[str]] = None, robustness:
 
 def export_model(checkpoint: PathLike, out_dir: PathLike, *, config: Optional[PathLike] = None,
                  cfg_options: Optional[dict] = None, evaluate: bool = True, tasks: Optional[Sequence[str]] = None,
-                 robustness: str = 'default') -> ProductEncoder:
+                 robustness: Union[str, Sequence[Sequence[str]]] = 'default') -> ProductEncoder:
     """Write the model folder of a checkpoint, its card filled from an evaluation on the config's test data.
 
     Args:
@@ -67,15 +76,14 @@ def export_model(checkpoint: PathLike, out_dir: PathLike, *, config: Optional[Pa
         evaluate: run the evaluation for the card (else the card has the data summary only).
         tasks: evaluation tasks (default retrieval, classification, clustering, zero_shot, and
             text_retrieval when ``DATA_ROOT/queries.jsonl`` exists).
-        robustness: subsets of the modality-robustness table: 'default', 'all' or 'none'.
+        robustness: subsets of the modality-robustness table: 'default', 'all', 'none' or a list.
 
     Returns:
         The encoder (loaded from the checkpoint) that was saved.
     """
     from .run_loader import load_run
-    if robustness not in ROBUSTNESS:
-        raise ValueError(f'robustness must be one of {ROBUSTNESS}, got {robustness!r}')
     run = load_run(checkpoint, config=config, cfg_options=cfg_options)
+    robustness = robustness_subsets(list(run.preprocessor.specs), robustness)   # fails before evaluating
     encoder = ProductEncoder(**parts_from_run(run))
     evaluation: Dict[str, Any] = dict(data=summarize_training_data(run.train_dataset))
     if evaluate:
