@@ -14,9 +14,10 @@ from m5mm.datasets.query_file import load_query_file, write_query_file
 def test_round_trip_and_malformed_lines(tmp_path):
     path = write_query_file(str(tmp_path / 'q.jsonl'), [dict(id='a', text='red shoes', relevance={'P1': 2, 'P2': 0.5})])
     assert load_query_file(path) == [dict(id='a', text='red shoes', relevance={'P1': 2.0, 'P2': 0.5})]
-    for line, reason in [('{"text": "", "relevance": {}}', 'non-empty'), ('{"text": "x"}', 'relevance'),
-                         ('{"text": "x", "relevance": {"P": -1}}', '>= 0'), ('{"text": "x", "relevance": []}',
-                                                                              'relevance'), ('not json', 'Expecting')]:
+    bad_lines = [('{"text": "", "relevance": {}}', 'non-empty'), ('{"text": "x"}', 'relevance'),
+                 ('{"text": "x", "relevance": {"P": -1}}', '>= 0'), ('{"text": "x", "relevance": []}', 'relevance'),
+                 ('not json', 'Expecting')]
+    for line, reason in bad_lines:
         (tmp_path / 'bad.jsonl').write_text('{"text": "ok", "relevance": {}}\n' + line + '\n')
         with pytest.raises(ManifestError, match=f'bad.jsonl:2: .*{reason}'):
             load_query_file(str(tmp_path / 'bad.jsonl'))
