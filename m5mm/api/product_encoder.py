@@ -32,6 +32,12 @@ def default_device() -> torch.device:
     return torch.device('cuda' if torch.cuda.is_available() else 'cpu')
 
 
+def _is_empty(value: Any) -> bool:
+    if isinstance(value, str):
+        return not value.strip()
+    return value is None or (isinstance(value, (list, tuple, dict, bytes)) and len(value) == 0)
+
+
 class ProductEncoder:
     """A trained model with its own preprocessing: raw product records in, vectors out.
 
@@ -149,12 +155,12 @@ class ProductEncoder:
         if device is not None and torch.device(device) != self.device:
             self.device = torch.device(device)
             self.model.to(self.device)
+        if not records:
+            raise ValueError('encode: no records given')
+        self._check_not_empty(records)
         with MediaStager(specs=self.preprocessor.specs, data_root=data_root) as stager:
             staged = [stager.stage(self._only(record, keep), i) for i, record in enumerate(records)]
-            if not staged:
-                raise ValueError('encode: no records given')
             dataset = self.preprocessor.dataset(staged, data_root=os.path.abspath(os.sep), on_error=on_error)
-            self._check_not_empty(dataset, keep)
             loader = DataLoader(dataset, batch_size=batch_size, shuffle=False, collate_fn=dataset.collate,
                                 num_workers=num_workers)
             if progress:
@@ -191,12 +197,13 @@ class ProductEncoder:
         fields = {spec.record_field for name, spec in self.preprocessor.specs.items() if name not in keep}
         return {key: value for key, value in record.items() if key not in fields}
 
-    @staticmethod
-    def _check_not_empty(dataset, keep: Optional[List[str]]) -> None:
-        for record in dataset.records:
-            if all(value is None for value in record['fields'].values()):
-                raise ValueError(f'record {record["id"]!r} has none of the modalities '
-                                 f'{keep or list(dataset.specs)}: nothing to encode')
+    def _check_not_empty(self, records: Sequence[Mapping[str, Any]]) -> None:
+        """A record with none of the model's modalities is an error (one lacking only some is not)."""
+        fields = [spec.record_field for spec in self.preprocessor.specs.values()]
+        for position, record in enumerate(records):
+            if isinstance(record, Mapping) and all(_is_empty(record.get(f)) for f in fields):
+                raise ValueError(f'record {record.get("id", position)!r} has none of the modalities '
+                                 f'{self.modalities}: nothing to encode')
 
     def __repr__(self) -> str:
         return (f'ProductEncoder(source={self.source!r}, modalities={self.modalities}, feature={self.feature!r}, '
