@@ -1,7 +1,7 @@
 """The model card (``README.md``) of a model folder: usage, training data, evaluation, robustness."""
 from __future__ import annotations
 
-from typing import Any, Dict, List, Mapping, Optional, Sequence
+from typing import Any, Dict, Mapping, Optional, Sequence
 
 from m5mm.version import __version__
 
@@ -19,14 +19,8 @@ def _pct(value: Any) -> str:
 
 def results_tables(results: Mapping[str, Mapping[str, float]]) -> str:
     """One markdown table per group of results with the same metrics (values in %)."""
-    groups: List[List[str]] = []
-    for name, metrics in results.items():
-        for group in groups:
-            if list(results[group[0]]) == list(metrics):
-                group.append(name)
-                break
-        else:
-            groups.append([name])
+    from m5mm.evaluation.tasks.runner import group_results
+    groups = group_results(results)
     return '\n\n'.join(markdown_table(['task'] + list(results[g[0]]),
                                       [[n] + [_pct(v) for v in results[n].values()] for n in g]) for g in groups)
 
