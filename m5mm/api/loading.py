@@ -75,7 +75,10 @@ def load_encoder_parts(path: PathLike, *, config: Optional[PathLike] = None, cfg
     if Path(path).exists():
         return load_run_parts(path, config=config, cfg_options=cfg_options)
     if is_hub_id(str(path)):
-        folder = download_model(str(path), revision=revision, cache_dir=cache_dir)
+        try:
+            folder = download_model(str(path), revision=revision, cache_dir=cache_dir)
+        except FileNotFoundError as exc:
+            raise FileNotFoundError(f'{path} is not a local path; as a hub id: {exc}') from None
         parts = load_folder_parts(folder)
         return dict(parts, source=str(path))
     raise FileNotFoundError(f'{path} is neither a model folder, a checkpoint, a work dir nor a hub id (org/name)')

@@ -61,6 +61,10 @@ def is_model_folder(path: PathLike) -> bool:
 def check_registered_types(node: Any, where: str) -> None:
     """Refuse any ``type`` that is not a plain registered name (a dotted path would be imported)."""
     if isinstance(node, dict):
+        scoped = [key for key in node if key in ('_scope_', 'custom_imports')]
+        if scoped:
+            raise ModelFolderError(f'{where}: {scoped[0]!r} is not allowed in a model folder (it would import '
+                                   f'modules)')
         kind = node.get('type')
         if 'type' in node:
             name = kind[len('m5mm.'):] if isinstance(kind, str) and kind.startswith('m5mm.') else kind
@@ -140,6 +144,9 @@ def read_config(root: PathLike) -> Dict[str, Any]:
     if config['format_version'] != FORMAT_VERSION:
         raise ModelFolderError(f'{path} has format version {config["format_version"]}; this m5mm reads version '
                                f'{FORMAT_VERSION} (upgrade m5mm)')
+    files = config['files']
+    if not isinstance(files, dict) or not all(isinstance(k, str) and isinstance(v, str) for k, v in files.items()):
+        raise ModelFolderError(f'{path}: "files" must map file names to sha256 strings')
     check_registered_types(config['model'], 'model')
     check_registered_types(config['modalities'], 'modalities')
     verify_files(root, config['files'])

@@ -58,6 +58,8 @@ def _product_rows(dataset, row_of: Dict[str, int]) -> Iterator[Dict[str, Any]]:
 def _catalogue_dataset(encoder, data_root: str, manifest: Optional[str], splits: Optional[Sequence[str]]):
     from m5mm.datasets import ManifestDataset
     tokenizer = encoder.preprocessor.tokenizer
+    if tokenizer is not None and tokenizer.path is None:
+        raise ValueError('the encoder\'s tokenizer has no folder; save the model (save_pretrained) and load it again')
     return ManifestDataset(data_root=data_root, manifest=manifest, split=list(splits) if splits else None,
                            modalities=encoder.preprocessor.modalities, on_bad_line='skip',
                            tokenizer=dict(path=tokenizer.path) if tokenizer is not None else None)

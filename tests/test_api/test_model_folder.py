@@ -71,6 +71,10 @@ def test_tampered_and_mismatched_folders_fail_clearly(tiny_model_dir, tmp_path):
     with pytest.raises(ModelFolderError, match="type 'os.system' is not a registered name"):
         ProductEncoder.from_pretrained(folder)
     shutil.copyfile(tiny_model_dir / CONFIG_FILE, folder / CONFIG_FILE)
+    _rewrite_config(folder, lambda c: c['model'].update(_scope_='os'))
+    with pytest.raises(ModelFolderError, match="'_scope_' is not allowed"):
+        ProductEncoder.from_pretrained(folder)
+    shutil.copyfile(tiny_model_dir / CONFIG_FILE, folder / CONFIG_FILE)
     _rewrite_config(folder, lambda c: c['model']['fusion'].update(dim=48))   # weights of another architecture
     with pytest.raises(ModelFolderError, match='does not fit the model'):
         ProductEncoder.from_pretrained(folder)
