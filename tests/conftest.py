@@ -62,3 +62,27 @@ def cached_root(demo_root, tiny_pretrained, tmp_path_factory) -> Path:
     cfg = load_config(str(PRETRAINED_TINY), {'data_root': str(root), 'pretrained_root': str(tiny_pretrained)})
     cache_features(cfg, str(root / 'features'), dtype='float32', num_workers=0)
     return root
+
+
+@pytest.fixture(scope='session')
+def tiny_work_dir(demo_root, tmp_path_factory) -> Path:
+    """The work dir of a 2-step tiny SCALE run on the demo catalogue (config.py + one checkpoint)."""
+    from m5mm.engine import run_training
+    work_dir = tmp_path_factory.mktemp('tiny_run') / 'run'
+    run_training(str(REPO / 'configs' / 'scale_5mod_tiny.py'), work_dir=str(work_dir), max_steps=2,
+                 cfg_options={'data_root': str(demo_root),
+                              'hooks': [dict(type='CheckpointHook', by_epoch=True, max_keep=1)]})
+    return work_dir
+
+
+@pytest.fixture(scope='session')
+def tiny_model_dir(tiny_work_dir, tmp_path_factory) -> Path:
+    """``tools/export_model.py`` of :func:`tiny_work_dir`: a model folder with a short evaluation in its card."""
+    import importlib.util
+    spec = importlib.util.spec_from_file_location('m5mm_tool_export_model', REPO / 'tools' / 'export_model.py')
+    tool = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(tool)
+    out = tmp_path_factory.mktemp('tiny_model') / 'model'
+    tool.main([str(tiny_work_dir), '--out', str(out), '--tasks', 'retrieval,zero_shot,text_retrieval',
+               '--robustness', 'text;image,text'])
+    return out

@@ -3,13 +3,17 @@
     python tools/test.py CONFIG CHECKPOINT [--work-dir DIR] [--tasks retrieval,classification,clustering]
                          [--modalities image,text,...] [--feature joint|fused|pooled]
                          [--cross-modal text:image,image:text] [--classification auto|logits|probe]
+                         [--prompt 'a photo of {}' ...] [--query-file queries.jsonl]
                          [--save-features] [--cfg-options key=value ...]
 
 CHECKPOINT: a checkpoint directory (WORK_DIR/checkpoints/step_N, Accelerate or DeepSpeed), a work dir
 (its latest checkpoint) or a weights file from tools/convert_checkpoint.py. Writes DIR/results.json
 (fractions in [0, 1]; ARI in [-0.5, 1]) and DIR/test_info.json, and prints the table. DIR defaults to
 <the checkpoint's work dir>/test_<YYYYmmdd_HHMMSS>. A fine-tuned classifier is scored by its logits, a
-pretrained model by a linear probe (--classification forces one). See docs/evaluation.md.
+pretrained model by a linear probe (--classification forces one). --tasks zero_shot classifies products
+by their nearest category name (or --prompt text) embedded by the text tower; --tasks text_retrieval ranks
+the gallery for the text queries of --query-file (default DATA_ROOT/queries.jsonl) by nDCG@10 and MRR.
+See docs/evaluation.md and docs/inference.md.
 """
 import argparse
 import os
@@ -17,7 +21,7 @@ import sys
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-from m5mm.engine.evaluate import CLASSIFICATION_SOURCES, TASK_PRESETS  # noqa: E402
+from m5mm.engine.evaluate import ALL_TASKS, CLASSIFICATION_SOURCES, TASK_PRESETS  # noqa: E402
 from m5mm.engine.evaluate_checkpoint import evaluate_checkpoint  # noqa: E402
 from m5mm.evaluation import format_results  # noqa: E402
 from m5mm.utils.cli import add_cfg_options, add_checkpoint_arguments, comma_list  # noqa: E402
@@ -29,13 +33,17 @@ def parse_args(argv=None) -> argparse.Namespace:
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     add_checkpoint_arguments(parser)
     parser.add_argument('--work-dir', help='output folder (default <work dir>/test_<timestamp>)')
-    parser.add_argument('--tasks', type=comma_list, default=list(TASK_PRESETS),
-                        help=f'comma-separated, from {",".join(TASK_PRESETS)} (default all; "" with --cross-modal: '
-                             f'cross-modal only)')
+    parser.add_argument('--tasks', type=comma_list, default=list(ALL_TASKS),
+                        help=f'comma-separated, from {",".join(TASK_PRESETS)} (default {",".join(ALL_TASKS)}; "" with '
+                             f'--cross-modal: cross-modal only)')
     parser.add_argument('--cross-modal', default=None,
                         help='cross-modal retrieval pairs, e.g. text:image,image:text')
     parser.add_argument('--classification', default='auto', choices=CLASSIFICATION_SOURCES,
                         help='auto: a classifier\'s logits, else a linear probe on the train split')
+    parser.add_argument('--prompt', action='append', dest='prompts', default=None,
+                        help='zero-shot prompt with {} for the category name (repeatable; default "{}")')
+    parser.add_argument('--query-file', help='text queries with graded relevance for text_retrieval '
+                                             '(default DATA_ROOT/queries.jsonl)')
     parser.add_argument('--save-features', action='store_true',
                         help='also write DIR/features_<split>.npz')
     add_cfg_options(parser)
@@ -49,7 +57,9 @@ def main(argv=None) -> dict:
         results, out = evaluate_checkpoint(cfg, args.checkpoint, work_dir=args.work_dir, tasks=args.tasks,
                                            kind=args.feature, modalities=args.modalities,
                                            cross_modal=args.cross_modal, classification=args.classification,
-                                           save_splits=args.save_features)
+                                           save_splits=args.save_features,
+                                           task_options=dict(zero_shot=dict(prompts=args.prompts),
+                                                             text_retrieval=dict(query_file=args.query_file)))
     except (KeyError, ValueError, FileNotFoundError) as exc:
         sys.exit(f'error: {exc.args[0] if isinstance(exc, KeyError) and exc.args else exc}')
     print(format_results(results))

@@ -13,7 +13,7 @@ import logging
 import multiprocessing
 import os
 from multiprocessing.context import get_spawning_popen
-from typing import Any, Dict, List, Mapping, Optional
+from typing import Any, Dict, List, Mapping, Optional, Tuple
 
 import numpy as np
 
@@ -32,6 +32,35 @@ logger = logging.getLogger('m5mm')
 MODALITY_CFG_KEYS = ('pipeline', 'source', 'spec')
 
 
+def build_modality_pipelines(modalities: Optional[Mapping[str, Optional[dict]]]
+                             ) -> Tuple[Dict[str, ModalitySpec], Dict[str, Compose]]:
+    """Specs and pipelines from a dataset's ``modalities`` config.
+
+    Args:
+        modalities: name -> ``dict(pipeline=[transform cfgs], source='raw'|'feature', spec=dict(...))``;
+            None = the five built-in modalities with their default pipelines.
+
+    Returns:
+        (name -> :class:`ModalitySpec`, name -> :class:`Compose`), in the config's order.
+    """
+    if modalities is None:
+        modalities = {name: None for name in BUILTIN_MODALITIES}
+    if not modalities:
+        raise ValueError('modalities is empty: configure at least one modality')
+    specs: Dict[str, ModalitySpec] = {}
+    pipelines: Dict[str, Compose] = {}
+    for name, cfg in modalities.items():
+        cfg = dict(cfg or {})
+        unknown = set(cfg) - set(MODALITY_CFG_KEYS)
+        if unknown:
+            raise ValueError(f'modalities.{name} has unknown keys {sorted(unknown)}; '
+                             f'accepted: {", ".join(MODALITY_CFG_KEYS)}')
+        specs[name] = MODALITIES.build(dict(type=name, source=cfg.get('source', 'raw'), **(cfg.get('spec') or {})))
+        pipeline = cfg.get('pipeline')
+        pipelines[name] = Compose(transforms=specs[name].default_pipeline() if pipeline is None else pipeline)
+    return specs, pipelines
+
+
 class SampleBuilder:
     """Modality specs, pipelines, seeds and collate of a product dataset (a mixin).
 
@@ -41,32 +70,19 @@ class SampleBuilder:
     data_root: str
     tokenizer: Any = None
 
-    def _init_samples(self, modalities: Optional[Mapping[str, Optional[dict]]], seed: int) -> None:
+    def _init_samples(self, modalities: Optional[Mapping[str, Optional[dict]]], seed: int, *,
+                      specs: Optional[Mapping[str, ModalitySpec]] = None,
+                      pipelines: Optional[Mapping[str, Compose]] = None) -> None:
+        """Build the specs and pipelines of ``modalities`` (or take already built ``specs`` and
+        ``pipelines``, e.g. another dataset's)."""
         self.seed = seed
         self._epoch = multiprocessing.RawValue('q', 0)  # shared with (persistent) DataLoader workers
-        self.specs: Dict[str, ModalitySpec] = {}
-        self.pipelines: Dict[str, Compose] = {}
+        if specs is None or pipelines is None:
+            specs, pipelines = build_modality_pipelines(modalities)
+        self.specs: Dict[str, ModalitySpec] = dict(specs)
+        self.pipelines: Dict[str, Compose] = dict(pipelines)
         self._templates: Dict[str, Template] = {}
         self._threads_pid: Optional[int] = None
-        self._build_modalities(modalities)
-
-    def _build_modalities(self, modalities: Optional[Mapping[str, Optional[dict]]]) -> None:
-        if modalities is None:
-            modalities = {name: None for name in BUILTIN_MODALITIES}
-        if not modalities:
-            raise ValueError('modalities is empty: configure at least one modality')
-        for name, cfg in modalities.items():
-            cfg = dict(cfg or {})
-            unknown = set(cfg) - set(MODALITY_CFG_KEYS)
-            if unknown:
-                raise ValueError(f'modalities.{name} has unknown keys {sorted(unknown)}; '
-                                 f'accepted: {", ".join(MODALITY_CFG_KEYS)}')
-            spec_cfg = dict(type=name, source=cfg.get('source', 'raw'), **(cfg.get('spec') or {}))
-            spec = MODALITIES.build(spec_cfg)
-            pipeline = cfg.get('pipeline')
-            self.specs[name] = spec
-            self.pipelines[name] = Compose(
-                transforms=spec.default_pipeline() if pipeline is None else pipeline)
 
     # ------------------------------------------------------------ epoch and seeds
     @property

@@ -18,19 +18,24 @@ import numpy as np
 from torch import nn
 
 from m5mm.engine.data import build_dataloader, prepare_eval_loader
+from m5mm.engine.text_queries import TEXT_TASKS, text_splits
 from m5mm.evaluation import extract_features, run_tasks
 
 logger = logging.getLogger('m5mm')
 CLASSIFICATION_SOURCES = ('auto', 'logits', 'probe')
 CROSS_SPLIT = 'test_modalities'   # per-modality pooled vectors of the test split, for cross-modal retrieval
 
-#: task name (``tools/test.py --tasks``) -> (the TASKS-registry config it runs, the splits it reads)
+#: task name (``tools/test.py --tasks``) -> (the task-registry config it runs, the splits it reads)
 TASK_PRESETS = {
     'retrieval': (dict(type='RetrievalTask', query_split='query', gallery_split='gallery'),
                   ('query', 'gallery')),
     'classification': (dict(type='ClassificationTask', train_split='train', test_split='test'),
                        ('train', 'query', 'gallery')),
     'clustering': (dict(type='ClusteringTask', split='test'), ('query', 'gallery')),
+    'zero_shot': (dict(type='ZeroShotClassificationTask', split='test', prompts_split='category_prompts'),
+                  ('query', 'gallery')),
+    'text_retrieval': (dict(type='TextQueryRetrievalTask', query_split='text_queries', gallery_split='gallery'),
+                       ('gallery',)),
 }
 
 
@@ -102,13 +107,17 @@ ALL_TASKS = ('retrieval', 'classification', 'clustering')
 def evaluate_features(model: nn.Module, cfg, *, tasks: Sequence[str] = ALL_TASKS,
                       kind: str = 'joint', modalities: Optional[Sequence[str]] = None,
                       cross_modal: Union[str, Sequence, None] = None, classification: str = 'auto',
-                      accelerator=None) -> Tuple[dict, dict, Dict[str, Dict[str, Any]]]:
+                      accelerator=None, task_options: Optional[Dict[str, dict]] = None
+                      ) -> Tuple[dict, dict, Dict[str, Dict[str, Any]]]:
     """Like :func:`evaluate_model`, also returning the task counts and the features of every split.
 
     Features are extracted once per split: ``query`` and ``gallery`` (``test`` = both) with
     ``kind``/``modalities``; ``train`` only when classification trains a linear probe;
     ``test_modalities`` (pooled per-modality vectors, all modalities) for cross-modal pairs,
-    taken from the test pass when it already holds them (kind 'joint' or 'pooled', all modalities).
+    taken from the test pass when it already holds them (kind 'joint' or 'pooled', all modalities);
+    ``category_prompts`` / ``text_queries`` (texts embedded with only ``text`` present, see
+    :mod:`m5mm.engine.text_queries`) for 'zero_shot' / 'text_retrieval', whose ``task_options``
+    are ``{'zero_shot': {'prompts': [...]}, 'text_retrieval': {'query_file': PATH}}``.
 
     Returns:
         (results, counts, features_by_split).
@@ -135,6 +144,12 @@ def evaluate_features(model: nn.Module, cfg, *, tasks: Sequence[str] = ALL_TASKS
                                        accelerator=accelerator))
     task_cfgs += [dict(TASK_PRESETS[t][0], **({'source': classification} if t == 'classification' else {}))
                   for t in ('retrieval', 'classification', 'clustering') if t in tasks]
+    if any(t in TEXT_TASKS for t in tasks):
+        dataset = split_dataloader(cfg, 'gallery').dataset
+        splits, updates = text_splits(model, dataset, tasks, kind=kind, options=task_options,
+                                      batch_size=cfg.test_dataloader.get('batch_size', 64))
+        features.update(splits)
+        task_cfgs += [dict(TASK_PRESETS[t][0], **updates[t]) for t in TEXT_TASKS if t in tasks]
     if pairs:
         if reuse:
             features[CROSS_SPLIT] = features['test']
@@ -153,22 +168,23 @@ def evaluate_features(model: nn.Module, cfg, *, tasks: Sequence[str] = ALL_TASKS
 def evaluate_model(model: nn.Module, cfg, *, tasks: Sequence[str] = ALL_TASKS,
                    kind: str = 'joint', modalities: Optional[Sequence[str]] = None,
                    cross_modal: Union[str, Sequence, None] = None, classification: str = 'auto',
-                   accelerator=None) -> dict:
+                   accelerator=None, task_options: Optional[Dict[str, dict]] = None) -> dict:
     """Run the named downstream ``tasks`` on ``model`` over the config's test data.
 
     Args:
-        tasks: any of 'retrieval', 'classification', 'clustering'.
+        tasks: any of 'retrieval', 'classification', 'clustering', 'zero_shot', 'text_retrieval'.
         kind: the feature scored: 'joint', 'fused' or 'pooled' (see ``extract_features``).
         modalities: compute every split's features with only these modalities present (None: all).
         cross_modal: pairs ``'text:image,image:text'`` for cross-modal retrieval (pooled vectors).
         classification: 'auto' (the model's ``logits`` if it returns them, else a linear probe),
             'logits' or 'probe'.
+        task_options: options of the text tasks (see :func:`evaluate_features`).
 
     Returns:
         ``{'retrieval_coarse': {...}, 'retrieval_fine': {...}, 'classification': {...},
-        'clustering': {...}, 'retrieval_text2image': {...}}`` for what was asked (fractions in
-        [0, 1]; ARI in [-0.5, 1]).
+        'clustering': {...}, 'zero_shot': {...}, 'text_retrieval': {...}, 'retrieval_text2image': {...}}``
+        for what was asked (fractions in [0, 1]; ARI in [-0.5, 1]).
     """
     return evaluate_features(model, cfg, tasks=tasks, kind=kind, modalities=modalities,
                              cross_modal=cross_modal, classification=classification,
-                             accelerator=accelerator)[0]
+                             accelerator=accelerator, task_options=task_options)[0]

@@ -31,17 +31,19 @@ def default_test_dir(checkpoint: PathLike) -> Path:
     return path
 
 
-def build_model_for_eval(cfg, checkpoint: Optional[PathLike] = None) -> nn.Module:
+def build_model_for_eval(cfg, checkpoint: Optional[PathLike] = None, *, meta: Optional[dict] = None) -> nn.Module:
     """``cfg.model`` built with the train dataset's ``meta``, ``checkpoint``'s weights loaded, in eval mode.
 
-    A classifier's ``init_from`` is ignored (the checkpoint holds all its weights).
+    A classifier's ``init_from`` is ignored (the checkpoint holds all its weights). ``meta``: the
+    train dataset's meta when the caller has it (else the dataset is built to read it).
     """
     from m5mm.engine.builder import build_model, import_config_modules
     from m5mm.engine.weights import load_model_weights
     import_config_modules(cfg)
-    dataset_cfg = copy.deepcopy(dict(cfg.train_dataloader.dataset))
-    dataset_cfg.pop('generate_if_missing', None)
-    meta = build_dataset(dataset_cfg).meta
+    if meta is None:
+        dataset_cfg = copy.deepcopy(dict(cfg.train_dataloader.dataset))
+        dataset_cfg.pop('generate_if_missing', None)
+        meta = build_dataset(dataset_cfg).meta
     model_cfg = cfg.model.to_dict() if hasattr(cfg.model, 'to_dict') else dict(cfg.model)
     if model_cfg.get('init_from'):
         model_cfg['init_from'] = None
@@ -65,13 +67,14 @@ def evaluate_checkpoint(cfg, checkpoint: PathLike, *, work_dir: Optional[PathLik
                         tasks: Sequence[str] = ALL_TASKS, kind: str = 'joint',
                         modalities: Optional[Sequence[str]] = None,
                         cross_modal: Union[str, Sequence, None] = None, classification: str = 'auto',
-                        save_splits: bool = False) -> Tuple[dict, Path]:
+                        save_splits: bool = False, task_options: Optional[Dict[str, dict]] = None
+                        ) -> Tuple[dict, Path]:
     """Evaluate ``checkpoint`` of ``cfg.model``; write ``WORK_DIR/results.json`` and ``test_info.json``.
 
     Args:
         work_dir: output folder (default :func:`default_test_dir`).
         save_splits: also write each split's features as ``WORK_DIR/features_<split>.npz``.
-        tasks, kind, modalities, cross_modal, classification: see :func:`evaluate_model`.
+        tasks, kind, modalities, cross_modal, classification, task_options: see :func:`evaluate_model`.
 
     Returns:
         (results, work_dir).
@@ -87,7 +90,7 @@ def evaluate_checkpoint(cfg, checkpoint: PathLike, *, work_dir: Optional[PathLik
     model, accelerator = _device_and_accelerator(build_model_for_eval(cfg, checkpoint))
     results, counts, features = evaluate_features(model, cfg, tasks=tasks, kind=kind, modalities=modalities,
                                                   cross_modal=pairs, classification=classification,
-                                                  accelerator=accelerator)
+                                                  accelerator=accelerator, task_options=task_options)
     if accelerator is not None and not accelerator.is_main_process:
         return results, out
     out.mkdir(parents=True, exist_ok=True)

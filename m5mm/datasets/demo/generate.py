@@ -8,9 +8,11 @@ from typing import List, Union
 
 import numpy as np
 
+from ..query_file import DEFAULT_QUERY_FILE, write_query_file
 from .design import CATEGORIES, COLORS, MODALITY_NAMES, PITCH_BASE_HZ
 from .media import render_audio, render_image, render_video, write_jpeg, write_mp4, write_wav
 from .plan import PlannedRecord, plan_demo_dataset
+from .queries import make_queries
 
 MEDIA_DIRS = {'image': 'images', 'video': 'videos', 'audio': 'audio'}
 
@@ -67,7 +69,8 @@ def make_demo_dataset(out_dir: Union[str, Path], *, num_products: int = 400, see
 
     Writes ``manifest.jsonl`` (one m5mm manifest record per line, paths relative to
     ``out_dir``), ``images/*.jpg``, ``videos/*.mp4``, ``audio/*.wav``, ``noise.json`` (ids of
-    the noisy records) and ``summary.json``. The same arguments give the same bytes.
+    the noisy records), ``queries.jsonl`` (text queries with graded relevance, see
+    :mod:`m5mm.datasets.demo.queries`) and ``summary.json``. The same arguments give the same bytes.
 
     Args:
         out_dir: output folder (created; existing files of the same names are overwritten).
@@ -87,6 +90,7 @@ def make_demo_dataset(out_dir: Union[str, Path], *, num_products: int = 400, see
     with open(root / 'manifest.jsonl', 'w', encoding='utf-8') as f:
         for record in records:
             f.write(json.dumps(record.manifest_entry(), ensure_ascii=False) + '\n')
+    write_query_file(str(root / DEFAULT_QUERY_FILE), make_queries(records))
     summary = summarize(records)
     (root / 'noise.json').write_text(json.dumps(noise_report(records), indent=1) + '\n', encoding='utf-8')
     (root / 'summary.json').write_text(json.dumps(summary, indent=1) + '\n', encoding='utf-8')

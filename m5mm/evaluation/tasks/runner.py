@@ -60,11 +60,8 @@ def _cell(value: Any, percent: bool, digits: int) -> str:
     return str(value)
 
 
-def format_results(results: Dict[str, Dict[str, Any]], *, percent: bool = True, digits: int = 2) -> str:
-    """A results dict as aligned text tables (one per group of tasks with the same metrics).
-
-    Values are shown as percentages by default, as in the paper's tables.
-    """
+def group_results(results: Dict[str, Dict[str, Any]]) -> List[List[str]]:
+    """Result names grouped by their metric names (in order of first appearance), one table each."""
     groups: List[List[str]] = []
     for name, metrics in results.items():
         for group in groups:
@@ -73,8 +70,16 @@ def format_results(results: Dict[str, Dict[str, Any]], *, percent: bool = True, 
                 break
         else:
             groups.append([name])
+    return groups
+
+
+def format_results(results: Dict[str, Dict[str, Any]], *, percent: bool = True, digits: int = 2) -> str:
+    """A results dict as aligned text tables (one per group of tasks with the same metrics).
+
+    Values are shown as percentages by default, as in the paper's tables.
+    """
     blocks = []
-    for group in groups:
+    for group in group_results(results):
         header = ['task'] + list(results[group[0]])
         rows = [[name] + [_cell(v, percent, digits) for v in results[name].values()] for name in group]
         widths = [max(len(r[i]) for r in [header] + rows) for i in range(len(header))]

@@ -1,0 +1,82 @@
+"""Loading a trained model from a training run: checkpoint dir, work dir or weights file + its config."""
+from __future__ import annotations
+
+import copy
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Dict, Optional, Union
+
+from torch import nn
+
+from m5mm.engine.checkpoint import META_FILE, checkpoint_work_dir, resolve_checkpoint
+from m5mm.engine.data import build_dataset
+
+from .preprocessor import Preprocessor
+
+PathLike = Union[str, Path]
+RUN_CONFIG = 'config.py'
+
+
+@dataclass
+class LoadedRun:
+    """What :func:`load_run` builds: the model, its input side and where they came from."""
+
+    model: nn.Module
+    preprocessor: Preprocessor
+    model_cfg: Dict[str, Any]
+    data_meta: Dict[str, Any]
+    cfg: Any
+    checkpoint: Path
+    train_dataset: Any
+    provenance: Dict[str, Any]
+
+
+def find_run_config(checkpoint: PathLike) -> Path:
+    """The config a checkpoint was trained with: ``CKPT/config.py``, else ``WORK_DIR/config.py``."""
+    path = Path(checkpoint)
+    candidates = [path / RUN_CONFIG] if path.is_dir() else []
+    candidates.append(checkpoint_work_dir(path) / RUN_CONFIG)
+    for candidate in candidates:
+        if candidate.is_file():
+            return candidate
+    raise FileNotFoundError(f'no {RUN_CONFIG} next to {path} (looked in {", ".join(map(str, candidates))}); '
+                            f'give the training config explicitly')
+
+
+def _dataset_cfg(loader_cfg) -> dict:
+    cfg = copy.deepcopy(dict(loader_cfg.dataset))
+    cfg.pop('generate_if_missing', None)
+    return cfg
+
+
+def load_run(checkpoint: PathLike, *, config: Optional[PathLike] = None,
+             cfg_options: Optional[dict] = None) -> LoadedRun:
+    """Build a run's model with its checkpoint's weights, and the test dataset's preprocessing.
+
+    Args:
+        checkpoint: checkpoint dir, work dir (its latest checkpoint) or weights file.
+        config: the training config (default: the one saved with the checkpoint / in the work dir).
+        cfg_options: ``--cfg-options`` style overrides (e.g. ``{'data_root': DIR}``).
+    """
+    from m5mm.engine.builder import import_config_modules
+    from m5mm.engine.evaluate_checkpoint import build_model_for_eval
+    from m5mm.utils.config import load_config
+    checkpoint = resolve_checkpoint(checkpoint)
+    config = Path(config) if config else find_run_config(checkpoint)
+    cfg = load_config(str(config), cfg_options)
+    import_config_modules(cfg)
+    train_dataset = build_dataset(_dataset_cfg(cfg.train_dataloader))
+    test_cfg = _dataset_cfg(cfg.test_dataloader)
+    test_dataset = build_dataset(test_cfg)
+    model = build_model_for_eval(cfg, checkpoint, meta=train_dataset.meta)
+    model_cfg = cfg.model.to_dict() if hasattr(cfg.model, 'to_dict') else dict(cfg.model)
+    if model_cfg.get('init_from'):
+        model_cfg['init_from'] = None
+    meta_path = checkpoint / META_FILE if checkpoint.is_dir() else None
+    step = json.loads(meta_path.read_text()).get('step') if meta_path and meta_path.is_file() else None
+    provenance = dict(checkpoint=str(checkpoint.resolve()), config=str(Path(config).resolve()), step=step,
+                      data_root=str(train_dataset.data_root))
+    return LoadedRun(model=model, preprocessor=Preprocessor.from_dataset(test_dataset, test_cfg.get('modalities')),
+                     model_cfg=model_cfg, data_meta=dict(train_dataset.meta), cfg=cfg, checkpoint=checkpoint,
+                     train_dataset=train_dataset, provenance=provenance)

@@ -1,0 +1,80 @@
+"""Text embedded by the model for the text-side tasks: zero-shot category prompts, query-file queries.
+
+Texts go through the test dataset's own ``text`` pipeline and collate (a :class:`RecordDataset`
+of records that have only a title) and :func:`extract_features` with only ``text`` present, so
+a prompt is embedded exactly as a product that has nothing but that title.
+"""
+from __future__ import annotations
+
+import os
+from typing import Any, Dict, List, Optional, Sequence, Tuple
+
+import numpy as np
+from torch import nn
+from torch.utils.data import DataLoader
+
+from m5mm.datasets.query_file import DEFAULT_QUERY_FILE, load_query_file
+from m5mm.datasets.record_dataset import RecordDataset
+from m5mm.evaluation import extract_features
+
+PROMPTS_SPLIT, QUERIES_SPLIT = 'category_prompts', 'text_queries'
+TEXT_TASKS = ('zero_shot', 'text_retrieval')
+DEFAULT_PROMPTS = ('{}',)
+
+
+def embed_texts(model: nn.Module, dataset, ids: Sequence[str], texts: Sequence[str], *, kind: str = 'joint',
+                batch_size: int = 64) -> Dict[str, Any]:
+    """Features dict of ``texts`` (one row each, named by ``ids``) through ``dataset``'s text pipeline."""
+    if 'text' not in dataset.specs:
+        raise ValueError(f'embedding text needs a text modality; the dataset has {list(dataset.specs)}')
+    records = RecordDataset([dict(id=i, text=t) for i, t in zip(ids, texts)], specs=dataset.specs,
+                            pipelines=dataset.pipelines, data_root=dataset.data_root, tokenizer=dataset.tokenizer,
+                            template_fn=dataset.template, on_error='raise')
+    loader = DataLoader(records, batch_size=batch_size, shuffle=False, collate_fn=records.collate)
+    return extract_features(model, loader, kind=kind, modalities=['text'])
+
+
+def prompt_texts(categories: Sequence[str], prompts: Sequence[str]) -> Tuple[List[str], np.ndarray]:
+    """Every (category, prompt) text -> (texts, (P,) category index)."""
+    prompts = list(prompts) or list(DEFAULT_PROMPTS)
+    bad = [p for p in prompts if '{}' not in p]
+    if bad:
+        raise ValueError(f'a prompt must contain {{}} where the category name goes, got {bad}')
+    texts = [p.replace('{}', name) for name in categories for p in prompts]
+    labels = np.repeat(np.arange(len(categories)), len(prompts))
+    return texts, labels
+
+
+def text_splits(model: nn.Module, dataset, tasks: Sequence[str], *, kind: str = 'joint',
+                options: Optional[Dict[str, dict]] = None, batch_size: int = 64
+                ) -> Tuple[Dict[str, Dict[str, Any]], Dict[str, dict]]:
+    """The text splits the text tasks in ``tasks`` need, and their task config updates.
+
+    Args:
+        dataset: the test dataset (its categories label the products; its text pipeline is used).
+        options: ``{'zero_shot': {'prompts': [...]}, 'text_retrieval': {'query_file': PATH}}``;
+            the query file defaults to ``DATA_ROOT/queries.jsonl``.
+
+    Returns:
+        ({split name: features dict}, {task name: extra task config}).
+    """
+    options = options or {}
+    splits: Dict[str, Dict[str, Any]] = {}
+    updates: Dict[str, dict] = {}
+    if 'zero_shot' in tasks:
+        prompts = dict(options.get('zero_shot') or {}).get('prompts') or DEFAULT_PROMPTS
+        texts, labels = prompt_texts(dataset.categories, prompts)
+        if not texts:
+            raise ValueError('zero-shot classification needs categories; the test dataset has none')
+        data = embed_texts(model, dataset, [f'prompt{i}' for i in range(len(texts))], texts, kind=kind,
+                           batch_size=batch_size)
+        splits[PROMPTS_SPLIT] = dict(data, category=labels)
+        updates['zero_shot'] = {}
+    if 'text_retrieval' in tasks:
+        path = dict(options.get('text_retrieval') or {}).get('query_file') or \
+            os.path.join(dataset.data_root, DEFAULT_QUERY_FILE)
+        queries = load_query_file(path)
+        splits[QUERIES_SPLIT] = embed_texts(model, dataset, [q['id'] for q in queries],
+                                            [q['text'] for q in queries], kind=kind, batch_size=batch_size)
+        updates['text_retrieval'] = dict(query_file=str(path))
+    return splits, updates

@@ -1,0 +1,85 @@
+"""The product search service: a FastAPI app over a :class:`ProductEncoder` and a :class:`CatalogueIndex`.
+
+Endpoints: ``POST /search``, ``POST /embed``, ``GET /products/{id}``, ``GET /products/{id}/thumbnail``,
+``GET /categories``, ``GET /health`` and the search page at ``/`` (``/static/*``). Every bad request
+gets a 4xx with ``{"detail": message}``; request bodies are limited in size.
+"""
+
+import os
+from typing import Any, Dict, List
+
+from m5mm.utils.require import require
+
+from .body_limit import BodySizeLimit
+from .catalogue_index import CatalogueIndex
+from .queries import BadRequest, Query, read_query
+from .search_service import DEFAULT_MAX_K, SearchService
+
+STATIC_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)), 'static')
+DEFAULT_MAX_UPLOAD = 10 * 1024 * 1024
+
+
+def create_app(encoder, catalogue: CatalogueIndex, *, max_upload_bytes: int = DEFAULT_MAX_UPLOAD,
+               max_k: int = DEFAULT_MAX_K):
+    """The ASGI app (FastAPI wrapped in the body size limit).
+
+    Args:
+        encoder: a :class:`~m5mm.api.ProductEncoder`. catalogue: the index built with it.
+        max_upload_bytes: largest request body accepted (413 above). max_k: largest k.
+    """
+    fastapi = require('fastapi', 'serve')
+    from fastapi.responses import FileResponse, JSONResponse, Response
+    from fastapi.staticfiles import StaticFiles
+    from starlette.concurrency import run_in_threadpool
+
+    service = SearchService(encoder, catalogue, max_k=max_k)
+    app = fastapi.FastAPI(title='m5mm product search', docs_url='/docs', redoc_url=None)
+    app.state.service = service
+    specs = encoder.preprocessor.specs
+
+    @app.exception_handler(BadRequest)
+    async def bad_request(_, exc: BadRequest):
+        return JSONResponse({'detail': exc.message}, status_code=exc.status)
+
+    async def parse(request) -> Query:
+        return await read_query(request, specs=specs, data_root=catalogue.data_root, max_k=max_k)
+
+    @app.post('/search')
+    async def search(request: fastapi.Request) -> Dict[str, Any]:
+        query = await parse(request)
+        return await run_in_threadpool(service.search, query)
+
+    @app.post('/embed')
+    async def embed(request: fastapi.Request) -> Dict[str, Any]:
+        query = await parse(request)
+        vector = await run_in_threadpool(service.vector, query)
+        return dict(embedding=[float(v) for v in vector], dim=int(vector.shape[0]), feature=encoder.feature)
+
+    @app.get('/products/{pid}')
+    async def product(pid: str) -> Dict[str, Any]:
+        row = service.catalogue.products.get(pid)
+        if row is None:
+            raise BadRequest(f'unknown product id {pid!r}', status=404)
+        return service.describe(row, pid)
+
+    @app.get('/products/{pid}/thumbnail')
+    async def thumbnail(pid: str):
+        data = await run_in_threadpool(service.thumbnail, pid)
+        if data is None:
+            raise BadRequest(f'no thumbnail for product {pid!r}', status=404)
+        return Response(content=data, media_type='image/jpeg', headers={'Cache-Control': 'max-age=3600'})
+
+    @app.get('/categories')
+    async def categories() -> Dict[str, List[str]]:
+        return dict(categories=service.catalogue.products.categories())
+
+    @app.get('/health')
+    async def health() -> Dict[str, Any]:
+        return service.health()
+
+    @app.get('/', include_in_schema=False)
+    async def page():
+        return FileResponse(os.path.join(STATIC_DIR, 'index.html'), media_type='text/html')
+
+    app.mount('/static', StaticFiles(directory=STATIC_DIR), name='static')
+    return BodySizeLimit(app, max_bytes=max_upload_bytes)

@@ -1,0 +1,59 @@
+"""Export a trained checkpoint as a self-contained model folder, evaluated for its model card.
+
+    python tools/export_model.py CHECKPOINT --out MODEL_DIR [--config CONFIG] [--no-eval]
+                                 [--tasks retrieval,classification,clustering,zero_shot,text_retrieval]
+                                 [--robustness default|all|none] [--push-to-hub ORG/NAME] [--cfg-options ...]
+
+CHECKPOINT: a checkpoint dir, a work dir (its latest checkpoint) or a weights file (then give --config).
+MODEL_DIR receives m5mm_model.json, model.safetensors, tokenizer/, evaluation.json and README.md (the card:
+training data, evaluation results, retrieval mAP per set of modalities present). Load it with
+m5mm.api.ProductEncoder.from_pretrained(MODEL_DIR); see docs/inference.md.
+"""
+import argparse
+import os
+import sys
+
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+from m5mm.api import export_model  # noqa: E402
+from m5mm.api.export import ROBUSTNESS  # noqa: E402
+from m5mm.api.hub import push_folder_to_hub  # noqa: E402
+from m5mm.utils.cli import add_cfg_options, comma_list  # noqa: E402
+from m5mm.utils.logging import get_logger  # noqa: E402
+
+
+def _subsets(text: str):
+    return text if text in ROBUSTNESS else [comma_list(part) for part in text.split(';') if part.strip()]
+
+
+def parse_args(argv=None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument('checkpoint', help='checkpoint dir, work dir or weights file')
+    parser.add_argument('--out', required=True, help='model folder to write')
+    parser.add_argument('--config', default=None, help='training config (default: saved with the checkpoint)')
+    parser.add_argument('--no-eval', action='store_true', help='skip the evaluation (card without results)')
+    parser.add_argument('--tasks', type=comma_list, default=None, help='evaluation tasks of the card')
+    parser.add_argument('--robustness', default='default', type=_subsets,
+                        help=f'modality subsets of the robustness table: {"|".join(ROBUSTNESS)} (default: each '
+                             f'alone, each left out, all) or subsets like "text;image;text,image"')
+    parser.add_argument('--push-to-hub', default=None, metavar='ORG/NAME', help='also upload the folder')
+    add_cfg_options(parser)
+    return parser.parse_args(argv)
+
+
+def main(argv=None) -> str:
+    args = parse_args(argv)
+    get_logger()
+    try:
+        export_model(args.checkpoint, args.out, config=args.config, cfg_options=args.cfg_options,
+                     evaluate=not args.no_eval, tasks=args.tasks, robustness=args.robustness)
+        if args.push_to_hub:
+            print(f'uploaded: {push_folder_to_hub(args.out, args.push_to_hub)}')
+    except (KeyError, ValueError, FileNotFoundError, FileExistsError, ImportError) as exc:
+        sys.exit(f'error: {exc.args[0] if isinstance(exc, KeyError) and exc.args else exc}')
+    print(f'model folder written to {args.out}')
+    return args.out
+
+
+if __name__ == '__main__':
+    main()

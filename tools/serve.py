@@ -1,0 +1,44 @@
+"""Serve product search over HTTP, with a search page at /.
+
+    python tools/serve.py MODEL_DIR --index INDEX_DIR [--host 127.0.0.1] [--port 8000] [--device cpu|cuda]
+                          [--max-upload-mb 10] [--max-k 100]
+
+MODEL_DIR: a model folder (tools/export_model.py), a checkpoint / work dir, or a hub id (org/name).
+INDEX_DIR: built from that model with tools/build_index.py (the service refuses an index built with another
+model). Open http://HOST:PORT/ for the page; the API is POST /search, POST /embed, GET /products/{id},
+GET /health (see docs/inference.md).
+"""
+import argparse
+import os
+import sys
+
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+from m5mm.serve.server import serve  # noqa: E402
+from m5mm.utils.logging import get_logger  # noqa: E402
+
+
+def parse_args(argv=None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument('model', help='model folder, checkpoint / work dir, or hub id')
+    parser.add_argument('--index', required=True, help='index folder built by tools/build_index.py')
+    parser.add_argument('--host', default='127.0.0.1')
+    parser.add_argument('--port', type=int, default=8000)
+    parser.add_argument('--device', default=None, help='cpu, cuda, cuda:1 ... (default: cuda when available)')
+    parser.add_argument('--max-upload-mb', type=float, default=10.0, help='largest request body in MB')
+    parser.add_argument('--max-k', type=int, default=100, help='largest number of results per query')
+    return parser.parse_args(argv)
+
+
+def main(argv=None) -> None:
+    args = parse_args(argv)
+    get_logger()
+    try:
+        serve(args.model, args.index, host=args.host, port=args.port, device=args.device,
+              max_upload_bytes=int(args.max_upload_mb * 1024 * 1024), max_k=args.max_k)
+    except (ValueError, FileNotFoundError, ImportError) as exc:
+        sys.exit(f'error: {exc}')
+
+
+if __name__ == '__main__':
+    main()
