@@ -36,16 +36,11 @@ class IndexMismatchError(ValueError):
 
 
 def _product_rows(dataset, row_of: Dict[str, int]) -> Iterator[Dict[str, Any]]:
-    """Table rows of the indexed products, from the dataset's own raw records (validated as it does)."""
-    from m5mm.datasets.records import normalize_record
+    """Table rows of the indexed products, from the dataset's own (validated) records."""
     specs = dataset.specs
     text_field = 'text' if 'text' in specs else None
     image_field = 'image' if 'image' in specs and specs['image'].source == 'raw' else None
-    for _, raw in dataset.iter_raw_records():
-        try:
-            record = normalize_record(raw, specs)
-        except (ValueError, TypeError):
-            continue
+    for record in dataset.records:
         if record['id'] not in row_of:
             continue
         fields = record['fields']
