@@ -17,12 +17,13 @@ from typing import Any, Dict, List, Optional, Sequence, Tuple
 from mmengine.config import Config
 
 from m5mm.registry import LOSSES, MODELS
+from m5mm.utils.build import find_registered
 from m5mm.utils.config import iter_dataset_cfgs
 
 
 def _loss_class(loss_cfg: dict):
     from m5mm.utils.build import UnknownModuleError, unknown_type_message
-    cls = LOSSES.get(loss_cfg.get('type')) if isinstance(loss_cfg.get('type'), str) else loss_cfg.get('type')
+    cls = find_registered(LOSSES, loss_cfg['type']) if isinstance(loss_cfg.get('type'), str) else loss_cfg.get('type')
     if cls is None:
         raise UnknownModuleError(unknown_type_message(LOSSES, str(loss_cfg.get('type'))))
     return cls
@@ -48,7 +49,7 @@ def _explicit_losses(model: dict, kept: Sequence[str]) -> Optional[dict]:
     if model.get('losses') is not None:
         return dict(model['losses'])
     from m5mm.models.pretrainers.scale_pretrainer import ScalePretrainer, default_scale_losses
-    cls = MODELS.get(model.get('type')) if isinstance(model.get('type'), str) else model.get('type')
+    cls = find_registered(MODELS, model['type']) if isinstance(model.get('type'), str) else model.get('type')
     if isinstance(cls, type) and issubclass(cls, ScalePretrainer):
         return default_scale_losses(kept)
     return None

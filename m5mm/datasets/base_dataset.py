@@ -69,6 +69,7 @@ class BaseProductDataset(Dataset):
         self.pipelines: Dict[str, Compose] = {}
         self._build_modalities(modalities)
         all_records = self._load_records()
+        self._warn_absent_modalities(all_records)
         self.categories = list(label_index(r['category'] for r in all_records))
         self.category_to_index = {name: i for i, name in enumerate(self.categories)}
         self.instance_to_index = label_index(r['instance'] for r in all_records)
@@ -125,6 +126,16 @@ class BaseProductDataset(Dataset):
                            self.source_name)
         return records
 
+    def _warn_absent_modalities(self, records: List[dict]) -> None:
+        for name in self.specs:
+            if records and all(r['fields'][name] is None for r in records):
+                logger.warning('m5mm: modality %r is configured but absent from every record of %s%s', name,
+                               self.source_name, self.absent_modality_hint(name))
+
+    def absent_modality_hint(self, name: str) -> str:
+        """Why modality ``name`` may be absent from every record (appended to the warning)."""
+        return ''
+
     def _bad_line(self, where: str, reason: str) -> None:
         if self.on_bad_line == 'error':
             raise ManifestError(f'{where}: {reason} (use on_bad_line="skip" to skip malformed records)')
@@ -136,6 +147,13 @@ class BaseProductDataset(Dataset):
     def source_name(self) -> str:
         """The file(s) records come from, for messages."""
         return self.data_root
+
+    def split_sizes(self) -> Dict[str, int]:
+        """Records per split over everything read (not only ``split``): what the manifest holds."""
+        sizes: Dict[str, int] = {}
+        for record in self.records + self._other_records:
+            sizes[record['split']] = sizes.get(record['split'], 0) + 1
+        return sizes
 
     @property
     def num_bad_lines(self) -> int:

@@ -67,6 +67,13 @@ class M5ProductDataset(BaseProductDataset):
     def source_name(self) -> str:
         return ', '.join(self.meta_files.values())
 
+    def absent_modality_hint(self, name: str) -> str:
+        folder = self.folders.get(name)
+        if folder is None:
+            return ''
+        return (f'; its files are looked up as {os.path.join(self.data_root, folder)}/<id>.<ext>: if the folder has '
+                f'another name, set folders=dict({name}=...)')
+
     def _media_fields(self, record_id: str, indexes: Dict[str, Dict[str, List[str]]]) -> dict:
         fields = {}
         for modality, names in ((m, indexes[m].get(record_id, ())) for m in self.folders):
@@ -84,7 +91,7 @@ class M5ProductDataset(BaseProductDataset):
                    for m, folder in self.folders.items()}
         for split_name, path in self.meta_files.items():
             try:
-                with open(path, encoding='utf-8') as handle:
+                with open(path, encoding='utf-8-sig') as handle:   # (tolerates a byte-order mark)
                     entries = json.load(handle)
             except json.JSONDecodeError as exc:
                 raise ManifestError(f'{path}:{exc.lineno}: invalid JSON: {exc.msg} '

@@ -80,8 +80,8 @@ class ManifestDataset(BaseProductDataset):
         with open(self.manifest, 'rb') as handle:
             for lineno, line in enumerate(handle, 1):
                 where = f'{self.manifest}:{lineno}'
-                try:
-                    text = line.decode('utf-8').strip()
+                try:   # (a byte-order mark some editors write at the start of the file is not data)
+                    text = line.decode('utf-8-sig' if lineno == 1 else 'utf-8').strip()
                 except UnicodeDecodeError as exc:
                     yield where, ValueError(f'not UTF-8 ({exc.reason} at byte {exc.start})')
                     continue

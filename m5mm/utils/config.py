@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any, Dict, Iterable, Optional
+from typing import Any, Dict, Iterable, Mapping, Optional, Sequence
 
 from mmengine.config import Config
 
@@ -13,8 +13,22 @@ from m5mm.utils.build import closest_names
 KNOWN_KEYS = frozenset({
     'default_scope', 'custom_imports', 'work_dir', 'seed', 'deterministic', 'precision', 'model',
     'train_dataloader', 'val_dataloader', 'test_dataloader', 'optim', 'scheduler', 'train_cfg', 'hooks',
-    'checkpoint', 'log_interval', 'accelerate', 'evaluation', 'data_root', 'load_from',
+    'checkpoint', 'log_interval', 'accelerate', 'evaluation', 'data_root', 'load_from', 'on_bad_line',
 })
+#: Keys of a ``*_dataloader`` section (``drop_last`` only where the trainer reads it).
+LOADER_KEYS = ('batch_size', 'num_workers', 'persistent_workers', 'drop_last', 'dataset')
+_EVAL_LOADER_KEYS = tuple(k for k in LOADER_KEYS if k != 'drop_last')
+#: The keys of each section read by the trainer and the tools (anything else is an error).
+SECTION_KEYS = {
+    'train_cfg': ('max_epochs',),
+    'optim': ('optimizer', 'pretrained_lr_mult', 'decay_norm_and_bias', 'clip_grad_norm', 'accumulation_steps'),
+    'train_dataloader': LOADER_KEYS,
+    'val_dataloader': _EVAL_LOADER_KEYS,
+    'test_dataloader': _EVAL_LOADER_KEYS,
+    'custom_imports': ('imports', 'allow_failed_imports'),
+}
+#: Set only in a config file, never by an override: names modules to import.
+FILE_ONLY_KEYS = ('custom_imports',)
 
 
 class ConfigError(ValueError):
@@ -31,6 +45,28 @@ def check_top_level_keys(cfg: Config, known: Iterable[str] = KNOWN_KEYS) -> None
         if close and _is_typo(key, close[0]):
             raise ConfigError(f'Unknown config key {key!r}: did you mean {close[0]!r}? '
                               f'Known keys: {", ".join(sorted(known))}.')
+
+
+def check_sections(cfg: Config, sections: Mapping[str, Sequence[str]] = SECTION_KEYS) -> None:
+    """Raise :class:`ConfigError` for a key of a section (``train_cfg``, ``optim``, the dataloaders ...)
+    that nothing reads, naming the closest known key."""
+    for section, known in sections.items():
+        value = cfg.get(section)
+        if value is None:
+            continue
+        if not isinstance(value, dict):
+            raise ConfigError(f'{section} must be a dict, got {type(value).__name__}')
+        for key in value:
+            if key not in known:
+                close = closest_names(str(key), known, n=1)
+                hint = f' Did you mean {close[0]!r}?' if close else ''
+                raise ConfigError(f'Unknown key {section}.{key}.{hint} Keys of {section}: {", ".join(known)}.')
+
+
+def check_config(cfg: Config) -> None:
+    """Top-level typos and unknown keys of the sections the trainer reads (see :data:`SECTION_KEYS`)."""
+    check_top_level_keys(cfg)
+    check_sections(cfg)
 
 
 def _is_typo(key: str, candidate: str) -> bool:
@@ -68,20 +104,41 @@ def retarget_data_root(cfg: Config, data_root: str) -> int:
     return count
 
 
+def apply_on_bad_line(cfg: Config) -> int:
+    """Set the top-level ``on_bad_line`` (``'error'``/``'skip'``) on every dataset of ``cfg``."""
+    value = cfg.get('on_bad_line')
+    if value is None:
+        return 0
+    if value not in ('error', 'skip'):
+        raise ConfigError(f"on_bad_line must be 'error' or 'skip', got {value!r}")
+    count = 0
+    for dataset_cfg in iter_dataset_cfgs(cfg._cfg_dict):
+        dataset_cfg['on_bad_line'] = value
+        count += 1
+    return count
+
+
 def load_config(path: str, cfg_options: Optional[Dict[str, Any]] = None) -> Config:
     """Load a config file, apply ``--cfg-options`` and check its keys.
 
-    ``data_root=DIR`` among the options retargets every dataset in the config to DIR.
+    ``data_root=DIR`` among the options retargets every dataset in the config to DIR; a top-level
+    ``on_bad_line`` (in the file or the options) applies to every dataset. ``custom_imports`` may
+    only be set in a config file.
     """
     if not Path(path).is_file():
         raise ConfigError(f'Config file not found: {path}')
     cfg = Config.fromfile(path)
     options = dict(cfg_options or {})
+    refused = [k for k in options if k.split('.')[0] in FILE_ONLY_KEYS]
+    if refused:
+        raise ConfigError(f'{refused[0]} cannot be set with --cfg-options (it imports modules); set it in a '
+                          f'config file')
     data_root = options.pop('data_root', None)
     if options:
         cfg.merge_from_dict(options)
     if data_root is not None:
         if retarget_data_root(cfg, str(data_root)) == 0:
             raise ConfigError(f'data_root={data_root} given, but the config {path} has no dataset to retarget')
-    check_top_level_keys(cfg)
+    apply_on_bad_line(cfg)
+    check_config(cfg)
     return cfg

@@ -1,13 +1,14 @@
-"""A summary of the run at its end: time, throughput and peak memory of every process."""
+"""A summary of the whole run at its end: time, throughput and peak memory of every process."""
 from __future__ import annotations
 
-import json
 import resource
 import time
+from typing import Any, Dict, List
 
 import torch
 
 from m5mm.registry import HOOKS
+from m5mm.utils.files import atomic_write_json
 
 from .base import Hook
 
@@ -21,32 +22,59 @@ def peak_memory_gb() -> float:
 
 @HOOKS.register_module()
 class RunSummaryHook(Hook):
-    """Logs the run's summary and writes it to ``WORK_DIR/summary.json``."""
+    """Logs the run's summary and writes it to ``WORK_DIR/summary.json``.
+
+    The summary covers the whole run: a resumed run adds its segment (steps, seconds, processes)
+    to those of the earlier launches, which are carried in the checkpoint (time spent on steps
+    trained again after a resume is not counted).
+    """
 
     priority = 85
+
+    def __init__(self) -> None:
+        self._segments: List[Dict[str, Any]] = []
+        self._start, self._start_step, self._start_samples = 0.0, 0, 0
+        self._trainer = None
+
+    def state_dict(self) -> Dict[str, Any]:
+        running = getattr(self, '_trainer', None) is not None
+        return dict(segments=self._segments + ([self._current(None)] if running else []))
+
+    def load_state_dict(self, state: Dict[str, Any]) -> None:
+        self._segments = [dict(s) for s in state.get('segments', [])]
 
     def before_run(self, trainer) -> None:
         self._start = time.perf_counter()
         self._start_step = trainer.state.step
         self._start_samples = trainer.state.samples
+        self._trainer = trainer
+
+    def _current(self, memory) -> Dict[str, Any]:
+        trainer = self._trainer
+        return dict(from_step=self._start_step, to_step=trainer.state.step,
+                    samples=trainer.state.samples - self._start_samples,
+                    seconds=round(time.perf_counter() - self._start, 3),
+                    processes=trainer.accelerator.num_processes,
+                    **({} if memory is None else dict(peak_memory_gb_per_process=memory)))
 
     def after_run(self, trainer) -> None:
-        elapsed = time.perf_counter() - self._start
         memory = trainer.accelerator.gather(torch.tensor([peak_memory_gb()], device=trainer.accelerator.device))
         if not trainer.is_main:
             return
-        steps = trainer.state.step - self._start_step
-        samples = trainer.state.samples - self._start_samples
+        segments = self._segments + [self._current([round(float(m), 3) for m in memory.tolist()])]
+        seconds = sum(s['seconds'] for s in segments)
+        samples = sum(s['samples'] for s in segments)
         log = getattr(trainer, 'last_log', {})
-        summary = dict(steps=steps, total_steps=trainer.total_steps, seconds=elapsed,
-                       samples_per_s=samples / max(elapsed, 1e-9), processes=trainer.accelerator.num_processes,
+        summary = dict(steps=trainer.state.step, total_steps=trainer.total_steps,
+                       finished=trainer.state.step >= trainer.total_steps, seconds=seconds,
+                       samples_per_s=samples / max(seconds, 1e-9), processes=trainer.accelerator.num_processes,
                        distributed_type=str(trainer.accelerator.distributed_type),
                        precision=trainer.accelerator.mixed_precision, parameters=trainer.num_parameters(),
-                       peak_memory_gb_per_process=[round(float(m), 3) for m in memory.tolist()],
-                       final_loss=log.get('loss'))
-        (trainer.work_dir / 'summary.json').write_text(json.dumps(summary, indent=2))
-        trainer.logger.info('Training finished: %d steps in %.1f s (%.1f samples/s over %d processes), final loss '
-                            '%s, peak memory per process %s GB. Work dir: %s', steps, elapsed,
-                            summary['samples_per_s'], summary['processes'],
-                            f'{log["loss"]:.4f}' if log else 'n/a', summary['peak_memory_gb_per_process'],
-                            trainer.work_dir)
+                       peak_memory_gb_per_process=segments[-1]['peak_memory_gb_per_process'],
+                       final_loss=log.get('loss'), launches=len(segments), segments=segments)
+        atomic_write_json(trainer.work_dir / 'summary.json', summary)
+        trainer.logger.info('Training finished: %d steps in %.1f s over %d launch(es) (%.1f samples/s over %d '
+                            'processes), final loss %s, peak memory per process %s GB. Work dir: %s',
+                            trainer.state.step, seconds, len(segments), summary['samples_per_s'],
+                            summary['processes'], f'{log["loss"]:.4f}' if log else 'n/a',
+                            summary['peak_memory_gb_per_process'], trainer.work_dir)

@@ -28,7 +28,7 @@ def run_tasks(features_by_split: FeaturesBySplit, tasks: Optional[Sequence[Union
             or the path of a saved .npz (loaded once).
         tasks: task configs or instances; default: retrieval (coarse + fine),
             classification (linear probe unless the test split has logits) and clustering.
-        return_counts: also return each task's counts (queries skipped, ...) when it has any.
+        return_counts: also return the tasks' counts (queries scored, ...) by result name.
 
     Returns:
         ``{'retrieval_coarse': {'mAP@1': .., ..., 'Prec@100': ..}, 'retrieval_fine': {...},
@@ -46,8 +46,8 @@ def run_tasks(features_by_split: FeaturesBySplit, tasks: Optional[Sequence[Union
             raise ValueError(f'two tasks produced the same result names {sorted(clash)}')
         results.update(out)
         task_counts = getattr(task, 'counts', None)
-        if task_counts:
-            counts[type(task).__name__] = task_counts
+        if task_counts:   # by result name: {'retrieval_coarse': {'num_queries': .., ...}, ...}
+            counts.update(task_counts if set(task_counts) <= set(out) else {name: task_counts for name in out})
         logger.info('%s: %s', type(task).__name__, {k: v for k, v in out.items()})
     return (results, counts) if return_counts else results
 
