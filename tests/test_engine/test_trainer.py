@@ -189,8 +189,8 @@ def test_a_damaged_newest_checkpoint_is_an_error_or_an_announced_fallback(two_ch
     assert [r['step'] for r in _rows(work_dir)] == [1, 2, 3]
 
 
-def test_resume_keeps_the_config_records_overrides_and_refuses_another_experiment(two_checkpoints, demo_root,
-                                                                                   tmp_path):
+def test_resume_keeps_the_config_records_overrides_and_refuses_another_experiment(
+        two_checkpoints, demo_root, tmp_path):
     from m5mm.utils.config import ConfigError
     config, original = two_checkpoints
     work_dir = _copy(original, tmp_path)

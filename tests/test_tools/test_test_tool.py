@@ -167,7 +167,6 @@ def test_bad_arguments_fail_clearly(trained, tmp_path):
                    f'data_root={options["data_root"]}'])
 
 
-
 @pytest.mark.parametrize('tool_name', ['test', 'extract_features', 'convert_checkpoint'])
 @pytest.mark.parametrize('layout', ['weights.pt', 'deepspeed_dir'])
 def test_tools_refuse_planted_pickles_and_run_nothing(trained, tmp_path, tool_name, layout):

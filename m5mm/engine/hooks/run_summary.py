@@ -33,35 +33,33 @@ class RunSummaryHook(Hook):
 
     def __init__(self) -> None:
         self._segments: List[Dict[str, Any]] = []
-        self._start, self._start_step, self._start_samples = 0.0, 0, 0
-        self._trainer = None
+        self._segment: Dict[str, Any] = {}
+        self._start = 0.0
 
     def state_dict(self) -> Dict[str, Any]:
-        running = getattr(self, '_trainer', None) is not None
-        return dict(segments=self._segments + ([self._current(None)] if running else []))
+        return dict(segments=self._segments + ([self._current()] if self._segment else []))
 
     def load_state_dict(self, state: Dict[str, Any]) -> None:
         self._segments = [dict(s) for s in state.get('segments', [])]
 
     def before_run(self, trainer) -> None:
         self._start = time.perf_counter()
-        self._start_step = trainer.state.step
-        self._start_samples = trainer.state.samples
-        self._trainer = trainer
+        self._segment = dict(from_step=trainer.state.step, to_step=trainer.state.step, samples=0,
+                             processes=trainer.accelerator.num_processes)
+        self._samples_at_start = trainer.state.samples
 
-    def _current(self, memory) -> Dict[str, Any]:
-        trainer = self._trainer
-        return dict(from_step=self._start_step, to_step=trainer.state.step,
-                    samples=trainer.state.samples - self._start_samples,
-                    seconds=round(time.perf_counter() - self._start, 3),
-                    processes=trainer.accelerator.num_processes,
-                    **({} if memory is None else dict(peak_memory_gb_per_process=memory)))
+    def after_train_step(self, trainer, batch, outputs) -> None:
+        self._segment.update(to_step=trainer.state.step, samples=trainer.state.samples - self._samples_at_start)
+
+    def _current(self, **extra) -> Dict[str, Any]:
+        return dict(self._segment, seconds=round(time.perf_counter() - self._start, 3), **extra)
 
     def after_run(self, trainer) -> None:
         memory = trainer.accelerator.gather(torch.tensor([peak_memory_gb()], device=trainer.accelerator.device))
         if not trainer.is_main:
             return
-        segments = self._segments + [self._current([round(float(m), 3) for m in memory.tolist()])]
+        peak = [round(float(m), 3) for m in memory.tolist()]
+        segments = self._segments + [self._current(peak_memory_gb_per_process=peak)]
         seconds = sum(s['seconds'] for s in segments)
         samples = sum(s['samples'] for s in segments)
         log = getattr(trainer, 'last_log', {})
