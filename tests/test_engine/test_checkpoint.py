@@ -192,3 +192,17 @@ def test_recover_puts_back_a_step_killed_between_the_two_renames(saved):
     assert list_checkpoints(str(path.parent.parent)) == []
     manager.recover()
     assert list_checkpoints(str(path.parent.parent)) == [path] and not tmp.exists() and not replaced.exists()
+
+
+def test_the_fp16_gradient_scaler_is_kept_as_json(tmp_path):
+    parts = _parts()
+    parts.accelerator.scaler = torch.amp.GradScaler('cpu', init_scale=1024.0)   # what fp16 on a GPU creates
+    parts.accelerator.scaler.scale(torch.ones(1))
+    parts.accelerator.scaler.update(new_scale=512.0)
+    manager = CheckpointManager(parts.accelerator, str(tmp_path / 'work'), parts=parts)
+    path = manager.save(1, trainer_state=STATE, meta=dict(processes=1), config_text='', config_json={})
+    assert json.loads((path / 'scaler.json').read_text())['scale'] == 512.0
+    fresh = _parts(seed=1)
+    fresh.accelerator.scaler = torch.amp.GradScaler('cpu', init_scale=2.0)
+    CheckpointManager(fresh.accelerator, str(tmp_path / 'work'), parts=fresh).load(path)
+    assert fresh.accelerator.scaler.get_scale() == 512.0

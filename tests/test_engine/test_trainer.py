@@ -273,7 +273,9 @@ def test_drop_last_is_configurable_media_are_counted_per_epoch_and_an_empty_quer
     root = _derived_root(demo_root, tmp_path / 'data', change)
     options = {'data_root': root, 'train_cfg.max_epochs': 1, 'train_dataloader.drop_last': False}
     with caplog.at_level('WARNING', logger='m5mm'):
-        trainer = run_training(tiny_config, work_dir=str(tmp_path / 'run'), cfg_options=options, max_steps=2)
+        run_training(tiny_config, work_dir=str(tmp_path / 'run'), cfg_options=options, max_steps=2)
+        part = json.loads((tmp_path / 'run' / 'media_report.json').read_text())['train']['epochs']
+        assert [(e['complete'], e['samples_read'], e['errors_total']) for e in part] == [(False, 16, 16)]
         trainer = run_training(tiny_config, work_dir=str(tmp_path / 'run'), cfg_options=options, resume='auto')
     assert trainer.state.step == trainer.total_steps == 4   # 25 samples in batches of 8: the last one of 1
     media = json.loads((tmp_path / 'run' / 'media_report.json').read_text())['train']
