@@ -3,7 +3,7 @@
 A checkpoint is written to ``step_XXXXXXXX.tmp``; every file is fsynced, ``meta.json`` (listing
 each file and its size) is written last, and the directory is renamed into place. Replacing an
 existing step renames the old directory away first and deletes it after, so a kill at any moment
-leaves a complete checkpoint under every ``step_*`` name; :meth:`CheckpointManager.recover`
+leaves a complete checkpoint under every ``step_*`` name; :func:`recover_interrupted_saves`
 tidies what a killed save left. Only complete directories (with ``meta.json``) are resumed.
 """
 from __future__ import annotations
@@ -95,6 +95,23 @@ def check_resumable(path: Path, accelerator) -> None:
         f'--num_processes {saved}, or start a new run from its weights with --cfg-options load_from={path}')
 
 
+def recover_interrupted_saves(work_dir: str) -> None:
+    """Tidy what a killed save left (call on the main process only, with the work dir locked): a step
+    renamed away but not replaced is put back; unfinished ``.tmp`` directories are deleted."""
+    root = Path(work_dir) / CHECKPOINT_DIR
+    if not root.is_dir():
+        return
+    for path in root.iterdir():
+        if path.name.endswith(_REPLACED):
+            final = path.with_name(path.name[:-len(_REPLACED)])
+            if not final.exists() and (path / META_FILE).is_file():
+                os.replace(path, final)
+            else:
+                shutil.rmtree(path, ignore_errors=True)
+        elif path.name.endswith('.tmp') and path.is_dir():
+            shutil.rmtree(path, ignore_errors=True)
+
+
 class CheckpointManager:
     """Saves, restores and prunes the checkpoints of one run.
 
@@ -164,21 +181,6 @@ class CheckpointManager:
         if error:
             raise CheckpointError(error)
         return apply_parts(path, self.parts, loaded)
-
-    def recover(self) -> None:
-        """Tidy what a killed save left (main process, work dir locked): a step renamed away but not
-        replaced is put back; unfinished ``.tmp`` directories are deleted."""
-        if not self.accelerator.is_main_process or not self.root.is_dir():
-            return
-        for path in self.root.iterdir():
-            if path.name.endswith(_REPLACED):
-                final = path.with_name(path.name[:-len(_REPLACED)])
-                if not final.exists() and (path / META_FILE).is_file():
-                    os.replace(path, final)
-                else:
-                    shutil.rmtree(path, ignore_errors=True)
-            elif path.name.endswith('.tmp') and path.is_dir():
-                shutil.rmtree(path, ignore_errors=True)
 
     def _prune(self) -> None:
         if self.max_keep <= 0:

@@ -10,7 +10,7 @@ from mmengine.config import Config
 
 from m5mm.engine.accelerator import build_accelerator
 from m5mm.engine.builder import build_hooks, build_model, import_config_modules, keyed_hooks
-from m5mm.engine.checkpoint import CheckpointManager, resume_candidates
+from m5mm.engine.checkpoint import CheckpointManager, recover_interrupted_saves, resume_candidates
 from m5mm.engine.checkpoint_parts import TrainingParts
 from m5mm.engine.data import build_dataloader, build_dataset, describe_empty_split
 from m5mm.engine.optimizers import build_optimizer, build_scheduler
@@ -62,8 +62,11 @@ class Trainer:
 
     def _setup(self, resume: Optional[str], cfg_options: Optional[dict], allow_config_change: bool) -> None:
         cfg = self.cfg
+        check_fresh_start(self.work_dir, resume)   # (before the log: another run's train.log stays as it is)
         self.logger = get_logger(self.work_dir / 'train.log', is_main=self.is_main)
-        check_fresh_start(self.work_dir, resume)
+        if self.is_main:
+            recover_interrupted_saves(str(self.work_dir))
+        self.accelerator.wait_for_everyone()
         candidates = resume_candidates(str(self.work_dir), resume)
         import_config_modules(cfg)
         set_seed(cfg.get('seed', 0), deterministic=cfg.get('deterministic', False))
@@ -85,7 +88,6 @@ class Trainer:
         self.state = TrainState()
         self.checkpoints = CheckpointManager(self.accelerator, str(self.work_dir), parts=TrainingParts(
             accelerator=self.accelerator, model=self.model, optimizer=self.optimizer, scheduler=self.scheduler))
-        self.checkpoints.recover()
         self.hooks = build_hooks(cfg.get('hooks'))
         self.hooks_by_key = keyed_hooks(self.hooks)
         self.last_batch_size = 0

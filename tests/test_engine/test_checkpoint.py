@@ -11,7 +11,7 @@ import pytest
 import torch
 from torch import nn
 
-from m5mm.engine.checkpoint import CheckpointManager, list_checkpoints
+from m5mm.engine.checkpoint import CheckpointManager, list_checkpoints, recover_interrupted_saves
 from m5mm.engine.checkpoint_parts import TrainingParts
 from m5mm.engine.safe_load import CheckpointError
 from m5mm.engine.schedulers import WarmupLinearDecayLR
@@ -37,8 +37,8 @@ class TiedNet(nn.Module):
 
 
 def _parts(seed: int = 0) -> TrainingParts:
-    from accelerate import Accelerator
-    accelerator = Accelerator(cpu=True)
+    from m5mm.engine.accelerator import build_accelerator
+    accelerator = build_accelerator()   # as the trainer builds it (one precision per process)
     torch.manual_seed(seed)
     model = TiedNet()
     optimizer = torch.optim.AdamW(model.parameters(), lr=0.1)
@@ -183,14 +183,14 @@ def test_resaving_a_step_replaces_it_atomically_and_fsyncs_first(saved, monkeypa
 
 
 def test_recover_puts_back_a_step_killed_between_the_two_renames(saved):
-    path, manager, _ = saved
+    path, _, _ = saved
     replaced = path.with_name(path.name + '.replaced')
     os.replace(path, replaced)                       # killed after renaming the old step away ...
     tmp = path.with_name(path.name + '.tmp')
     tmp.mkdir()                                      # ... with the new one unfinished
     (tmp / 'model.safetensors').write_bytes(b'half')
     assert list_checkpoints(str(path.parent.parent)) == []
-    manager.recover()
+    recover_interrupted_saves(str(path.parent.parent))
     assert list_checkpoints(str(path.parent.parent)) == [path] and not tmp.exists() and not replaced.exists()
 
 
