@@ -19,13 +19,13 @@ ENCODERS = Registry('encoder', scope='m5mm', build_func=build_with_hints,
 FUSIONS = Registry('fusion', scope='m5mm', build_func=build_with_hints, locations=['m5mm.models.fusion'])
 HARMONIZERS = Registry('harmonizer', scope='m5mm', build_func=build_with_hints,
                        locations=['m5mm.models.harmonizers'])
-LOSSES = Registry('loss', scope='m5mm', build_func=build_with_hints, locations=['m5mm.models.losses'])
+OBJECTIVES = Registry('objective', scope='m5mm', build_func=build_with_hints,
+                      locations=['m5mm.models.objectives'])
 HEADS = Registry('head', scope='m5mm', build_func=build_with_hints, locations=['m5mm.models.heads'])
-MODELS = Registry('model', scope='m5mm', build_func=build_with_hints, locations=['m5mm.models.pretrainers'])
+MODELS = Registry('model', scope='m5mm', build_func=build_with_hints, locations=['m5mm.models'])
 DATASETS = Registry('dataset', scope='m5mm', build_func=build_with_hints, locations=['m5mm.datasets'])
 TRANSFORMS = Registry('transform', scope='m5mm', build_func=build_with_hints,
                       locations=['m5mm.datasets.transforms'])
-METRICS = Registry('metric', scope='m5mm', build_func=build_with_hints, locations=['m5mm.evaluation'])
 HOOKS = Registry('hook', scope='m5mm', build_func=build_with_hints, locations=['m5mm.engine.hooks'])
 TASKS = Registry('task', scope='m5mm', build_func=build_with_hints, locations=['m5mm.evaluation.tasks'])
 OPTIMIZERS = Registry('optimizer', parent=MMENGINE_OPTIMIZERS, scope='m5mm', build_func=build_with_hints,
@@ -36,5 +36,5 @@ SCHEDULERS = Registry('scheduler', parent=MMENGINE_PARAM_SCHEDULERS, scope='m5mm
 
 def all_registries() -> Dict[str, Registry]:
     """Every m5mm registry by its name (``'encoder'``, ``'fusion'``, ...)."""
-    return {reg.name: reg for reg in (MODALITIES, ENCODERS, FUSIONS, HARMONIZERS, LOSSES, HEADS, MODELS,
-                                      DATASETS, TRANSFORMS, METRICS, HOOKS, TASKS, OPTIMIZERS, SCHEDULERS)}
+    return {reg.name: reg for reg in (MODALITIES, ENCODERS, FUSIONS, HARMONIZERS, OBJECTIVES, HEADS, MODELS,
+                                      DATASETS, TRANSFORMS, HOOKS, TASKS, OPTIMIZERS, SCHEDULERS)}

@@ -1,4 +1,4 @@
-"""The modality contract shared by datasets, encoders, fusion strategies and losses.
+"""The modality contract shared by datasets, encoders, fusion strategies and objectives.
 
 A **batch** is a plain dict (so Accelerate and DeepSpeed move it to the device as is)::
 
@@ -13,7 +13,8 @@ Every modality entry carries a per-sample ``present`` flag; its other keys are t
 modality's own (see ``m5mm.datasets.modalities``). Absent samples hold padding, which
 every module masks out: it is never attended to and never enters a loss.
 
-Every encoder returns an :class:`EncoderOutput`; every fusion strategy a :class:`FusionOutput`.
+Every encoder returns an :class:`EncoderOutput`, every fusion strategy a :class:`FusionOutput` and
+every harmonizer a :class:`HarmonizerOutput`.
 """
 from __future__ import annotations
 
@@ -94,6 +95,21 @@ class FusionOutput(TensorRecord):
     extras: Dict[str, Tensor] = field(default_factory=dict)
 
 
+@dataclass(eq=False)
+class HarmonizerOutput(TensorRecord):
+    """What a harmonizer returns.
+
+    Attributes:
+        weights: (B, M, M) per-sample modality-pair weights, modalities in the order of the
+            harmonizer's input; 0 in the rows and columns of a sample's absent modalities.
+        importance: modality -> detached scalar, the mean weight the present modalities give it
+            (for logging as ``weight_<m>``).
+    """
+
+    weights: Tensor
+    importance: Dict[str, Tensor] = field(default_factory=dict)
+
+
 def select_modalities(batch: Batch, modalities: Sequence[str], owner: str) -> Dict[str, ModalityBatch]:
     """``{m: batch[m]}`` for ``modalities``, with a clear error when ``batch`` lacks one."""
     if not isinstance(batch, Mapping):
@@ -108,8 +124,3 @@ def select_modalities(batch: Batch, modalities: Sequence[str], owner: str) -> Di
 def batch_modalities(batch: Batch) -> list:
     """The modality names present as keys of ``batch`` (``meta`` excluded), in order."""
     return [key for key in batch if key != META_KEY]
-
-
-def batch_size(batch: Batch) -> int:
-    """Number of samples in ``batch``."""
-    return len(batch[META_KEY]['ids'])

@@ -7,8 +7,8 @@ from m5mm.utils.build import ConfigKeyError, UnknownModuleError
 
 
 def test_every_registry_has_m5mm_scope():
-    expected = {'modality', 'encoder', 'fusion', 'harmonizer', 'loss', 'head', 'model', 'dataset', 'transform',
-                'metric', 'hook', 'task', 'optimizer', 'scheduler'}
+    expected = {'modality', 'encoder', 'fusion', 'harmonizer', 'objective', 'head', 'model', 'dataset', 'transform',
+                'hook', 'task', 'optimizer', 'scheduler'}
     registries = all_registries()
     assert set(registries) == expected
     assert all(reg.scope == 'm5mm' for reg in registries.values())

@@ -55,8 +55,9 @@ def main(argv=None) -> dict:
                              tables=[t.strip() for t in args.tables.split(',') if t.strip()])
     except ValueError as err:
         raise SystemExit(f'benchmark: {err}')
-    if not os.path.isfile(os.path.join(args.data_root, 'manifest.jsonl')):
-        raise SystemExit(f'benchmark: no manifest.jsonl in {args.data_root}; make the demo catalogue with '
+    if not any(os.path.isfile(os.path.join(args.data_root, name)) for name in ('manifest.jsonl', 'index.json')):
+        raise SystemExit(f'benchmark: no manifest.jsonl (or shard index.json) in {args.data_root}; make the demo '
+                         f'catalogue with '
                          f'`python tools/make_demo_data.py --out {args.data_root}` or point --data-root at yours')
     if args.num_threads:
         import torch

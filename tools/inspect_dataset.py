@@ -20,7 +20,7 @@ from m5mm.datasets.inspection import (dataset_for_inspection, format_report, ins
 def parse_args(argv=None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument('target', help='a data folder (manifest.jsonl or meta.json) or a config file')
+    parser.add_argument('target', help='a data folder (manifest.jsonl, meta.json or shards: index.json) or a config')
     parser.add_argument('--split', default=None,
                         help='split(s) to inspect: train, val, query,gallery or all '
                              "(default: all for a folder, the config's split for a config)")

@@ -17,7 +17,7 @@ import sys
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-from m5mm.engine.evaluate import CLASSIFICATION_SOURCES, TASKS  # noqa: E402
+from m5mm.engine.evaluate import CLASSIFICATION_SOURCES, TASK_PRESETS  # noqa: E402
 from m5mm.engine.evaluate_checkpoint import evaluate_checkpoint  # noqa: E402
 from m5mm.evaluation import format_results  # noqa: E402
 from m5mm.utils.cli import add_cfg_options, add_checkpoint_arguments, comma_list  # noqa: E402
@@ -29,8 +29,8 @@ def parse_args(argv=None) -> argparse.Namespace:
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     add_checkpoint_arguments(parser)
     parser.add_argument('--work-dir', help='output folder (default <work dir>/test_<timestamp>)')
-    parser.add_argument('--tasks', type=comma_list, default=list(TASKS),
-                        help=f'comma-separated, from {",".join(TASKS)} (default all; "" with --cross-modal: '
+    parser.add_argument('--tasks', type=comma_list, default=list(TASK_PRESETS),
+                        help=f'comma-separated, from {",".join(TASK_PRESETS)} (default all; "" with --cross-modal: '
                              f'cross-modal only)')
     parser.add_argument('--cross-modal', default=None,
                         help='cross-modal retrieval pairs, e.g. text:image,image:text')

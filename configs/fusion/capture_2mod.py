@@ -5,6 +5,4 @@ _base_ = ['../_base_/models/capture.py', '../_base_/datasets/demo_2mod.py',
           '../_base_/schedules/adamw_warmup_linear.py', '../_base_/default_runtime.py']
 # two per-modality blocks instead of five: 2 cross-modal layers with the usual 4x feed-forward keep
 # SCALE's parameter budget
-model = dict(encoders=dict(table=None, video=None, audio=None),
-             losses=dict(mem=None, mfm_video=None, mfm_audio=None),
-             fusion=dict(depth=2, mlp_ratio=4.0))
+model = dict(modalities=['image', 'text'], fusion=dict(depth=2, mlp_ratio=4.0))

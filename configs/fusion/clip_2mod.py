@@ -3,4 +3,4 @@
 #   python tools/train.py configs/fusion/clip_2mod.py
 _base_ = ['../_base_/models/clip.py', '../_base_/datasets/demo_2mod.py',
           '../_base_/schedules/adamw_warmup_linear.py', '../_base_/default_runtime.py']
-model = dict(encoders=dict(table=None, video=None, audio=None))
+model = dict(modalities=['image', 'text'])

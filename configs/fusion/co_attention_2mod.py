@@ -4,5 +4,4 @@
 _base_ = ['../_base_/models/co_attention.py', '../_base_/datasets/demo_2mod.py',
           '../_base_/schedules/adamw_warmup_linear.py', '../_base_/default_runtime.py']
 # two streams instead of five: the towers keep SCALE's two layers within its parameter budget
-model = dict(encoders=dict(image=dict(depth=2), text=dict(num_layers=2), table=None, video=None, audio=None),
-             losses=dict(mem=None, mfm_video=None, mfm_audio=None))
+model = dict(modalities=['image', 'text'], encoders=dict(image=dict(depth=2), text=dict(num_layers=2)))

@@ -3,5 +3,4 @@
 #   python tools/train.py configs/fusion/single_stream_2mod.py
 _base_ = ['../_base_/models/single_stream.py', '../_base_/datasets/demo_2mod.py',
           '../_base_/schedules/adamw_warmup_linear.py', '../_base_/default_runtime.py']
-model = dict(encoders=dict(table=None, video=None, audio=None),
-             losses=dict(mem=None, mfm_video=None, mfm_audio=None))
+model = dict(modalities=['image', 'text'])  # the objectives of the other modalities are dropped

@@ -34,7 +34,7 @@ def cell_config(cell: Cell, *, data_root: str, size: str = 'small',
     ``cfg_options`` (``--cfg-options``) apply to every cell alike, before the modality subset.
 
     Returns:
-        The config and ``info``: ``config`` (the file it started from) and ``dropped_losses``.
+        The config and ``info``: ``config`` (the file it started from) and ``dropped_objectives``.
     """
     path = method_config(cell.method, cell.modalities, config_dir)
     cfg = load_config(str(path), {**dict(cfg_options or {}), 'data_root': str(data_root)})
@@ -43,7 +43,7 @@ def cell_config(cell: Cell, *, data_root: str, size: str = 'small',
     cfg_dict['seed'] = cell.seed
     cfg_dict['hooks'] = [dict(h) for h in CELL_HOOKS]
     cfg_dict.pop('work_dir', None)
-    return Config(cfg_dict), {'config': str(path), 'dropped_losses': dropped}
+    return Config(cfg_dict), {'config': str(path), 'dropped_objectives': dropped}
 
 
 def steps_per_epoch(cfg: Config) -> int:
@@ -79,9 +79,10 @@ def config_fingerprint(cfg: Config) -> str:
 
 
 def describe(cfg: Config) -> List[str]:
-    """Short facts about a cell config for the log: model, fusion, encoders, losses."""
+    """Short facts about a cell config for the log: model, fusion, modalities, objectives."""
     model = cfg.model
-    losses = model.get('losses')
+    objectives = model.get('objectives')
+    modalities = model.get('modalities') or [m for m, e in model.encoders.items() if e is not None]
     return [f"model {model.get('type')}", f"fusion {(model.get('fusion') or {}).get('type')}",
-            f"encoders {[m for m, e in model.encoders.items() if e is not None]}",
-            f"losses {'derived' if losses is None else [n for n, v in losses.items() if v is not None]}"]
+            f"modalities {list(modalities)}",
+            f"objectives {'derived' if objectives is None else [n for n, v in objectives.items() if v is not None]}"]

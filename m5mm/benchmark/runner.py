@@ -32,7 +32,7 @@ from .methods import DEFAULT_CONFIG_DIR
 from .report import write_report
 from .table import TABLE_KINDS
 
-TASKS = ('retrieval', 'classification', 'clustering')
+BENCHMARK_TASKS = ('retrieval', 'classification', 'clustering')
 RESULT_FILE = 'result.json'
 STARTED_FILE = 'cell.json'
 
@@ -57,7 +57,7 @@ class BenchmarkSpec:
     size: str = 'small'
     config_dir: str = str(DEFAULT_CONFIG_DIR)
     cfg_options: Dict[str, Any] = field(default_factory=dict)
-    tasks: Sequence[str] = TASKS
+    tasks: Sequence[str] = BENCHMARK_TASKS
     keep_checkpoints: bool = False
     rerun_changed: bool = False
     tables: Sequence[str] = TABLE_KINDS
@@ -161,8 +161,9 @@ def run_cell(cell: Cell, spec: BenchmarkSpec, *, log: Callable[[str], None] = pr
     head = dict(method=cell.method, label=cell.label, modalities=list(cell.modalities), code=cell.code,
                 seed=cell.seed, budget=str(spec.budget), size=spec.size, **info)
     _write_json(cell_dir / STARTED_FILE, head)
+    dropped = info['dropped_objectives']
     log(f'{cell.name}: {info["total_steps"]} steps ({info["steps_per_epoch"]}/epoch) from {info["config"]}; '
-        + '; '.join(describe(cfg)) + (f'; dropped losses {info["dropped_losses"]}' if info['dropped_losses'] else ''))
+        + '; '.join(describe(cfg)) + (f'; dropped objectives {dropped}' if dropped else ''))
     result = dict(head, **train_and_evaluate(cfg, cell_dir, spec.budget, spec.tasks))
     _write_json(cell_dir / RESULT_FILE, result)
     if not spec.keep_checkpoints:

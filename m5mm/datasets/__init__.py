@@ -8,9 +8,10 @@ from .manifest_dataset import ManifestDataset
 from .media_report import MediaReport
 from .modalities import ModalitySpec
 from .paths import resolve_media_path
+from .shards import ShardedDataset, build_shards
 from .tokenizer import TextTokenizer, load_tokenizer, train_tokenizer
 from .worker import worker_init_fn
 
 __all__ = ['BaseProductDataset', 'M5ProductDataset', 'ManifestDataset', 'ManifestError', 'MediaError',
-           'MediaReport', 'ModalitySpec', 'TextTokenizer', 'collate', 'load_tokenizer',
-           'modalities', 'resolve_media_path', 'train_tokenizer', 'transforms', 'worker_init_fn']
+           'MediaReport', 'ModalitySpec', 'ShardedDataset', 'TextTokenizer', 'build_shards', 'collate',
+           'load_tokenizer', 'modalities', 'resolve_media_path', 'train_tokenizer', 'transforms', 'worker_init_fn']

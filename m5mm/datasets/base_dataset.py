@@ -1,44 +1,42 @@
 """The loading machinery shared by the manifest and M5Product readers.
 
-A reader only yields raw records (:meth:`BaseProductDataset.iter_raw_records`); this base
-validates them (bad lines fail with their location or are skipped and counted), maps
-categories and instances to indices over the whole file, filters the split, builds the
-tokenizer, runs each modality's pipeline per sample and collates batches.
+A reader yields raw records with a *locator* (where the record is, e.g. a byte offset) and can
+read one record again from its locator (:meth:`BaseProductDataset.iter_raw_records`,
+:meth:`BaseProductDataset.read_raw`). This base validates the records in one pass (bad lines
+fail with their location or are skipped and counted), keeps only a compact columnar index
+(:class:`~m5mm.datasets.record_index.RecordIndex`: locator, split, label codes, presence bits),
+maps categories and instances to indices over the whole source, builds the tokenizer, and
+parses a record again when a sample is loaded. Memory stays flat as the catalogue grows.
 """
 from __future__ import annotations
 
 import logging
-import multiprocessing
 import os
-from multiprocessing.context import get_spawning_popen
 from typing import Any, Dict, Iterator, List, Mapping, Optional, Sequence, Tuple, Union
 
 import numpy as np
 from torch.utils.data import Dataset
 
-from m5mm.registry import MODALITIES
-from m5mm.structures import BUILTIN_MODALITIES
-
-from .collation import collate
 from .errors import ManifestError, MediaError
-from .modalities.base_modality import ModalitySpec, Template
 from .paths import resolve_media_path
-from .records import label_index, normalize_record, normalize_splits
+from .record_index import RecordIndex
+from .record_index_builder import RecordIndexBuilder
+from .record_list import RecordList
+from .records import SPLITS, normalize_record, normalize_splits
+from .sample_builder import SampleBuilder
 from .tokenizer import TextTokenizer, get_or_train_tokenizer, load_tokenizer
-from .transforms.compose import Compose
-from .worker import limit_worker_threads
 
 logger = logging.getLogger('m5mm')
 
 DEFAULT_TOKENIZER = dict(path=None, vocab_size=4000)
-MODALITY_CFG_KEYS = ('pipeline', 'source', 'spec')
 MAX_LOGGED_BAD_LINES = 10
 PROBE_LIMIT = 16
 
 RawRecord = Union[dict, Exception]
+Locator = Tuple[int, ...]
 
 
-class BaseProductDataset(Dataset):
+class BaseProductDataset(SampleBuilder, Dataset):
     """Products with any subset of modalities; subclasses say where records come from.
 
     Args:
@@ -53,6 +51,9 @@ class BaseProductDataset(Dataset):
         seed: base seed of per-sample augmentation randomness.
     """
 
+    #: ``(name, array typecode)`` of the reader's locator columns.
+    locator_fields: Tuple[Tuple[str, str], ...] = ()
+
     def __init__(self, *, data_root: str, split: Union[str, Sequence[str], None] = 'train',
                  modalities: Optional[Mapping[str, Optional[dict]]] = None,
                  tokenizer: Optional[dict] = DEFAULT_TOKENIZER, on_bad_line: str = 'error',
@@ -62,73 +63,86 @@ class BaseProductDataset(Dataset):
         self.data_root = os.path.abspath(data_root)
         self.splits = normalize_splits(split)
         self.on_bad_line = on_bad_line
-        self.seed = seed
-        self._epoch = multiprocessing.RawValue('q', 0)  # shared with (persistent) DataLoader workers
         self.bad_lines: List[Tuple[str, str]] = []
-        self.specs: Dict[str, ModalitySpec] = {}
-        self.pipelines: Dict[str, Compose] = {}
-        self._build_modalities(modalities)
-        all_records = self._load_records()
-        self._warn_absent_modalities(all_records)
-        self.categories = list(label_index(r['category'] for r in all_records))
+        self._files: Dict[str, int] = {}
+        self._files_pid: Optional[int] = None
+        self._init_samples(modalities, seed)
+        self.index: RecordIndex = self._index_records()
+        self._warn_absent_modalities()
+        self.categories = list(self.index.category_names)
         self.category_to_index = {name: i for i, name in enumerate(self.categories)}
-        self.instance_to_index = label_index(r['instance'] for r in all_records)
-        self.records = [r for r in all_records if self.splits is None or r['split'] in self.splits]
-        self._other_records = [r for r in all_records
-                               if self.splits is not None and r['split'] not in self.splits]
-        self.tokenizer = self._build_tokenizer(tokenizer, all_records)
+        self.instance_names = self.index.instance_names
+        self._rows = self.index.rows_in(self.splits)
+        self.tokenizer = self._build_tokenizer(tokenizer)
         for spec in self.specs.values():
             spec.pad_id = self.tokenizer.pad_id if self.tokenizer is not None else spec.pad_id
-        self._templates: Dict[str, Template] = {}
-        self._threads_pid: Optional[int] = None
         self.meta = self._build_meta()
 
-    # ------------------------------------------------------------ construction
-    def iter_raw_records(self) -> Iterator[Tuple[str, RawRecord]]:
-        """Yield ``(where, raw record or the exception that made it unreadable)``; ``where``
-        names the file and line (or entry) for error messages."""
+    # ------------------------------------------------------------ what a reader implements
+    def iter_raw_records(self) -> Iterator[Tuple[str, Locator, RawRecord]]:
+        """Yield ``(where, locator, raw record or the exception that made it unreadable)``;
+        ``where`` names the file and line (or entry) for messages, ``locator`` holds the values
+        of :attr:`locator_fields` that :meth:`read_raw` needs to read the record again."""
         raise NotImplementedError
 
-    def _build_modalities(self, modalities: Optional[Mapping[str, Optional[dict]]]) -> None:
-        if modalities is None:
-            modalities = {name: None for name in BUILTIN_MODALITIES}
-        if not modalities:
-            raise ValueError('modalities is empty: configure at least one modality')
-        for name, cfg in modalities.items():
-            cfg = dict(cfg or {})
-            unknown = set(cfg) - set(MODALITY_CFG_KEYS)
-            if unknown:
-                raise ValueError(f'modalities.{name} has unknown keys {sorted(unknown)}; '
-                                 f'accepted: {", ".join(MODALITY_CFG_KEYS)}')
-            spec_cfg = dict(type=name, source=cfg.get('source', 'raw'), **(cfg.get('spec') or {}))
-            spec = MODALITIES.build(spec_cfg)
-            pipeline = cfg.get('pipeline')
-            self.specs[name] = spec
-            self.pipelines[name] = Compose(
-                transforms=spec.default_pipeline() if pipeline is None else pipeline)
+    def read_raw(self, locator: Dict[str, int]) -> Any:
+        """The raw record at ``locator`` (as :meth:`iter_raw_records` yielded it)."""
+        raise NotImplementedError
 
-    def _load_records(self) -> List[dict]:
-        records, seen = [], set()
-        for where, raw in self.iter_raw_records():
+    def describe(self, locator: Dict[str, int], record_id: str) -> str:
+        """``where`` of the record at ``locator``, for messages."""
+        return f'{self.source_name}: record {record_id!r}'
+
+    @property
+    def source_name(self) -> str:
+        """The file(s) records come from, for messages."""
+        return self.data_root
+
+    # ------------------------------------------------------------ construction
+    def _index_records(self) -> RecordIndex:
+        builder = RecordIndexBuilder(locator_fields=self.locator_fields, modalities=list(self.specs))
+        bad: List[Tuple[int, str, str]] = []
+        for seq, (where, locator, raw) in enumerate(self.iter_raw_records()):
             try:
                 if isinstance(raw, Exception):
                     raise ValueError(str(raw))
                 record = normalize_record(raw, self.specs)
-                if record['id'] in seen:
-                    raise ValueError(f'duplicate id {record["id"]!r}')
             except ValueError as exc:
-                self._bad_line(where, str(exc))
+                if self.on_bad_line == 'error':
+                    self._raise_first(builder, seq, where, str(exc))
+                bad.append((seq, where, str(exc)))
                 continue
-            seen.add(record['id'])
-            records.append(record)
+            builder.add(seq, locator, record)
+        duplicates = builder.duplicates(self._id_at)
+        if duplicates and self.on_bad_line == 'error':
+            self._raise_first(builder, None, '', '')
+        bad += [(seq, self.describe(builder._locator(row), rid), f'duplicate id {rid!r}')
+                for seq, row, rid in duplicates]
+        for _, where, reason in sorted(bad, key=lambda item: item[0]):
+            self._bad_line(where, reason)
         if self.bad_lines:
-            logger.warning('m5mm: skipped %d malformed record(s) in %s', len(self.bad_lines),
-                           self.source_name)
-        return records
+            logger.warning('m5mm: skipped %d malformed record(s) in %s', len(self.bad_lines), self.source_name)
+        return builder.build(drop_rows=[row for _, row, _ in duplicates])
 
-    def _warn_absent_modalities(self, records: List[dict]) -> None:
+    def _raise_first(self, builder: RecordIndexBuilder, seq: Optional[int], where: str, reason: str) -> None:
+        """Raise for the earliest bad record: a duplicate id before ``seq`` or the record at ``seq``."""
+        duplicates = builder.duplicates(self._id_at)
+        if duplicates and (seq is None or duplicates[0][0] < seq):
+            _, row, rid = duplicates[0]
+            where, reason = self.describe(builder._locator(row), rid), f'duplicate id {rid!r}'
+        raise ManifestError(f'{where}: {reason} (use on_bad_line="skip" to skip malformed records)')
+
+    def _id_at(self, locator: Dict[str, int]) -> str:
+        return normalize_record(self.read_raw(locator), self.specs)['id']
+
+    def _bad_line(self, where: str, reason: str) -> None:
+        self.bad_lines.append((where, reason))
+        if len(self.bad_lines) <= MAX_LOGGED_BAD_LINES:
+            logger.warning('m5mm: skipping malformed record %s: %s', where, reason)
+
+    def _warn_absent_modalities(self) -> None:
         for name in self.specs:
-            if records and all(r['fields'][name] is None for r in records):
+            if len(self.index) and not self.index.has(name).any():
                 logger.warning('m5mm: modality %r is configured but absent from every record of %s%s', name,
                                self.source_name, self.absent_modality_hint(name))
 
@@ -136,31 +150,17 @@ class BaseProductDataset(Dataset):
         """Why modality ``name`` may be absent from every record (appended to the warning)."""
         return ''
 
-    def _bad_line(self, where: str, reason: str) -> None:
-        if self.on_bad_line == 'error':
-            raise ManifestError(f'{where}: {reason} (use on_bad_line="skip" to skip malformed records)')
-        self.bad_lines.append((where, reason))
-        if len(self.bad_lines) <= MAX_LOGGED_BAD_LINES:
-            logger.warning('m5mm: skipping malformed record %s: %s', where, reason)
-
-    @property
-    def source_name(self) -> str:
-        """The file(s) records come from, for messages."""
-        return self.data_root
-
     def split_sizes(self) -> Dict[str, int]:
-        """Records per split over everything read (not only ``split``): what the manifest holds."""
-        sizes: Dict[str, int] = {}
-        for record in self.records + self._other_records:
-            sizes[record['split']] = sizes.get(record['split'], 0) + 1
-        return sizes
+        """Records per split over everything read (not only ``split``): what the source holds."""
+        codes, counts = np.unique(self.index.splits, return_counts=True)
+        return {SPLITS[int(code)]: int(n) for code, n in zip(codes, counts)}
 
     @property
     def num_bad_lines(self) -> int:
         """Number of malformed records skipped (``on_bad_line='skip'``)."""
         return len(self.bad_lines)
 
-    def _build_tokenizer(self, cfg: Optional[dict], records: List[dict]) -> Optional[TextTokenizer]:
+    def _build_tokenizer(self, cfg: Optional[dict]) -> Optional[TextTokenizer]:
         if cfg is None:
             return None
         cfg = dict(cfg)
@@ -178,8 +178,9 @@ class BaseProductDataset(Dataset):
         value_specs = {name: spec for name, spec in self.specs.items() if not spec.reads_path}
 
         def train_texts():
-            return [text for r in records if r['split'] == 'train'
-                    for name, spec in value_specs.items() for text in spec.text_values(r['fields'][name])]
+            rows = self.index.rows_in(['train'])
+            return [text for row in rows for record in [self.record_at_row(int(row))]
+                    for name, spec in value_specs.items() for text in spec.text_values(record['fields'][name])]
         return get_or_train_tokenizer(path, train_texts, vocab_size=cfg.get('vocab_size', 4000),
                                       lowercase=cfg.get('lowercase', True))
 
@@ -188,7 +189,7 @@ class BaseProductDataset(Dataset):
                     sources={name: spec.source for name, spec in self.specs.items()},
                     tokenizer=self.tokenizer.meta() if self.tokenizer is not None else None,
                     categories=list(self.categories), num_categories=len(self.categories),
-                    num_instances=len(self.instance_to_index), feature_dims={})
+                    num_instances=len(self.instance_names), feature_dims={})
         for name, spec in self.specs.items():
             if spec.source == 'feature':
                 dim = self._probe_feature_dim(name)
@@ -197,11 +198,18 @@ class BaseProductDataset(Dataset):
                     spec.shapes['feats'] = (dim,)
         return meta
 
+    def probe_rows(self, name: str, limit: int = PROBE_LIMIT) -> List[int]:
+        """Up to ``limit`` rows whose record has modality ``name``: this split's first, then the rest."""
+        mine = self._rows[self.index.has(name, self._rows)][:limit]
+        if len(mine) >= limit or self.splits is None:
+            return mine.tolist()
+        others = np.setdiff1d(np.flatnonzero(self.index.has(name)), self._rows)[:limit - len(mine)]
+        return mine.tolist() + others.tolist()
+
     def _probe_feature_dim(self, name: str) -> Optional[int]:
         """F of the first readable ``.npy`` of modality ``name`` (header only)."""
-        candidates = [r['fields'][name] for r in self.records + self._other_records
-                      if r['fields'][name] is not None]
-        for path in candidates[:PROBE_LIMIT]:
+        for row in self.probe_rows(name):
+            path = self.record_at_row(row)['fields'][name]
             try:
                 array = np.load(resolve_media_path(self.data_root, path), mmap_mode='r', allow_pickle=False)
             except (MediaError, OSError, ValueError):
@@ -212,56 +220,72 @@ class BaseProductDataset(Dataset):
                        'set modalities.%s.spec.shapes.feats', name, PROBE_LIMIT, name)
         return None
 
-    # ------------------------------------------------------------ samples
-    def __len__(self) -> int:
-        return len(self.records)
-
+    # ------------------------------------------------------------ records
     @property
-    def epoch(self) -> int:
-        """The epoch set by :meth:`set_epoch` (0 at first)."""
-        return int(self._epoch.value)
+    def records(self) -> RecordList:
+        """The records of the selected split(s) as a read-only sequence of normalised dicts,
+        each parsed from the source when accessed."""
+        return RecordList(self)
 
-    def set_epoch(self, epoch: int) -> None:
-        """Make augmentation randomness depend on ``epoch`` (call before each epoch).
+    def record(self, index: int) -> dict:
+        """The normalised record of sample ``index`` (parsed from the source now)."""
+        return self.record_at_row(int(self._rows[index]))
 
-        The value lives in shared memory, so DataLoader workers that were started earlier
-        (``persistent_workers=True``) see it too.
-        """
-        self._epoch.value = int(epoch)
+    def record_at_row(self, row: int) -> dict:
+        """The normalised record of index row ``row`` (any split)."""
+        try:
+            return normalize_record(self.read_raw(self.index.locator(row)), self.specs)
+        except (ValueError, OSError) as exc:
+            raise ManifestError(f'{self.source_name}: the record of row {row} cannot be read again ({exc}); '
+                                f'was the file changed after the dataset was built?') from None
+
+    def _open(self, path: str) -> int:
+        """A read-only descriptor of ``path``, one per process (for ``os.pread``)."""
+        if self._files_pid != os.getpid():
+            self._files, self._files_pid = {}, os.getpid()
+        if path not in self._files:
+            self._files[path] = os.open(path, os.O_RDONLY)
+        return self._files[path]
 
     def __getstate__(self) -> dict:
-        state = self.__dict__.copy()
-        if get_spawning_popen() is None:  # an ordinary pickle, not a worker start: copy the value
-            state['_epoch'] = self.epoch
+        state = super().__getstate__()
+        state.update(_files={}, _files_pid=None)
         return state
 
-    def __setstate__(self, state: dict) -> None:
-        if isinstance(state['_epoch'], int):
-            state['_epoch'] = multiprocessing.RawValue('q', state['_epoch'])
-        self.__dict__.update(state)
-
-    def sample_seed(self, index: int) -> int:
-        """Seed of sample ``index`` this epoch (a function of seed, epoch and index only)."""
-        return int(np.random.SeedSequence([self.seed, self.epoch, index]).generate_state(1)[0])
+    # ------------------------------------------------------------ samples
+    def __len__(self) -> int:
+        return len(self._rows)
 
     def label_of(self, record: dict) -> Tuple[int, int]:
         """(category index, instance index) of a record, -1 when unknown."""
-        return (self.category_to_index.get(record['category'], -1),
-                self.instance_to_index.get(record['instance'], -1))
+        category = self.category_to_index.get(record['category'], -1)
+        return category, self._instance_code(record['instance'])
+
+    def _instance_code(self, name: Optional[str]) -> int:
+        if name is None:
+            return -1
+        names = self.instance_names
+        lo, hi = 0, len(names)
+        while lo < hi:  # binary search in the sorted table
+            mid = (lo + hi) // 2
+            if names[mid] < name:
+                lo = mid + 1
+            else:
+                hi = mid
+        return lo if lo < len(names) and names[lo] == name else -1
 
     def __getitem__(self, index: int) -> dict:
         if not -len(self) <= index < len(self):
             raise IndexError(f'index {index} out of range for {len(self)} samples')
         index = index % len(self)
-        if self._threads_pid != os.getpid():  # once per process: a worker gets one BLAS/OpenMP thread
-            self._threads_pid = os.getpid()
-            limit_worker_threads()
-        record = self.records[index]
-        category, instance = self.label_of(record)
-        sample: Dict[str, Any] = dict(id=record['id'], index=index, category=category, instance=instance)
+        self._limit_threads()
+        row = int(self._rows[index])
+        record = self.record_at_row(row)
+        sample: Dict[str, Any] = dict(id=record['id'], index=index, category=int(self.index.categories[row]),
+                                      instance=int(self.index.instances[row]))
         errors: Dict[str, str] = {}
         for name in self.specs:
-            sample[name] = self.load_modality(name, index, errors)
+            sample[name] = self.run_pipeline(name, record['fields'][name], record['id'], index, errors)
         sample['errors'] = errors
         return sample
 
@@ -269,55 +293,16 @@ class BaseProductDataset(Dataset):
                       ) -> Optional[Dict[str, Any]]:
         """Run modality ``name``'s pipeline on sample ``index``; None if absent or unusable
         (the reason goes to ``errors`` and the log)."""
-        return self._load(name, self.records[index], index, errors)
-
-    def _load(self, name: str, record: dict, index: int, errors: Optional[Dict[str, str]]
-              ) -> Optional[Dict[str, Any]]:
-        value = record['fields'][name]
-        if value is None:
-            return None
-        spec = self.specs[name]
-        results = dict(id=record['id'], index=index, modality=name, source=spec.source,
-                       data_root=self.data_root, tokenizer=self.tokenizer, seed=self.sample_seed(index))
-        try:
-            if spec.reads_path:
-                results['path'] = resolve_media_path(self.data_root, value)
-            else:
-                results['value'] = value
-            results = self.pipelines[name](results)
-        except MediaError as exc:
-            if errors is not None:
-                errors[name] = exc.reason
-            logger.warning('m5mm: %s of %r treated as absent: %s', name, record['id'], exc)
-            return None
-        missing = [k.name for k in spec.item_keys if k.name not in results]
-        if missing:
-            raise KeyError(f'the {name} pipeline {self.pipelines[name]!r} did not produce {missing}')
-        item = {k.name: results[k.name] for k in spec.item_keys}
-        if name not in self._templates:
-            self._templates[name] = spec.template_of(item)
-        return item
+        record = self.record(index)
+        return self.run_pipeline(name, record['fields'][name], record['id'], index, errors)
 
     # ------------------------------------------------------------ batches
-    def template(self, name: str) -> Template:
-        """Item shapes of modality ``name`` for batches that lack it entirely: from a loaded
-        sample, else by loading the first few records that have it (this split first, then the
-        rest of the file), else the spec's declared shapes."""
-        if name not in self._templates:
-            candidates = [r for r in self.records + self._other_records if r['fields'][name] is not None]
-            for record in candidates[:PROBE_LIMIT]:
-                if self._load(name, record, 0, None) is not None:
-                    break
-            else:
-                logger.warning('m5mm: no loadable %s among the first %d records; padding absent batches '
-                               'with the declared shapes %s (set modalities.%s.spec.shapes)', name,
-                               PROBE_LIMIT, self.specs[name].default_template(), name)
-                self._templates[name] = self.specs[name].default_template()
-        return self._templates[name]
-
-    def collate(self, samples: List[dict]) -> dict:
-        """Batch samples (a DataLoader ``collate_fn``; picklable with the dataset)."""
-        return collate(samples, modalities=self.specs, template_fn=self.template)
+    def _probe_template(self, name: str) -> bool:
+        for row in self.probe_rows(name):
+            record = self.record_at_row(row)
+            if self.run_pipeline(name, record['fields'][name], record['id'], 0, None) is not None:
+                return True
+        return False
 
     def __repr__(self) -> str:
         return (f'{type(self).__name__}(data_root={self.data_root!r}, split={self.splits}, '

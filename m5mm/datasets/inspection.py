@@ -68,10 +68,16 @@ def _check_path(dataset: BaseProductDataset, value: str) -> Optional[str]:
 
 def inspect_dataset(dataset: BaseProductDataset, *, decode: bool = False,
                     num_examples: int = 3) -> InspectionReport:
-    """Check every record of ``dataset``: files exist (and decode, with ``decode=True``)."""
-    in_record, usable = Counter(), Counter()
+    """Check every record of ``dataset``: files exist (and decode, with ``decode=True``); for a
+    shard folder, what was stored and found unusable when it was built (or now, with ``decode``)."""
+    if hasattr(dataset, 'sources'):
+        from .shards.inspection import inspect_shards
+        return inspect_shards(dataset, decode=decode, num_examples=num_examples)
+    in_record, usable, splits, categories = Counter(), Counter(), Counter(), Counter()
     problems: List[Problem] = []
-    for index, record in enumerate(dataset.records):
+    for index, record in enumerate(dataset.records):  # each record is parsed once, here
+        splits[record['split']] += 1
+        categories[record['category']] += 1
         errors: Dict[str, str] = {}
         for name, spec in dataset.specs.items():
             value = record['fields'][name]
@@ -79,7 +85,7 @@ def inspect_dataset(dataset: BaseProductDataset, *, decode: bool = False,
                 continue
             in_record[name] += 1
             if decode:
-                dataset.load_modality(name, index, errors)
+                dataset.run_pipeline(name, value, record['id'], index, errors)
                 reason = errors.get(name)
             else:
                 reason = _check_path(dataset, value) if spec.reads_path else None
@@ -88,11 +94,10 @@ def inspect_dataset(dataset: BaseProductDataset, *, decode: bool = False,
             else:
                 problems.append((record['id'], name, reason, value if spec.reads_path else ''))
     return InspectionReport(
-        name=repr(dataset), num_records=len(dataset),
-        splits=dict(Counter(r['split'] for r in dataset.records)),
+        name=repr(dataset), num_records=len(dataset), splits=dict(splits),
         examples=[dict(r) for r in dataset.records[:num_examples]],
         in_record={m: in_record[m] for m in dataset.specs}, usable={m: usable[m] for m in dataset.specs},
-        problems=problems, category_counts=dict(Counter(r['category'] for r in dataset.records)),
+        problems=problems, category_counts=dict(categories),
         bad_lines=list(dataset.bad_lines), decoded=decode)
 
 
@@ -185,7 +190,8 @@ def dataset_for_inspection(target: str, *, split: Optional[str] = None, decode: 
     Malformed records are skipped and reported; without ``decode`` no tokenizer is loaded or trained.
     """
     cfg = dataset_cfg_from_target(target, split=split, modalities=modalities, cfg_options=cfg_options)
-    cfg['on_bad_line'] = 'skip'
-    if not decode:
+    if cfg['type'] != 'ShardedDataset':
+        cfg['on_bad_line'] = 'skip'
+    if not decode and cfg['type'] != 'ShardedDataset':
         cfg['tokenizer'] = None
     return DATASETS.build(cfg)

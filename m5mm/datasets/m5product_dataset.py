@@ -1,30 +1,18 @@
 """The M5Product release layout reader."""
 from __future__ import annotations
 
-import json
 import os
-from collections import defaultdict
-from typing import Dict, Iterator, List, Mapping, Optional, Sequence, Tuple, Union
+from typing import Any, Dict, Iterator, List, Mapping, Optional, Sequence, Tuple, Union
 
 from m5mm.registry import DATASETS
 
 from .base_dataset import DEFAULT_TOKENIZER, BaseProductDataset, RawRecord
-from .errors import ManifestError
+from .json_object_stream import iter_object_entries, read_entry
+from .media_folder_index import MediaFolderIndex
 
 RAW_EXTENSIONS = {'image': ('.jpg', '.jpeg', '.png'), 'video': ('.mp4',), 'audio': ('.mp3', '.wav')}
 FEATURE_EXTENSION = '.npy'
 DEFAULT_FOLDERS = {'image': 'image', 'video': 'video', 'audio': 'audio'}
-
-
-def _index_folder(folder: str) -> Dict[str, List[str]]:
-    """stem -> file names in ``folder`` (empty if it does not exist)."""
-    index: Dict[str, List[str]] = defaultdict(list)
-    if os.path.isdir(folder):
-        with os.scandir(folder) as entries:
-            for entry in entries:
-                stem, _ = os.path.splitext(entry.name)
-                index[stem].append(entry.name)
-    return index
 
 
 @DATASETS.register_module()
@@ -60,6 +48,7 @@ class M5ProductDataset(BaseProductDataset):
         if missing:
             raise FileNotFoundError(f'M5Product meta file(s) not found: {missing}')
         self.folders = dict(DEFAULT_FOLDERS if folders is None else folders)
+        self._extensions: List[str] = []
         super().__init__(data_root=data_root, split=split, modalities=modalities, tokenizer=tokenizer,
                          on_bad_line=on_bad_line, seed=seed)
 
@@ -74,41 +63,55 @@ class M5ProductDataset(BaseProductDataset):
         return (f'; its files are looked up as {os.path.join(self.data_root, folder)}/<id>.<ext>: if the folder has '
                 f'another name, set folders=dict({name}=...)')
 
-    def _media_fields(self, record_id: str, indexes: Dict[str, Dict[str, List[str]]]) -> dict:
-        fields = {}
-        for modality, names in ((m, indexes[m].get(record_id, ())) for m in self.folders):
-            folder = self.folders[modality]
-            raw = [n for n in names if os.path.splitext(n)[1].lower() in RAW_EXTENSIONS.get(modality, ())]
-            feats = [n for n in names if os.path.splitext(n)[1].lower() == FEATURE_EXTENSION]
-            if raw:
-                fields[modality] = f'{folder}/{sorted(raw)[0]}'
-            if feats:
-                fields[f'{modality}_feat'] = f'{folder}/{feats[0]}'
-        return fields
+    @property
+    def locator_fields(self) -> Tuple[Tuple[str, str], ...]:
+        media = [(f'{m}_{kind}', 'H') for m in self.folders for kind in ('raw', 'feat')]
+        return (('file', 'B'), ('offset', 'q'), ('length', 'I'), *media)
 
-    def iter_raw_records(self) -> Iterator[Tuple[str, RawRecord]]:
-        indexes = {m: _index_folder(os.path.join(self.data_root, folder))
+    def _media_codes(self, record_id: str, indexes: Dict[str, MediaFolderIndex]) -> List[int]:
+        """Per folder modality: code of the raw file's and of the feature file's extension (0: none)."""
+        codes = []
+        for modality in self.folders:
+            found = indexes[modality].extensions_of(record_id)
+            raw = [e for e in found if e.lower() in RAW_EXTENSIONS.get(modality, ())]
+            feats = [e for e in found if e.lower() == FEATURE_EXTENSION]
+            codes += [self._extension_code(min(raw)) if raw else 0, self._extension_code(min(feats)) if feats else 0]
+        return codes
+
+    def _extension_code(self, ext: str) -> int:
+        if ext not in self._extensions:
+            self._extensions.append(ext)
+        return self._extensions.index(ext) + 1
+
+    def _raw(self, record_id: str, entry: dict, split_name: Optional[str], locator: Mapping[str, int]) -> dict:
+        raw = dict(id=record_id, text=entry.get('title'), table=entry.get('pv'), category=entry.get('label'),
+                   instance=entry.get('instance'), split=entry.get('split') or split_name or 'train')
+        for modality, folder in self.folders.items():
+            for kind, key in (('raw', modality), ('feat', f'{modality}_feat')):
+                code = locator[f'{modality}_{kind}']
+                if code:
+                    raw[key] = f'{folder}/{record_id}{self._extensions[code - 1]}'
+        return raw
+
+    def iter_raw_records(self) -> Iterator[Tuple[str, Tuple[int, ...], RawRecord]]:
+        self._extensions: List[str] = []
+        indexes = {m: MediaFolderIndex(folder=os.path.join(self.data_root, folder))
                    for m, folder in self.folders.items()}
-        for split_name, path in self.meta_files.items():
-            try:
-                with open(path, encoding='utf-8-sig') as handle:   # (tolerates a byte-order mark)
-                    entries = json.load(handle)
-            except json.JSONDecodeError as exc:
-                raise ManifestError(f'{path}:{exc.lineno}: invalid JSON: {exc.msg} '
-                                    f'(column {exc.colno})') from None
-            except UnicodeDecodeError as exc:
-                raise ManifestError(f'{path}: not UTF-8 ({exc.reason})') from None
-            if not isinstance(entries, dict):
-                raise ManifestError(f'{path}: expected a JSON object mapping id -> entry, '
-                                    f'got {type(entries).__name__}')
-            for record_id, entry in entries.items():
+        for file_index, (split_name, path) in enumerate(self.meta_files.items()):
+            for record_id, entry, start, length in iter_object_entries(path):
                 where = f'{path}: entry {record_id!r}'
                 if not isinstance(entry, dict):
-                    yield where, ValueError(f'expected an object with title/pv/label, '
-                                            f'got {type(entry).__name__}')
+                    yield where, (file_index, start, length), ValueError(
+                        f'expected an object with title/pv/label, got {type(entry).__name__}')
                     continue
-                raw = dict(id=record_id, text=entry.get('title'), table=entry.get('pv'),
-                           category=entry.get('label'), instance=entry.get('instance'),
-                           split=entry.get('split') or split_name or 'train')
-                raw.update(self._media_fields(str(record_id), indexes))
-                yield where, raw
+                locator = (file_index, start, length, *self._media_codes(str(record_id), indexes))
+                yield where, locator, self._raw(record_id, entry, split_name,
+                                                dict(zip((n for n, _ in self.locator_fields), locator)))
+
+    def read_raw(self, locator: Dict[str, int]) -> Any:
+        split_name, path = list(self.meta_files.items())[locator['file']]
+        record_id, entry = read_entry(self._open(path), locator['offset'], locator['length'])
+        return self._raw(record_id, entry, split_name, locator)
+
+    def describe(self, locator: Dict[str, int], record_id: str) -> str:
+        return f'{list(self.meta_files.values())[locator["file"]]}: entry {record_id!r}'

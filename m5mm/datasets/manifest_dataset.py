@@ -1,10 +1,11 @@
 """The m5mm JSON-lines manifest reader."""
 from __future__ import annotations
 
+import codecs
 import json
 import logging
 import os
-from typing import Iterator, Mapping, Optional, Sequence, Tuple, Union
+from typing import Any, Dict, Iterator, Mapping, Optional, Sequence, Tuple, Union
 
 from m5mm.registry import DATASETS
 
@@ -76,18 +77,41 @@ class ManifestDataset(BaseProductDataset):
     def source_name(self) -> str:
         return self.manifest
 
-    def iter_raw_records(self) -> Iterator[Tuple[str, RawRecord]]:
+    locator_fields = (('offset', 'q'), ('length', 'I'))
+
+    def iter_raw_records(self) -> Iterator[Tuple[str, Tuple[int, int], RawRecord]]:
+        offset = 0
         with open(self.manifest, 'rb') as handle:
             for lineno, line in enumerate(handle, 1):
-                where = f'{self.manifest}:{lineno}'
-                try:   # (a byte-order mark some editors write at the start of the file is not data)
-                    text = line.decode('utf-8-sig' if lineno == 1 else 'utf-8').strip()
+                start = offset
+                offset += len(line)
+                if lineno == 1 and line.startswith(codecs.BOM_UTF8):   # a byte-order mark is not data
+                    start, line = start + len(codecs.BOM_UTF8), line[len(codecs.BOM_UTF8):]
+                where, locator = f'{self.manifest}:{lineno}', (start, len(line))
+                try:
+                    text = line.decode('utf-8').strip()
                 except UnicodeDecodeError as exc:
-                    yield where, ValueError(f'not UTF-8 ({exc.reason} at byte {exc.start})')
+                    yield where, locator, ValueError(f'not UTF-8 ({exc.reason} at byte {exc.start})')
                     continue
                 if not text:
                     continue
                 try:
-                    yield where, json.loads(text)
+                    yield where, locator, json.loads(text)
                 except json.JSONDecodeError as exc:
-                    yield where, ValueError(f'invalid JSON: {exc.msg} (column {exc.colno})')
+                    yield where, locator, ValueError(f'invalid JSON: {exc.msg} (column {exc.colno})')
+
+    def read_raw(self, locator: Dict[str, int]) -> Any:
+        line = os.pread(self._open(self.manifest), locator['length'], locator['offset'])
+        return json.loads(line.decode('utf-8'))
+
+    def describe(self, locator: Dict[str, int], record_id: str) -> str:
+        """``MANIFEST:LINE`` of the record at ``locator`` (counts the newlines before it)."""
+        newlines, left = 0, locator['offset']
+        with open(self.manifest, 'rb') as handle:
+            while left > 0:
+                chunk = handle.read(min(left, 1 << 20))
+                if not chunk:
+                    break
+                newlines += chunk.count(b'\n')
+                left -= len(chunk)
+        return f'{self.manifest}:{newlines + 1}'

@@ -45,18 +45,20 @@ def dataset_cfg_from_target(target: str, *, split: Optional[str] = None,
     """The dataset config for ``target``.
 
     A folder with ``manifest.jsonl`` gives a ``ManifestDataset``, one with ``meta.json`` an
-    ``M5ProductDataset`` (split: all, unless given; ``modalities`` names the modalities, default
-    all five with default pipelines, plus plugin modalities whose field the manifest has). A
-    config file gives its ``train_dataloader.dataset`` (``split`` overrides the config's;
-    ``cfg_options`` are the tools' ``--cfg-options``, ``data_root=DIR`` included).
+    ``M5ProductDataset``, one with ``index.json`` a ``ShardedDataset`` (split: all, unless given;
+    ``modalities`` names the modalities, default all five with default pipelines, plus plugin
+    modalities whose field the manifest has). A config file gives its ``train_dataloader.dataset``
+    (``split`` overrides the config's; ``cfg_options`` are the tools' ``--cfg-options``, ``data_root=DIR`` included).
     """
     if os.path.isdir(target):
-        if os.path.isfile(os.path.join(target, 'manifest.jsonl')):
+        if os.path.isfile(os.path.join(target, 'index.json')):
+            cfg = dict(type='ShardedDataset', data_root=target)
+        elif os.path.isfile(os.path.join(target, 'manifest.jsonl')):
             cfg = dict(type='ManifestDataset', data_root=target)
         elif os.path.isfile(os.path.join(target, 'meta.json')):
             cfg = dict(type='M5ProductDataset', data_root=target)
         else:
-            raise FileNotFoundError(f'{target} has neither manifest.jsonl nor meta.json')
+            raise FileNotFoundError(f'{target} has neither manifest.jsonl nor meta.json (nor index.json of shards)')
         cfg['split'] = parse_split(split)
         if not modalities and cfg['type'] == 'ManifestDataset':
             modalities = manifest_modalities(os.path.join(target, 'manifest.jsonl'))

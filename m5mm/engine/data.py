@@ -1,7 +1,16 @@
-"""Data loaders whose order depends only on (seed, epoch), so training resumes exactly."""
+"""Data loaders whose order depends only on (seed, epoch), so training resumes exactly.
+
+Map-style datasets (the manifest and M5Product readers) are shuffled by
+:class:`EpochShuffleSampler` and sharded across processes by ``accelerator.prepare``. A stream
+(:class:`~m5mm.datasets.ShardedDataset`, anything with ``configure_stream``) splits its epoch
+across ranks and workers itself, so its training loader only gets device placement from
+Accelerate (:func:`build_train_loader`), and a resume fast-forwards it without decoding
+(:func:`epoch_batches`).
+"""
 from __future__ import annotations
 
-from typing import Iterator, Optional
+import math
+from typing import Any, Dict, Iterable, Iterator, Optional
 
 import torch
 from torch.utils.data import DataLoader, Dataset, Sampler
@@ -47,12 +56,19 @@ def describe_empty_split(dataset: Dataset, what: str) -> str:
             f'"split" field (a record without one is "train") and the dataset\'s data_root/manifest.')
 
 
+def is_stream(dataset: Any) -> bool:
+    """Whether ``dataset`` plans its own reading per rank and worker (a shard stream)."""
+    return hasattr(dataset, 'configure_stream')
+
+
 def build_dataloader(loader_cfg: dict, *, seed: int = 0, shuffle: bool = False,
-                     dataset: Optional[Dataset] = None, drop_last: Optional[bool] = None) -> DataLoader:
+                     dataset: Optional[Dataset] = None, drop_last: Optional[bool] = None, world_size: int = 1,
+                     rank: int = 0) -> DataLoader:
     """Build a DataLoader from a ``*_dataloader`` config dict.
 
     Worker seeds come from a private generator seeded with ``seed``, so creating an iterator
-    never consumes the global torch RNG that the model's masking uses.
+    never consumes the global torch RNG that the model's masking uses. A stream is told the
+    batch size, workers, ``world_size`` and ``rank`` (it reads only this rank's part).
 
     Args:
         drop_last: drop the last incomplete batch; None = the config's ``drop_last`` (default False).
@@ -68,8 +84,90 @@ def build_dataloader(loader_cfg: dict, *, seed: int = 0, shuffle: bool = False,
     if loader_cfg:
         raise ValueError(f'Unknown dataloader config keys: {sorted(loader_cfg)} '
                          f'(known: {", ".join(LOADER_KEYS)})')
+    if is_stream(dataset):
+        dataset.configure_stream(batch_size=batch_size, num_workers=num_workers, shuffle=shuffle, drop_last=drop_last,
+                                 world_size=world_size, rank=rank, seed=seed)
+        return DataLoader(dataset, batch_size=batch_size, num_workers=num_workers, collate_fn=dataset.collate,
+                          persistent_workers=persistent and num_workers > 0,
+                          generator=torch.Generator().manual_seed(seed))
     return DataLoader(
         dataset, batch_size=batch_size, sampler=EpochShuffleSampler(len(dataset), seed=seed, shuffle=shuffle),
         num_workers=num_workers, collate_fn=dataset.collate, drop_last=drop_last,
         persistent_workers=persistent and num_workers > 0,
         generator=torch.Generator().manual_seed(seed))
+
+
+def build_train_loader(loader_cfg: dict, *, dataset: Dataset, accelerator, seed: int = 0) -> DataLoader:
+    """The training loader. A map-style one is returned for ``accelerator.prepare`` (which shards it
+    across processes); a stream reads this rank's equal share itself, so it comes back already
+    wrapped for device placement and must not be prepared again (see :func:`loader_is_prepared`)."""
+    world_size = accelerator.num_processes
+    if not is_stream(dataset):   # drop_last (default True), never dropping the only (short) batch
+        full = len(dataset) >= loader_cfg['batch_size'] * world_size
+        drop_last = bool(loader_cfg.get('drop_last', True)) and full
+        return build_dataloader(loader_cfg, dataset=dataset, seed=seed, shuffle=True, drop_last=drop_last)
+    from accelerate.data_loader import prepare_data_loader
+    loader = build_dataloader(loader_cfg, dataset=dataset, seed=seed, shuffle=True, drop_last=True,
+                              world_size=world_size, rank=accelerator.process_index)
+    if len(loader) == 0:
+        raise ValueError(f'{dataset!r} has {dataset.num_samples} samples, fewer than one batch of '
+                         f'{loader_cfg["batch_size"]} on each of {world_size} processes')
+    plugin = getattr(accelerator.state, 'deepspeed_plugin', None)
+    if plugin is not None and plugin.deepspeed_config.get('train_micro_batch_size_per_gpu') == 'auto':
+        plugin.deepspeed_config['train_micro_batch_size_per_gpu'] = loader_cfg['batch_size']  # no loader to read
+    prepared = prepare_data_loader(loader, accelerator.device, num_processes=1, process_index=0,
+                                   put_on_device=True, dispatch_batches=False)
+    prepared.m5mm_prepared = True
+    return prepared
+
+
+def loader_is_prepared(loader: DataLoader) -> bool:
+    """Whether ``loader`` came from :func:`build_train_loader` ready to use (a stream)."""
+    return bool(getattr(loader, 'm5mm_prepared', False))
+
+
+def batches_per_process(loader: DataLoader, num_processes: int) -> int:
+    """Training batches each process runs per epoch (how accelerate shards a map-style loader)."""
+    if loader_is_prepared(loader):
+        return len(loader)
+    if loader.drop_last:
+        return len(loader) // num_processes
+    return math.ceil(len(loader) / num_processes)
+
+
+def epoch_batches(loader: DataLoader, accelerator, batch_in_epoch: int) -> Iterable:
+    """The batches of the current epoch after the first ``batch_in_epoch`` (resume): a stream
+    skips them without decoding; a map-style loader through ``accelerator.skip_first_batches``."""
+    if is_stream(loader.dataset):
+        loader.dataset.set_resume(batch_in_epoch)
+        return loader
+    return accelerator.skip_first_batches(loader, batch_in_epoch) if batch_in_epoch else loader
+
+
+def data_state(loader: DataLoader) -> Dict[str, Any]:
+    """JSON-able facts a resume of ``loader`` must agree with (empty for map-style loaders)."""
+    return dict(loader.dataset.state_dict()) if is_stream(loader.dataset) else {}
+
+
+def restore_data_state(loader: DataLoader, state: Optional[Dict[str, Any]]) -> None:
+    """Check a checkpoint's :func:`data_state` against ``loader`` (clear error when it cannot
+    resume exactly, e.g. another number of workers for a stream)."""
+    if state and is_stream(loader.dataset):
+        loader.dataset.load_state_dict(state)
+
+
+def prepare_eval_loader(loader: DataLoader, accelerator) -> DataLoader:
+    """An evaluation loader for ``accelerator``'s processes: map-style through
+    ``accelerator.prepare_data_loader``; a stream reads only this rank's share (one worker), padded
+    with repeats so every rank runs the same number of batches (gathered features drop repeated
+    ``index`` values), and only gets device placement."""
+    dataset = loader.dataset
+    if not is_stream(dataset):
+        return accelerator.prepare_data_loader(loader)
+    from accelerate.data_loader import prepare_data_loader
+    if accelerator.num_processes > 1:
+        dataset.configure_stream(batch_size=loader.batch_size, num_workers=0, world_size=accelerator.num_processes,
+                                 rank=accelerator.process_index, pad=True)
+        loader = DataLoader(dataset, batch_size=loader.batch_size, num_workers=0, collate_fn=dataset.collate)
+    return prepare_data_loader(loader, accelerator.device, num_processes=1, process_index=0, put_on_device=True,
+                               dispatch_batches=False)

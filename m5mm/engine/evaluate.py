@@ -17,14 +17,15 @@ from typing import Any, Dict, Iterable, List, Optional, Sequence, Tuple, Union
 import numpy as np
 from torch import nn
 
-from m5mm.engine.data import build_dataloader, describe_empty_split
+from m5mm.engine.data import build_dataloader, describe_empty_split, prepare_eval_loader
 from m5mm.evaluation import extract_features, run_tasks
 
 logger = logging.getLogger('m5mm')
 CLASSIFICATION_SOURCES = ('auto', 'logits', 'probe')
 CROSS_SPLIT = 'test_modalities'   # per-modality pooled vectors of the test split, for cross-modal retrieval
 
-TASKS = {
+#: task name (``tools/test.py --tasks``) -> (the TASKS-registry config it runs, the splits it reads)
+TASK_PRESETS = {
     'retrieval': (dict(type='RetrievalTask', query_split='query', gallery_split='gallery'),
                   ('query', 'gallery')),
     'classification': (dict(type='ClassificationTask', train_split='train', test_split='test'),
@@ -75,7 +76,7 @@ def extract_splits(model: nn.Module, cfg, splits: Iterable[str], *, kind: str = 
         if len(dataset) == 0:
             raise ValueError(describe_empty_split(dataset, f'{split!r} evaluation'))
         if accelerator is not None:
-            loader = accelerator.prepare_data_loader(loader)
+            loader = prepare_eval_loader(loader, accelerator)
         report = MediaReport()
         features[split] = extract_features(model, loader, kind=kind, modalities=modalities,
                                            accelerator=accelerator, keep_modalities=keep_modalities,
@@ -128,9 +129,9 @@ def evaluate_features(model: nn.Module, cfg, *, tasks: Sequence[str] = ALL_TASKS
     Returns:
         (results, counts by result name, features_by_split).
     """
-    unknown = [t for t in tasks if t not in TASKS]
+    unknown = [t for t in tasks if t not in TASK_PRESETS]
     if unknown:
-        raise ValueError(f'unknown tasks {unknown}; choose from {sorted(TASKS)}')
+        raise ValueError(f'unknown tasks {unknown}; choose from {sorted(TASK_PRESETS)}')
     if classification not in CLASSIFICATION_SOURCES:
         raise ValueError(f'classification must be one of {CLASSIFICATION_SOURCES}, got {classification!r}')
     pairs = parse_cross_modal(cross_modal)
@@ -148,7 +149,7 @@ def evaluate_features(model: nn.Module, cfg, *, tasks: Sequence[str] = ALL_TASKS
                                       (classification == 'auto' and 'logits' not in features['test'])):
         features.update(extract_splits(model, cfg, ('train',), kind=kind, modalities=modalities,
                                        accelerator=accelerator, media=media))
-    task_cfgs += [dict(TASKS[t][0], source=classification) if t == 'classification' else dict(TASKS[t][0])
+    task_cfgs += [dict(TASK_PRESETS[t][0], **({'source': classification} if t == 'classification' else {}))
                   for t in ('retrieval', 'classification', 'clustering') if t in tasks]
     if pairs:
         if reuse:

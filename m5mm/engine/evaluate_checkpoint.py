@@ -12,10 +12,10 @@ import torch
 from torch import nn
 
 from m5mm.engine.checkpoint import checkpoint_work_dir, resolve_checkpoint
+from m5mm.engine.data import build_dataset, prepare_eval_loader
+from m5mm.engine.evaluate import (ALL_TASKS, CLASSIFICATION_SOURCES, TASK_PRESETS, check_modalities,
+                                  evaluate_features, parse_cross_modal, split_dataloader)
 from m5mm.engine.eval_report import QUERY_COUNTS, results_document, warn_about_queries
-from m5mm.engine.data import build_dataset
-from m5mm.engine.evaluate import (ALL_TASKS, CLASSIFICATION_SOURCES, TASKS, check_modalities, evaluate_features,
-                                  parse_cross_modal, split_dataloader)
 from m5mm.engine.media_log import report_entry
 from m5mm.evaluation import extract_features, format_results, save_features
 
@@ -80,9 +80,9 @@ def evaluate_checkpoint(cfg, checkpoint: PathLike, *, work_dir: Optional[PathLik
     """
     checkpoint = resolve_checkpoint(checkpoint)   # bad arguments fail before the model is built
     pairs = parse_cross_modal(cross_modal)
-    unknown = [t for t in tasks if t not in TASKS]
+    unknown = [t for t in tasks if t not in TASK_PRESETS]
     if unknown:
-        raise ValueError(f'unknown tasks {unknown}; choose from {sorted(TASKS)}')
+        raise ValueError(f'unknown tasks {unknown}; choose from {sorted(TASK_PRESETS)}')
     if classification not in CLASSIFICATION_SOURCES:
         raise ValueError(f'classification must be one of {CLASSIFICATION_SOURCES}, got {classification!r}')
     out = Path(work_dir) if work_dir else default_test_dir(checkpoint)
@@ -135,7 +135,7 @@ def export_features(cfg, checkpoint: PathLike, *, split: Union[str, Sequence[str
     if len(loader.dataset) == 0:
         raise ValueError(f'split {split!r} of the config\'s test dataset has no sample')
     if accelerator is not None:
-        loader = accelerator.prepare_data_loader(loader)
+        loader = prepare_eval_loader(loader, accelerator)
     features = extract_features(model, loader, kind=kind, modalities=modalities, keep_modalities=per_modality,
                                 accelerator=accelerator)
     path = str(out)

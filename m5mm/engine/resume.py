@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Dict, List, Optional
 
 from m5mm.engine.checkpoint import CONFIG_JSON, check_resumable, list_checkpoints
+from m5mm.engine.data import data_state, restore_data_state
 from m5mm.engine.run_config import config_changes, config_json, run_defining
 from m5mm.engine.safe_load import CheckpointError, read_json
 from m5mm.engine.work_dir import record_resume
@@ -43,17 +44,15 @@ def hook_states(trainer: 'Trainer') -> Dict[str, Any]:
 
 
 def extra_state(trainer: 'Trainer') -> Dict[str, Any]:
-    """``TrainState.extra`` at a checkpoint: hook states and the train dataset's position (if it has one)."""
-    extra = dict(trainer.state.extra, hook_states=hook_states(trainer))
-    dataset_state = getattr(trainer.train_dataset, 'state_dict', None)
-    if callable(dataset_state):
-        extra['data_state'] = dataset_state()
-    return extra
+    """``TrainState.extra`` at a checkpoint: hook states and the train loader's :func:`data_state` (a stream's
+    position and the facts a resume must agree with; empty for a map-style loader)."""
+    return dict(trainer.state.extra, hook_states=hook_states(trainer), data_state=data_state(trainer.train_loader))
 
 
 def restore_state(trainer: 'Trainer', state: Dict[str, Any]) -> None:
     """Set the trainer's counters, hooks and data position from a checkpoint's trainer state."""
     trainer.state.load_state_dict(state)
+    restore_data_state(trainer.train_loader, trainer.state.extra.get('data_state'))
     if trainer.state.batch_in_epoch >= len(trainer.train_loader):  # saved at an epoch end
         trainer.state.epoch += 1
         trainer.state.batch_in_epoch = 0
@@ -62,9 +61,6 @@ def restore_state(trainer: 'Trainer', state: Dict[str, Any]) -> None:
             trainer.hooks_by_key[key].load_state_dict(hook_state)
         else:
             trainer.logger.warning('The checkpoint holds the state of hook %s, which this run does not have', key)
-    data_state = trainer.state.extra.get('data_state')
-    if data_state is not None and callable(getattr(trainer.train_dataset, 'load_state_dict', None)):
-        trainer.train_dataset.load_state_dict(data_state)
 
 
 def _config_changes(path: Path, new: Dict[str, Any], allow_config_change: bool) -> List[str]:

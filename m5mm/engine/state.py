@@ -18,7 +18,7 @@ class TrainState:
         samples: samples seen so far (all processes).
         extra: free-form JSON-able state of this process, saved with the counters:
             ``hook_states`` (each hook's ``state_dict()``, by hook key) and ``data_state`` (the train
-            dataset's ``state_dict()`` when it has one, e.g. a streaming position).
+            loader's state, :func:`m5mm.engine.data.data_state`: a shard stream's position and layout).
     """
 
     epoch: int = 0

@@ -1,7 +1,6 @@
 """The training loop: build from config, ``accelerator.prepare``, loop, hooks, checkpoints."""
 from __future__ import annotations
 
-import math
 from pathlib import Path
 from typing import Optional
 
@@ -12,7 +11,8 @@ from m5mm.engine.accelerator import build_accelerator
 from m5mm.engine.builder import build_hooks, build_model, import_config_modules, keyed_hooks
 from m5mm.engine.checkpoint import CheckpointManager, recover_interrupted_saves, resume_candidates
 from m5mm.engine.checkpoint_parts import TrainingParts
-from m5mm.engine.data import build_dataloader, build_dataset, describe_empty_split
+from m5mm.engine.data import (batches_per_process, build_dataset, build_train_loader, describe_empty_split,
+                              epoch_batches, loader_is_prepared)
 from m5mm.engine.optimizers import build_optimizer, build_scheduler
 from m5mm.engine.resume import check_fresh_start, extra_state, resume_from
 from m5mm.engine.run_config import config_json
@@ -70,21 +70,27 @@ class Trainer:
         candidates = resume_candidates(str(self.work_dir), resume)
         import_config_modules(cfg)
         set_seed(cfg.get('seed', 0), deterministic=cfg.get('deterministic', False))
-        loader = self._build_train_loader()
+        with self.accelerator.main_process_first():
+            self.train_dataset = build_dataset(cfg.train_dataloader.dataset)
+        if len(self.train_dataset) == 0:
+            raise ValueError(describe_empty_split(self.train_dataset, 'train'))
+        loader = build_train_loader(cfg.train_dataloader, dataset=self.train_dataset, accelerator=self.accelerator,
+                                    seed=cfg.get('seed', 0))
         model = build_model(cfg.model, self.train_dataset.meta)
         if cfg.get('load_from') and not candidates:
             load_model_weights(model, cfg.load_from)
             self.logger.info('Initialised the model from %s', cfg.load_from)
         optimizer = build_optimizer(model, cfg.optim)
-        num_processes = self.accelerator.num_processes  # how accelerate shards batches across processes:
-        batches_per_process = (len(loader) // num_processes if self.drop_last
-                               else math.ceil(len(loader) / num_processes))
-        self.steps_per_epoch = math.ceil(batches_per_process / self.accelerator.gradient_accumulation_steps)
+        batches = batches_per_process(loader, self.accelerator.num_processes)
+        self.steps_per_epoch = -(-batches // self.accelerator.gradient_accumulation_steps)
         self.total_steps = self.max_epochs * self.steps_per_epoch
         # Stepped by the loop once per optimizer step, whatever the launch (accelerate would step a
         # prepared scheduler once per process, DeepSpeed once per step): same schedule everywhere.
         self.scheduler = build_scheduler(optimizer, cfg.get('scheduler'), total_steps=self.total_steps)
-        self.model, self.optimizer, self.train_loader = self.accelerator.prepare(model, optimizer, loader)
+        if loader_is_prepared(loader):  # a stream reads its own rank's share: accelerate must not shard it again
+            (self.model, self.optimizer), self.train_loader = self.accelerator.prepare(model, optimizer), loader
+        else:
+            self.model, self.optimizer, self.train_loader = self.accelerator.prepare(model, optimizer, loader)
         self.state = TrainState()
         self.checkpoints = CheckpointManager(self.accelerator, str(self.work_dir), parts=TrainingParts(
             accelerator=self.accelerator, model=self.model, optimizer=self.optimizer, scheduler=self.scheduler))
@@ -98,17 +104,6 @@ class Trainer:
                          '%d epochs x %d steps', self.num_parameters() / 1e6, self.accelerator.num_processes,
                          self.accelerator.distributed_type, self.accelerator.mixed_precision,
                          self.max_epochs, self.steps_per_epoch)
-
-    def _build_train_loader(self):
-        cfg = self.cfg.train_dataloader
-        with self.accelerator.main_process_first():
-            self.train_dataset = build_dataset(cfg.dataset)
-        if len(self.train_dataset) == 0:
-            raise ValueError(describe_empty_split(self.train_dataset, 'train'))
-        full = len(self.train_dataset) >= cfg.batch_size * self.accelerator.num_processes
-        self.drop_last = bool(cfg.get('drop_last', True)) and full   # never drop the only (short) batch
-        return build_dataloader(cfg, dataset=self.train_dataset, seed=self.cfg.get('seed', 0), shuffle=True,
-                                drop_last=self.drop_last)
 
     # ------------------------------------------------------------------ loop
     def train(self, max_steps: Optional[int] = None) -> TrainState:
@@ -144,8 +139,7 @@ class Trainer:
     def _train_epoch(self) -> None:
         self.train_loader.set_epoch(self.state.epoch)
         self._call('before_train_epoch')
-        loader = self.accelerator.skip_first_batches(self.train_loader, self.state.batch_in_epoch) \
-            if self.state.batch_in_epoch else self.train_loader
+        loader = epoch_batches(self.train_loader, self.accelerator, self.state.batch_in_epoch)
         self.model.train()
         for batch in loader:
             outputs = self._train_step(batch)

@@ -149,8 +149,8 @@ def extract_features(model: Any, dataloader: Any, *, kind: str = 'joint',
             (this process's batches).
 
     Returns:
-        The features dict of this module's docstring, sorted by dataset ``index`` when the
-        meta has one.
+        The features dict of this module's docstring, sorted by dataset ``index`` when the meta
+        has one (an index repeated to even out processes is kept once).
     """
     if kind not in KINDS:
         raise ValueError(f'kind must be one of {KINDS}, got {kind!r}')
@@ -200,7 +200,9 @@ def _assemble(data: Dict[str, Any], ids: List[str], extras: Dict[str, list]) -> 
         result['modality_features'] = {m: v.astype(np.float32) for m, v in data['modality_features'].items()}
     if 'index' in result:
         order = np.argsort(result['index'], kind='stable')
-        result = select_rows(result, order)
+        index = np.asarray(result['index'])[order]
+        first = np.concatenate([[True], index[1:] != index[:-1]])  # a sample repeated to even out ranks
+        result = select_rows(result, order[first])
     return result
 
 

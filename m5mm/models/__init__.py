@@ -1,5 +1,7 @@
-"""Model parts: encoders, fusion strategies, harmonizers, losses, heads, the pretrainers
-composed from them and the fine-tuned classifiers. Importing this package registers every part."""
-from . import classifiers, encoders, fusion, harmonizers, heads, layers, losses, pretrainers
+"""Model parts: encoders, fusion strategies, harmonizers, heads, the backbone composed from them,
+the objectives trained on it, and the models (pretrainers, classifiers) that compose a backbone with
+objectives. Importing this package registers every part."""
+from . import backbones, classifiers, encoders, fusion, harmonizers, heads, layers, objectives, pretrainers
 
-__all__ = ['classifiers', 'encoders', 'fusion', 'harmonizers', 'heads', 'layers', 'losses', 'pretrainers']
+__all__ = ['backbones', 'classifiers', 'encoders', 'fusion', 'harmonizers', 'heads', 'layers', 'objectives',
+           'pretrainers']

@@ -2,8 +2,8 @@
 
 Each config's model is built with a dataset ``meta`` faked from the config's tokenizer size
 (no data is read), and its parameters are counted per part: ``encoders``, ``fusion``,
-``heads`` (masked-prediction heads, contrastive projections, loss-owned heads such as the
-matching head) and ``other`` (harmonizer, learnable temperatures). A tensor shared by two
+``heads`` (the objectives' heads and parameters, e.g. masked-prediction and matching heads and
+learnable temperatures, and the contrastive projections) and ``other`` (harmonizer). A tensor shared by two
 parts (the MLM head tied to the word embeddings, text and table sharing a BERT) counts once,
 for the part that registers it first.
 
@@ -24,8 +24,8 @@ from torch import nn
 from m5mm.registry import MODELS
 
 PARTS = ('encoders', 'fusion', 'heads', 'other')
-PART_PREFIXES = {'encoders': ('encoders.',), 'fusion': ('fusion.',),
-                 'heads': ('heads.', 'projections.', 'losses.')}
+PART_PREFIXES = {'encoders': ('backbone.encoders.',), 'fusion': ('backbone.fusion.',),
+                 'heads': ('backbone.projections.', 'objectives.')}
 # The special ids m5mm's WordPiece tokenizer assigns (m5mm.datasets.tokenizer).
 SPECIAL_IDS = dict(pad_id=0, unk_id=1, cls_id=2, sep_id=3, mask_id=4)
 DEFAULT_VOCAB_SIZE = 4000
@@ -88,7 +88,7 @@ def config_budget(config: Union[str, Path], data_meta: Optional[dict] = None) ->
     """
     model = build_model_from_config(config, data_meta)
     return {'config': Path(config).stem, 'model': type(model).__name__,
-            'fusion_type': type(getattr(model, 'fusion', None)).__name__,
+            'fusion_type': type(model.backbone.fusion).__name__,
             'modalities': list(getattr(model, 'modalities', [])), **count_parameters(model)}
 
 

@@ -13,7 +13,7 @@ from m5mm.utils.build import closest_names
 KNOWN_KEYS = frozenset({
     'default_scope', 'custom_imports', 'work_dir', 'seed', 'deterministic', 'precision', 'model',
     'train_dataloader', 'val_dataloader', 'test_dataloader', 'optim', 'scheduler', 'train_cfg', 'hooks',
-    'checkpoint', 'log_interval', 'accelerate', 'evaluation', 'data_root', 'load_from', 'on_bad_line',
+    'checkpoint', 'log_interval', 'accelerate', 'evaluation', 'data_root', 'load_from', 'on_bad_line', 'shards',
 })
 #: Keys of a ``*_dataloader`` section (``drop_last`` only where the trainer reads it).
 LOADER_KEYS = ('batch_size', 'num_workers', 'persistent_workers', 'drop_last', 'dataset')
@@ -29,6 +29,9 @@ SECTION_KEYS = {
 }
 #: Set only in a config file, never by an override: names modules to import.
 FILE_ONLY_KEYS = ('custom_imports',)
+
+#: Keys of the map-style readers that a shard folder does not take (they applied when it was built).
+READER_ONLY_KEYS = ('manifest', 'generate_if_missing', 'meta_file', 'folders', 'on_bad_line')
 
 
 class ConfigError(ValueError):
@@ -90,11 +93,20 @@ def retarget_data_root(cfg: Config, data_root: str) -> int:
     """Point every dataset of ``cfg`` at ``data_root``; returns how many were changed.
 
     A dataset's ``manifest`` is reset to None so it defaults to ``DATA_ROOT/manifest.jsonl``,
-    and a demo-generation option is dropped: the user's directory is never overwritten.
+    and a demo-generation option is dropped: the user's directory is never overwritten. A shard
+    folder (with ``index.json``) turns every dataset into a ``ShardedDataset`` of that folder.
     """
+    from m5mm.datasets.shards.layout import is_shard_folder
+    shards = is_shard_folder(data_root)
     count = 0
     for dataset_cfg in iter_dataset_cfgs(cfg._cfg_dict):
         dataset_cfg['data_root'] = data_root
+        if shards:
+            dataset_cfg['type'] = 'ShardedDataset'
+            for key in READER_ONLY_KEYS:
+                dataset_cfg.pop(key, None)
+            count += 1
+            continue
         if 'manifest' in dataset_cfg:
             dataset_cfg['manifest'] = None
         if dataset_cfg.get('generate_if_missing') is not None:
@@ -105,7 +117,8 @@ def retarget_data_root(cfg: Config, data_root: str) -> int:
 
 
 def apply_on_bad_line(cfg: Config) -> int:
-    """Set the top-level ``on_bad_line`` (``'error'``/``'skip'``) on every dataset of ``cfg``."""
+    """Set the top-level ``on_bad_line`` (``'error'``/``'skip'``) on every dataset of ``cfg`` that reads
+    a manifest or meta file."""
     value = cfg.get('on_bad_line')
     if value is None:
         return 0
@@ -113,9 +126,19 @@ def apply_on_bad_line(cfg: Config) -> int:
         raise ConfigError(f"on_bad_line must be 'error' or 'skip', got {value!r}")
     count = 0
     for dataset_cfg in iter_dataset_cfgs(cfg._cfg_dict):
-        dataset_cfg['on_bad_line'] = value
-        count += 1
+        if _accepts(dataset_cfg.get('type'), 'on_bad_line'):   # (a shard folder was checked when built)
+            dataset_cfg['on_bad_line'] = value
+            count += 1
     return count
+
+
+def _accepts(type_name: Any, argument: str) -> bool:
+    import inspect
+
+    from m5mm.registry import DATASETS
+    from m5mm.utils.build import find_registered
+    cls = find_registered(DATASETS, type_name) if isinstance(type_name, str) else type_name
+    return cls is not None and argument in inspect.signature(cls.__init__).parameters
 
 
 def load_config(path: str, cfg_options: Optional[Dict[str, Any]] = None) -> Config:

@@ -1,4 +1,4 @@
-"""Cross-process helpers for losses that look at the whole global batch.
+"""Cross-process helpers for objectives that look at the whole global batch.
 
 Every function is the identity (or the obvious local answer) when ``torch.distributed`` is
 not initialised, so the same loss code runs in one process, under DDP and under DeepSpeed.

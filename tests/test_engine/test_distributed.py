@@ -80,7 +80,7 @@ def exact_config(tmp_path_factory) -> Path:
     path = tmp_path_factory.mktemp('cfg') / 'scale_con_tiny.py'
     path.write_text(
         f"_base_ = [{str(REPO / 'configs' / 'scale_5mod_tiny.py')!r}]\n"
-        "model = dict(losses=dict(con=dict(type='InterModalityContrastiveLoss')))\n"
+        "model = dict(objectives=dict(con=dict(type='InterModalityContrastiveObjective')))\n"
         "precision = 'no'\n"
         "train_cfg = dict(max_epochs=2)\n")
     return path

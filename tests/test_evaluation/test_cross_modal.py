@@ -1,8 +1,7 @@
 import numpy as np
 import pytest
 
-from m5mm.evaluation import CrossModalRetrievalMetric, cross_modal_retrieval
-from m5mm.registry import METRICS
+from m5mm.evaluation import cross_modal_retrieval
 
 from .reference import cross_modal_reference
 
@@ -37,9 +36,7 @@ def test_label_positives_presence_and_missing_ids():
     for key in ref:
         assert got[key] == pytest.approx(ref[key], abs=1e-12)
     # gallery lacks half of the ids: those queries are skipped and counted
-    metric = METRICS.build(dict(type='CrossModalRetrievalMetric', ks=(1,), similarity='dot'))
-    assert isinstance(metric, CrossModalRetrievalMetric)
-    out = metric(text, image[:10], query_ids=ids, gallery_ids=ids[:10])
+    out = cross_modal_retrieval(text, image[:10], query_ids=ids, gallery_ids=ids[:10], ks=(1,), similarity='dot')
     assert out['num_evaluated'] == 10 and out['num_queries'] == len(ids)
     with pytest.raises(ValueError, match="needs query_ids"):
         cross_modal_retrieval(text, image)

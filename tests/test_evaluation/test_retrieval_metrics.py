@@ -3,8 +3,7 @@ import math
 import numpy as np
 import pytest
 
-from m5mm.evaluation import RetrievalMetric, retrieval_metrics
-from m5mm.registry import METRICS
+from m5mm.evaluation import retrieval_metrics
 
 from .reference import retrieval_reference
 
@@ -100,14 +99,12 @@ def test_cosine_and_dot_differ_and_k_beyond_gallery():
     assert dot['Prec@100'] == 1.0 and dot['mAP@100'] == pytest.approx(0.5)
 
 
-def test_metric_class_from_registry_and_errors():
+def test_counts_and_errors():
     q, g, ql, gl, qids, gids = _random_case(3)
-    metric = METRICS.build(dict(type='RetrievalMetric', ks=(1, 5)))
-    assert isinstance(metric, RetrievalMetric)
-    out = metric(q, g, ql, gl, query_ids=qids, gallery_ids=gids)
+    out, counts = retrieval_metrics(q, g, ql, gl, query_ids=qids, gallery_ids=gids, ks=(1, 5), return_counts=True)
     ref, _ = retrieval_reference(q, g, ql, gl, (1, 5), qids, gids)
     assert out == pytest.approx(ref)
-    assert metric.last_counts['num_queries'] == len(q)
+    assert counts['num_queries'] == len(q)
     with pytest.raises(ValueError, match='query_labels'):
         retrieval_metrics(q, g, ql[:-1], gl)
     with pytest.raises(TypeError, match='integers'):

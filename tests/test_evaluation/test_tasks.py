@@ -3,8 +3,8 @@ import math
 import numpy as np
 import pytest
 
-from m5mm.evaluation import (ClassificationTask, LinearProbe, format_results, retrieval_metrics, run_tasks,
-                             save_features, topk_accuracy)
+from m5mm.evaluation import (ClassificationTask, CrossModalRetrievalTask, LinearProbe, RetrievalTask, TaskResult,
+                             format_results, retrieval_metrics, run_tasks, save_features, topk_accuracy)
 from m5mm.registry import TASKS
 
 KS = (1, 5, 10, 50, 100)
@@ -41,7 +41,10 @@ def test_run_tasks_layout_and_values(splits):
     assert results['classification'] == probe.evaluate(splits['test']['features'], splits['test']['category'])
     assert results['clustering']['purity'] > 0.9 and results['retrieval_coarse']['mAP@1'] > 0.9
     assert counts['retrieval_coarse'] == dict(num_queries=20, num_evaluated=20, num_without_positive=0)
-    assert set(counts) == {'retrieval_coarse', 'retrieval_fine'}   # by result name
+    assert set(counts) == {'retrieval_coarse', 'retrieval_fine'}   # by result name; the other tasks have none
+    out = RetrievalTask(levels={'fine': 'instance'})(splits)     # a task returns its results and counts
+    assert isinstance(out, TaskResult) and out.results == {'retrieval_fine': results['retrieval_fine']}
+    assert out.counts == {'retrieval_fine': counts['retrieval_fine']}
 
 
 def test_counts_of_several_cross_modal_pairs_are_kept_apart(splits):
@@ -89,6 +92,9 @@ def test_cross_modal_task_and_clustering_options(splits):
     assert set(out['retrieval_text2image']) == {'R@1', 'R@5', 'mAP'}
     assert out['retrieval_text2image']['R@1'] > 0.9
     assert out['clustering']['NMI'] > 0.8
+    direct = CrossModalRetrievalTask(query_modality='text', gallery_modality='image', ks=(1, 5))({'test': test})
+    assert direct.results['retrieval_text2image'] == out['retrieval_text2image']
+    assert direct.counts == {'num_queries': 40, 'num_evaluated': 30}
     with pytest.raises(KeyError, match='keep_modalities'):
         run_tasks({'test': splits['test']}, [dict(type='CrossModalRetrievalTask', query_modality='text',
                                                   gallery_modality='image')])

@@ -47,18 +47,33 @@ def test_init_from_loads_the_matching_pretrained_weights(tmp_path):
     model = _classifier(init_from=str(path))
     saved, own = pretrainer.state_dict(), model.state_dict()
     shared = [name for name in own if name in saved]
-    assert shared and all(name.startswith(('encoders.', 'fusion.', 'projections.')) for name in shared)
+    assert shared and all(name.startswith(('backbone.encoders.', 'backbone.fusion.', 'backbone.projections.'))
+                          for name in shared)
     assert all(torch.equal(own[name], saved[name]) for name in shared)
     assert not torch.equal(scratch.state_dict()[shared[0]], own[shared[0]])   # really loaded, not the seed
     report = model.init_report
     assert report.loaded == sorted(shared) and report.mismatched == []
-    assert set(report.missing) == {n for n in own if n.startswith('head.')}
-    assert any(n.startswith('heads.mlm') for n in report.unused)               # pretraining heads skipped
+    assert set(report.missing) == {n for n in own if n.startswith('objectives.cls.head.')}
+    assert any(n.startswith('objectives.mlm.head.') for n in report.unused)    # pretraining heads skipped
     # the loaded weights get the optimizer's lower learning rate, the new head the full one
     groups = param_groups(model, lr=1e-3, weight_decay=0.01, pretrained_lr_mult=0.1)
     lr_of = {name: g['lr'] for g in groups for name in g['names']}
-    assert lr_of['head.net.0.weight'] == pytest.approx(1e-3)
-    assert lr_of['fusion.' + next(n for n, _ in model.fusion.named_parameters())] == pytest.approx(1e-4)
+    assert lr_of['objectives.cls.head.net.0.weight'] == pytest.approx(1e-3)
+    fusion_param = next(n for n, _ in model.backbone.fusion.named_parameters())
+    assert lr_of['backbone.fusion.' + fusion_param] == pytest.approx(1e-4)
+
+
+def test_init_from_a_checkpoint_of_m5mm_0_1(tmp_path):
+    """0.1 checkpoints named the parts at the top (``encoders.``, ``fusion.pos_embed``, ``heads.mlm``)."""
+    torch.manual_seed(1)
+    pretrainer = MODELS.build(dict(_backbone(), data_meta=tiny_data_meta()))
+    legacy = {k.replace('backbone.', '', 1).replace('fusion.embed.', 'fusion.'): v
+              for k, v in pretrainer.state_dict().items() if k.startswith('backbone.')}
+    assert 'fusion.pos_embed.text' in legacy and 'encoders.text.backbone.embeddings.word_embeddings.weight' in legacy
+    model = _classifier(init_from=str(save_model_state_dict(legacy, tmp_path / 'legacy.pt')))
+    assert model.init_report.unused == [] and model.init_report.mismatched == []
+    assert torch.equal(model.state_dict()['backbone.fusion.embed.pos_embed.text'], legacy['fusion.pos_embed.text'])
+    assert model.init_report.loaded == sorted(n for n in model.state_dict() if n.startswith('backbone.'))
 
 
 def test_init_from_a_checkpoint_of_another_model_is_an_error(tmp_path):
@@ -70,9 +85,10 @@ def test_init_from_a_checkpoint_of_another_model_is_an_error(tmp_path):
 
 
 def test_number_of_classes_comes_from_the_data_meta():
-    model = _classifier()
-    assert model.num_classes == 3 and model.head.net[-1].out_features == 3
-    assert _classifier(num_classes=7).head.net[-1].out_features == 7
+    objective = _classifier().objectives['cls']
+    assert objective.num_classes == 3 and objective.head.net[-1].out_features == 3
+    assert _classifier(num_classes=7).objectives['cls'].head.net[-1].out_features == 7
+    assert _classifier().backbone.harmonizer is None       # classification weighs no modality pairs
     with pytest.raises(ValueError, match='number of classes'):
         _classifier(data_meta={k: v for k, v in tiny_data_meta().items() if k != 'num_categories'})
 
@@ -92,7 +108,8 @@ def test_forward_ignores_unknown_labels_and_uses_every_parameter():
     no_grad = [n for n, p in model.named_parameters() if p.requires_grad and p.grad is None]
     assert not no_grad, f'parameters without a gradient (DDP would fail): {no_grad[:5]}'
     batch['meta']['category'] = torch.full((6,), -1)
-    assert model(batch)['loss_cls'].item() == 0.0
+    zero = model(batch)['loss_cls']
+    assert zero.item() == 0.0 and zero.requires_grad
 
 
 def test_labels_beyond_the_classes_are_a_clear_error():
@@ -152,7 +169,7 @@ def test_fine_tuned_classifier_starts_from_the_pretraining_checkpoint(fine_tuned
     records = [json.loads(line) for line in (root / 'cls' / 'metrics.jsonl').read_text().splitlines()]
     assert all('loss_cls' in r and 'acc_cls' in r for r in records)
     pre = load_model_state_dict(model.init_report.checkpoint)
-    name = 'encoders.text.backbone.embeddings.word_embeddings.weight'
+    name = 'backbone.encoders.text.backbone.embeddings.word_embeddings.weight'
     assert name in pre and pre[name].shape == model.state_dict()[name].shape
 
 

@@ -31,8 +31,8 @@ def _fusion(**kwargs):
 
 def test_shapes_and_projection():
     fusion = _fusion()
-    assert isinstance(fusion.proj['image'], torch.nn.Linear)
-    assert isinstance(fusion.proj['text'], torch.nn.Identity)
+    assert isinstance(fusion.embed.proj['image'], torch.nn.Linear)
+    assert isinstance(fusion.embed.proj['text'], torch.nn.Identity)
     out = fusion(_encoded())
     for m, (n, _) in SPEC.items():
         assert out.tokens[m].shape == (4, n, 16) and out.fused[m].shape == (4, 16)
@@ -74,7 +74,7 @@ def test_joint_is_mean_of_present_or_cls():
 
 def test_modality_embedding_and_gradients():
     fusion = _fusion(modality_embed=True)
-    assert fusion.type_embed.shape == (3, 16)
+    assert fusion.embed.type_embed.shape == (3, 16)
     out = fusion(_encoded())
     (sum(t.sum() for t in out.tokens.values()) + out.joint.sum()).backward()
     assert all(p.grad is not None for p in fusion.parameters())

@@ -1,5 +1,5 @@
 """The fusion strategies of the benchmark (single-stream, co-attention, late, hybrid, SCALE), the
-matching loss, the fusion-loss protocol of the pretrainer, the fusion configs and their budgets."""
+matching objective (it runs the fusion again on shuffled inputs), the fusion configs and their budgets."""
 import glob
 from pathlib import Path
 
@@ -7,8 +7,8 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from m5mm.models.losses import BaseFusionLoss, MatchingLoss
-from m5mm.models.losses.matching_loss import derangement_partners, swap_rows
+from m5mm.models.objectives import MatchingObjective
+from m5mm.models.objectives.matching_objective import derangement_partners, swap_rows
 from m5mm.models.param_budget import (budget_table, budget_violations, build_model_from_config, config_budget,
                                       count_parameters)
 from m5mm.registry import FUSIONS, MODELS
@@ -222,7 +222,7 @@ def test_derangement_partners_are_real_shuffles():
 def _matching(fusion_name='SingleStreamFusion', mods=MOD_SETS[5], **kwargs):
     fusion = _fusion(fusion_name, mods)
     torch.manual_seed(1)
-    return fusion, MatchingLoss(dim=fusion.dim, **kwargs)
+    return fusion, MatchingObjective(dim=fusion.dim, **kwargs)
 
 
 def test_matching_loss_equals_reference():
@@ -232,8 +232,8 @@ def test_matching_loss_equals_reference():
     fusion, loss = _matching(modality='image')
     eligible = loss.eligible(enc, 'image')
     assert eligible.tolist() == [True, True, False, False, False, True]   # image + another modality
-    out = loss(encoded=enc, fusion=fusion, fused_output=fusion(enc),
-               generator=torch.Generator().manual_seed(3))
+    out = loss.compute(encoded=enc, fuse=fusion, fused_output=fusion(enc),
+                       generator=torch.Generator().manual_seed(3))
 
     partner = derangement_partners(eligible, torch.Generator().manual_seed(3))
     rows = eligible.nonzero(as_tuple=True)[0]
@@ -251,7 +251,7 @@ def test_matching_without_negatives_is_a_tied_zero():
     present = {m: [1, 0, 0, 0] for m in MOD_SETS[2]}    # one sample with both modalities: no shuffle possible
     enc = _encoded(MOD_SETS[2], present=present)
     fusion, loss = _matching(mods=MOD_SETS[2])
-    out = loss(encoded=enc, fusion=fusion, fused_output=fusion(enc))
+    out = loss.compute(encoded=enc, fuse=fusion, fused_output=fusion(enc))
     assert out['loss_match'] == 0 and out['acc_match'] == 0
     out['loss_match'].backward()
     assert not [n for n, p in [*loss.named_parameters(), *fusion.named_parameters()] if p.grad is None]
@@ -264,39 +264,39 @@ def test_matching_modality_choice_and_errors():
     assert picks == {'image', 'text', 'table', 'video'}
     co, co_loss = _matching('CoAttentionFusion', feature='cls')
     with pytest.raises(KeyError, match="extras\\['cls'\\]"):
-        co_loss(encoded=enc, fusion=co, fused_output=co(enc))
-    out = MatchingLoss(dim=16)(encoded=enc, fusion=co, fused_output=co(enc))   # 'auto': joint
+        co_loss.compute(encoded=enc, fuse=co, fused_output=co(enc))
+    out = MatchingObjective(dim=16).compute(encoded=enc, fuse=co, fused_output=co(enc))   # 'auto': joint
     assert torch.isfinite(out['loss_match'])
-    with pytest.raises(ValueError, match='needs `dim`'):
-        MatchingLoss()
+    with pytest.raises(ValueError, match='needs the backbone'):
+        MatchingObjective()
     with pytest.raises(KeyError, match="'audio' is not encoded"):
-        MatchingLoss(dim=16, modality='audio')(encoded={m: enc[m] for m in MOD_SETS[2]}, fusion=fusion,
-                                               fused_output=None)
+        MatchingObjective(dim=16, modality='audio').compute(encoded={m: enc[m] for m in MOD_SETS[2]}, fuse=fusion,
+                                                            fused_output=None)
 
 
 # ---------------------------------------------------------------- through the pretrainer
 
 
-def _masked_losses(mods):
-    losses = {}
+def _masked_objectives(mods):
+    objectives = {}
     for m in mods:
         if m == 'text':
-            losses['mlm'] = dict(type='MaskedLanguageModelLoss', modality='text', mask_ratio=0.3)
+            objectives['mlm'] = dict(type='MaskedLanguageModelObjective', modality='text', mask_ratio=0.3)
         elif m == 'table':
-            losses['mem'] = dict(type='MaskedEntityModelLoss', modality='table', mask_ratio=0.3)
+            objectives['mem'] = dict(type='MaskedEntityModelObjective', modality='table', mask_ratio=0.3)
         else:
-            losses[f'mfm_{m}'] = dict(type='MaskedFeatureRegressionLoss', modality=m)
-    return losses
+            objectives[f'mfm_{m}'] = dict(type='MaskedFeatureRegressionObjective', modality=m)
+    return objectives
 
 
 def _recipe(name, mods):
     """Each strategy with its published objective (contrastive needs 2 modalities)."""
-    con = {'con': dict(type='InterModalityContrastiveLoss')} if len(mods) > 1 else {}
+    con = {'con': dict(type='InterModalityContrastiveObjective')} if len(mods) > 1 else {}
     if name == 'LateFusion':
-        return con or _masked_losses(mods)
+        return con or _masked_objectives(mods)
     if name in ('SingleStreamFusion', 'CoAttentionFusion'):
-        return {**_masked_losses(mods), 'match': dict(type='MatchingLoss')}
-    return {**con, **_masked_losses(mods)}
+        return {**_masked_objectives(mods), 'match': dict(type='MatchingObjective')}
+    return {**con, **_masked_objectives(mods)}
 
 
 def _pretrainer(name, mods):
@@ -305,7 +305,7 @@ def _pretrainer(name, mods):
     if name == 'LateFusion':       # dim from the encoders' common width: no parameters of its own
         del fusion['dim']
     return MODELS.build(dict(type='MultiModalPretrainer', encoders=tiny_encoder_cfgs(16, modalities=mods),
-                             fusion=fusion, losses=_recipe(name, mods), data_meta=tiny_data_meta(mods)))
+                             fusion=fusion, objectives=_recipe(name, mods), data_meta=tiny_data_meta(mods)))
 
 
 ABSENT = {'image': [1, 3], 'text': [2, 3], 'table': [3], 'video': [0, 3], 'audio': [0, 1, 2, 3]}
@@ -321,7 +321,8 @@ def test_pretrainer_trains_every_parameter(name, n_mods):
     torch.manual_seed(0)
     out = model(batch)
     assert all(torch.isfinite(v).all() for v in out.values())
-    assert ('loss_match' in out) == (name in ('SingleStreamFusion', 'CoAttentionFusion'))
+    # matching needs two modalities: the model drops it with one
+    assert ('loss_match' in out) == (name in ('SingleStreamFusion', 'CoAttentionFusion') and n_mods > 1)
     sum(v for k, v in out.items() if k.startswith('loss')).backward()
     assert not [n for n, p in model.named_parameters() if p.grad is None]
     feats = model.extract_features(batch)
@@ -345,26 +346,25 @@ def test_pretrainer_absent_data_changes_nothing(name):
         torch.testing.assert_close(again[key], value, msg=key)
 
 
-def test_fusion_loss_protocol_in_the_pretrainer():
+def test_matching_in_the_pretrainer_runs_the_backbone_fusion():
     model = _pretrainer('SingleStreamFusion', MOD_SETS[2])
-    assert isinstance(model.losses['match'], BaseFusionLoss)
-    assert set(model.fusion_losses()) == {'match'} and not model.contrastive_losses()
-    assert model.losses['match'].head[0].in_features == model.fusion.dim      # dim passed by the pretrainer
+    match = model.objectives['match']
+    assert match.head[0].in_features == model.backbone.fusion.dim      # sized from the backbone
+    assert match.min_modalities == 2 and match.modalities == ()
     calls = []
-    model.losses['match'].register_forward_hook(lambda mod, args, kwargs, out: calls.append(kwargs),
-                                                with_kwargs=True)
+    model.backbone.fusion.register_forward_hook(lambda mod, args, out: calls.append(args[0]))
     model(make_batch(4, modalities=MOD_SETS[2]))
-    assert len(calls) == 1 and calls[0]['fusion'] is model.fusion
-    assert set(calls[0]) == {'encoded', 'fusion', 'fused_output'}
+    assert len(calls) == 2                                             # the negatives shuffle one modality
+    assert sum(calls[1][m] is not calls[0][m] for m in MOD_SETS[2]) == 1
 
 
-def test_none_entries_drop_modalities_and_losses():
+def test_none_entries_drop_modalities_and_objectives():
     encoders = {**tiny_encoder_cfgs(16, modalities=MOD_SETS[2]), 'audio': None}
     model = MODELS.build(dict(type='MultiModalPretrainer', encoders=encoders,
                               fusion=dict(type='SingleStreamFusion', dim=16, depth=1, num_heads=2),
-                              losses={**_masked_losses(MOD_SETS[2]), 'mfm_audio': None},
+                              objectives={**_masked_objectives(MOD_SETS[2]), 'mfm_audio': None},
                               data_meta=tiny_data_meta()))
-    assert model.modalities == ['image', 'text'] and set(model.losses) == {'mlm', 'mfm_image'}
+    assert model.modalities == ['image', 'text'] and set(model.objectives) == {'mlm', 'mfm_image'}
 
 
 # ---------------------------------------------------------------- shipped configs and budgets
@@ -408,8 +408,8 @@ def test_parameter_budgets_are_comparable():
 
 def test_count_parameters_counts_shared_tensors_once():
     model = _pretrainer('HybridFusion', ('text', 'table'))
-    assert model.encoders['table'].backbone is model.encoders['text'].backbone
+    assert model.backbone.encoders['table'].backbone is model.backbone.encoders['text'].backbone
     unique = {id(p): p.numel() for p in model.parameters()}
     counts = count_parameters(model)
     assert counts['total'] == sum(unique.values())
-    assert counts['fusion'] == sum(p.numel() for p in model.fusion.parameters())
+    assert counts['fusion'] == sum(p.numel() for p in model.backbone.fusion.parameters())

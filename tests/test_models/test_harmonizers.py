@@ -5,6 +5,7 @@ import pytest
 import torch
 
 from m5mm.registry import HARMONIZERS
+from m5mm.structures import HarmonizerOutput
 
 ORDER = ['text', 'image', 'table', 'audio']
 
@@ -42,7 +43,9 @@ def _cosine_graph_reference(emb, present):
 def test_cosine_graph_matches_loops():
     emb, present = _inputs()
     harmonizer = HARMONIZERS.build(dict(type='CosineGraphHarmonizer'))
-    weights = harmonizer(emb, present)
+    out = harmonizer(emb, present)
+    assert isinstance(out, HarmonizerOutput) and set(out.importance) == set(ORDER)
+    weights = out.weights
     assert weights.shape == (3, 4, 4)
     torch.testing.assert_close(weights, _cosine_graph_reference(emb, present), atol=1e-5, rtol=1e-5)
     # sample 2 has only the table: a single weight 1 on (table, table)
@@ -56,15 +59,15 @@ def test_cosine_graph_ignores_absent_embeddings_and_has_gradients():
     for m in ORDER:
         emb[m].requires_grad_(True)
     harmonizer = HARMONIZERS.build(dict(type='CosineGraphHarmonizer'))
-    weights = harmonizer(emb, present)
+    weights = harmonizer(emb, present).weights
     changed = {m: e.detach().clone() for m, e in emb.items()}
     changed['image'][1] += 100.0   # sample 1 has no image
     changed['audio'][0] -= 7.0     # sample 0 has no audio
-    torch.testing.assert_close(harmonizer(changed, present), weights.detach())
+    torch.testing.assert_close(harmonizer(changed, present).weights, weights.detach())
     weights.sum().backward()
     assert emb['text'].grad.abs().sum() > 0
     assert torch.all(emb['image'].grad[1] == 0) and torch.all(emb['audio'].grad[0] == 0)
-    detached = HARMONIZERS.build(dict(type='CosineGraphHarmonizer', detach=True))(emb, present)
+    detached = HARMONIZERS.build(dict(type='CosineGraphHarmonizer', detach=True))(emb, present).weights
     assert not detached.requires_grad
 
 
@@ -89,10 +92,10 @@ def test_learned_score_matches_loops_and_starts_uniform():
     modalities = ['image', 'text', 'audio', 'table']   # parameter order differs from the call order
     harmonizer = HARMONIZERS.build(dict(type='LearnedScoreHarmonizer', modalities=modalities))
     uniform = HARMONIZERS.build(dict(type='UniformHarmonizer'))
-    torch.testing.assert_close(harmonizer(emb, present), uniform(emb, present))
+    torch.testing.assert_close(harmonizer(emb, present).weights, uniform(emb, present).weights)
     with torch.no_grad():
         harmonizer.scores.copy_(torch.randn(4, 4, generator=torch.Generator().manual_seed(3)))
-    weights = harmonizer(emb, present)
+    weights = harmonizer(emb, present).weights
     torch.testing.assert_close(weights, _learned_reference(harmonizer.scores, present, ORDER, modalities),
                                atol=1e-5, rtol=1e-5)
     torch.testing.assert_close(weights, weights.transpose(1, 2))
@@ -105,22 +108,25 @@ def test_learned_score_matches_loops_and_starts_uniform():
 def test_uniform_and_importance():
     emb, present = _inputs()
     harmonizer = HARMONIZERS.build(dict(type='UniformHarmonizer'))
-    weights = harmonizer(emb, present)
+    out = harmonizer(emb, present)
+    weights = out.weights
     for b in range(3):
         for i, mi in enumerate(ORDER):
             for j, mj in enumerate(ORDER):
                 assert weights[b, i, j] == float(bool(present[mi][b]) and bool(present[mj][b]))
-    assert harmonizer.last_importance == {m: 1.0 for m in ORDER}
+    assert {m: float(v) for m, v in out.importance.items()} == {m: 1.0 for m in ORDER}
+    assert not any(v.requires_grad for v in out.importance.values())
     # importance: mean over samples having m of the mean weight present rows give to m
     cosine = HARMONIZERS.build(dict(type='CosineGraphHarmonizer'))
-    weights = cosine(emb, present)
+    out = cosine(emb, present)
+    weights = out.weights
     for k, m in enumerate(ORDER):
         vals = []
         for b in range(3):
             if present[m][b]:
                 rows = [i for i, mi in enumerate(ORDER) if present[mi][b]]
                 vals.append(sum(float(weights[b, i, k]) for i in rows) / len(rows))
-        assert cosine.last_importance[m] == pytest.approx(sum(vals) / len(vals), abs=1e-6)
+        assert float(out.importance[m]) == pytest.approx(sum(vals) / len(vals), abs=1e-6)
 
 
 def test_missing_presence_is_a_clear_error():

@@ -58,45 +58,46 @@ def test_budget_parsing_and_steps_schedule(demo_root):
 
 # ------------------------------------------------------------------ modality subsets
 
-def _losses(cfg) -> set:
-    return set(build_model_from_config(cfg).losses)
+def _objectives(cfg) -> set:
+    return set(build_model_from_config(cfg).objectives)
 
 
-def test_subset_drops_encoders_losses_and_dataset_fields():
+def test_subset_sets_the_model_modalities_and_dataset_fields():
     cfg = load_config(str(FUSION / 'single_stream_5mod.py'))
     sub, dropped = restrict_modalities(cfg, ('text', 'video'))
-    assert [m for m, e in sub.model.encoders.items() if e is not None] == ['text', 'video']
-    assert {n for n, v in sub.model.losses.items() if v is not None} == {'mlm', 'mfm_video'}
-    assert sorted(dropped) == ['mem', 'mfm_audio', 'mfm_image']
+    assert sub.model.modalities == ['text', 'video']
+    assert sorted(dropped) == ['mem', 'mfm_audio', 'mfm_image']       # the model's rule, told in advance
     for loader in ('train_dataloader', 'val_dataloader', 'test_dataloader'):
         assert list(sub[loader].dataset.modalities) == ['text', 'video']
     model = build_model_from_config(sub)
-    assert list(model.encoders) == ['text', 'video'] and set(model.losses) == {'mlm', 'mfm_video'}
-    assert list(cfg.model.encoders) == ['image', 'text', 'table', 'video', 'audio']  # input untouched
+    assert list(model.backbone.encoders) == ['text', 'video'] and _objectives(sub) == {'mlm', 'mfm_video'}
+    assert model.dropped_objectives == dropped
+    assert 'modalities' not in cfg.model                                          # input untouched
 
 
-def test_subset_of_scale_derives_its_losses_and_drops_cross_modal_ones_for_one_modality():
+def test_subset_of_scale_derives_its_objectives_and_drops_cross_modal_ones_for_one_modality():
     cfg = load_config(str(FUSION / 'scale_5mod.py'))
     sub, dropped = restrict_modalities(cfg, ('text', 'image', 'table'))
-    assert sub.model.get('losses') is None and not dropped   # ScalePretrainer derives them
-    assert _losses(sub) == {'con', 'mlm', 'mem', 'mfm_image'}
-    single, dropped = restrict_modalities(cfg, ('text',))
-    assert _losses(single) == {'mlm'} and dropped == ['con']  # a contrastive loss needs two modalities
+    assert sub.model.get('objectives') is None and not dropped   # ScalePretrainer derives them
+    assert _objectives(sub) == {'con', 'mlm', 'mem', 'mfm_image'}
+    single, _ = restrict_modalities(cfg, ('text',))
+    model = build_model_from_config(single)
+    assert set(model.objectives) == {'mlm'} and model.dropped_objectives == ['con']   # contrastive needs two
     uniter, dropped = restrict_modalities(load_config(str(FUSION / 'uniter_5mod.py')), ('text',))
-    assert _losses(uniter) == {'mlm'} and 'match' in dropped
-    with pytest.raises(ValueError, match='no loss of the model applies'):
+    assert _objectives(uniter) == {'mlm'} and 'match' in dropped
+    with pytest.raises(ValueError, match='no objective of the model applies'):
         restrict_modalities(load_config(str(FUSION / 'clip_5mod.py')), ('text',))
     with pytest.raises(KeyError, match='no encoder for'):
         restrict_modalities(load_config(str(FUSION / 'clip_2mod.py')), ('text', 'audio'))
 
 
-def test_subset_filters_contrastive_pairs():
+def test_contrastive_pairs_are_the_modalities_it_needs():
     cfg = load_config(str(FUSION / 'clip_5mod.py'))
-    cfg.model.losses.con.pairs = [['text', 'image'], ['text', 'audio'], ['image', 'video']]
-    sub, _ = restrict_modalities(cfg, ('text', 'image', 'audio'))
-    assert sub.model.losses.con.pairs == [['text', 'image'], ['text', 'audio']]
-    with pytest.raises(ValueError, match=r"no loss .* \(dropped: \['con'\]\)"):
-        restrict_modalities(cfg, ('table', 'video'))   # no pair left: CLIP has nothing to train
+    cfg.model.objectives.con.pairs = [['text', 'image'], ['text', 'audio']]
+    sub, dropped = restrict_modalities(cfg, ('text', 'image', 'audio'))
+    assert not dropped and _objectives(sub) == {'con'}
+    with pytest.raises(ValueError, match=r"no objective .* \(dropped: \['con'\]\)"):
+        restrict_modalities(cfg, ('text', 'image', 'video'))   # a pair names audio: CLIP has nothing to train
 
 
 def test_cells_use_the_balanced_two_modality_configs_for_text_and_image(demo_root):

@@ -5,7 +5,7 @@ import torch.distributed as dist
 import torch.multiprocessing as mp
 from torch import nn
 
-from m5mm.registry import HARMONIZERS, LOSSES
+from m5mm.registry import HARMONIZERS, OBJECTIVES
 from m5mm.utils.distributed import all_gather_tensor, gather_sizes, gather_with_grad, get_rank, get_world_size
 
 MODALITIES = ['text', 'image', 'table']
@@ -29,9 +29,9 @@ def _model():
 
 def _loss_and_grads(model, inputs, present, weight_mode):
     harmonizer = HARMONIZERS.build(dict(type='CosineGraphHarmonizer'))
-    loss_fn = LOSSES.build(dict(type='InterModalityContrastiveLoss', weight_mode=weight_mode))
+    loss_fn = OBJECTIVES.build(dict(type='InterModalityContrastiveObjective', weight_mode=weight_mode))
     emb = {m: model[m](inputs[m]) for m in MODALITIES}
-    out = loss_fn(emb, present, harmonizer(emb, present))
+    out = loss_fn.compute(emb, present, harmonizer(emb, present).weights)
     out['loss_con'].backward()
     grads = {n: p.grad.clone() for n, p in model.named_parameters()}
     return out, grads

@@ -172,10 +172,10 @@ def test_incompatible_m5mm_version_makes_a_clear_failed_plugin(plugin_dir):
     status = plugins.load_plugins(force=True)['future']
     assert not status.loaded
     assert status.error.startswith('IncompatiblePluginError: m5mm-testplugin-future supports m5mm>=99.0, '
-                                   'but m5mm 0.1')
-    assert require_m5mm('>=0.1,<0.2', plugin='x') == '0.1.0'
-    with pytest.raises(IncompatiblePluginError, match=r'x supports m5mm<0\.1, but m5mm 0\.1\.0 is installed'):
-        require_m5mm('<0.1', plugin='x')
+                                   'but m5mm 0.2')
+    assert require_m5mm('>=0.2,<0.3', plugin='x') == '0.2.0'
+    with pytest.raises(IncompatiblePluginError, match=r'x supports m5mm<0\.2, but m5mm 0\.2\.0 is installed'):
+        require_m5mm('<0.2', plugin='x')
     with pytest.raises(ValueError, match='invalid m5mm version specifier'):
         require_m5mm('about 0.1', plugin='x')
 

@@ -10,12 +10,12 @@ model = dict(
     fusion=dict(_delete_=True, type='HybridFusion', dim={{_base_.dim}}, intra_depth=1, depth=1, num_heads=4,
                 mlp_ratio=3.0),
     harmonizer=None,
-    losses=dict(
-        con=dict(type='InterModalityContrastiveLoss'),
-        mlm=dict(type='MaskedLanguageModelLoss', modality='text'),
-        mem=dict(type='MaskedEntityModelLoss', modality='table'),
-        mfm_image=dict(type='MaskedFeatureRegressionLoss', modality='image'),
-        mfm_video=dict(type='MaskedFeatureRegressionLoss', modality='video'),
-        mfm_audio=dict(type='MaskedFeatureRegressionLoss', modality='audio'),
+    objectives=dict(
+        con=dict(type='InterModalityContrastiveObjective'),
+        mlm=dict(type='MaskedLanguageModelObjective', modality='text'),
+        mem=dict(type='MaskedEntityModelObjective', modality='table', share_head='mlm'),
+        mfm_image=dict(type='MaskedFeatureRegressionObjective', modality='image'),
+        mfm_video=dict(type='MaskedFeatureRegressionObjective', modality='video'),
+        mfm_audio=dict(type='MaskedFeatureRegressionObjective', modality='audio'),
     ),
 )

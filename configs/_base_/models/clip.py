@@ -8,5 +8,5 @@ model = dict(
     encoders=dict(image=dict(depth=3), text=dict(num_layers=3), audio=dict(depth=3)),
     fusion=dict(_delete_=True, type='LateFusion'),
     harmonizer=None,
-    losses=dict(con=dict(type='InterModalityContrastiveLoss', learnable_temperature=True)),
+    objectives=dict(con=dict(type='InterModalityContrastiveObjective', learnable_temperature=True)),
 )

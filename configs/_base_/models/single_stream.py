@@ -8,11 +8,11 @@ model = dict(
     fusion=dict(_delete_=True, type='SingleStreamFusion', dim={{_base_.dim}}, depth=2, num_heads=4),
     harmonizer=None,
     projection=None,
-    losses=dict(
-        mlm=dict(type='MaskedLanguageModelLoss', modality='text'),
-        mem=dict(type='MaskedEntityModelLoss', modality='table'),
-        mfm_image=dict(type='MaskedFeatureRegressionLoss', modality='image'),
-        mfm_video=dict(type='MaskedFeatureRegressionLoss', modality='video'),
-        mfm_audio=dict(type='MaskedFeatureRegressionLoss', modality='audio'),
+    objectives=dict(
+        mlm=dict(type='MaskedLanguageModelObjective', modality='text'),
+        mem=dict(type='MaskedEntityModelObjective', modality='table', share_head='mlm'),
+        mfm_image=dict(type='MaskedFeatureRegressionObjective', modality='image'),
+        mfm_video=dict(type='MaskedFeatureRegressionObjective', modality='video'),
+        mfm_audio=dict(type='MaskedFeatureRegressionObjective', modality='audio'),
     ),
 )

@@ -10,6 +10,10 @@ per-sample ``present`` flag. A plugin modality usually only declares its keys::
         keys = (KeySpec('points', pad=0.0, shape=(3,)),)
         mask_key = 'point_mask'
         raw_pipeline = (dict(type='LoadPointCloud'),)
+
+Its pretext task in SCALE follows from the keys (token ids -> masked token modelling, anything else
+-> masked feature regression) unless the spec sets ``pretext`` (an ``OBJECTIVES`` config with a
+``name``).
 """
 from __future__ import annotations
 
@@ -67,6 +71,7 @@ class ModalitySpec:
     mask_key: ClassVar[Optional[str]] = None
     raw_pipeline: ClassVar[Tuple[dict, ...]] = ()
     feature_pipeline: ClassVar[Tuple[dict, ...]] = (dict(type='LoadFeature'),)
+    pretext: ClassVar[Optional[dict]] = None  # the masked-modelling objective (see pretext_objective)
 
     def __init__(self, *, source: str = 'raw', pad_id: int = 0,
                  shapes: Optional[Dict[str, Sequence[int]]] = None, field: Optional[str] = None) -> None:
@@ -124,6 +129,23 @@ class ModalitySpec:
     def text_values(self, value: Any) -> List[str]:
         """Strings of a parsed value to train a tokenizer on (none for media modalities)."""
         return []
+
+    @classmethod
+    def is_token_modality(cls) -> bool:
+        """Whether the modality is token ids (a key padded with the tokenizer's pad id)."""
+        return any(key.pad == PAD_ID for key in cls.keys)
+
+    @classmethod
+    def pretext_objective(cls) -> dict:
+        """The config of the modality's masked-modelling objective, with its ``name`` (the
+        output key suffix): ``pretext`` when the spec declares one, else masked token modelling
+        (``mlm_<name>``) for a token modality and masked feature regression (``mfm_<name>``) for
+        a continuous one. ``ScalePretrainer`` trains it for every modality it encodes."""
+        if cls.pretext is not None:
+            return dict(cls.pretext)
+        if cls.is_token_modality():
+            return dict(type='MaskedLanguageModelObjective', name=f'mlm_{cls.name}')
+        return dict(type='MaskedFeatureRegressionObjective', name=f'mfm_{cls.name}')
 
     def default_pipeline(self) -> List[dict]:
         """The transform configs used when a dataset config gives no pipeline."""

@@ -74,6 +74,7 @@ class TableModality(ModalitySpec):
             KeySpec('token_type_ids', pad=0, shape=(), dtype=torch.long),
             KeySpec('pair_ids', pad=-1, shape=(), dtype=torch.long))
     mask_key = 'attention_mask'
+    pretext = dict(type='MaskedEntityModelObjective', name='mem')
     raw_pipeline = (dict(type='TokenizeTable'),)
 
     def parse_raw_value(self, value: Any) -> Optional[Pairs]:

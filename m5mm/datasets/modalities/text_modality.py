@@ -18,6 +18,7 @@ class TextModality(ModalitySpec):
     field_type = 'value'
     keys = (KeySpec('input_ids', pad=PAD_ID, shape=(), dtype=torch.long),)
     mask_key = 'attention_mask'
+    pretext = dict(type='MaskedLanguageModelObjective', name='mlm')
     raw_pipeline = (dict(type='TokenizeText'),)
 
     def parse_raw_value(self, value: Any) -> Any:

@@ -1,5 +1,6 @@
 """Per-modality loading and preprocessing steps (the ``TRANSFORMS`` registry)."""
 from .compose import Compose
+from .decode_video_frames import DecodeVideoFrames
 from .load_audio_mel import LoadAudioMel
 from .load_feature import LoadFeature
 from .load_image import LoadImage
@@ -10,5 +11,6 @@ from .sample_video_frames import SampleVideoFrames
 from .tokenize_table import TokenizeTable
 from .tokenize_text import TokenizeText
 
-__all__ = ['Compose', 'LoadAudioMel', 'LoadFeature', 'LoadImage', 'NormalizeImage', 'RandomFlipImage',
+__all__ = ['Compose', 'DecodeVideoFrames', 'LoadAudioMel',
+           'LoadFeature', 'LoadImage', 'NormalizeImage', 'RandomFlipImage',
            'ResizeImage', 'SampleVideoFrames', 'TokenizeTable', 'TokenizeText']

@@ -1,9 +1,10 @@
 """Decoding media files; every library failure becomes a :class:`MediaError` with a short reason."""
 from __future__ import annotations
 
+import io
 import os
 import warnings
-from typing import Optional, Sequence, Tuple
+from typing import Optional, Sequence, Tuple, Union
 
 import numpy as np
 
@@ -25,7 +26,17 @@ def check_file(path: str) -> str:
     return path
 
 
-def decode_image(path: str, *, draft_size: Optional[Tuple[int, int]] = None,
+def open_source(path: str, data: Optional[bytes]) -> Union[str, io.BytesIO]:
+    """What a decoder reads: ``data`` (a file's bytes, e.g. a shard member) when given, else the
+    checked file at ``path`` (``path`` then only names it in messages)."""
+    if data is None:
+        return check_file(path)
+    if len(data) == 0:
+        raise MediaError('empty file', path)
+    return io.BytesIO(data)
+
+
+def decode_image(path: str, *, draft_size: Optional[Tuple[int, int]] = None, data: Optional[bytes] = None,
                  max_pixels: Optional[int] = DEFAULT_MAX_PIXELS) -> np.ndarray:
     """(H, W, 3) uint8 RGB array of an image file.
 
@@ -35,13 +46,14 @@ def decode_image(path: str, *, draft_size: Optional[Tuple[int, int]] = None,
             reduced scale (draft mode), other formats (PNG ...) are box-reduced right after decoding.
         max_pixels: images with more pixels (read from the header, before decoding) are refused as
             ``'image too large'``; None: no cap.
+        data: the file's bytes, read instead of ``path`` when given.
     """
     from PIL import Image
-    check_file(path)
+    source = open_source(path, data)
     try:
         with warnings.catch_warnings():
             warnings.simplefilter('ignore', Image.DecompressionBombWarning)   # the cap below decides
-            with Image.open(path) as img:
+            with Image.open(source) as img:
                 width, height = img.size
                 if max_pixels is not None and width * height > max_pixels:
                     raise MediaError(IMAGE_TOO_LARGE, f'{path}: {width}x{height} pixels > max_pixels={max_pixels}')
@@ -78,9 +90,11 @@ def frame_indices(total: int, num: int, rng: Optional[np.random.Generator] = Non
     return np.clip(positions.astype(np.int64), 0, total - 1)
 
 
-def _read_frames(decord, path: str, num_frames: int, width: int, height: int,
-                 rng: Optional[np.random.Generator]) -> np.ndarray:
-    reader = decord.VideoReader(path, width=width, height=height, ctx=decord.cpu(0), num_threads=1)
+def _read_frames(decord, source, num_frames: int, width: int, height: int,
+                 rng: Optional[np.random.Generator], path: str) -> np.ndarray:
+    if isinstance(source, io.BytesIO):
+        source.seek(0)
+    reader = decord.VideoReader(source, width=width, height=height, ctx=decord.cpu(0), num_threads=1)
     total = len(reader)
     if total <= 0:
         raise MediaError('empty video', path)
@@ -95,13 +109,14 @@ def _resize_frames(frames: np.ndarray, size: Sequence[int]) -> np.ndarray:
 
 
 def decode_video(path: str, *, num_frames: int, size: Sequence[int],
-                 rng: Optional[np.random.Generator] = None) -> np.ndarray:
+                 rng: Optional[np.random.Generator] = None, data: Optional[bytes] = None) -> np.ndarray:
     """(T, H, W, 3) uint8 frames sampled uniformly, decoded by decord at ``size`` = (H, W).
 
     T is ``num_frames``, or the clip's frame count when shorter. decord scales while decoding;
     for the few output sizes its scaler rejects, frames are decoded at full size and resized.
+    ``data``: the file's bytes, read instead of ``path`` when given.
     """
-    check_file(path)
+    source = open_source(path, data)
     try:
         import decord
     except ImportError as exc:
@@ -110,11 +125,11 @@ def decode_video(path: str, *, num_frames: int, size: Sequence[int],
     height, width = size
     try:
         try:
-            frames = _read_frames(decord, path, num_frames, width, height, rng)
+            frames = _read_frames(decord, source, num_frames, width, height, rng, path)
         except MediaError:
             raise
         except Exception:  # noqa: BLE001 - retried at full size below; a corrupt file fails again
-            frames = _resize_frames(_read_frames(decord, path, num_frames, -1, -1, rng), size)
+            frames = _resize_frames(_read_frames(decord, source, num_frames, -1, -1, rng, path), size)
     except MediaError:
         raise
     except Exception as exc:  # decord raises RuntimeError / DECORDError for anything unreadable
@@ -124,14 +139,16 @@ def decode_video(path: str, *, num_frames: int, size: Sequence[int],
     return frames
 
 
-def decode_audio(path: str, *, sample_rate: int, max_duration: Optional[float]) -> np.ndarray:
-    """(S,) float32 mono waveform at ``sample_rate``, at most ``max_duration`` seconds."""
-    check_file(path)
+def decode_audio(path: str, *, sample_rate: int, max_duration: Optional[float],
+                 data: Optional[bytes] = None) -> np.ndarray:
+    """(S,) float32 mono waveform at ``sample_rate``, at most ``max_duration`` seconds
+    (``data``: the file's bytes, read instead of ``path`` when given)."""
+    source = open_source(path, data)
     import librosa
     try:
         with warnings.catch_warnings():  # librosa warns before each fallback; failures raise below
             warnings.simplefilter('ignore')
-            wave, _ = librosa.load(path, sr=sample_rate, mono=True, duration=max_duration)
+            wave, _ = librosa.load(source, sr=sample_rate, mono=True, duration=max_duration)
     except Exception as exc:  # soundfile / audioread raise many unrelated types
         raise MediaError('corrupt audio', f'{path}: {type(exc).__name__} {str(exc)[:200]}') from None
     if wave.size == 0:
@@ -141,11 +158,12 @@ def decode_audio(path: str, *, sample_rate: int, max_duration: Optional[float]) 
     return wave.astype(np.float32, copy=False)
 
 
-def load_npy(path: str) -> np.ndarray:
-    """The array in a ``.npy`` file (no pickles), as float32."""
-    check_file(path)
+def load_npy(path: str, data: Optional[bytes] = None) -> np.ndarray:
+    """The array in a ``.npy`` file (no pickles), as float32 (``data``: the file's bytes, read
+    instead of ``path`` when given)."""
+    source = open_source(path, data)
     try:
-        array = np.load(path, allow_pickle=False)
+        array = np.load(source, allow_pickle=False)
     except Exception as exc:  # ValueError / OSError / EOFError on a bad header or short file
         raise MediaError('corrupt feature', f'{path}: {str(exc)[:200]}') from None
     if not isinstance(array, np.ndarray) or not np.issubdtype(array.dtype, np.number):

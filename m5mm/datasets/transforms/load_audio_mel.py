@@ -49,6 +49,9 @@ class LoadAudioMel:
         std: fixed std (None: the clip's own).
     """
 
+    reads_bytes = True   # decodes ``results['data']`` (a shard member) when present
+    build_time = True    # deterministic: may run when shards are built (the log-mel is stored)
+
     def __init__(self, *, sample_rate: int = 16000, max_duration: Optional[float] = 12.0, n_mels: int = 80,
                  n_fft: int = 1024, hop_length: int = 256, mean: Optional[float] = None,
                  std: Optional[float] = None) -> None:
@@ -66,7 +69,8 @@ class LoadAudioMel:
         _import_librosa()
 
     def __call__(self, results: dict) -> dict:
-        wave = decode_audio(results['path'], sample_rate=self.sample_rate, max_duration=self.max_duration)
+        wave = decode_audio(results['path'], sample_rate=self.sample_rate, max_duration=self.max_duration,
+                            data=results.get('data'))
         mel = log_mel(wave, sample_rate=self.sample_rate, n_mels=self.n_mels, n_fft=self.n_fft,
                       hop_length=self.hop_length)
         if self.mean is None:

@@ -23,13 +23,16 @@ class LoadFeature:
         max_tokens: keep at most this many tokens (rows); None keeps all.
     """
 
+    reads_bytes = True   # reads ``results['data']`` (a shard member) when present
+    build_time = True    # deterministic: may run when shards are built
+
     def __init__(self, *, max_tokens: Optional[int] = None) -> None:
         if max_tokens is not None and max_tokens < 1:
             raise ValueError(f'max_tokens must be >= 1, got {max_tokens}')
         self.max_tokens = max_tokens
 
     def __call__(self, results: dict) -> dict:
-        array = load_npy(results['path'])
+        array = load_npy(results['path'], data=results.get('data'))
         if array.ndim == 1:
             array = array[None, :]
         if array.ndim != 2 or array.shape[0] == 0 or array.shape[1] == 0:

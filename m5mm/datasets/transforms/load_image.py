@@ -23,6 +23,9 @@ class LoadImage:
             unreadable media) before they are decoded; None: no cap.
     """
 
+    reads_bytes = True   # decodes ``results['data']`` (a shard member) when present
+    build_time = True    # deterministic: may run when shards are built
+
     def __init__(self, *, draft_size: Optional[Size] = None, max_pixels: Optional[int] = DEFAULT_MAX_PIXELS) -> None:
         self.draft_size = None if draft_size is None else to_hw(draft_size, 'draft_size')
         if max_pixels is not None and (not isinstance(max_pixels, int) or max_pixels <= 0):
@@ -31,7 +34,7 @@ class LoadImage:
 
     def __call__(self, results: dict) -> dict:
         draft = None if self.draft_size is None else (self.draft_size[1], self.draft_size[0])
-        array = decode_image(results['path'], draft_size=draft, max_pixels=self.max_pixels)
+        array = decode_image(results['path'], draft_size=draft, data=results.get('data'), max_pixels=self.max_pixels)
         results['pixels'] = torch.from_numpy(array.copy()).permute(2, 0, 1).contiguous()
         results['ori_shape'] = tuple(array.shape[:2])
         return results

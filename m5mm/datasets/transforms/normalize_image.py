@@ -21,22 +21,25 @@ def normalize(pixels: torch.Tensor, mean: Sequence[float], std: Sequence[float])
 
 @TRANSFORMS.register_module()
 class NormalizeImage:
-    """``results['pixels']`` -> float32 (3, H, W), scaled to [0, 1] then standardised.
+    """``results[key]`` (..., 3, H, W) -> float32, scaled to [0, 1] then standardised.
 
     Args:
         mean: per-channel mean (ImageNet by default).
         std: per-channel standard deviation.
+        key: the results entry to normalise (``'frames'`` for video frames).
     """
 
-    def __init__(self, *, mean: Sequence[float] = IMAGENET_MEAN, std: Sequence[float] = IMAGENET_STD) -> None:
+    def __init__(self, *, mean: Sequence[float] = IMAGENET_MEAN, std: Sequence[float] = IMAGENET_STD,
+                 key: str = 'pixels') -> None:
         if len(mean) != 3 or len(std) != 3 or min(std) <= 0:
             raise ValueError(f'mean and std need 3 values (std > 0), got {mean}, {std}')
         self.mean = tuple(mean)
         self.std = tuple(std)
+        self.key = key
 
     def __call__(self, results: dict) -> dict:
-        results['pixels'] = normalize(results['pixels'], self.mean, self.std)
+        results[self.key] = normalize(results[self.key], self.mean, self.std)
         return results
 
     def __repr__(self) -> str:
-        return f'NormalizeImage(mean={self.mean}, std={self.std})'
+        return f'NormalizeImage(mean={self.mean}, std={self.std}, key={self.key!r})'

@@ -18,6 +18,8 @@ class ResizeImage:
         crop: keep the aspect ratio: resize the short side, then centre-crop to ``size``.
     """
 
+    build_time = True  # deterministic: may run when shards are built
+
     def __init__(self, *, size: Size = 64, crop: bool = False) -> None:
         self.size = to_hw(size)
         self.crop = crop

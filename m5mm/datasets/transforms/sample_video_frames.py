@@ -1,16 +1,13 @@
 """Decode uniformly sampled, low-resolution video frames."""
 from __future__ import annotations
 
-from typing import Sequence
-
-import torch
+from typing import List, Sequence
 
 from m5mm.registry import TRANSFORMS
 
-from .decode import decode_video
+from .decode_video_frames import DecodeVideoFrames
 from .image_size import Size, to_hw
 from .normalize_image import IMAGENET_MEAN, IMAGENET_STD, normalize
-from .randomness import sample_rng
 
 
 @TRANSFORMS.register_module()
@@ -39,11 +36,16 @@ class SampleVideoFrames:
         self.std = tuple(std)
         self.jitter = jitter
 
+    reads_bytes = True
+
+    def stages(self) -> List[dict]:
+        """The same work as two steps, decoding (uint8, storable in shards) then standardising."""
+        return [dict(type='DecodeVideoFrames', num_frames=self.num_frames, size=self.size, jitter=self.jitter),
+                dict(type='NormalizeImage', mean=self.mean, std=self.std, key='frames')]
+
     def __call__(self, results: dict) -> dict:
-        rng = sample_rng(results, 'SampleVideoFrames') if self.jitter else None
-        frames = decode_video(results['path'], num_frames=self.num_frames, size=self.size, rng=rng)
-        pixels = torch.from_numpy(frames).permute(0, 3, 1, 2)  # (T, 3, H, W) uint8
-        results['frames'] = normalize(pixels, self.mean, self.std)
+        results = DecodeVideoFrames(num_frames=self.num_frames, size=self.size, jitter=self.jitter)(results)
+        results['frames'] = normalize(results['frames'], self.mean, self.std)
         return results
 
     def __repr__(self) -> str:

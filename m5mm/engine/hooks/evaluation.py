@@ -30,7 +30,7 @@ class EvaluationHook(Hook):
 
     def before_run(self, trainer) -> None:
         from m5mm.engine.eval_report import runnable_tasks, split_sizes
-        from m5mm.engine.evaluate import TASKS
+        from m5mm.engine.evaluate import TASK_PRESETS as TASKS
         unknown = [t for t in self.tasks if t not in TASKS]
         if unknown:
             raise ValueError(f'EvaluationHook: unknown tasks {unknown}; choose from {sorted(TASKS)}')

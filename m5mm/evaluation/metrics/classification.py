@@ -7,13 +7,11 @@ left out (their count is reported by :func:`topk_accuracy` with ``return_counts`
 """
 from __future__ import annotations
 
-from typing import Dict, Sequence
+from typing import Sequence
 
 import numpy as np
 import torch
 from torch import Tensor
-
-from m5mm.registry import METRICS
 
 
 def true_class_rank(logits: Tensor, labels: Tensor) -> Tensor:
@@ -49,20 +47,3 @@ def topk_accuracy(logits, labels, *, ks: Sequence[int] = (1, 5), return_counts: 
     out = {metric_name(k): float((rank < k).double().mean()) if n else float('nan') for k in ks}
     counts = {'num_samples': int(labels.shape[0]), 'num_evaluated': n}
     return (out, counts) if return_counts else out
-
-
-@METRICS.register_module()
-class ClassificationMetric:
-    """Top-1 and top-k accuracy from logits.
-
-    ``metric(logits (N, C), labels (N,)) -> {'accuracy': .., 'top5': ..}``.
-
-    Example config: ``dict(type='ClassificationMetric', ks=(1, 5))``.
-    """
-
-    def __init__(self, *, ks: Sequence[int] = (1, 5)) -> None:
-        self.ks = tuple(ks)
-
-    def __call__(self, logits, labels) -> Dict[str, float]:
-        """(N, C) logits and (N,) labels -> accuracies in [0, 1]."""
-        return topk_accuracy(logits, labels, ks=self.ks)

@@ -1,20 +1,22 @@
-"""Clustering quality from the contingency table: NMI, purity and ARI.
+"""Clustering quality: NMI and ARI (scikit-learn's definitions) and purity, from the contingency table.
 
 * NMI = I(Y; C) / mean(H(Y), H(C)) (arithmetic mean, natural log; 1 when both labelings
-  have a single group, 0 when the mutual information is 0), as sklearn's default.
-* purity = (1 / N) * sum over clusters of the size of its largest class.
+  have a single group, 0 when the mutual information is 0): sklearn's
+  ``normalized_mutual_info_score``.
 * ARI = (sum_ij C(n_ij, 2) - E) / ((a + b) / 2 - E), a = sum_i C(n_i., 2),
-  b = sum_j C(n_.j, 2), E = a b / C(N, 2); 1 when the denominator is 0 (identical trivial
-  labelings). ARI is in [-0.5, 1].
+  b = sum_j C(n_.j, 2), E = a b / C(N, 2); 1 for identical trivial labelings; in [-0.5, 1]:
+  sklearn's ``adjusted_rand_score``.
+* purity = (1 / N) * sum over clusters of the size of its largest class (on sklearn's
+  ``contingency_matrix``).
 """
 from __future__ import annotations
 
 from typing import Dict
 
 import numpy as np
+from sklearn.metrics import adjusted_rand_score, normalized_mutual_info_score
+from sklearn.metrics.cluster import contingency_matrix
 from torch import Tensor
-
-from m5mm.registry import METRICS
 
 
 def _as_1d(x, name: str) -> np.ndarray:
@@ -24,36 +26,24 @@ def _as_1d(x, name: str) -> np.ndarray:
     return arr
 
 
-def contingency_table(labels_true, labels_pred) -> np.ndarray:
-    """(n_classes, n_clusters) int64 counts of samples per (class, cluster)."""
+def _pair(labels_true, labels_pred):
     y, c = _as_1d(labels_true, 'labels_true'), _as_1d(labels_pred, 'labels_pred')
     if y.shape != c.shape:
         raise ValueError(f'labels_true and labels_pred differ in length: {y.shape[0]} vs {c.shape[0]}')
-    _, yi = np.unique(y, return_inverse=True)
-    _, ci = np.unique(c, return_inverse=True)
-    table = np.zeros((yi.max(initial=-1) + 1, ci.max(initial=-1) + 1), dtype=np.int64)
-    np.add.at(table, (yi.ravel(), ci.ravel()), 1)
-    return table
+    return y, c
 
 
-def _entropy(counts: np.ndarray) -> float:
-    p = counts[counts > 0] / counts.sum()
-    return float(-(p * np.log(p)).sum())
+def contingency_table(labels_true, labels_pred) -> np.ndarray:
+    """(n_classes, n_clusters) int64 counts of samples per (class, cluster)."""
+    y, c = _pair(labels_true, labels_pred)
+    if y.size == 0:
+        return np.zeros((0, 0), dtype=np.int64)
+    return contingency_matrix(y, c).astype(np.int64)
 
 
 def nmi_score(labels_true, labels_pred) -> float:
     """Normalised mutual information (arithmetic normalisation) of two labelings."""
-    table = contingency_table(labels_true, labels_pred)
-    if table.shape[0] == table.shape[1] <= 1:
-        return 1.0
-    n = table.sum()
-    rows, cols = table.sum(axis=1), table.sum(axis=0)
-    i, j = np.nonzero(table)
-    nij = table[i, j].astype(np.float64)
-    mi = float((nij / n * (np.log(nij * n) - np.log(rows[i].astype(np.float64) * cols[j]))).sum())
-    if mi <= 0:
-        return 0.0
-    return float(min(1.0, mi / ((_entropy(rows) + _entropy(cols)) / 2)))  # clip rounding above 1
+    return float(normalized_mutual_info_score(*_pair(labels_true, labels_pred), average_method='arithmetic'))
 
 
 def purity_score(labels_true, labels_pred) -> float:
@@ -62,36 +52,12 @@ def purity_score(labels_true, labels_pred) -> float:
     return float(table.max(axis=0).sum() / table.sum()) if table.size else float('nan')
 
 
-def _pairs(x: np.ndarray) -> float:
-    x = x.astype(np.float64)
-    return float((x * (x - 1) / 2).sum())
-
-
 def ari_score(labels_true, labels_pred) -> float:
     """Adjusted Rand index of two labelings."""
-    table = contingency_table(labels_true, labels_pred)
-    n = table.sum()
-    index, a, b = _pairs(table), _pairs(table.sum(axis=1)), _pairs(table.sum(axis=0))
-    expected = a * b / (n * (n - 1) / 2) if n > 1 else 0.0
-    denom = (a + b) / 2 - expected
-    return 1.0 if denom == 0 else float((index - expected) / denom)
+    return float(adjusted_rand_score(*_pair(labels_true, labels_pred)))
 
 
 def clustering_scores(labels_true, labels_pred) -> Dict[str, float]:
     """``{'NMI', 'purity', 'ARI'}`` of predicted cluster ids against true labels."""
     return {'NMI': nmi_score(labels_true, labels_pred), 'purity': purity_score(labels_true, labels_pred),
             'ARI': ari_score(labels_true, labels_pred)}
-
-
-@METRICS.register_module()
-class ClusteringMetric:
-    """NMI, purity and ARI of cluster ids against true labels.
-
-    ``metric(labels_true (N,), cluster_ids (N,)) -> {'NMI': .., 'purity': .., 'ARI': ..}``.
-
-    Example config: ``dict(type='ClusteringMetric')``.
-    """
-
-    def __call__(self, labels_true, labels_pred) -> Dict[str, float]:
-        """True labels and predicted cluster ids -> scores."""
-        return clustering_scores(labels_true, labels_pred)

@@ -16,8 +16,6 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from m5mm.registry import METRICS
-
 from ..topk import as_feature_tensor, prepare_similarity
 from .retrieval import as_labels
 
@@ -120,23 +118,3 @@ def _rank_all(query: Tensor, gallery: Tensor, q_key: Tensor, g_key: Tensor, ks: 
     out['num_queries'] = num_q
     out['num_evaluated'] = evaluated
     return out
-
-
-@METRICS.register_module()
-class CrossModalRetrievalMetric:
-    """Recall@K and mAP of one modality's queries against another's items.
-
-    See :func:`cross_modal_retrieval`.
-
-    Example config: ``dict(type='CrossModalRetrievalMetric', positive='id', ks=(1, 5, 10))``.
-    """
-
-    def __init__(self, *, positive: str = 'id', ks: Sequence[int] = (1, 5, 10), similarity: str = 'cosine',
-                 query_chunk: int = 256) -> None:
-        if positive not in POSITIVES:
-            raise ValueError(f'positive must be one of {POSITIVES}, got {positive!r}')
-        self.kwargs = dict(positive=positive, ks=tuple(ks), similarity=similarity, query_chunk=query_chunk)
-
-    def __call__(self, query_features, gallery_features, **keys) -> Dict[str, float]:
-        """Keys: ``query_ids``/``gallery_ids`` or ``query_labels``/``gallery_labels``, optional presence."""
-        return cross_modal_retrieval(query_features, gallery_features, **keys, **self.kwargs)

@@ -24,8 +24,6 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from m5mm.registry import METRICS
-
 from ..topk import (DEFAULT_GALLERY_CHUNK, DEFAULT_QUERY_CHUNK, as_feature_tensor, exact_topk,
                     prepare_similarity)
 
@@ -188,37 +186,3 @@ def summarize(ap: Tensor, prec: Tensor, ks: Sequence[int], no_positive: str = 's
             mean = float(table[used, col].mean()) if counts['num_evaluated'] else float('nan')
             metrics[f'{name}@{k}'] = mean
     return metrics, counts
-
-
-@METRICS.register_module()
-class RetrievalMetric:
-    """M5Product retrieval: mAP@K and Prec@K of queries against a gallery.
-
-    See :func:`retrieval_metrics`.
-
-    Example config: ``dict(type='RetrievalMetric', ks=(1, 5, 10), similarity='dot')``.
-    """
-
-    def __init__(self, *, ks: Sequence[int] = DEFAULT_KS, similarity: str = 'dot', no_positive: str = 'skip',
-                 cutoff: str = 'k', exclude_same_id: bool = True, query_chunk: int = DEFAULT_QUERY_CHUNK,
-                 gallery_chunk: int = DEFAULT_GALLERY_CHUNK) -> None:
-        self.ks = tuple(ks)
-        self.similarity = similarity
-        self.no_positive = no_positive
-        self.cutoff = cutoff
-        self.exclude_same_id = exclude_same_id
-        self.query_chunk = query_chunk
-        self.gallery_chunk = gallery_chunk
-        self.last_counts: Dict[str, int] = {}
-
-    def __call__(self, query_features, gallery_features, query_labels, gallery_labels, *,
-                 query_ids: Optional[Sequence[str]] = None,
-                 gallery_ids: Optional[Sequence[str]] = None) -> Dict[str, float]:
-        """(Q, D), (G, D) features and (Q,), (G,) labels -> ``{'mAP@K': .., 'Prec@K': ..}``."""
-        use_ids = self.exclude_same_id and query_ids is not None and gallery_ids is not None
-        metrics, self.last_counts = retrieval_metrics(
-            query_features, gallery_features, query_labels, gallery_labels,
-            query_ids=query_ids if use_ids else None, gallery_ids=gallery_ids if use_ids else None,
-            ks=self.ks, similarity=self.similarity, no_positive=self.no_positive, cutoff=self.cutoff,
-            query_chunk=self.query_chunk, gallery_chunk=self.gallery_chunk, return_counts=True)
-        return metrics

@@ -30,7 +30,7 @@ logger = logging.getLogger('m5mm')
 
 META_FILE, IDS_FILE = 'meta.json', 'ids.npy'
 BACKENDS = ('auto', 'faiss', 'torch')
-METRICS = ('ip', 'cosine')
+INDEX_METRICS = ('ip', 'cosine')
 INDEX_TYPES = ('flat', 'ivf', 'hnsw')
 
 
@@ -72,8 +72,8 @@ class SearchIndex:
 
     def __init__(self, *, dim: int, index_type: str = 'flat', metric: str = 'ip', backend: str = 'auto',
                  **options) -> None:
-        if metric not in METRICS:
-            raise ValueError(f'metric must be one of {METRICS}, got {metric!r}')
+        if metric not in INDEX_METRICS:
+            raise ValueError(f'metric must be one of {INDEX_METRICS}, got {metric!r}')
         self.dim, self.index_type, self.metric = dim, index_type, metric
         self.backend = resolve_backend(backend, index_type)
         self.options = options

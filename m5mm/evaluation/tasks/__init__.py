@@ -4,6 +4,7 @@ from .clustering_task import ClusteringTask
 from .cross_modal_retrieval_task import CrossModalRetrievalTask
 from .retrieval_task import RetrievalTask
 from .runner import format_results, run_tasks
+from .task_result import TaskResult
 
 __all__ = ['ClassificationTask', 'ClusteringTask', 'CrossModalRetrievalTask', 'RetrievalTask',
-           'format_results', 'run_tasks']
+           'TaskResult', 'format_results', 'run_tasks']

@@ -9,6 +9,7 @@ from m5mm.registry import TASKS
 from ..linear_probe import LinearProbe
 from ..metrics.classification import topk_accuracy
 from .split_access import FeaturesBySplit, get_field, get_split
+from .task_result import TaskResult
 
 logger = logging.getLogger('m5mm')
 
@@ -19,7 +20,7 @@ SOURCES = ('auto', 'logits', 'probe')
 class ClassificationTask:
     """Classification accuracy on a test split, from a linear probe or a fine-tuned head's logits.
 
-    ``task(features_by_split) -> {'classification': {'accuracy': .., 'top5': ..}}``.
+    ``task(features_by_split) -> TaskResult({'classification': {'accuracy': .., 'top5': ..}})``.
 
     Args:
         train_split: features the probe is trained on. test_split: where it is scored.
@@ -46,17 +47,17 @@ class ClassificationTask:
         self.ks = tuple(ks)
         LinearProbe(**self.probe)  # fail early on a bad probe config
 
-    def __call__(self, features_by_split: FeaturesBySplit) -> Dict[str, Dict[str, float]]:
+    def __call__(self, features_by_split: FeaturesBySplit) -> TaskResult:
         """Score the test split -> ``{'classification': {...}}``."""
         test = get_split(features_by_split, self.test_split)
         labels = get_field(test, self.label_key, self.test_split)
         use_logits = self.source == 'logits' or (self.source == 'auto' and 'logits' in test)
         if use_logits:
-            return {'classification': topk_accuracy(get_field(test, 'logits', self.test_split), labels,
-                                                    ks=self.ks)}
+            logits = get_field(test, 'logits', self.test_split)
+            return TaskResult({'classification': topk_accuracy(logits, labels, ks=self.ks)})
         train = get_split(features_by_split, self.train_split)
         train_labels = get_field(train, self.label_key, self.train_split)
         probe = LinearProbe(**self.probe).fit(train['features'], train_labels)
         logger.info('linear probe trained on %d %s samples, %d classes', len(train['ids']), self.train_split,
                     len(probe.classes))
-        return {'classification': probe.evaluate(test['features'], labels, ks=self.ks)}
+        return TaskResult({'classification': probe.evaluate(test['features'], labels, ks=self.ks)})

@@ -1,7 +1,7 @@
 """Clustering: k-means on the features (k = number of categories) scored by NMI, purity and ARI."""
 from __future__ import annotations
 
-from typing import Dict, Optional
+from typing import Optional
 
 import numpy as np
 
@@ -11,13 +11,14 @@ from ..kmeans import KMeans
 from ..metrics.clustering import clustering_scores
 from ..topk import as_feature_tensor, l2_normalize
 from .split_access import FeaturesBySplit, get_field, get_split
+from .task_result import TaskResult
 
 
 @TASKS.register_module()
 class ClusteringTask:
     """k-means on a split's features, scored against the categories by NMI, purity and ARI.
 
-    ``task(features_by_split) -> {'clustering': {'NMI': .., 'purity': .., 'ARI': ..}}``.
+    ``task(features_by_split) -> TaskResult({'clustering': {'NMI': .., 'purity': .., 'ARI': ..}})``.
 
     Samples with an unknown label (< 0) are left out.
 
@@ -39,7 +40,7 @@ class ClusteringTask:
         self.kmeans = dict(n_init=n_init, max_iter=max_iter, seed=seed)
         self.normalize = normalize
 
-    def __call__(self, features_by_split: FeaturesBySplit) -> Dict[str, Dict[str, float]]:
+    def __call__(self, features_by_split: FeaturesBySplit) -> TaskResult:
         """Cluster the split and score the clusters against the labels."""
         data = get_split(features_by_split, self.split)
         labels = get_field(data, self.label_key, self.split)
@@ -49,4 +50,4 @@ class ClusteringTask:
             x = l2_normalize(x)
         k = self.num_clusters or len(np.unique(labels[keep]))
         clusters = KMeans(num_clusters=k, **self.kmeans).fit_predict(x)
-        return {'clustering': clustering_scores(labels[keep], clusters.numpy())}
+        return TaskResult({'clustering': clustering_scores(labels[keep], clusters.numpy())})

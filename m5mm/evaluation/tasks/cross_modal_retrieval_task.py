@@ -1,19 +1,21 @@
 """Cross-modal retrieval between two modalities' features of the same products."""
 from __future__ import annotations
 
-from typing import Dict, Optional, Sequence
+from typing import Optional, Sequence
 
 from m5mm.registry import TASKS
 
 from ..metrics.cross_modal import cross_modal_retrieval
 from .split_access import FeaturesBySplit, get_field, get_split
+from .task_result import TaskResult
 
 
 @TASKS.register_module()
 class CrossModalRetrievalTask:
     """Cross-modal retrieval: query with one modality, rank another (Recall@K, mAP).
 
-    ``task(features_by_split) -> {'retrieval_<query>2<gallery>': {'R@K': .., 'mAP': ..}}``.
+    ``task(features_by_split) -> TaskResult({'retrieval_<query>2<gallery>': {'R@K': .., 'mAP': ..}},
+    counts={'num_queries': .., 'num_evaluated': ..})``.
 
     Needs per-modality features (``extract_features(..., keep_modalities=True)``); products
     that lack a modality are left out on that side.
@@ -37,7 +39,6 @@ class CrossModalRetrievalTask:
         self.positive = positive
         self.label_key = label_key
         self.kwargs = dict(ks=tuple(ks), similarity=similarity)
-        self.counts: Dict[str, int] = {}
 
     def _side(self, features_by_split: FeaturesBySplit, split: str, modality: str):
         data = get_split(features_by_split, split)
@@ -48,12 +49,12 @@ class CrossModalRetrievalTask:
         labels = get_field(data, self.label_key, split) if self.positive == 'label' else None
         return per_modality[modality], data['ids'], labels, data.get('present', {}).get(modality)
 
-    def __call__(self, features_by_split: FeaturesBySplit) -> Dict[str, Dict[str, float]]:
-        """Rank the gallery modality for each query -> Recall@K and mAP."""
+    def __call__(self, features_by_split: FeaturesBySplit) -> TaskResult:
+        """Rank the gallery modality for each query -> Recall@K and mAP, and the query counts."""
         q_x, q_ids, q_lab, q_pr = self._side(features_by_split, self.query_split, self.query_modality)
         g_x, g_ids, g_lab, g_pr = self._side(features_by_split, self.gallery_split, self.gallery_modality)
         out = cross_modal_retrieval(q_x, g_x, query_ids=q_ids, gallery_ids=g_ids, query_labels=q_lab,
                                     gallery_labels=g_lab, positive=self.positive, query_present=q_pr,
                                     gallery_present=g_pr, **self.kwargs)
-        self.counts = {key: out.pop(key) for key in ('num_queries', 'num_evaluated')}
-        return {f'retrieval_{self.query_modality}2{self.gallery_modality}': out}
+        counts = {key: out.pop(key) for key in ('num_queries', 'num_evaluated')}
+        return TaskResult({f'retrieval_{self.query_modality}2{self.gallery_modality}': out}, counts)

@@ -1,12 +1,13 @@
 """Coarse (same category) and fine (same instance) retrieval from query and gallery features."""
 from __future__ import annotations
 
-from typing import Dict, Mapping, Optional, Sequence
+from typing import Mapping, Optional, Sequence
 
 from m5mm.registry import TASKS
 
 from ..metrics.retrieval import DEFAULT_KS, retrieval_metrics
 from .split_access import FeaturesBySplit, get_field, get_split
+from .task_result import TaskResult
 
 DEFAULT_LEVELS = {'coarse': 'category', 'fine': 'instance'}
 
@@ -15,7 +16,8 @@ DEFAULT_LEVELS = {'coarse': 'category', 'fine': 'instance'}
 class RetrievalTask:
     """M5Product coarse (same category) and fine (same instance) retrieval: mAP@K and Prec@K.
 
-    ``task(features_by_split) -> {'retrieval_coarse': {...}, 'retrieval_fine': {...}}``.
+    ``task(features_by_split) -> TaskResult({'retrieval_coarse': {...}, 'retrieval_fine': {...}},
+    counts={'retrieval_coarse': {'num_queries': .., 'num_evaluated': .., ...}, ...})``.
 
     Args:
         query_split, gallery_split: split names in ``features_by_split``.
@@ -35,17 +37,16 @@ class RetrievalTask:
         self.levels = dict(DEFAULT_LEVELS if levels is None else levels)
         self.kwargs = dict(ks=tuple(ks), similarity=similarity, no_positive=no_positive, cutoff=cutoff)
         self.exclude_same_id = exclude_same_id
-        self.counts: Dict[str, Dict[str, int]] = {}
 
-    def __call__(self, features_by_split: FeaturesBySplit) -> Dict[str, Dict[str, float]]:
-        """Run every level -> ``{'retrieval_<level>': {'mAP@K': .., 'Prec@K': ..}}``."""
+    def __call__(self, features_by_split: FeaturesBySplit) -> TaskResult:
+        """Run every level -> ``{'retrieval_<level>': {'mAP@K': .., 'Prec@K': ..}}`` and its counts."""
         query = get_split(features_by_split, self.query_split)
         gallery = get_split(features_by_split, self.gallery_split)
         ids = dict(query_ids=query['ids'], gallery_ids=gallery['ids']) if self.exclude_same_id else {}
-        results = {}
+        results, counts = {}, {}
         for level, key in self.levels.items():
             name = f'retrieval_{level}'
-            results[name], self.counts[name] = retrieval_metrics(
+            results[name], counts[name] = retrieval_metrics(
                 query['features'], gallery['features'], get_field(query, key, self.query_split),
                 get_field(gallery, key, self.gallery_split), return_counts=True, **ids, **self.kwargs)
-        return results
+        return TaskResult(results, counts)

@@ -15,7 +15,8 @@ DEFAULT_TASKS = (dict(type='RetrievalTask'), dict(type='ClassificationTask'), di
 
 
 def build_task(task: Union[dict, Any]) -> Any:
-    """A task instance from a config dict (TASKS registry) or an already built task."""
+    """A task instance from a config dict (TASKS registry) or an already built task; a task is called
+    as ``task(features_by_split) -> TaskResult``."""
     return TASKS.build(task) if isinstance(task, dict) else task
 
 
@@ -41,14 +42,14 @@ def run_tasks(features_by_split: FeaturesBySplit, tasks: Optional[Sequence[Union
     for cfg in tasks if tasks is not None else DEFAULT_TASKS:
         task = build_task(cfg)
         out = task(features_by_split)
-        clash = set(out) & set(results)
+        clash = set(out.results) & set(results)
         if clash:
             raise ValueError(f'two tasks produced the same result names {sorted(clash)}')
-        results.update(out)
-        task_counts = getattr(task, 'counts', None)
-        if task_counts:   # by result name: {'retrieval_coarse': {'num_queries': .., ...}, ...}
-            counts.update(task_counts if set(task_counts) <= set(out) else {name: task_counts for name in out})
-        logger.info('%s: %s', type(task).__name__, {k: v for k, v in out.items()})
+        results.update(out.results)
+        if out.counts:   # by result name: {'retrieval_coarse': {'num_queries': .., ...}, ...}
+            counts.update(out.counts if set(out.counts) <= set(out.results)
+                          else {name: out.counts for name in out.results})
+        logger.info('%s: %s', type(task).__name__, dict(out.results))
     return (results, counts) if return_counts else results
 
 

@@ -45,7 +45,8 @@ def load_matching_weights(model: nn.Module, checkpoint: Union[str, Path]) -> Wei
     Args:
         model: the model to initialise (modified in place).
         checkpoint: a training checkpoint directory (Accelerate or DeepSpeed), a work dir (its
-            latest checkpoint) or a weights file (``tools/convert_checkpoint.py`` output).
+            latest checkpoint) or a weights file (``tools/convert_checkpoint.py`` output); names of
+            an m5mm 0.1 checkpoint are upgraded first (:mod:`m5mm.models.checkpoint_names`).
 
     Returns:
         A :class:`WeightsLoadReport` (also logged).
@@ -56,9 +57,10 @@ def load_matching_weights(model: nn.Module, checkpoint: Union[str, Path]) -> Wei
     """
     from m5mm.engine.checkpoint import resolve_checkpoint
     from m5mm.engine.weights import load_model_state_dict
+    from m5mm.models.checkpoint_names import upgrade_state_dict
     path = resolve_checkpoint(checkpoint)
-    state: Dict[str, Tensor] = load_model_state_dict(path)
     own = model.state_dict()
+    state: Dict[str, Tensor] = upgrade_state_dict(load_model_state_dict(path), own)
     report = WeightsLoadReport(checkpoint=str(path))
     matched = {}
     for name, value in state.items():

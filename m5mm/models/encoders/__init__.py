@@ -1,6 +1,12 @@
-"""Per-modality encoders (ENCODERS registry): each returns an ``EncoderOutput``."""
+"""Per-modality encoders (ENCODERS registry): each returns an ``EncoderOutput``.
+
+The helpers an encoder plugin uses (``fetch``, ``fetch_mask``, ``fetch_present``, ``zero_invalid``,
+``EncoderInputError``, ``ContinuousEncoder``) are importable from this package.
+"""
 from .audio_mel_encoder import AudioMelEncoder
-from .base_encoder import ContinuousEncoder, EncoderInputError, build_projection, random_token_mask
+from .continuous_encoder import ContinuousEncoder
+from .encoder_utils import (EncoderInputError, build_projection, fetch, fetch_mask, fetch_present, masked_mean,
+                            random_token_mask, zero_invalid)
 from .feature_encoder import FeatureEncoder
 from .image_backbone_encoder import ImageBackboneEncoder
 from .image_patch_encoder import ImagePatchEncoder
@@ -10,4 +16,5 @@ from .video_frame_encoder import VideoFrameEncoder
 
 __all__ = ['AudioMelEncoder', 'ContinuousEncoder', 'EncoderInputError', 'FeatureEncoder',
            'ImageBackboneEncoder', 'ImagePatchEncoder', 'TableBertEncoder', 'TextBertEncoder',
-           'VideoFrameEncoder', 'build_projection', 'random_token_mask']
+           'VideoFrameEncoder', 'build_projection', 'fetch', 'fetch_mask', 'fetch_present', 'masked_mean',
+           'random_token_mask', 'zero_invalid']

@@ -11,7 +11,8 @@ from torch import Tensor, nn
 from m5mm.registry import ENCODERS
 from m5mm.structures import EncoderOutput
 
-from .base_encoder import ContinuousEncoder, EncoderInputError, fetch, fetch_mask, fetch_present
+from .continuous_encoder import ContinuousEncoder
+from .encoder_utils import EncoderInputError, fetch, fetch_mask, fetch_present
 
 
 @ENCODERS.register_module()

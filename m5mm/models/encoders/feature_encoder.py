@@ -8,7 +8,8 @@ from torch import Tensor, nn
 from m5mm.registry import ENCODERS
 from m5mm.structures import EncoderOutput
 
-from .base_encoder import ContinuousEncoder, EncoderInputError, fetch, fetch_mask, fetch_present, zero_invalid
+from .continuous_encoder import ContinuousEncoder
+from .encoder_utils import EncoderInputError, fetch, fetch_mask, fetch_present, zero_invalid
 
 
 @ENCODERS.register_module()

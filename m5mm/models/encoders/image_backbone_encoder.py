@@ -14,7 +14,8 @@ from torch import Tensor, nn
 from m5mm.registry import ENCODERS
 from m5mm.structures import EncoderOutput
 
-from .base_encoder import ContinuousEncoder, EncoderInputError, fetch, fetch_present
+from .continuous_encoder import ContinuousEncoder
+from .encoder_utils import EncoderInputError, fetch, fetch_present
 from .image_patch_encoder import cell_targets
 
 logger = logging.getLogger(__name__)

@@ -11,7 +11,8 @@ from torch import Tensor, nn
 from m5mm.registry import ENCODERS
 from m5mm.structures import EncoderOutput
 
-from .base_encoder import ContinuousEncoder, EncoderInputError, fetch, fetch_present
+from .continuous_encoder import ContinuousEncoder
+from .encoder_utils import EncoderInputError, fetch, fetch_present
 
 
 def cell_targets(pixels: Tensor, grid_h: int, grid_w: int, cell_grid: Optional[int]) -> Tensor:

@@ -7,7 +7,7 @@ from torch import Tensor
 
 from m5mm.registry import ENCODERS
 
-from .base_encoder import EncoderInputError, fetch
+from .encoder_utils import EncoderInputError, fetch
 from .text_bert_encoder import TextBertEncoder
 
 

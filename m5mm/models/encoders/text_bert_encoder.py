@@ -10,7 +10,7 @@ from m5mm.models.layers import safe_key_mask
 from m5mm.registry import ENCODERS
 from m5mm.structures import EncoderOutput
 
-from .base_encoder import EncoderInputError, build_projection, fetch, fetch_mask, fetch_present
+from .encoder_utils import EncoderInputError, build_projection, fetch, fetch_mask, fetch_present
 
 
 def load_pretrained_backbone(path: str) -> nn.Module:
@@ -52,7 +52,7 @@ class TextBertEncoder(nn.Module):
     returns ``tokens`` (B, L, D) (the last hidden states, through ``out_dim``'s Linear if set),
     ``mask`` = attention_mask & present, ``pooled`` = projection of token 0. Ids at masked
     positions are replaced by ``pad_token_id`` so absent samples and padding change nothing.
-    ``mask_ratio`` is ignored: text is masked at the token-id level by the MLM/MEM losses.
+    ``mask_ratio`` is ignored: text is masked at the token-id level by the MLM/MEM objectives.
 
     The backbone comes from (first that applies): ``backbone`` (an already built model to
     share, e.g. another encoder's ``.backbone``), ``pretrained`` (a local folder, loaded with

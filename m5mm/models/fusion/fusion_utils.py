@@ -51,19 +51,21 @@ def masked_joint(order: Sequence[str], fused: Mapping[str, Tensor], present: Map
 
 
 def assemble_output(order: Sequence[str], encoded: Mapping[str, EncoderOutput], seqs: Mapping[str, Tensor],
-                    fallback: Tensor, extras: Optional[Dict[str, Tensor]] = None) -> FusionOutput:
+                    fallback: Tensor, extras: Optional[Dict[str, Tensor]] = None,
+                    joint: Optional[Tensor] = None) -> FusionOutput:
     """Per-modality output sequences {m: (B, N_m, D)} -> :class:`FusionOutput`.
 
     Tokens of padding and absent samples are zeroed, ``fused[m]`` is the first token (0 when
-    absent) and ``joint`` the mean of the present modalities' fused vectors (``fallback``
-    (B, D) for a sample without any modality).
+    absent) and ``joint`` (unless given, (B, D)) the mean of the present modalities' fused
+    vectors (``fallback`` (B, D) for a sample without any modality).
     """
     tokens, fused = {}, {}
     for m in order:
         seq = seqs[m]
         tokens[m] = torch.where(valid_mask(encoded[m])[..., None], seq, torch.zeros_like(seq))
         fused[m] = torch.where(encoded[m].present.bool()[:, None], seq[:, 0], torch.zeros_like(seq[:, 0]))
-    joint = masked_joint(order, fused, {m: encoded[m].present for m in order}, fallback)
+    if joint is None:
+        joint = masked_joint(order, fused, {m: encoded[m].present for m in order}, fallback)
     return FusionOutput(tokens=tokens, fused=fused, joint=joint, extras=dict(extras or {}))
 
 
@@ -78,11 +80,13 @@ class ModalityTokenEmbedding(nn.Module):
         max_tokens: position-table length per modality (int or {m: int}).
         modality_embed: add a learned modality-type embedding.
         owner: name used in error messages.
+        init_weights: draw the position and type tables (truncated normal, std 0.02) now; a
+            fusion that draws its own tables in another order passes False.
     """
 
     def __init__(self, *, modalities: Sequence[str], dim: int, in_dims: Optional[Mapping[str, int]] = None,
                  max_tokens: Union[int, Mapping[str, int]] = 256, modality_embed: bool = True,
-                 owner: str = 'fusion') -> None:
+                 owner: str = 'fusion', init_weights: bool = True) -> None:
         super().__init__()
         self.modalities = list(modalities)
         self.owner = owner
@@ -93,8 +97,13 @@ class ModalityTokenEmbedding(nn.Module):
         self.pos_embed = nn.ParameterDict({m: nn.Parameter(torch.zeros(1, self.max_tokens[m], dim))
                                            for m in self.modalities})
         self.type_embed = nn.Parameter(torch.zeros(len(self.modalities), dim)) if modality_embed else None
-        for param in [*self.pos_embed.values(), *([self.type_embed] if modality_embed else [])]:
-            nn.init.trunc_normal_(param, std=0.02)
+        if init_weights:
+            for param in [*self.pos_embed.values(), *self.type_tables()]:
+                nn.init.trunc_normal_(param, std=0.02)
+
+    def type_tables(self) -> List[nn.Parameter]:
+        """The modality-type embedding as a list (empty without one)."""
+        return [] if self.type_embed is None else [self.type_embed]
 
     def forward(self, m: str, out: EncoderOutput) -> Tensor:
         """Modality ``m``'s ``out.tokens`` (B, N, D_m) -> (B, N, dim)."""

@@ -22,7 +22,7 @@ class HybridFusion(ScaleFusion):
     within the modality only), then ``depth`` cross-modal layers over the concatenation of all
     modalities after a fusion [CLS] token (the single-stream part, shared with
     :class:`ScaleFusion`). CAPTURE's co-attention "cross transformer" is folded into the
-    single-stream layers. Trained with contrastive + masked losses. Masks as in
+    single-stream layers. Trained with contrastive + masked objectives. Masks as in
     :class:`ScaleFusion`: absent samples and padding are never attended to and output 0.
 
     Args:
@@ -55,4 +55,4 @@ class HybridFusion(ScaleFusion):
 
     def _embed(self, m: str, out: EncoderOutput) -> Tensor:
         """Embedded tokens of ``m`` (B, N, dim) through its per-modality layers."""
-        return self.intra[m](super()._embed(m, out), valid_mask(out))
+        return self.intra[m](self.embed(m, out), valid_mask(out))

@@ -17,7 +17,7 @@ class LateFusion(nn.Module):
     """Dual/multi-tower late fusion of CLIP (Radford et al., ICML 2021), for any number of towers.
 
     No cross-modal layer: the towers (the encoders) are trained only by the pairwise
-    contrastive losses on their ``pooled`` vectors. The fusion's only parameters are the
+    contrastive objective on their ``pooled`` vectors. The fusion's only parameters are the
     Linear maps of encoders whose width differs from ``dim`` (none when they agree).
     ``tokens[m]`` are the encoder's tokens mapped to ``dim`` (0 at padding and absent samples;
     a masked-modelling head can still read them), ``fused[m]`` is the first (global) token,

@@ -1,7 +1,7 @@
 """SCALE's single-stream fusion transformer over all modalities' tokens."""
 from __future__ import annotations
 
-from typing import Dict, List, Mapping, Optional, Sequence, Union
+from typing import List, Mapping, Optional, Sequence, Union
 
 import torch
 from torch import Tensor, nn
@@ -9,20 +9,11 @@ from torch import Tensor, nn
 from m5mm.models.layers import TransformerEncoder
 from m5mm.registry import FUSIONS
 from m5mm.structures import EncoderOutput, FusionOutput
+from .fusion_utils import ModalityTokenEmbedding, assemble_output, check_order, valid_mask
 
 JOINT_MODES = ('mean', 'cls')
-
-
-def _per_modality(value: Union[int, Mapping[str, int], None], modalities: Sequence[str], default: int,
-                  what: str) -> Dict[str, int]:
-    """An int or a {m: int} dict (missing keys -> ``default``) -> {m: int}."""
-    if value is None or isinstance(value, int):
-        return {m: default if value is None else value for m in modalities}
-    unknown = sorted(set(value) - set(modalities))
-    if unknown:
-        raise KeyError(f'ScaleFusion: {what} names unknown modalities {unknown}; '
-                       f'modalities: {list(modalities)}')
-    return {m: int(value.get(m, default)) for m in modalities}
+# parameter names of releases before the shared token embedding (``proj.*`` -> ``embed.proj.*``)
+EMBED_PARTS = ('proj.', 'pos_embed.', 'type_embed')
 
 
 @FUSIONS.register_module()
@@ -59,72 +50,46 @@ class ScaleFusion(nn.Module):
                  joint: str = 'mean') -> None:
         super().__init__()
         if not modalities:
-            raise ValueError('ScaleFusion needs at least one modality')
+            raise ValueError(f'{type(self).__name__} needs at least one modality')
         if joint not in JOINT_MODES:
             raise ValueError(f'joint must be one of {JOINT_MODES}, got {joint!r}')
         self.modalities: List[str] = list(modalities)
         self.dim = dim
         self.joint_mode = joint
-        widths = _per_modality(in_dims, self.modalities, dim, 'in_dims')
-        self.max_tokens = _per_modality(max_tokens, self.modalities, 256, 'max_tokens')
-        self.proj = nn.ModuleDict({m: nn.Identity() if widths[m] == dim else nn.Linear(widths[m], dim)
-                                   for m in self.modalities})
-        self.pos_embed = nn.ParameterDict({m: nn.Parameter(torch.zeros(1, self.max_tokens[m], dim))
-                                           for m in self.modalities})
-        self.type_embed = nn.Parameter(torch.zeros(len(self.modalities), dim)) if modality_embed else None
+        self.embed = ModalityTokenEmbedding(modalities=self.modalities, dim=dim, in_dims=in_dims,
+                                            max_tokens=max_tokens, modality_embed=modality_embed,
+                                            owner=type(self).__name__, init_weights=False)
         self.cls_token = nn.Parameter(torch.zeros(1, 1, dim))
         self.transformer = TransformerEncoder(dim=dim, depth=depth, num_heads=num_heads, mlp_ratio=mlp_ratio,
                                               dropout=dropout)
-        extra = [self.type_embed] if modality_embed else []
-        for param in [*self.pos_embed.values(), self.cls_token, *extra]:
+        # positions, [CLS], type embedding: the order of the random draws since the first release
+        for param in [*self.embed.pos_embed.values(), self.cls_token, *self.embed.type_tables()]:
             nn.init.trunc_normal_(param, std=0.02)
-
-    def _order(self, encoded: Mapping[str, EncoderOutput]) -> List[str]:
-        unknown = [m for m in encoded if m not in self.modalities]
-        if unknown:
-            raise KeyError(f'ScaleFusion was built for {self.modalities}; got unknown modalities {unknown}')
-        order = [m for m in self.modalities if m in encoded]
-        if not order:
-            raise ValueError('ScaleFusion got no encoded modality')
-        return order
+        self.register_load_state_dict_pre_hook(_rename_embedding_keys)
 
     def _embed(self, m: str, out: EncoderOutput) -> Tensor:
-        tokens = out.tokens
-        n = tokens.shape[1]
-        if tokens.dim() != 3 or n > self.max_tokens[m]:
-            raise ValueError(f'ScaleFusion: {m!r} has tokens of shape {tuple(tokens.shape)}; '
-                             f'expected (B, N, D) with N <= max_tokens[{m!r}] = {self.max_tokens[m]} '
-                             f'(raise max_tokens)')
-        x = self.proj[m](tokens.to(self.cls_token.dtype)) + self.pos_embed[m][:, :n]
-        if self.type_embed is not None:
-            x = x + self.type_embed[self.modalities.index(m)]
-        return x
+        """Modality ``m``'s tokens (B, N, D_m) -> (B, N, dim) with positions (and type)."""
+        return self.embed(m, out)
 
     def forward(self, encoded: Mapping[str, EncoderOutput]) -> FusionOutput:
         """encoded: {m: EncoderOutput with tokens (B, N_m, D_m)} -> FusionOutput (width ``dim``)."""
-        order = self._order(encoded)
+        order = check_order(type(self).__name__, self.modalities, encoded)
         batch = encoded[order[0]].tokens.shape[0]
         cls = self.cls_token.expand(batch, -1, -1)
         xs = [cls] + [self._embed(m, encoded[m]) for m in order]
-        valid = {m: encoded[m].mask.bool() & encoded[m].present.bool()[:, None] for m in order}
-        mask = torch.cat([torch.ones(batch, 1, dtype=torch.bool, device=cls.device)] +
-                         [valid[m] for m in order], dim=1)
+        valid = [valid_mask(encoded[m]) for m in order]
+        mask = torch.cat([torch.ones(batch, 1, dtype=torch.bool, device=cls.device)] + valid, dim=1)
         out = self.transformer(torch.cat(xs, dim=1), mask)
-        tokens, fused, start = {}, {}, 1
+        seqs, start = {}, 1
         for m in order:
-            n = encoded[m].tokens.shape[1]
-            seg = out[:, start:start + n]
-            tokens[m] = torch.where(valid[m][..., None], seg, torch.zeros_like(seg))
-            fused[m] = torch.where(encoded[m].present.bool()[:, None], seg[:, 0], torch.zeros_like(seg[:, 0]))
-            start += n
+            seqs[m] = out[:, start:start + encoded[m].tokens.shape[1]]
+            start += seqs[m].shape[1]
         cls_out = out[:, 0]
-        return FusionOutput(tokens=tokens, fused=fused, joint=self._joint(order, encoded, fused, cls_out),
-                            extras={'cls': cls_out})
+        return assemble_output(order, encoded, seqs, fallback=cls_out, extras={'cls': cls_out},
+                               joint=cls_out if self.joint_mode == 'cls' else None)
 
-    def _joint(self, order, encoded, fused, cls_out: Tensor) -> Tensor:
-        if self.joint_mode == 'cls':
-            return cls_out
-        present = torch.stack([encoded[m].present.bool() for m in order], dim=1).to(cls_out.dtype)  # (B, M)
-        total = sum(fused[m] * present[:, k, None] for k, m in enumerate(order))
-        count = present.sum(dim=1, keepdim=True)
-        return torch.where(count > 0, total / count.clamp_min(1.0), cls_out)
+
+def _rename_embedding_keys(module: nn.Module, state_dict: dict, prefix: str, *args) -> None:
+    """Load a checkpoint written before the token embedding moved under ``embed.``."""
+    for key in [k for k in state_dict if k.startswith(prefix) and k[len(prefix):].startswith(EMBED_PARTS)]:
+        state_dict[f'{prefix}embed.{key[len(prefix):]}'] = state_dict.pop(key)

@@ -16,22 +16,13 @@ class SingleStreamFusion(ScaleFusion):
     one transformer with a key-padding mask (absent samples and padding are never attended
     to). It is SCALE's fusion transformer with a modality-type (segment) embedding on by
     default, as those models have; what sets the published models apart is the objective
-    (masked modelling; UNITER adds image-text matching, see ``MatchingLoss``). Outputs:
+    (masked modelling; UNITER adds image-text matching, see ``MatchingObjective``). Outputs:
     ``fused[m]`` = output at m's first token, ``joint`` = mean of the present ``fused``
     vectors (the [CLS] output for a sample without any modality, or always with
     ``joint='cls'``), ``extras['cls']`` = the [CLS] output.
 
-    Args:
-        modalities: the modalities it fuses, in sequence order.
-        dim: fusion width.
-        depth: number of transformer blocks.
-        num_heads: attention heads.
-        mlp_ratio: feed-forward width / dim.
-        dropout: dropout in the blocks.
-        in_dims: encoder token width per modality (a Linear projects widths other than ``dim``).
-        max_tokens: position-table length per modality (int or {m: int}).
-        modality_embed: add a learned modality-type (segment) embedding.
-        joint: 'mean' or 'cls'.
+    Args: those of :class:`ScaleFusion`, with ``modality_embed`` (the segment embedding) on by
+    default.
     """
 
     def __init__(self, *, modalities: Sequence[str], dim: int = 768, depth: int = 6, num_heads: int = 8,

@@ -6,6 +6,8 @@ from typing import Dict, List, Optional, Sequence
 import torch
 from torch import Tensor, nn
 
+from m5mm.structures import HarmonizerOutput
+
 
 def stack_present(present: Dict[str, Tensor], order: Sequence[str]) -> Tensor:
     """{m: (B,) bool} -> (B, M) bool in ``order``."""
@@ -23,8 +25,8 @@ def pair_mask(present: Tensor) -> Tensor:
 class BaseHarmonizer(nn.Module):
     """A harmonizer maps per-modality embeddings to per-sample modality-pair weights.
 
-    ``harmonizer(embeddings, present) -> (B, M, M)`` with modalities in the order of
-    ``embeddings``. Rows and columns of a sample's absent modalities are 0 and absent
+    ``harmonizer(embeddings, present) -> HarmonizerOutput(weights (B, M, M), importance)`` with
+    modalities in the order of ``embeddings``. Rows and columns of a sample's absent modalities are 0 and absent
     modalities never enter a normalisation. Off-diagonal ``W[b, i, j]`` weights the
     contrastive term of pair (i, j) with sample b as query; ``W[b, i, i]`` weights modality
     i's masked-modelling task.
@@ -37,18 +39,16 @@ class BaseHarmonizer(nn.Module):
     def __init__(self, *, modalities: Optional[Sequence[str]] = None) -> None:
         super().__init__()
         self.modalities: List[str] = list(modalities) if modalities is not None else []
-        self._last_importance: Dict[str, Tensor] = {}
 
-    def forward(self, embeddings: Dict[str, Tensor], present: Dict[str, Tensor]) -> Tensor:
-        """embeddings: {m: (B, D)}, present: {m: (B,) bool} -> (B, M, M) weights."""
+    def forward(self, embeddings: Dict[str, Tensor], present: Dict[str, Tensor]) -> HarmonizerOutput:
+        """embeddings: {m: (B, D)}, present: {m: (B,) bool} -> weights (B, M, M) and importance {m: ()}."""
         order = list(embeddings)
         if not order:
             raise ValueError(f'{type(self).__name__}: got no modality embeddings')
         present_bm = stack_present(present, order).to(next(iter(embeddings.values())).device)
         weights = self.compute_weights(embeddings, present_bm, order)
         weights = weights * pair_mask(present_bm).to(weights.dtype)
-        self._last_importance = self.importance(weights, present_bm, order)
-        return weights
+        return HarmonizerOutput(weights=weights, importance=self.importance(weights, present_bm, order))
 
     def compute_weights(self, embeddings: Dict[str, Tensor], present: Tensor, order: List[str]) -> Tensor:
         """The harmonizer's formula: (B, M, M) weights; masked to present pairs afterwards."""
@@ -69,12 +69,3 @@ class BaseHarmonizer(nn.Module):
         n_samples = present.sum(dim=0)                                    # (M,)
         per_modality = (column_mean * present).sum(dim=0) / n_samples.clamp_min(1.0)
         return {m: per_modality[k] for k, m in enumerate(order)}
-
-    @property
-    def last_importance(self) -> Dict[str, float]:
-        """The importance of each modality in the last forward call, as floats."""
-        return {m: float(v) for m, v in self._last_importance.items()}
-
-    def last_importance_tensors(self) -> Dict[str, Tensor]:
-        """Like :attr:`last_importance` but as detached scalar tensors (no device sync)."""
-        return dict(self._last_importance)

@@ -4,7 +4,6 @@ from __future__ import annotations
 from typing import Dict, Sequence
 
 import torch
-import torch.nn.functional as F
 from torch import Tensor, nn
 
 from m5mm.registry import HEADS
@@ -62,14 +61,3 @@ class ClassificationHead(nn.Module):
         """-> (B, num_classes) logits."""
         x = self.features(fused, present)
         return self.net(x.to(self.net[0].weight.dtype))
-
-    def loss(self, fused: Dict[str, Tensor], present: Dict[str, Tensor], labels: Tensor) -> Dict[str, Tensor]:
-        """Cross-entropy and accuracy; samples with label < 0 (unknown) are ignored."""
-        logits = self(fused, present)
-        valid = labels >= 0
-        if not valid.any():
-            zero = logits.sum() * 0.0
-            return {'loss_cls': zero, 'acc_cls': zero.detach()}
-        loss = F.cross_entropy(logits[valid].float(), labels[valid])
-        acc = (logits[valid].argmax(-1) == labels[valid]).float().mean()
-        return {'loss_cls': loss, 'acc_cls': acc}

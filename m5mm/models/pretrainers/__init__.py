@@ -1,5 +1,5 @@
-"""Composite models: encoders + fusion + harmonizer + heads + losses."""
+"""Pretraining models: a multi-modal backbone composed with objectives."""
 from .multi_modal_pretrainer import MultiModalPretrainer
-from .scale_pretrainer import ScalePretrainer, default_scale_losses
+from .scale_pretrainer import ScalePretrainer
 
-__all__ = ['MultiModalPretrainer', 'ScalePretrainer', 'default_scale_losses']
+__all__ = ['MultiModalPretrainer', 'ScalePretrainer']

@@ -20,7 +20,8 @@ train_dataloader = dict(dataset=_dataset)
 val_dataloader = dict(dataset=_dataset)
 test_dataloader = dict(dataset=_dataset)
 
-# ScalePretrainer's default losses add MaskedFeatureRegressionLoss(modality='pointcloud') (mfm_pointcloud),
+# ScalePretrainer's default objectives add the point cloud's pretext task, MaskedFeatureRegressionObjective
+# (mfm_pointcloud, from the spec: a continuous modality),
 # and the harmonizer, fusion and contrastive loss take the sixth modality as they are.
 model = dict(encoders=dict(
     pointcloud=dict(type='PointCloudEncoder', num_groups=16, group_size=16, hidden_dim=32, dim=32, depth=1,

@@ -9,7 +9,7 @@ from einops import rearrange
 from torch import Tensor, nn
 
 from m5mm.models.encoders import ContinuousEncoder, EncoderInputError
-from m5mm.models.encoders.base_encoder import fetch, fetch_mask, fetch_present, zero_invalid
+from m5mm.models.encoders import fetch, fetch_mask, fetch_present, zero_invalid
 from m5mm.registry import ENCODERS
 from m5mm.structures import EncoderOutput
 

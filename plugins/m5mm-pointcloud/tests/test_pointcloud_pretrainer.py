@@ -1,10 +1,10 @@
-"""SCALE with a sixth modality: the default losses, harmonizer and fusion take the point cloud as is."""
+"""SCALE with a sixth modality: the default objectives, harmonizer and fusion take the point cloud as is."""
 from __future__ import annotations
 
 import torch
 
 from pointcloud_test_utils import m5mm_batch_factory
-from m5mm.models.losses import MaskedFeatureRegressionLoss
+from m5mm.models.objectives import MaskedFeatureRegressionObjective
 from m5mm.registry import MODELS
 
 POINTCLOUD_CFG = dict(type='PointCloudEncoder', num_groups=6, group_size=5, hidden_dim=16, dim=32, depth=1,
@@ -35,8 +35,8 @@ def test_scale_trains_six_modalities_with_every_parameter():
     factory = m5mm_batch_factory()
     model = build_scale(factory).train()
     assert model.modalities[-1] == 'pointcloud'
-    loss = model.losses['mfm_pointcloud']
-    assert isinstance(loss, MaskedFeatureRegressionLoss) and loss.modality == 'pointcloud'
+    objective = model.objectives['mfm_pointcloud']         # the spec's pretext task (a continuous modality)
+    assert isinstance(objective, MaskedFeatureRegressionObjective) and objective.modality == 'pointcloud'
     out = model(six_modality_batch(factory))
     for key in ('loss_con', 'loss_mfm_pointcloud', 'weight_pointcloud', 'mask_weight_pointcloud',
                 'con_text_pointcloud', 'con_image_pointcloud'):
@@ -57,7 +57,7 @@ def test_masked_point_modelling_loss_goes_down():
     model = MODELS.build(dict(
         type='MultiModalPretrainer', encoders=dict(pointcloud=POINTCLOUD_CFG),
         fusion=dict(type='ScaleFusion', dim=32, depth=1, num_heads=2),
-        losses=dict(mfm=dict(type='MaskedFeatureRegressionLoss', modality='pointcloud', mask_ratio=0.5))))
+        objectives=dict(mfm=dict(type='MaskedFeatureRegressionObjective', modality='pointcloud', mask_ratio=0.5))))
     batch = six_modality_batch(factory, batch_size=8)
     batch = {'pointcloud': batch['pointcloud'], 'meta': batch['meta']}
     optimizer = torch.optim.Adam(model.parameters(), lr=3e-3)

@@ -12,7 +12,8 @@ _dataset = dict(modalities=dict(mymodality=_mymodality))
 train_dataloader = dict(dataset=_dataset)
 val_dataloader = dict(dataset=_dataset)
 test_dataloader = dict(dataset=_dataset)
-# ScalePretrainer adds MaskedFeatureRegressionLoss(modality='mymodality') to its default losses.
+# ScalePretrainer adds the modality's pretext objective (MaskedFeatureRegressionObjective, mfm_mymodality)
+# to its default objectives.
 model = dict(encoders=dict(
     mymodality=dict(type='MySignalEncoder', channels=3, patch_len=4, max_tokens=16, dim=32, depth=1,
                     num_heads=2)))

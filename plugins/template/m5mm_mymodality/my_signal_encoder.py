@@ -8,7 +8,7 @@ from einops import rearrange
 from torch import Tensor, nn
 
 from m5mm.models.encoders import ContinuousEncoder, EncoderInputError
-from m5mm.models.encoders.base_encoder import fetch, fetch_mask, fetch_present, zero_invalid
+from m5mm.models.encoders import fetch, fetch_mask, fetch_present, zero_invalid
 from m5mm.registry import ENCODERS
 from m5mm.structures import EncoderOutput
 
@@ -42,7 +42,7 @@ class MySignalEncoder(ContinuousEncoder):  # TODO(plugin): name it after what it
 
     @property
     def target_dim(self) -> int:
-        """Width of the masked-modelling targets (MaskedFeatureRegressionLoss sizes its head with it)."""
+        """Width of the masked-modelling targets (MaskedFeatureRegressionObjective sizes its head with it)."""
         return self.patch_len * self.channels
 
     def forward(self, inputs: Mapping[str, Tensor], mask_ratio: float = 0.0) -> EncoderOutput:

@@ -1,4 +1,4 @@
-"""Losses against straightforward reference computations (python loops)."""
+"""Objectives' loss computations against straightforward reference computations (python loops)."""
 import math
 
 import pytest
@@ -6,11 +6,12 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from m5mm.registry import HEADS, LOSSES
+from m5mm.registry import HEADS, OBJECTIVES
 from m5mm.structures import EncoderOutput
 
 ORDER = ['text', 'image', 'table', 'audio']
 TOKENIZER = dict(vocab_size=50, pad_id=0, cls_id=2, sep_id=3, mask_id=4)
+META = dict(tokenizer=TOKENIZER)
 
 
 def _contrastive_inputs(batch=6, dim=5, seed=0):
@@ -55,8 +56,8 @@ def _contrastive_reference(emb, present, weights, temperature, mode):
 def test_contrastive_matches_reference(mode, with_weights):
     emb, present, weights = _contrastive_inputs()
     weights = weights if with_weights else None
-    loss_fn = LOSSES.build(dict(type='InterModalityContrastiveLoss', temperature=0.1, weight_mode=mode))
-    out = loss_fn(emb, present, weights)
+    loss_fn = OBJECTIVES.build(dict(type='InterModalityContrastiveObjective', temperature=0.1, weight_mode=mode))
+    out = loss_fn.compute(emb, present, weights)
     expected = _contrastive_reference(emb, present, weights, 0.1, mode)
     assert out['loss_con'].item() == pytest.approx(expected, rel=1e-5)
     assert set(out) >= {'acc_con_text_image', 'con_text_table', 'acc_con_table_audio'}
@@ -67,12 +68,12 @@ def test_contrastive_ignores_absent_rows_and_columns():
     emb, present, weights = _contrastive_inputs()
     for e in emb.values():
         e.requires_grad_(True)
-    loss_fn = LOSSES.build(dict(type='InterModalityContrastiveLoss'))
-    out = loss_fn(emb, present, weights)
+    loss_fn = OBJECTIVES.build(dict(type='InterModalityContrastiveObjective'))
+    out = loss_fn.compute(emb, present, weights)
     changed = {m: e.detach().clone() for m, e in emb.items()}
     changed['image'][2] = torch.randn(5) * 10     # sample 2 has no image
     changed['table'][4] = torch.randn(5) * 10     # sample 4 has no table
-    torch.testing.assert_close(loss_fn(changed, present, weights)['loss_con'], out['loss_con'].detach())
+    torch.testing.assert_close(loss_fn.compute(changed, present, weights)['loss_con'], out['loss_con'].detach())
     out['loss_con'].backward()
     assert torch.all(emb['image'].grad[2] == 0) and torch.all(emb['table'].grad[4] == 0)
     assert emb['audio'].grad is not None and torch.all(emb['audio'].grad == 0)   # in the graph, no signal
@@ -81,7 +82,7 @@ def test_contrastive_ignores_absent_rows_and_columns():
 def test_contrastive_with_no_valid_pair_is_zero_in_graph():
     emb = {m: torch.randn(3, 4, requires_grad=True) for m in ('text', 'image')}
     present = {'text': torch.tensor([True, False, False]), 'image': torch.tensor([True, True, False])}
-    out = LOSSES.build(dict(type='InterModalityContrastiveLoss'))(emb, present)
+    out = OBJECTIVES.build(dict(type='InterModalityContrastiveObjective')).compute(emb, present)
     assert out['loss_con'].item() == 0.0
     out['loss_con'].backward()
     assert emb['text'].grad is not None
@@ -89,13 +90,13 @@ def test_contrastive_with_no_valid_pair_is_zero_in_graph():
 
 def test_contrastive_learnable_temperature_and_pairs():
     emb, present, weights = _contrastive_inputs()
-    loss_fn = LOSSES.build(dict(type='InterModalityContrastiveLoss', temperature=0.5,
-                                learnable_temperature=True, pairs=[('image', 'text')], loss_weight=2.0))
-    out = loss_fn(emb, present, None)
+    loss_fn = OBJECTIVES.build(dict(type='InterModalityContrastiveObjective', temperature=0.5,
+                                    learnable_temperature=True, pairs=[('image', 'text')], loss_weight=2.0))
+    out = loss_fn.compute(emb, present, None)
     valid = [b for b in range(6) if present['image'][b]]
     sub = {m: emb[m][valid] for m in ('text', 'image')}
-    ref_loss = LOSSES.build(dict(type='InterModalityContrastiveLoss', temperature=0.5))
-    expected = ref_loss(sub, {m: torch.ones(len(valid), dtype=torch.bool) for m in sub})['loss_con']
+    ref_loss = OBJECTIVES.build(dict(type='InterModalityContrastiveObjective', temperature=0.5))
+    expected = ref_loss.compute(sub, {m: torch.ones(len(valid), dtype=torch.bool) for m in sub})['loss_con']
     torch.testing.assert_close(out['loss_con'], 2.0 * expected)
     assert list(k for k in out if k.startswith('acc')) == ['acc_con_text_image']
     out['loss_con'].backward()
@@ -122,9 +123,21 @@ def _text_inputs(batch=64, length=200, seed=0):
     return {'input_ids': ids, 'attention_mask': mask, 'present': present}
 
 
+def _lm_head(dim=8):
+    embedding = nn.Embedding(TOKENIZER['vocab_size'], 6)
+    return HEADS.build(dict(type='MaskedTokenHead', dim=dim, vocab_size=TOKENIZER['vocab_size'],
+                            embedding=embedding)), embedding
+
+
+def _mlm(kind='MaskedLanguageModelObjective', modality='text', head=None, **kwargs):
+    """An MLM-family objective built without a backbone: its head is given."""
+    return OBJECTIVES.build(dict(type=kind, modality=modality, data_meta=META, head=head or _lm_head()[0],
+                                 **kwargs))
+
+
 def test_mlm_masking_statistics():
     inputs = _text_inputs()
-    loss_fn = LOSSES.build(dict(type='MaskedLanguageModelLoss', tokenizer=TOKENIZER))
+    loss_fn = _mlm()
     torch.manual_seed(0)
     masked, labels = loss_fn.mask_inputs(inputs)
     chosen = labels != -100
@@ -145,24 +158,18 @@ def test_mlm_masking_statistics():
     assert torch.equal(loss_fn.mask_inputs(inputs, gen_a)[1], loss_fn.mask_inputs(inputs, gen_b)[1])
 
 
-def _lm_head(dim=8):
-    embedding = nn.Embedding(TOKENIZER['vocab_size'], 6)
-    return HEADS.build(dict(type='MaskedTokenHead', dim=dim, vocab_size=TOKENIZER['vocab_size'],
-                            embedding=embedding)), embedding
-
-
 @pytest.mark.parametrize('mode', ['logits', 'loss'])
 def test_mlm_loss_matches_reference(mode):
     torch.manual_seed(1)
     inputs = _text_inputs(batch=4, length=30)
-    loss_fn = LOSSES.build(dict(type='MaskedLanguageModelLoss', tokenizer=TOKENIZER, weight_mode=mode))
-    _, labels = loss_fn.mask_inputs(inputs)
     head, embedding = _lm_head()
+    loss_fn = _mlm(head=head, weight_mode=mode)
+    _, labels = loss_fn.mask_inputs(inputs)
     tokens = torch.randn(4, 30, 8)
     weight = torch.tensor([0.5, 1.0, 2.0, 1.5])
     enc = EncoderOutput(tokens=tokens, mask=inputs['attention_mask'], pooled=tokens[:, 0],
                         present=inputs['present'])
-    out = loss_fn(tokens=tokens, encoded=enc, head=head, labels=labels, weight=weight)
+    out = loss_fn.score(tokens=tokens, encoded=enc, labels=labels, weight=weight)
     losses, hits = [], 0
     for b in range(4):
         for t in range(30):
@@ -182,23 +189,23 @@ def test_mlm_loss_matches_reference(mode):
 
 def test_masked_losses_without_masked_positions_are_zero_with_gradients():
     inputs = _text_inputs(batch=2, length=10)
-    loss_fn = LOSSES.build(dict(type='MaskedLanguageModelLoss', tokenizer=TOKENIZER))
     head, _ = _lm_head()
+    loss_fn = _mlm(head=head)
     tokens = torch.randn(2, 10, 8)
     labels = torch.full((2, 10), -100)
     enc = EncoderOutput(tokens=tokens, mask=inputs['attention_mask'], pooled=tokens[:, 0],
                         present=inputs['present'])
-    out = loss_fn(tokens=tokens, encoded=enc, head=head, labels=labels)
+    out = loss_fn.score(tokens=tokens, encoded=enc, labels=labels)
     assert out['loss_mlm'].item() == 0.0
     out['loss_mlm'].backward()
     assert all(p.grad is not None for p in head.parameters())
 
-    reg = LOSSES.build(dict(type='MaskedFeatureRegressionLoss', modality='image'))
     reg_head = HEADS.build(dict(type='FeatureRegressionHead', dim=8, out_dim=3))
+    reg = OBJECTIVES.build(dict(type='MaskedFeatureRegressionObjective', modality='image', head=reg_head))
     enc = EncoderOutput(tokens=tokens, mask=torch.ones(2, 10, dtype=torch.bool), pooled=tokens[:, 0],
                         present=torch.ones(2, dtype=torch.bool), targets=torch.randn(2, 10, 3),
                         masked=torch.zeros(2, 10, dtype=torch.bool))
-    out = reg(tokens=tokens, encoded=enc, head=reg_head)
+    out = reg.score(tokens=tokens, encoded=enc)
     assert out['loss_mfm_image'].item() == 0.0
     out['loss_mfm_image'].backward()
     assert all(p.grad is not None for p in reg_head.parameters())
@@ -206,8 +213,10 @@ def test_masked_losses_without_masked_positions_are_zero_with_gradients():
 
 def test_mlm_needs_tokenizer_ids():
     with pytest.raises(ValueError, match='mask_id'):
-        LOSSES.build(dict(type='MaskedLanguageModelLoss',
-                          tokenizer=dict(vocab_size=10, pad_id=0, cls_id=1, sep_id=2)))
+        OBJECTIVES.build(dict(type='MaskedLanguageModelObjective', modality='text',
+                              data_meta=dict(tokenizer=dict(vocab_size=10, pad_id=0, cls_id=1, sep_id=2))))
+    with pytest.raises(KeyError, match='modality'):   # a masked objective names its modality
+        OBJECTIVES.get('MaskedLanguageModelObjective').required_modalities({})
 
 
 def _table_inputs(batch=200, seed=0):
@@ -232,7 +241,7 @@ def _table_inputs(batch=200, seed=0):
 
 def test_mem_masks_whole_keys_or_values():
     inputs = _table_inputs()
-    loss_fn = LOSSES.build(dict(type='MaskedEntityModelLoss', tokenizer=TOKENIZER))
+    loss_fn = _mlm('MaskedEntityModelObjective', 'table')
     torch.manual_seed(0)
     masked, labels = loss_fn.mask_inputs(inputs)
     chosen = labels != -100
@@ -270,9 +279,9 @@ def test_feature_regression_matches_reference(mode):
     enc = EncoderOutput(tokens=tokens, mask=mask, pooled=tokens[:, 0], present=present, targets=targets,
                         masked=masked)
     head = HEADS.build(dict(type='FeatureRegressionHead', dim=8, out_dim=4))
-    loss_fn = LOSSES.build(dict(type='MaskedFeatureRegressionLoss', modality='video', weight_mode=mode,
-                                name='mvm'))
-    out = loss_fn(tokens=tokens, encoded=enc, head=head, weight=weight)
+    loss_fn = OBJECTIVES.build(dict(type='MaskedFeatureRegressionObjective', modality='video', weight_mode=mode,
+                                    name='mvm', head=head))
+    out = loss_fn.score(tokens=tokens, encoded=enc, weight=weight)
     terms = []
     for b in range(3):
         for n in range(5):

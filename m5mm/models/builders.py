@@ -1,4 +1,4 @@
-"""Helpers the pretrainers use to build their parts from configs or take built modules."""
+"""Building model parts from a config dict (or taking an already built module), with defaults."""
 from __future__ import annotations
 
 import inspect

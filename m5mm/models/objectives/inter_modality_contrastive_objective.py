@@ -3,31 +3,36 @@ from __future__ import annotations
 
 import math
 from itertools import combinations
-from typing import Dict, List, Optional, Sequence, Tuple
+from typing import TYPE_CHECKING, Any, Dict, List, Mapping, Optional, Sequence, Tuple
 
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from m5mm.registry import LOSSES
+from m5mm.registry import OBJECTIVES
 from m5mm.utils.distributed import (all_gather_tensor, all_reduce_sum, gather_sizes, gather_with_grad,
                                     get_world_size, is_distributed, rank_offset)
+from .base_objective import BaseObjective
+
+if TYPE_CHECKING:
+    from m5mm.models.backbones import ForwardContext, MultiModalBackbone
 
 WEIGHT_MODES = ('logits', 'loss')
 
 
-@LOSSES.register_module()
-class InterModalityContrastiveLoss(nn.Module):
+@OBJECTIVES.register_module()
+class InterModalityContrastiveObjective(BaseObjective):
     """Symmetric InfoNCE (NT-Xent) for every modality pair over in-batch negatives.
 
     For a pair (i, j) and a query sample b that has both modalities, the logits are
     ``w * cos(z_i[b], z_j[c]) / T`` over every sample c of the global batch that has both
     modalities (rows and columns of samples lacking one are excluded); the positive is
-    c = b. ``w = W[b, i, j]`` in the i->j direction and ``W[b, j, i]`` in the j->i direction.
-    ``weight_mode='logits'`` scales the logits by w (authors' code), ``'loss'`` multiplies
-    the sample's cross-entropy by w (paper). A pair's loss is the mean over both directions
-    and its valid samples; a pair with fewer than 2 valid samples gives 0 (its logits stay in
-    the graph); ``loss_con`` is the mean over the pairs that have samples.
+    c = b. ``z`` are the backbone's pooled embeddings (through its projection heads) and ``w =
+    W[b, i, j]`` the harmonizer's weights of those embeddings in the i->j direction, ``W[b, j, i]``
+    in the j->i direction. ``weight_mode='logits'`` scales the logits by w (authors' code),
+    ``'loss'`` multiplies the sample's cross-entropy by w (paper). A pair's loss is the mean
+    over both directions and its valid samples; a pair with fewer than 2 valid samples gives 0
+    (its logits stay in the graph); ``loss_con`` is the mean over the pairs that have samples.
 
     Under ``torch.distributed`` the embeddings are gathered with gradients; each rank's rows
     are its local queries (positives at ``rank offset + b``). Each rank returns the global
@@ -40,16 +45,23 @@ class InterModalityContrastiveLoss(nn.Module):
         min_temperature: lower clamp of a learnable temperature.
         normalize: L2-normalise embeddings (cosine logits); else raw dot products.
         weight_mode: 'logits' or 'loss' (how the harmonizer weights enter).
-        pairs: restrict to these modality pairs (default: all pairs of the given embeddings).
+        pairs: restrict to these modality pairs (default: all pairs of the model's modalities);
+            the objective then needs every modality they name.
+        unmasked: contrast the embeddings of a second, unmasked encoder pass (default: those of
+            the masked pass the masked objectives use).
+        backbone: the model's backbone (its embeddings must share one width).
         loss_weight: factor of ``loss_{name}``.
         name: key suffix of the outputs (``loss_con``, ``acc_con_text_image``, ``con_text_image``).
     """
 
+    min_modalities = 2
+
     def __init__(self, *, temperature: float = 0.07, learnable_temperature: bool = False,
                  min_temperature: float = 0.01, normalize: bool = True, weight_mode: str = 'logits',
-                 pairs: Optional[Sequence[Sequence[str]]] = None, loss_weight: float = 1.0,
+                 pairs: Optional[Sequence[Sequence[str]]] = None, unmasked: bool = False,
+                 backbone: Optional['MultiModalBackbone'] = None, loss_weight: float = 1.0,
                  name: str = 'con') -> None:
-        super().__init__()
+        super().__init__(name=name, loss_weight=loss_weight)
         if weight_mode not in WEIGHT_MODES:
             raise ValueError(f'weight_mode must be one of {WEIGHT_MODES}, got {weight_mode!r}')
         if temperature <= 0 or min_temperature <= 0:
@@ -64,8 +76,20 @@ class InterModalityContrastiveLoss(nn.Module):
         self.normalize = normalize
         self.weight_mode = weight_mode
         self.pairs = [tuple(p) for p in pairs] if pairs is not None else None
-        self.loss_weight = loss_weight
-        self.name = name
+        self.modalities = tuple(dict.fromkeys(m for pair in self.pairs or () for m in pair))
+        self.unmasked = unmasked
+        if backbone is not None:
+            self._check_widths(backbone.embedding_widths())
+
+    @classmethod
+    def required_modalities(cls, cfg: Mapping[str, Any]) -> Tuple[str, ...]:
+        """The modalities named in ``pairs`` (none without pairs: it takes the model's)."""
+        return tuple(dict.fromkeys(m for pair in cfg.get('pairs') or () for m in pair))
+
+    def _check_widths(self, widths: Dict[str, int]) -> None:
+        if len(set(widths.values())) > 1:
+            raise ValueError(f'{type(self).__name__} needs pooled embeddings of one width, got {widths}; set '
+                             f'the encoders\' pooled_dim or a `projection` head config')
 
     @property
     def temperature(self) -> Tensor:
@@ -84,7 +108,15 @@ class InterModalityContrastiveLoss(nn.Module):
             raise KeyError(f'{type(self).__name__}: pairs name modalities {unknown} not among {order}')
         return [tuple(sorted((order.index(a), order.index(b)))) for a, b in self.pairs]
 
-    def forward(self, embeddings: Dict[str, Tensor], present: Dict[str, Tensor],
+    def forward(self, ctx: 'ForwardContext') -> Dict[str, Tensor]:
+        """The pooled embeddings of ``ctx`` (of its unmasked pass with ``unmasked``), weighted by
+        the harmonizer's weights of those embeddings -> :meth:`compute`'s outputs."""
+        source = 'clean_embeddings' if self.unmasked else 'embeddings'
+        harmonized = ctx.pair_weights(source)
+        return self.compute(ctx.clean_embeddings if self.unmasked else ctx.embeddings, ctx.present,
+                            None if harmonized is None else harmonized.weights)
+
+    def compute(self, embeddings: Dict[str, Tensor], present: Dict[str, Tensor],
                 weights: Optional[Tensor] = None) -> Dict[str, Tensor]:
         """Contrastive loss of all modality pairs.
 

@@ -1,42 +1,53 @@
-"""Masked language modelling on titles: BERT 80/10/10 masking, a head tied to word embeddings."""
+"""Masked language modelling: BERT 80/10/10 masking, a head tied to the encoder's word embeddings."""
 from __future__ import annotations
 
-from typing import Dict, Optional, Tuple
+from typing import TYPE_CHECKING, Dict, Optional, Tuple, Union
 
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from m5mm.registry import HEADS, LOSSES
+from m5mm.registry import HEADS, OBJECTIVES
 from m5mm.structures import EncoderOutput
-from .base_masked_loss import BaseMaskedLoss, random_ints, random_like
+from .base_masked_objective import BaseMaskedObjective
+from .sampling import random_ints, random_like
+
+if TYPE_CHECKING:
+    from m5mm.models.backbones import MultiModalBackbone
 
 TOKENIZER_KEYS = ('vocab_size', 'pad_id', 'cls_id', 'sep_id', 'mask_id')
 IGNORE_INDEX = -100
 
 
-@LOSSES.register_module()
-class MaskedLanguageModelLoss(BaseMaskedLoss):
-    """MLM: ``mask_ratio`` of the non-special, non-padding tokens of present samples are
-    chosen; of those ``replace_prob`` become [MASK], ``random_prob`` a random token and the
-    rest stay unchanged; cross-entropy of the original ids from the fused tokens, through a
-    :class:`MaskedTokenHead` tied to the encoder's word embeddings.
+@OBJECTIVES.register_module()
+class MaskedLanguageModelObjective(BaseMaskedObjective):
+    """Masked token modelling of any token modality (titles, descriptions): ``mask_ratio`` of the
+    non-special, non-padding tokens of present samples are chosen; of those ``replace_prob``
+    become [MASK], ``random_prob`` a random token and the rest stay unchanged; cross-entropy of
+    the original ids from the fused tokens, through a :class:`~m5mm.models.heads.MaskedTokenHead`
+    tied to the modality encoder's word embeddings (``get_word_embeddings()``).
+
+    Outputs ``loss_<name>``, ``acc_<name>`` (and ``mask_weight_<modality>`` with a harmonizer).
 
     Args:
-        tokenizer: the dataset meta's tokenizer dict: ``vocab_size``, ``pad_id``, ``cls_id``,
-            ``sep_id``, ``mask_id`` (the pretrainer passes it from ``data_meta``).
         modality: the token modality (batch keys ``input_ids``, ``attention_mask``).
+        data_meta: the dataset's meta; its ``tokenizer`` gives ``vocab_size``, ``pad_id``,
+            ``cls_id``, ``sep_id``, ``mask_id``.
         replace_prob: share of chosen tokens replaced by [MASK].
         random_prob: share of chosen tokens replaced by a random id.
-        (other args: see :class:`BaseMaskedLoss`)
+        head: overrides of the ``MaskedTokenHead`` config, or a built head tied to the same
+            embeddings (e.g. ``share_head='mlm'`` for a table sharing the title's BERT).
+        (other args: see :class:`BaseMaskedObjective`)
     """
 
-    def __init__(self, *, tokenizer: Optional[dict] = None, modality: str = 'text', mask_ratio: float = 0.15,
+    def __init__(self, *, modality: str, data_meta: Optional[dict] = None, mask_ratio: float = 0.15,
                  replace_prob: float = 0.8, random_prob: float = 0.1, weight_mode: str = 'logits',
-                 head: Optional[dict] = None, loss_weight: float = 1.0, name: str = 'mlm') -> None:
-        super().__init__(modality=modality, mask_ratio=mask_ratio, weight_mode=weight_mode, head=head,
+                 head: Union[dict, nn.Module, None] = None, backbone: Optional['MultiModalBackbone'] = None,
+                 loss_weight: float = 1.0, name: str = 'mlm') -> None:
+        super().__init__(modality=modality, mask_ratio=mask_ratio, weight_mode=weight_mode, backbone=backbone,
                          loss_weight=loss_weight, name=name)
-        missing = [k for k in TOKENIZER_KEYS if (tokenizer or {}).get(k) is None]
+        tokenizer = dict((data_meta or {}).get('tokenizer') or {})
+        missing = [k for k in TOKENIZER_KEYS if tokenizer.get(k) is None]
         if missing:
             raise ValueError(f'{type(self).__name__} needs tokenizer ids {list(TOKENIZER_KEYS)} '
                              f'(data_meta["tokenizer"]); missing {missing}')
@@ -48,6 +59,28 @@ class MaskedLanguageModelLoss(BaseMaskedLoss):
         self.special_ids = sorted({int(tokenizer[k]) for k in TOKENIZER_KEYS[1:]})
         self.replace_prob = replace_prob
         self.random_prob = random_prob
+        self.head = self.build_head(backbone, head)
+
+    def build_head(self, backbone: Optional['MultiModalBackbone'], head: Union[dict, nn.Module, None]
+                   ) -> nn.Module:
+        """A ``MaskedTokenHead`` tied to the encoder's word embeddings, or ``head`` if it is one."""
+        if backbone is None:
+            if isinstance(head, nn.Module):
+                return head
+            raise ValueError(f'{type(self).__name__} {self.name!r} needs the backbone to build its head')
+        encoder = backbone.encoders[self.modality]
+        if not hasattr(encoder, 'get_word_embeddings'):
+            raise TypeError(f'{type(self).__name__} needs the {self.modality!r} encoder to provide '
+                            f'get_word_embeddings(); {type(encoder).__name__} does not')
+        embedding = encoder.get_word_embeddings()
+        if isinstance(head, nn.Module):
+            if getattr(head, 'decoder', None) is None or head.decoder.weight is not embedding.weight:
+                raise ValueError(f'{type(self).__name__} {self.name!r}: the shared head is not tied to the '
+                                 f'{self.modality!r} encoder\'s word embeddings (share a head only between '
+                                 f'modalities whose encoders share one model)')
+            return head
+        return HEADS.build(dict(type='MaskedTokenHead', **dict(head or {})), default_args=dict(
+            dim=backbone.fused_dim(type(self).__name__), vocab_size=self.vocab_size, embedding=embedding))
 
     def candidates(self, inputs: Dict[str, Tensor]) -> Tensor:
         """(B, L) bool: real, non-special tokens of present samples."""
@@ -80,26 +113,13 @@ class MaskedLanguageModelLoss(BaseMaskedLoss):
         masked = torch.where(to_random, rand_ids.to(ids.dtype), masked)
         return {**inputs, 'input_ids': masked}, labels
 
-    def build_head(self, *, dim: int, encoder: nn.Module, built: Dict) -> nn.Module:
-        """A :class:`MaskedTokenHead` tied to ``encoder.get_word_embeddings()`` (shared per embedding)."""
-        if not hasattr(encoder, 'get_word_embeddings'):
-            raise TypeError(f'{type(self).__name__} needs the {self.modality!r} encoder to provide '
-                            f'get_word_embeddings(); {type(encoder).__name__} does not')
-        embedding = encoder.get_word_embeddings()
-        key = ('lm_head', id(embedding), dim, tuple(sorted(self.head_cfg.items())))
-        if key not in built:
-            cfg = dict(type='MaskedTokenHead', **self.head_cfg)
-            built[key] = HEADS.build(cfg, default_args=dict(dim=dim, vocab_size=self.vocab_size,
-                                                            embedding=embedding))
-        return built[key]
-
-    def forward(self, *, tokens: Tensor, encoded: EncoderOutput, head: nn.Module,
-                labels: Optional[Tensor] = None, weight: Optional[Tensor] = None) -> Dict[str, Tensor]:
+    def score(self, *, tokens: Tensor, encoded: EncoderOutput, labels: Optional[Tensor] = None,
+              weight: Optional[Tensor] = None) -> Dict[str, Tensor]:
         """tokens (B, L, D) fused; labels (B, L) from :meth:`mask_inputs`; weight (B,) or None."""
         if labels is None:
             raise ValueError(f'{type(self).__name__} needs the labels returned by mask_inputs')
         selected = labels != IGNORE_INDEX
-        logits, per_pos_w = self._apply_head(head, tokens, selected, weight)
+        logits, per_pos_w = self._apply_head(tokens, selected, weight)
         target = labels[selected]
         ce = F.cross_entropy(logits.float(), target, reduction='none')
         loss = self._weighted_mean(ce, per_pos_w, logits)

@@ -1,39 +1,42 @@
 """Masked entity modelling on tables: whole keys or whole values of chosen pairs are masked."""
 from __future__ import annotations
 
-from typing import Dict, Optional, Tuple
+from typing import TYPE_CHECKING, Dict, Optional, Tuple, Union
 
 import torch
-from torch import Tensor
+from torch import Tensor, nn
 
-from m5mm.registry import LOSSES
-from .base_masked_loss import random_like
-from .masked_language_model_loss import MaskedLanguageModelLoss
+from m5mm.registry import OBJECTIVES
+from .masked_language_model_objective import MaskedLanguageModelObjective
+from .sampling import random_like
+
+if TYPE_CHECKING:
+    from m5mm.models.backbones import MultiModalBackbone
 
 
-@LOSSES.register_module()
-class MaskedEntityModelLoss(MaskedLanguageModelLoss):
+@OBJECTIVES.register_module()
+class MaskedEntityModelObjective(MaskedLanguageModelObjective):
     """MEM: ``mask_ratio`` of each present sample's key/value pairs (``pair_ids``) are chosen;
     for each, the whole key or the whole value (50/50, by ``token_type_ids``: 0 key, 1 value)
-    is masked; cross-entropy with the shared LM head (entity masking beats word masking on
-    tables in the paper). The mask/random/keep decision is drawn once per entity, so an
-    entity is replaced as a whole.
+    is masked; cross-entropy through a tied LM head (entity masking beats word masking on
+    tables in the paper; SCALE shares the title's head: ``share_head='mlm'``). The
+    mask/random/keep decision is drawn once per entity, so an entity is replaced as a whole.
 
     Args:
-        tokenizer: see :class:`MaskedLanguageModelLoss`.
         value_prob: probability of masking the value rather than the key of a chosen pair.
         replace_prob: share of chosen entities replaced by [MASK] tokens (default: all).
         random_prob: share of chosen entities replaced by random tokens.
-        (other args: see :class:`MaskedLanguageModelLoss`)
+        (other args: see :class:`MaskedLanguageModelObjective`)
     """
 
-    def __init__(self, *, tokenizer: Optional[dict] = None, modality: str = 'table', mask_ratio: float = 0.15,
+    def __init__(self, *, modality: str, data_meta: Optional[dict] = None, mask_ratio: float = 0.15,
                  value_prob: float = 0.5, replace_prob: float = 1.0, random_prob: float = 0.0,
-                 weight_mode: str = 'logits', head: Optional[dict] = None, loss_weight: float = 1.0,
+                 weight_mode: str = 'logits', head: Union[dict, nn.Module, None] = None,
+                 backbone: Optional['MultiModalBackbone'] = None, loss_weight: float = 1.0,
                  name: str = 'mem') -> None:
-        super().__init__(tokenizer=tokenizer, modality=modality, mask_ratio=mask_ratio,
-                         replace_prob=replace_prob, random_prob=random_prob, weight_mode=weight_mode,
-                         head=head, loss_weight=loss_weight, name=name)
+        super().__init__(modality=modality, data_meta=data_meta, mask_ratio=mask_ratio, replace_prob=replace_prob,
+                         random_prob=random_prob, weight_mode=weight_mode, head=head, backbone=backbone,
+                         loss_weight=loss_weight, name=name)
         self.value_prob = value_prob
 
     def choose(self, inputs: Dict[str, Tensor],

@@ -2,16 +2,19 @@
 from __future__ import annotations
 
 from dataclasses import fields
-from typing import Dict, List, Mapping, Optional
+from typing import TYPE_CHECKING, Callable, Dict, List, Mapping, Optional
 
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from m5mm.registry import LOSSES
+from m5mm.registry import OBJECTIVES
 from m5mm.structures import EncoderOutput, FusionOutput
-from .base_fusion_loss import BaseFusionLoss
-from .base_masked_loss import random_ints
+from .base_objective import BaseObjective
+from .sampling import random_ints
+
+if TYPE_CHECKING:
+    from m5mm.models.backbones import ForwardContext, MultiModalBackbone
 
 FEATURES = ('auto', 'cls', 'joint')
 
@@ -35,8 +38,8 @@ def swap_rows(out: EncoderOutput, partner: Tensor) -> EncoderOutput:
     return EncoderOutput(**{k: v[partner] if isinstance(v, Tensor) else v for k, v in values.items()})
 
 
-@LOSSES.register_module()
-class MatchingLoss(BaseFusionLoss):
+@OBJECTIVES.register_module()
+class MatchingObjective(BaseObjective):
     """Matching objective of UNITER (Chen et al., ECCV 2020; ITM), ViLBERT's alignment prediction,
     for any number of modalities.
 
@@ -45,12 +48,13 @@ class MatchingLoss(BaseFusionLoss):
     that have m and at least one other modality, so that no sample keeps its own m (a random
     cyclic permutation). The fusion runs again on these corrupted encoder outputs; a small head
     (UNITER's pooler ``Linear -> tanh`` then ``Linear -> 2``) classifies the fusion feature of
-    each eligible sample as matched (its original inputs, from ``fused_output``) or not (its
+    each eligible sample as matched (its original inputs, the step's fused output) or not (its
     corrupted inputs): cross-entropy over 2 x eligible examples. With < 2 eligible samples
     the loss is a 0 tied to the head and the fusion.
 
     Args:
-        dim: fusion width (the pretrainer passes ``fusion.dim``).
+        backbone: the model's backbone (the head's width is its fusion width).
+        dim: the fusion width, when built without a backbone.
         modality: the modality to shuffle (None: drawn per step).
         feature: 'cls' (``extras['cls']``, the fusion [CLS] output), 'joint', or 'auto' (cls
             when the fusion has one, else joint).
@@ -59,20 +63,23 @@ class MatchingLoss(BaseFusionLoss):
         name: key suffix of the outputs (``loss_match``, ``acc_match``).
     """
 
-    def __init__(self, *, dim: Optional[int] = None, modality: Optional[str] = None, feature: str = 'auto',
-                 hidden_dim: Optional[int] = None, loss_weight: float = 1.0, name: str = 'match') -> None:
-        super().__init__()
+    min_modalities = 2
+
+    def __init__(self, *, backbone: Optional['MultiModalBackbone'] = None, dim: Optional[int] = None,
+                 modality: Optional[str] = None, feature: str = 'auto', hidden_dim: Optional[int] = None,
+                 loss_weight: float = 1.0, name: str = 'match') -> None:
+        super().__init__(name=name, loss_weight=loss_weight)
+        if dim is None and backbone is not None:
+            dim = backbone.fused_dim(type(self).__name__)
         if dim is None:
-            raise ValueError('MatchingLoss needs `dim`, the fusion width (the pretrainer passes fusion.dim; '
-                             'the fusion has none)')
+            raise ValueError(f'{type(self).__name__} needs the backbone (or `dim`, the fusion width)')
         if feature not in FEATURES:
             raise ValueError(f'feature must be one of {FEATURES}, got {feature!r}')
         hidden = hidden_dim or dim
         self.head = nn.Sequential(nn.Linear(dim, hidden), nn.Tanh(), nn.Linear(hidden, 2))
         self.modality = modality
+        self.modalities = (modality,) if modality is not None else ()
         self.feature = feature
-        self.loss_weight = loss_weight
-        self.name = name
 
     def eligible(self, encoded: Mapping[str, EncoderOutput], modality: str) -> Tensor:
         """(B,) bool: samples that have ``modality`` and at least one other modality."""
@@ -104,15 +111,19 @@ class MatchingLoss(BaseFusionLoss):
                            f"(use feature='joint' or 'auto')")
         return out.extras['cls']
 
-    def forward(self, *, encoded: Mapping[str, EncoderOutput], fusion: nn.Module, fused_output: FusionOutput,
-                generator: Optional[torch.Generator] = None) -> Dict[str, Tensor]:
-        """encoded {m: EncoderOutput}, fused_output = fusion(encoded) -> ``loss_{name}``, ``acc_{name}``."""
+    def forward(self, ctx: 'ForwardContext') -> Dict[str, Tensor]:
+        """The step's encoder outputs and fused output, the backbone's fusion for the negatives."""
+        return self.compute(encoded=ctx.encoded, fuse=ctx.backbone.fuse, fused_output=ctx.fused)
+
+    def compute(self, *, encoded: Mapping[str, EncoderOutput], fuse: Callable[..., FusionOutput],
+                fused_output: FusionOutput, generator: Optional[torch.Generator] = None) -> Dict[str, Tensor]:
+        """encoded {m: EncoderOutput}, fused_output = fuse(encoded) -> ``loss_{name}``, ``acc_{name}``."""
         modality = self.pick_modality(encoded, generator)
         eligible = self.eligible(encoded, modality)
         partner = derangement_partners(eligible, generator)
         corrupted = dict(encoded)
         corrupted[modality] = swap_rows(encoded[modality], partner)
-        negative = fusion(corrupted)
+        negative = fuse(corrupted)
         feats = torch.cat([self._feature(fused_output), self._feature(negative)], dim=0)   # (2B, D)
         logits = self.head(feats.to(self.head[0].weight.dtype)).float()                   # (2B, 2)
         batch = eligible.numel()

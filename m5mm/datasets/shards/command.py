@@ -1,0 +1,52 @@
+"""``tools/make_shards.py``: from a data folder or a config to :func:`build_shards` arguments."""
+from __future__ import annotations
+
+import os
+from typing import Callable, Optional, Sequence
+
+from ..targets import dataset_cfg_from_target
+from .build import build_shards
+
+SHARD_OPTION_KEYS = ('shard_size', 'max_shard_mb', 'preprocess')
+DEFAULT_SHARD_SIZE = 1000
+
+
+def shard_options(target: str, cfg_options: Optional[dict]) -> dict:
+    """A config's ``shards = dict(shard_size=..., max_shard_mb=..., preprocess=[...])`` ({} for a folder)."""
+    if not os.path.isfile(target):
+        return {}
+    from m5mm.utils.config import load_config
+    options = dict(load_config(target, cfg_options).get('shards') or {})
+    unknown = set(options) - set(SHARD_OPTION_KEYS)
+    if unknown:
+        raise ValueError(f'{target}: shards has unknown keys {sorted(unknown)}; known: {", ".join(SHARD_OPTION_KEYS)}')
+    return options
+
+
+def parse_preprocess(value, modalities: Sequence[str]) -> list:
+    """``'image,video'`` / a list / ``'all'`` / ``'none'`` -> modality names."""
+    if value is None or value == 'none':
+        return []
+    names = [v.strip() for v in value.split(',')] if isinstance(value, str) else list(value)
+    return list(modalities) if names == ['all'] else [n for n in names if n]
+
+
+def make_shards(target: str, *, out: str, shard_size: Optional[int] = None, max_shard_mb: Optional[float] = None,
+                preprocess=None, workers: int = 1, part: Optional[str] = None,
+                modalities: Optional[Sequence[str]] = None, cfg_options: Optional[dict] = None,
+                log: Callable[[str], None] = print) -> dict:
+    """Build shards of every split of ``target`` (a data folder or a config's ``train_dataloader.dataset``);
+    arguments left None come from the config's ``shards`` dict, then the defaults."""
+    options = shard_options(target, cfg_options)
+    cfg = dataset_cfg_from_target(target, modalities=modalities, cfg_options=cfg_options)
+    if cfg['type'] == 'ShardedDataset':
+        raise ValueError(f'{target} is already a shard folder')
+    cfg['data_root'] = os.path.abspath(cfg['data_root'])
+    cfg.pop('generate_if_missing', None)
+    cfg.pop('split', None)
+    names = list(cfg.get('modalities') or ('image', 'text', 'table', 'video', 'audio'))
+    return build_shards(cfg, out=out, shard_size=shard_size or options.get('shard_size') or DEFAULT_SHARD_SIZE,
+                        max_shard_mb=max_shard_mb or options.get('max_shard_mb'),
+                        preprocess=parse_preprocess(preprocess if preprocess is not None
+                                                    else options.get('preprocess'), names),
+                        workers=workers, part=part, log=log)

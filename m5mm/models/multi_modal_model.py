@@ -1,0 +1,90 @@
+"""A backbone and named objectives: the one shape of every m5mm model (pretraining, classification)."""
+from __future__ import annotations
+
+import logging
+from typing import Any, Dict, List, Mapping, Tuple
+
+import torch
+from torch import Tensor, nn
+
+from .backbones import MultiModalBackbone
+from .checkpoint_names import PRETRAINER_ORDER, legacy_order_differs, upgrade_state_dict
+
+logger = logging.getLogger('m5mm')
+
+
+class MultiModalModel(nn.Module):
+    """``forward(batch)``: open the backbone's :class:`~m5mm.models.backbones.ForwardContext` for the
+    step, call every objective on it (``objective(ctx) -> {name: tensor}``), prepend the
+    harmonizer's per-modality importance (``weight_<m>``) and tie the outputs no objective read
+    to the first loss (a 0 that gives every parameter a gradient). ``extract_features(batch)``:
+    the backbone's features of the unmasked batch plus what the objectives predict (a
+    classifier's ``logits``).
+
+    Checkpoints of m5mm 0.1 load as they are (``load_state_dict`` renames their parameters, see
+    :mod:`m5mm.models.checkpoint_names`).
+
+    Args:
+        backbone: the built backbone.
+        objectives: name -> built objective (see :class:`~m5mm.models.objectives.BaseObjective`).
+    """
+
+    #: the order of the parts' parameters in m5mm 0.1 (see :mod:`m5mm.models.checkpoint_names`)
+    legacy_order: Tuple[str, ...] = PRETRAINER_ORDER
+
+    def __init__(self, *, backbone: MultiModalBackbone, objectives: Mapping[str, nn.Module]) -> None:
+        super().__init__()
+        if not objectives:
+            raise ValueError(f'{type(self).__name__} needs at least one objective')
+        self.backbone = backbone
+        self.objectives = nn.ModuleDict(dict(objectives))
+        self.register_load_state_dict_pre_hook(_upgrade_legacy_names)
+
+    @property
+    def modalities(self) -> List[str]:
+        """The backbone's modalities."""
+        return self.backbone.modalities
+
+    def forward(self, batch: Mapping[str, Any]) -> Dict[str, Tensor]:
+        """batch (docs/concepts.md layout) -> named losses, metrics and ``weight_<m>`` importances."""
+        ctx = self.backbone.context(batch, self.objectives.values())
+        out: Dict[str, Tensor] = {}
+        for objective in self.objectives.values():
+            new = objective(ctx)
+            clash = sorted(set(out) & set(new))
+            if clash:
+                raise KeyError(f'two objectives return the same output keys {clash}; give them different names')
+            out.update(new)
+        out = {**{f'weight_{m}': v for m, v in ctx.importance().items()}, **out}
+        key = next((k for k in out if k.startswith('loss')), None)
+        if key is None:
+            raise ValueError(f'the objectives {list(self.objectives)} returned no loss_* key')
+        out[key] = out[key] + self.backbone.tie_unused(ctx)
+        return out
+
+    @torch.no_grad()
+    def extract_features(self, batch: Mapping[str, Any]) -> Dict[str, Any]:
+        """``joint`` (B, D), ``fused`` {m: (B, D)}, ``pooled`` {m: (B, D)}, ``present`` {m: (B,)} of the
+        unmasked batch, plus each objective's :meth:`predict` (e.g. ``logits`` (B, C))."""
+        ctx = self.backbone.context(batch)
+        features = self.backbone.features(ctx)
+        for objective in self.objectives.values():
+            features.update(objective.predict(ctx))
+        return features
+
+
+def _upgrade_legacy_names(module: nn.Module, state_dict: dict, prefix: str, *args) -> None:
+    """Load-state-dict pre-hook: rename the parameters of an m5mm 0.1 checkpoint in place (and warn
+    when its parameter order differs, which an optimizer state saved with it depends on)."""
+    names = [prefix + name for name in module.state_dict(keep_vars=True)]
+    upgraded = upgrade_state_dict(state_dict, names, prefix)
+    if list(upgraded) == list(state_dict):
+        return
+    state_dict.clear()
+    state_dict.update(upgraded)
+    masked = [name for name, objective in module.objectives.items()
+              if getattr(objective, 'masked_modality', None) is not None]
+    if legacy_order_differs([name for name, _ in module.named_parameters()], module.legacy_order, masked):
+        logger.warning('%s: loaded a checkpoint of m5mm 0.1 whose parameters are in another order; its '
+                       'weights are fine, but do not resume its optimizer state (start a new run with '
+                       'load_from / init_from)', type(module).__name__)

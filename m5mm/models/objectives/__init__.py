@@ -1,0 +1,18 @@
+"""Training objectives (OBJECTIVES registry): each owns its head and loss and is called as
+``objective(ctx) -> {name: tensor}`` on a step's forward context."""
+from .base_masked_objective import BaseMaskedObjective
+from .base_objective import BaseObjective
+from .builder import build_objectives
+from .classification_objective import ClassificationObjective
+from .inter_modality_contrastive_objective import InterModalityContrastiveObjective
+from .masked_entity_model_objective import MaskedEntityModelObjective
+from .masked_feature_regression_objective import MaskedFeatureRegressionObjective
+from .masked_language_model_objective import MaskedLanguageModelObjective
+from .matching_objective import MatchingObjective
+from .pretext import default_objectives, pretext_objective
+from .selection import objective_needs, select_objectives
+
+__all__ = ['BaseMaskedObjective', 'BaseObjective', 'ClassificationObjective', 'InterModalityContrastiveObjective',
+           'MaskedEntityModelObjective', 'MaskedFeatureRegressionObjective', 'MaskedLanguageModelObjective',
+           'MatchingObjective', 'build_objectives', 'default_objectives', 'objective_needs', 'pretext_objective',
+           'select_objectives']

@@ -1,0 +1,81 @@
+"""The one protocol every training objective follows: ``objective(ctx) -> {name: tensor}``."""
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any, Dict, Mapping, Optional, Tuple
+
+import torch
+from torch import Tensor, nn
+
+if TYPE_CHECKING:
+    from m5mm.models.backbones import ForwardContext
+
+Inputs = Dict[str, Tensor]
+
+
+class BaseObjective(nn.Module):
+    """A training objective: its head (if any) and its loss, called on a forward context.
+
+    ``objective(ctx) -> {'loss_<name>': (), 'acc_<name>': (), ...}``: the model builds one
+    :class:`~m5mm.models.backbones.ForwardContext` per step and calls every objective with it;
+    the context computes what an objective asks for (encoder outputs, fused tokens, pooled
+    embeddings, harmonizer weights) on first use and shares it with the others. Keys starting
+    with ``loss`` are summed by the trainer, the others are logged. ``objective.predict(ctx)``
+    returns what the objective adds to the model's features (a classifier's ``logits``).
+
+    Declarations, read before and after building:
+
+    * :meth:`required_modalities` (from a config) and :attr:`modalities` (built): the modalities
+      it needs. A model drops the objectives whose modalities it does not have;
+    * :attr:`min_modalities`: how many modalities it needs at least (2 for cross-modal ones);
+    * :attr:`masked_modality`: the modality whose inputs it masks before the encoders run (None
+      for most), with :meth:`mask_inputs` and :attr:`encoder_mask_ratio`.
+
+    A subclass registered in ``OBJECTIVES`` takes keyword arguments only; the model passes
+    ``name`` (the objective's key in the config), ``backbone`` (the built
+    :class:`~m5mm.models.backbones.MultiModalBackbone`, to size and tie heads; not stored) and
+    ``data_meta`` (the dataset's ``meta``) to those that accept them, and ``head`` = another
+    objective's head for a config that says ``share_head='<that objective>'``. Every parameter
+    it owns must take part in every call (return a 0 tied to them when there is nothing to
+    learn from), so that DDP and DeepSpeed see them used.
+
+    Args:
+        name: key suffix of the outputs (``loss_<name>``).
+        loss_weight: factor of ``loss_<name>``.
+    """
+
+    min_modalities = 1
+
+    def __init__(self, *, name: str, loss_weight: float = 1.0) -> None:
+        super().__init__()
+        self.name = name
+        self.loss_weight = loss_weight
+        self.modalities: Tuple[str, ...] = ()
+
+    @classmethod
+    def required_modalities(cls, cfg: Mapping[str, Any]) -> Tuple[str, ...]:
+        """The modalities an objective built from ``cfg`` needs (its ``modality``, if set)."""
+        modality = cfg.get('modality')
+        return (modality,) if modality is not None else ()
+
+    @property
+    def masked_modality(self) -> Optional[str]:
+        """The modality whose raw inputs :meth:`mask_inputs` masks (None: masks nothing)."""
+        return None
+
+    @property
+    def encoder_mask_ratio(self) -> float:
+        """The ``mask_ratio`` the masked modality's encoder gets (continuous modalities mask there)."""
+        return 0.0
+
+    def mask_inputs(self, inputs: Inputs, generator: Optional[torch.Generator] = None
+                    ) -> Tuple[Inputs, Optional[Tensor]]:
+        """Mask the raw inputs of :attr:`masked_modality` -> (inputs, labels or None)."""
+        return inputs, None
+
+    def forward(self, ctx: 'ForwardContext') -> Dict[str, Tensor]:
+        """ctx -> named scalars."""
+        raise NotImplementedError
+
+    def predict(self, ctx: 'ForwardContext') -> Dict[str, Tensor]:
+        """ctx (of an unmasked batch) -> the features the objective adds (none by default)."""
+        return {}
