@@ -44,3 +44,27 @@ def test_torch_optimizers_and_m5mm_schedulers_reachable_from_config():
     assert lrs[2] == pytest.approx(1e-3)
     assert all(a > b for a, b in zip(lrs[2:], lrs[3:]))  # then linear decay
     assert lrs[-1] == pytest.approx(1e-3 * 1 / 8)
+
+
+@pytest.mark.parametrize('registry', [HOOKS, OPTIMIZERS, SCHEDULERS])
+def test_a_dotted_type_is_never_imported_only_registered_names_are_built(registry, tmp_path):
+    import sys
+    marker = tmp_path / 'pwned'
+    for name in ('os.system', 'subprocess.getoutput', 'this.s', 'mmengine.os.system', 'm5mm.utils.files.os.system'):
+        with pytest.raises(UnknownModuleError, match='is not registered'):
+            registry.build(dict(type=name, command=f'touch {marker}'))
+    assert not marker.exists() and 'this' not in sys.modules   # `import this` would have printed the Zen
+    with pytest.raises(UnknownModuleError, match='not a scope'):
+        registry.build(dict(type='CheckpointHook', _scope_='antigravity'))
+    assert 'antigravity' not in sys.modules
+
+
+def test_nested_configs_and_scoped_names_follow_the_same_rule():
+    from m5mm.registry import MODELS
+    from m5mm.utils.build import find_registered
+    assert find_registered(SCHEDULERS, 'mmengine.LinearLR').__name__ == 'LinearLR'   # a parent registry's name
+    assert find_registered(OPTIMIZERS, 'AdamW') is torch.optim.AdamW
+    assert find_registered(HOOKS, 'os.system') is None
+    model = dict(type='ScalePretrainer', encoders=dict(text=dict(type='os.system')), data_meta=None)
+    with pytest.raises(UnknownModuleError, match="'os.system' is not registered in the m5mm 'encoder' registry"):
+        MODELS.build(model)

@@ -4,6 +4,9 @@
     python tools/convert_checkpoint.py work_dirs/scale_5mod --out scale.safetensors   # latest checkpoint
     python tools/convert_checkpoint.py work_dirs/lora_run --out merged.pt --merge-lora  # LoRA merged in;
         # writes merged.pt.config.py too (the config with lora removed), e.g. for tools/test.py
+
+Every file is read without unpickling objects (safetensors, weights-only torch files; DeepSpeed's
+files weights-only too): a checkpoint that holds anything else is refused, naming the file.
 """
 import argparse
 import os
@@ -24,10 +27,13 @@ def main(argv=None) -> None:
     parser.add_argument('--config', help='with --merge-lora: the run\'s config (default: the checkpoint\'s config.py)')
     args = parser.parse_args(argv)
     path = latest_checkpoint(args.checkpoint) or args.checkpoint
-    if args.merge_lora:
-        merge_lora(path, args.out, args.config)
-        return
-    state = load_model_state_dict(path)
+    try:
+        if args.merge_lora:
+            merge_lora(path, args.out, args.config)
+            return
+        state = load_model_state_dict(path)
+    except (ValueError, FileNotFoundError) as exc:   # CheckpointError: damaged or refused (never run)
+        sys.exit(f'error: {exc}')
     out = save_model_state_dict(state, args.out)
     count = sum(v.numel() for v in state.values())
     print(f'{path} -> {out}: {len(state)} tensors, {count / 1e6:.2f} M values (fp32)')

@@ -23,6 +23,10 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser.add_argument('--max-steps', type=int, default=None,
                         help='stop (with a checkpoint) after this many optimizer steps, e.g. to fit a cluster '
                              'time limit; the schedule still spans train_cfg.max_epochs. Continue with --resume')
+    parser.add_argument('--allow-config-change', action='store_true',
+                        help='with --resume: continue even though the config changes the model or the training '
+                             'data (batch size, seed, dataset); otherwise such a resume is refused. Every '
+                             'resume\'s changes are recorded in WORK_DIR/resumes.jsonl')
     add_cfg_options(parser)
     return parser.parse_args(argv)
 
@@ -30,7 +34,7 @@ def parse_args(argv=None) -> argparse.Namespace:
 def main(argv=None) -> None:
     args = parse_args(argv)
     run_training(args.config, work_dir=args.work_dir, resume=args.resume, cfg_options=args.cfg_options,
-                 max_steps=args.max_steps)
+                 max_steps=args.max_steps, allow_config_change=args.allow_config_change)
 
 
 if __name__ == '__main__':

@@ -11,6 +11,7 @@ from typing import Any, Dict, List, Mapping, Optional, Tuple, Union
 from mmengine.config import Config
 
 from m5mm.registry import SCHEDULERS
+from m5mm.utils.build import find_registered
 from m5mm.utils.config import load_config
 
 from .budget import Budget
@@ -65,7 +66,7 @@ def apply_budget(cfg: Config, budget: Budget, steps: int) -> Config:
     cfg_dict.setdefault('train_cfg', {})['max_epochs'] = budget.max_epochs(steps)
     scheduler = cfg_dict.get('scheduler')
     if budget.kind == 'steps' and scheduler:
-        cls = SCHEDULERS.get(scheduler['type']) if isinstance(scheduler.get('type'), str) else None
+        cls = find_registered(SCHEDULERS, scheduler['type']) if isinstance(scheduler.get('type'), str) else None
         if cls is not None and 'total_steps' in inspect.signature(cls.__init__).parameters:
             scheduler['total_steps'] = max(1, budget.value)
     return Config(cfg_dict)

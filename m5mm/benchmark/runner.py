@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import gc
 import json
-import logging
 import os
 import shutil
 import time
@@ -125,15 +124,6 @@ def _last_loss(work_dir: Path) -> Optional[float]:
     return json.loads(lines[-1]).get('loss') if lines else None
 
 
-def _close_log_file(work_dir: Path) -> None:
-    logger = logging.getLogger('m5mm')
-    target = str((work_dir / 'train.log').resolve())
-    for handler in list(logger.handlers):
-        if getattr(handler, 'baseFilename', None) == target:
-            logger.removeHandler(handler)
-            handler.close()
-
-
 def train_and_evaluate(cfg: Config, work_dir: Path, budget: Budget, tasks: Sequence[str]) -> Dict[str, Any]:
     """Pretrain ``cfg`` for ``budget`` in ``work_dir`` (resuming its latest checkpoint), then run
     the downstream ``tasks``; returns the metrics and run facts."""
@@ -154,7 +144,7 @@ def train_and_evaluate(cfg: Config, work_dir: Path, budget: Budget, tasks: Seque
                      train_seconds=round(train_s, 1), eval_seconds=round(eval_s, 1))
         trainer.accelerator.end_training()
     finally:
-        _close_log_file(work_dir)
+        trainer.close()
         del trainer
         gc.collect()
     return dict(metrics=metrics, **facts)

@@ -22,7 +22,7 @@ from .paths import resolve_media_path
 from .record_index import RecordIndex
 from .record_index_builder import RecordIndexBuilder
 from .record_list import RecordList
-from .records import normalize_record, normalize_splits
+from .records import SPLITS, normalize_record, normalize_splits
 from .sample_builder import SampleBuilder
 from .tokenizer import TextTokenizer, get_or_train_tokenizer, load_tokenizer
 
@@ -68,6 +68,7 @@ class BaseProductDataset(SampleBuilder, Dataset):
         self._files_pid: Optional[int] = None
         self._init_samples(modalities, seed)
         self.index: RecordIndex = self._index_records()
+        self._warn_absent_modalities()
         self.categories = list(self.index.category_names)
         self.category_to_index = {name: i for i, name in enumerate(self.categories)}
         self.instance_names = self.index.instance_names
@@ -138,6 +139,21 @@ class BaseProductDataset(SampleBuilder, Dataset):
         self.bad_lines.append((where, reason))
         if len(self.bad_lines) <= MAX_LOGGED_BAD_LINES:
             logger.warning('m5mm: skipping malformed record %s: %s', where, reason)
+
+    def _warn_absent_modalities(self) -> None:
+        for name in self.specs:
+            if len(self.index) and not self.index.has(name).any():
+                logger.warning('m5mm: modality %r is configured but absent from every record of %s%s', name,
+                               self.source_name, self.absent_modality_hint(name))
+
+    def absent_modality_hint(self, name: str) -> str:
+        """Why modality ``name`` may be absent from every record (appended to the warning)."""
+        return ''
+
+    def split_sizes(self) -> Dict[str, int]:
+        """Records per split over everything read (not only ``split``): what the source holds."""
+        codes, counts = np.unique(self.index.splits, return_counts=True)
+        return {SPLITS[int(code)]: int(n) for code, n in zip(codes, counts)}
 
     @property
     def num_bad_lines(self) -> int:

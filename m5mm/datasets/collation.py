@@ -7,6 +7,7 @@ import torch
 
 from m5mm.registry import MODALITIES
 from m5mm.structures import META_KEY
+from m5mm.utils.build import find_registered
 
 from .modalities.base_modality import ModalitySpec, Template
 
@@ -20,7 +21,7 @@ def _specs_from_samples(samples: List[dict]) -> Dict[str, ModalitySpec]:
     for name in samples[0]:
         if name in SAMPLE_META_KEYS:
             continue
-        if MODALITIES.get(name) is None:
+        if find_registered(MODALITIES, name) is None:
             raise KeyError(f'sample key {name!r} is not a registered modality (MODALITIES has '
                            f'{sorted(MODALITIES.module_dict)}); pass modalities= explicitly')
         first = next((s[name] for s in samples if s.get(name) is not None), None)

@@ -93,6 +93,10 @@ def iter_object_entries(path: str) -> Iterator[Tuple[str, Any, int, int]]:
     try:
         with open(path, 'rb') as handle:
             reader = _Reader(handle)
+            if handle.read(len(codecs.BOM_UTF8)) == codecs.BOM_UTF8:   # a byte-order mark is not data
+                reader.mark_byte = len(codecs.BOM_UTF8)
+            else:
+                handle.seek(0)
             pos = reader.skip_ws(0)
             if reader.text[pos:pos + 1] != '{':
                 raise _Incomplete
@@ -127,7 +131,7 @@ def iter_object_entries(path: str) -> Iterator[Tuple[str, Any, int, int]]:
 
 def _raise_exact_error(path: str) -> None:
     try:
-        with open(path, encoding='utf-8') as handle:
+        with open(path, encoding='utf-8-sig') as handle:
             entries = json.load(handle)
     except json.JSONDecodeError as exc:
         raise ManifestError(f'{path}:{exc.lineno}: invalid JSON: {exc.msg} (column {exc.colno})') from None

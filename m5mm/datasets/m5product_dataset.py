@@ -56,6 +56,13 @@ class M5ProductDataset(BaseProductDataset):
     def source_name(self) -> str:
         return ', '.join(self.meta_files.values())
 
+    def absent_modality_hint(self, name: str) -> str:
+        folder = self.folders.get(name)
+        if folder is None:
+            return ''
+        return (f'; its files are looked up as {os.path.join(self.data_root, folder)}/<id>.<ext>: if the folder has '
+                f'another name, set folders=dict({name}=...)')
+
     @property
     def locator_fields(self) -> Tuple[Tuple[str, str], ...]:
         media = [(f'{m}_{kind}', 'H') for m in self.folders for kind in ('raw', 'feat')]

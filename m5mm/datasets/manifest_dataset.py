@@ -1,6 +1,7 @@
 """The m5mm JSON-lines manifest reader."""
 from __future__ import annotations
 
+import codecs
 import json
 import logging
 import os
@@ -82,8 +83,11 @@ class ManifestDataset(BaseProductDataset):
         offset = 0
         with open(self.manifest, 'rb') as handle:
             for lineno, line in enumerate(handle, 1):
-                where, locator = f'{self.manifest}:{lineno}', (offset, len(line))
+                start = offset
                 offset += len(line)
+                if lineno == 1 and line.startswith(codecs.BOM_UTF8):   # a byte-order mark is not data
+                    start, line = start + len(codecs.BOM_UTF8), line[len(codecs.BOM_UTF8):]
+                where, locator = f'{self.manifest}:{lineno}', (start, len(line))
                 try:
                     text = line.decode('utf-8').strip()
                 except UnicodeDecodeError as exc:

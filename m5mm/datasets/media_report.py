@@ -63,13 +63,31 @@ class MediaReport:
             lines.append(f'  {modality}: ' + ', '.join(parts))
         return '\n'.join(lines)
 
+    def state_dict(self) -> dict:
+        """A JSON-able copy: ``{'num_samples', 'counts': {modality: {reason: n}}, 'examples': [[m, r, ids]]}``."""
+        return dict(num_samples=self.num_samples, counts=self.as_dict(),
+                    examples=[[m, r, list(ids)] for (m, r), ids in self.examples.items()])
+
+    def load_state_dict(self, state: dict) -> None:
+        """Replace the counts with :meth:`state_dict`'s output."""
+        self.reset()
+        self.merge_state(state)
+
+    def merge_state(self, state: dict) -> None:
+        """Add another report's :meth:`state_dict` (e.g. another process's) to this one."""
+        self.num_samples += int(state.get('num_samples', 0))
+        for modality, reasons in state.get('counts', {}).items():
+            for reason, n in reasons.items():
+                self.counts[modality][reason] += int(n)
+        for modality, reason, ids in state.get('examples', []):
+            examples = self.examples[(modality, reason)]
+            for sample_id in ids:
+                if sample_id not in examples and len(examples) < self.max_examples:
+                    examples.append(sample_id)
+
     def __getstate__(self):
-        return dict(max_examples=self.max_examples, counts=self.as_dict(), examples=dict(self.examples),
-                    num_samples=self.num_samples)
+        return dict(self.state_dict(), max_examples=self.max_examples)
 
     def __setstate__(self, state):
         self.__init__(max_examples=state['max_examples'])
-        for modality, reasons in state['counts'].items():
-            self.counts[modality].update(reasons)
-        self.examples.update(state['examples'])
-        self.num_samples = state['num_samples']
+        self.merge_state(state)

@@ -10,6 +10,7 @@ where a field is None when the modality is absent.
 """
 from __future__ import annotations
 
+import math
 from typing import Any, Dict, Iterable, List, Mapping, Optional, Sequence, Union
 
 SPLITS = ('train', 'val', 'query', 'gallery')
@@ -36,6 +37,19 @@ def _label(value: Any, what: str) -> Optional[str]:
     return str(value)
 
 
+def _non_finite_field(raw: dict) -> Optional[str]:
+    """The first field holding a NaN or infinite number (JSON's ``NaN``/``Infinity``), else None."""
+    def bad(value: Any) -> bool:
+        if isinstance(value, float):
+            return not math.isfinite(value)
+        if isinstance(value, (list, tuple)):
+            return any(bad(v) for v in value)
+        if isinstance(value, dict):
+            return any(bad(v) for v in value.values())
+        return False
+    return next((key for key, value in raw.items() if bad(value)), None)
+
+
 def normalize_record(raw: Any, specs: Mapping[str, Any]) -> dict:
     """Validate one raw record for the configured modality ``specs``.
 
@@ -44,6 +58,9 @@ def normalize_record(raw: Any, specs: Mapping[str, Any]) -> dict:
     """
     if not isinstance(raw, dict):
         raise ValueError(f'expected a JSON object, got {type(raw).__name__}')
+    bad_field = _non_finite_field(raw)
+    if bad_field is not None:
+        raise ValueError(f'field {bad_field!r}: NaN/Infinity is not a value (use null for a missing one)')
     record_id = raw.get('id')
     if isinstance(record_id, bool) or not isinstance(record_id, (str, int)) or str(record_id).strip() == '':
         raise ValueError(f'missing or invalid "id": {record_id!r}')

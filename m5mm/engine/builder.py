@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import List, Optional
+from typing import Any, Dict, List, Optional
 
 from mmengine.config import Config
 from torch import nn
@@ -41,3 +41,16 @@ def build_hooks(hook_cfgs: Optional[List[dict]]) -> list:
 def build_model(model_cfg: dict, data_meta: Optional[dict] = None) -> nn.Module:
     """Build a model, giving it the dataset's ``meta`` (tokenizer ids, classes)."""
     return MODELS.build(dict(model_cfg), default_args=dict(data_meta=data_meta))
+
+
+def keyed_hooks(hooks: list) -> Dict[str, Any]:
+    """Hooks by a stable key for their checkpointed state: the class name (``Name#2`` for a second one)."""
+    keyed: Dict[str, Any] = {}
+    for hook in hooks:
+        name = type(hook).__name__
+        key, n = name, 1
+        while key in keyed:
+            n += 1
+            key = f'{name}#{n}'
+        keyed[key] = hook
+    return keyed

@@ -1,23 +1,29 @@
-"""Atomic, resumable checkpoints.
+"""Atomic, resumable checkpoints (what each holds: :mod:`m5mm.engine.checkpoint_parts`).
 
-A checkpoint is a directory written by ``accelerator.save_state`` (model, optimizer, scheduler,
-grad scaler, RNG states, the :class:`TrainState` with the data position; DeepSpeed's own files
-under DeepSpeed) plus ``meta.json`` and the resolved config. It is written to
-``step_XXXXXXXX.tmp`` and renamed when complete, so a run killed while saving leaves the
-previous checkpoint usable; only complete directories (with ``meta.json``) are ever resumed.
+A checkpoint is written to ``step_XXXXXXXX.tmp``; every file is fsynced, ``meta.json`` (listing
+each file and its size) is written last, and the directory is renamed into place. Replacing an
+existing step renames the old directory away first and deletes it after, so a kill at any moment
+leaves a complete checkpoint under every ``step_*`` name; :func:`recover_interrupted_saves`
+tidies what a killed save left. Only complete directories (with ``meta.json``) are resumed.
 """
 from __future__ import annotations
 
-import json
 import os
 import re
 import shutil
 from pathlib import Path
-from typing import List, Optional, Union
+from typing import Any, Dict, List, Optional, Union
+
+from m5mm.engine.checkpoint_parts import (FORMAT, META_FILE, TrainingParts, apply_parts, read_parts,
+                                          write_parts)
+from m5mm.engine.safe_load import CheckpointError, read_json
+from m5mm.utils.distributed import agree_on_error
+from m5mm.utils.files import fsync_dir, fsync_tree, write_json
 
 CHECKPOINT_DIR = 'checkpoints'
+CONFIG_JSON = 'config.json'
 _NAME = re.compile(r'^step_(\d+)$')
-META_FILE = 'meta.json'
+_REPLACED = '.replaced'
 
 
 def list_checkpoints(work_dir: str) -> List[Path]:
@@ -36,21 +42,21 @@ def latest_checkpoint(work_dir: str) -> Optional[Path]:
     return checkpoints[-1] if checkpoints else None
 
 
-def resolve_resume(work_dir: str, resume: Optional[str]) -> Optional[Path]:
-    """Turn the ``--resume`` argument into a checkpoint directory.
+def resume_candidates(work_dir: str, resume: Optional[str]) -> List[Path]:
+    """The checkpoints ``--resume`` may restore, in the order to try them.
 
-    ``resume='auto'`` takes the latest checkpoint in ``work_dir`` (None when there is none);
-    a path must be a complete checkpoint directory.
+    ``resume='auto'``: every complete checkpoint of ``work_dir``, newest first (an older one is used
+    only when the newer cannot be restored); a path: that checkpoint only; None: none.
     """
     if resume is None:
-        return None
+        return []
     if resume == 'auto':
-        return latest_checkpoint(work_dir)
+        return list_checkpoints(work_dir)[::-1]
     path = Path(resume)
     if not (path / META_FILE).is_file():
         raise FileNotFoundError(f'{path} is not a complete m5mm checkpoint (no {META_FILE}); '
                                 f'complete ones in {work_dir}: {[p.name for p in list_checkpoints(work_dir)]}')
-    return path
+    return [path]
 
 
 def resolve_checkpoint(checkpoint: Union[str, Path]) -> Path:
@@ -66,62 +72,115 @@ def checkpoint_work_dir(checkpoint: Union[str, Path]) -> Path:
     path = Path(checkpoint).resolve()
     if path.is_file():
         return path.parent
-    if path.parent.name == 'checkpoints' and (path / 'meta.json').is_file():
+    if path.parent.name == CHECKPOINT_DIR and (path / META_FILE).is_file():
         return path.parent.parent
     return path
 
 
 def check_resumable(path: Path, accelerator) -> None:
-    """Fail clearly when DeepSpeed cannot load ``path`` with this many processes."""
-    meta = json.loads((Path(path) / META_FILE).read_text())
-    saved = meta.get('processes')
-    deepspeed = (Path(path) / 'pytorch_model').is_dir() and (Path(path) / 'latest').is_file()
-    if deepspeed and saved is not None and saved != accelerator.num_processes:
+    """Fail clearly when ``path`` was written by another number of processes."""
+    meta = read_json(Path(path) / META_FILE)
+    saved = meta.get('processes') if isinstance(meta, dict) else None
+    if saved is None or saved == accelerator.num_processes:
+        return
+    if meta.get('deepspeed'):
         raise RuntimeError(
             f'{path} is a DeepSpeed ZeRO checkpoint of {saved} processes; DeepSpeed can only resume its '
             f'partitioned optimizer state with the same number ({accelerator.num_processes} now). Resume with '
             f'--num_processes {saved}, or start a new run from its weights: python tools/convert_checkpoint.py '
-            f'{path} --out weights.pt, then --cfg-options load_from=weights.pt')
+            f'{path} --out weights.safetensors, then --cfg-options load_from=weights.safetensors')
+    raise RuntimeError(
+        f'{path} was written by {saved} processes and this run has {accelerator.num_processes}: the data '
+        f'position and random states are per process, so it resumes exactly only with {saved}. Resume with '
+        f'--num_processes {saved}, or start a new run from its weights with --cfg-options load_from={path}')
+
+
+def recover_interrupted_saves(work_dir: str) -> None:
+    """Tidy what a killed save left (call on the main process only, with the work dir locked): a step
+    renamed away but not replaced is put back; unfinished ``.tmp`` directories are deleted."""
+    root = Path(work_dir) / CHECKPOINT_DIR
+    if not root.is_dir():
+        return
+    for path in root.iterdir():
+        if path.name.endswith(_REPLACED):
+            final = path.with_name(path.name[:-len(_REPLACED)])
+            if not final.exists() and (path / META_FILE).is_file():
+                os.replace(path, final)
+            else:
+                shutil.rmtree(path, ignore_errors=True)
+        elif path.name.endswith('.tmp') and path.is_dir():
+            shutil.rmtree(path, ignore_errors=True)
 
 
 class CheckpointManager:
-    """Saves and prunes checkpoints of one run through an ``accelerate.Accelerator``."""
+    """Saves, restores and prunes the checkpoints of one run.
 
-    def __init__(self, accelerator, work_dir: str, *, max_keep: int = 3) -> None:
+    Args:
+        accelerator: the run's ``accelerate.Accelerator``.
+        work_dir: checkpoints go to ``work_dir/checkpoints``.
+        parts: the prepared model, optimizer and scheduler.
+        max_keep: complete checkpoints kept (older ones deleted; <= 0 keeps all).
+    """
+
+    def __init__(self, accelerator, work_dir: str, *, parts: TrainingParts, max_keep: int = 3) -> None:
         self.accelerator = accelerator
         self.root = Path(work_dir) / CHECKPOINT_DIR
+        self.parts = parts
         self.max_keep = max_keep
 
-    def save(self, step: int, meta: dict, config_text: str) -> Path:
-        """Write checkpoint ``step`` atomically on every rank; returns its directory."""
-        final = self.root / f'step_{step:08d}'
-        tmp = self.root / f'step_{step:08d}.tmp'
+    def save(self, step: int, *, trainer_state: Dict[str, Any], meta: Dict[str, Any], config_text: str,
+             config_json: Dict[str, Any]) -> Path:
+        """Write checkpoint ``step`` atomically on every process; returns its directory."""
+        final, tmp = self.root / f'step_{step:08d}', self.root / f'step_{step:08d}.tmp'
         acc = self.accelerator
         if acc.is_main_process:
             shutil.rmtree(tmp, ignore_errors=True)
             tmp.mkdir(parents=True)
         acc.wait_for_everyone()
-        # DeepSpeed would store frozen parameters besides the module state (pretrained towers leave theirs out)
-        extra = {'exclude_frozen_parameters': True} if str(acc.distributed_type) == 'DistributedType.DEEPSPEED' else {}
-        acc.save_state(str(tmp), safe_serialization=False, **extra)  # tied and shared weights (text/table BERT)
+        written = write_parts(tmp, self.parts, trainer_state)
+        fsync_tree(tmp, [] if self.parts.deepspeed and acc.is_local_main_process else written)
         acc.wait_for_everyone()
         if acc.is_main_process:
             (tmp / 'config.py').write_text(config_text)
-            with open(tmp / META_FILE, 'w') as f:
-                json.dump(meta, f, indent=2)
-                f.flush()
-                os.fsync(f.fileno())
-            if final.exists():
-                shutil.rmtree(final)
-            os.replace(tmp, final)
+            write_json(tmp / CONFIG_JSON, config_json)
+            fsync_tree(tmp, [tmp / 'config.py'])
+            files = {p.relative_to(tmp).as_posix(): p.stat().st_size for p in sorted(tmp.rglob('*')) if p.is_file()}
+            write_json(tmp / META_FILE, dict(meta, format=FORMAT, step=step, deepspeed=self.parts.deepspeed,
+                                             files=files))
+            fsync_dir(tmp)
+            self._replace(tmp, final)
             self._prune()
         acc.wait_for_everyone()
         return final
 
-    def load(self, path: Path) -> dict:
-        """Restore every registered state from ``path``; returns its ``meta.json``."""
-        self.accelerator.load_state(str(path))
-        return json.loads((Path(path) / META_FILE).read_text())
+    def _replace(self, tmp: Path, final: Path) -> None:
+        old = final.with_name(final.name + _REPLACED)
+        if final.exists():
+            shutil.rmtree(old, ignore_errors=True)
+            os.replace(final, old)
+        os.replace(tmp, final)
+        fsync_dir(self.root)
+        shutil.rmtree(old, ignore_errors=True)
+
+    def load(self, path: Path) -> Dict[str, Any]:
+        """Restore checkpoint ``path`` into the model, optimizer, scheduler and random generators.
+
+        Every process reads and checks its parts first; if any part on any process cannot be
+        restored, every process raises :class:`CheckpointError` naming the file and nothing is changed.
+
+        Returns:
+            This process's trainer state (``TrainState.state_dict()`` plus ``accelerator_step``).
+        """
+        path = Path(path)
+        loaded, error = None, None
+        try:
+            loaded = read_parts(path, self.parts)
+        except CheckpointError as exc:
+            error = f'process {self.accelerator.process_index}: {exc}'
+        error = agree_on_error(error)
+        if error:
+            raise CheckpointError(error)
+        return apply_parts(path, self.parts, loaded)
 
     def _prune(self) -> None:
         if self.max_keep <= 0:

@@ -16,6 +16,7 @@ import torch
 from torch.utils.data import DataLoader, Dataset, Sampler
 
 from m5mm.registry import DATASETS
+from m5mm.utils.config import LOADER_KEYS
 
 
 class EpochShuffleSampler(Sampler[int]):
@@ -45,19 +46,32 @@ def build_dataset(dataset_cfg: dict) -> Dataset:
     return DATASETS.build(dataset_cfg)
 
 
+def describe_empty_split(dataset: Dataset, what: str) -> str:
+    """Why ``dataset`` (the ``what`` data) has no sample: its splits and source file, for an error message."""
+    splits = getattr(dataset, 'splits', None)
+    source = getattr(dataset, 'source_name', type(dataset).__name__)
+    skipped = getattr(dataset, 'num_bad_lines', 0)
+    return (f'The {what} data is empty: split {splits if splits is not None else "(all)"} of {source} has no '
+            f'record{f" ({skipped} malformed records were skipped)" if skipped else ""}. Check the records\' '
+            f'"split" field (a record without one is "train") and the dataset\'s data_root/manifest.')
+
+
 def is_stream(dataset: Any) -> bool:
     """Whether ``dataset`` plans its own reading per rank and worker (a shard stream)."""
     return hasattr(dataset, 'configure_stream')
 
 
 def build_dataloader(loader_cfg: dict, *, seed: int = 0, shuffle: bool = False,
-                     dataset: Optional[Dataset] = None, drop_last: bool = False, world_size: int = 1,
+                     dataset: Optional[Dataset] = None, drop_last: Optional[bool] = None, world_size: int = 1,
                      rank: int = 0) -> DataLoader:
     """Build a DataLoader from a ``*_dataloader`` config dict.
 
     Worker seeds come from a private generator seeded with ``seed``, so creating an iterator
     never consumes the global torch RNG that the model's masking uses. A stream is told the
     batch size, workers, ``world_size`` and ``rank`` (it reads only this rank's part).
+
+    Args:
+        drop_last: drop the last incomplete batch; None = the config's ``drop_last`` (default False).
     """
     loader_cfg = dict(loader_cfg)
     dataset = dataset if dataset is not None else build_dataset(loader_cfg.pop('dataset'))
@@ -65,9 +79,11 @@ def build_dataloader(loader_cfg: dict, *, seed: int = 0, shuffle: bool = False,
     num_workers = loader_cfg.pop('num_workers', 0)
     batch_size = loader_cfg.pop('batch_size')
     persistent = loader_cfg.pop('persistent_workers', num_workers > 0)
+    configured_drop_last = bool(loader_cfg.pop('drop_last', False))
+    drop_last = configured_drop_last if drop_last is None else drop_last
     if loader_cfg:
         raise ValueError(f'Unknown dataloader config keys: {sorted(loader_cfg)} '
-                         f'(known: batch_size, num_workers, persistent_workers, dataset)')
+                         f'(known: {", ".join(LOADER_KEYS)})')
     if is_stream(dataset):
         dataset.configure_stream(batch_size=batch_size, num_workers=num_workers, shuffle=shuffle, drop_last=drop_last,
                                  world_size=world_size, rank=rank, seed=seed)
@@ -86,8 +102,9 @@ def build_train_loader(loader_cfg: dict, *, dataset: Dataset, accelerator, seed:
     across processes); a stream reads this rank's equal share itself, so it comes back already
     wrapped for device placement and must not be prepared again (see :func:`loader_is_prepared`)."""
     world_size = accelerator.num_processes
-    if not is_stream(dataset):
-        drop_last = len(dataset) >= loader_cfg['batch_size'] * world_size
+    if not is_stream(dataset):   # drop_last (default True), never dropping the only (short) batch
+        full = len(dataset) >= loader_cfg['batch_size'] * world_size
+        drop_last = bool(loader_cfg.get('drop_last', True)) and full
         return build_dataloader(loader_cfg, dataset=dataset, seed=seed, shuffle=True, drop_last=drop_last)
     from accelerate.data_loader import prepare_data_loader
     loader = build_dataloader(loader_cfg, dataset=dataset, seed=seed, shuffle=True, drop_last=True,

@@ -17,7 +17,7 @@ from typing import Any, Dict, Iterable, List, Optional, Sequence, Tuple, Union
 import numpy as np
 from torch import nn
 
-from m5mm.engine.data import build_dataloader, prepare_eval_loader
+from m5mm.engine.data import build_dataloader, describe_empty_split, prepare_eval_loader
 from m5mm.engine.text_queries import TEXT_TASKS, text_splits
 from m5mm.evaluation import extract_features, run_tasks
 
@@ -66,15 +66,28 @@ def concat_features(parts: Sequence[Dict[str, Any]]) -> Dict[str, Any]:
 
 def extract_splits(model: nn.Module, cfg, splits: Iterable[str], *, kind: str = 'joint',
                    modalities: Optional[Sequence[str]] = None, accelerator=None,
-                   keep_modalities: bool = False) -> Dict[str, Dict[str, Any]]:
-    """Features of every split in ``splits`` (see :func:`m5mm.evaluation.extract_features`)."""
+                   keep_modalities: bool = False, media: Optional[dict] = None) -> Dict[str, Dict[str, Any]]:
+    """Features of every split in ``splits`` (see :func:`m5mm.evaluation.extract_features`).
+
+    Args:
+        media: when given, receives ``{split: (MediaReport over all processes, the split's dataset)}``.
+    """
+    from m5mm.datasets import MediaReport
+    from m5mm.engine.media_log import gather_report
     features = {}
     for split in splits:
         loader = split_dataloader(cfg, split)
+        dataset = loader.dataset
+        if len(dataset) == 0:
+            raise ValueError(describe_empty_split(dataset, f'{split!r} evaluation'))
         if accelerator is not None:
             loader = prepare_eval_loader(loader, accelerator)
+        report = MediaReport()
         features[split] = extract_features(model, loader, kind=kind, modalities=modalities,
-                                           accelerator=accelerator, keep_modalities=keep_modalities)
+                                           accelerator=accelerator, keep_modalities=keep_modalities,
+                                           media_report=report)
+        if media is not None and split not in media:
+            media[split] = (gather_report(report, accelerator), dataset)
     return features
 
 
@@ -107,8 +120,8 @@ ALL_TASKS = ('retrieval', 'classification', 'clustering')
 def evaluate_features(model: nn.Module, cfg, *, tasks: Sequence[str] = ALL_TASKS,
                       kind: str = 'joint', modalities: Optional[Sequence[str]] = None,
                       cross_modal: Union[str, Sequence, None] = None, classification: str = 'auto',
-                      accelerator=None, task_options: Optional[Dict[str, dict]] = None
-                      ) -> Tuple[dict, dict, Dict[str, Dict[str, Any]]]:
+                      accelerator=None, task_options: Optional[Dict[str, dict]] = None,
+                      media: Optional[dict] = None) -> Tuple[dict, dict, Dict[str, Dict[str, Any]]]:
     """Like :func:`evaluate_model`, also returning the task counts and the features of every split.
 
     Features are extracted once per split: ``query`` and ``gallery`` (``test`` = both) with
@@ -119,8 +132,11 @@ def evaluate_features(model: nn.Module, cfg, *, tasks: Sequence[str] = ALL_TASKS
     :mod:`m5mm.engine.text_queries`) for 'zero_shot' / 'text_retrieval', whose ``task_options``
     are ``{'zero_shot': {'prompts': [...]}, 'text_retrieval': {'query_file': PATH}}``.
 
+    Args:
+        media: receives each split's media report (see :func:`extract_splits`).
+
     Returns:
-        (results, counts, features_by_split).
+        (results, counts by result name, features_by_split).
     """
     unknown = [t for t in tasks if t not in TASK_PRESETS]
     if unknown:
@@ -136,12 +152,12 @@ def evaluate_features(model: nn.Module, cfg, *, tasks: Sequence[str] = ALL_TASKS
     task_cfgs: List[dict] = []
     if tasks:
         features = extract_splits(model, cfg, ('query', 'gallery'), kind=kind, modalities=modalities,
-                                  accelerator=accelerator, keep_modalities=reuse)
+                                  accelerator=accelerator, keep_modalities=reuse, media=media)
         features['test'] = concat_features([features['query'], features['gallery']])
     if 'classification' in tasks and (classification == 'probe' or
                                       (classification == 'auto' and 'logits' not in features['test'])):
         features.update(extract_splits(model, cfg, ('train',), kind=kind, modalities=modalities,
-                                       accelerator=accelerator))
+                                       accelerator=accelerator, media=media))
     task_cfgs += [dict(TASK_PRESETS[t][0], **({'source': classification} if t == 'classification' else {}))
                   for t in ('retrieval', 'classification', 'clustering') if t in tasks]
     if any(t in TEXT_TASKS for t in tasks):
@@ -155,7 +171,7 @@ def evaluate_features(model: nn.Module, cfg, *, tasks: Sequence[str] = ALL_TASKS
             features[CROSS_SPLIT] = features['test']
         else:
             parts = extract_splits(model, cfg, ('query', 'gallery'), kind='pooled', accelerator=accelerator,
-                                   keep_modalities=True)
+                                   keep_modalities=True, media=media)
             features[CROSS_SPLIT] = concat_features([parts['query'], parts['gallery']])
         task_cfgs += [dict(type='CrossModalRetrievalTask', query_modality=q, gallery_modality=g,
                            query_split=CROSS_SPLIT) for q, g in pairs]

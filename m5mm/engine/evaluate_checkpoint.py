@@ -15,6 +15,8 @@ from m5mm.engine.checkpoint import checkpoint_work_dir, resolve_checkpoint
 from m5mm.engine.data import build_dataset, prepare_eval_loader
 from m5mm.engine.evaluate import (ALL_TASKS, CLASSIFICATION_SOURCES, TASK_PRESETS, check_modalities,
                                   evaluate_features, parse_cross_modal, split_dataloader)
+from m5mm.engine.eval_report import QUERY_COUNTS, results_document, warn_about_queries
+from m5mm.engine.media_log import report_entry
 from m5mm.evaluation import extract_features, format_results, save_features
 
 logger = logging.getLogger('m5mm')
@@ -88,19 +90,27 @@ def evaluate_checkpoint(cfg, checkpoint: PathLike, *, work_dir: Optional[PathLik
         raise ValueError(f'classification must be one of {CLASSIFICATION_SOURCES}, got {classification!r}')
     out = Path(work_dir) if work_dir else default_test_dir(checkpoint)
     model, accelerator = _device_and_accelerator(build_model_for_eval(cfg, checkpoint))
+    media: dict = {}
     results, counts, features = evaluate_features(model, cfg, tasks=tasks, kind=kind, modalities=modalities,
                                                   cross_modal=pairs, classification=classification,
-                                                  accelerator=accelerator, task_options=task_options)
+                                                  accelerator=accelerator, task_options=task_options,
+                                                  media=media)
     if accelerator is not None and not accelerator.is_main_process:
         return results, out
     out.mkdir(parents=True, exist_ok=True)
-    (out / 'results.json').write_text(json.dumps(results, indent=2))
+    document = results_document(results, counts)
+    (out / 'results.json').write_text(json.dumps(document, indent=2))
+    warn_about_queries(document.get(QUERY_COUNTS, {}))
     info = dict(checkpoint=str(checkpoint), tasks=list(tasks), feature=kind,
                 modalities=None if modalities is None else list(modalities),
                 cross_modal=[':'.join(p) for p in pairs],
                 classification='logits' if 'logits' in features.get('test', {}) and classification != 'probe'
                 else 'probe' if 'classification' in tasks else None,
-                num_samples={split: len(data['ids']) for split, data in features.items()}, counts=counts)
+                num_samples={split: len(data['ids']) for split, data in features.items()}, counts=counts,
+                media_errors={split: report_entry(report) for split, (report, _) in media.items()})
+    for split, (report, _) in media.items():
+        if report.total:
+            logger.warning('Split %s: %s', split, report.summary())
     (out / 'test_info.json').write_text(json.dumps(info, indent=2, default=str))
     if save_splits:
         for split, data in features.items():

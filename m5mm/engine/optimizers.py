@@ -15,6 +15,7 @@ from torch import nn
 from torch.optim import Optimizer
 
 from m5mm.registry import OPTIMIZERS, SCHEDULERS
+from m5mm.utils.build import find_registered
 
 
 def _pretrained_names(model: nn.Module) -> set:
@@ -73,7 +74,7 @@ def build_scheduler(optimizer: Optimizer, scheduler_cfg: Optional[dict], *, tota
     if scheduler_cfg is None:
         scheduler_cfg = dict(type='WarmupLinearDecayLR', warmup_ratio=0.0, min_ratio=1.0)
     cfg = dict(scheduler_cfg)
-    cls = SCHEDULERS.get(cfg['type'])
+    cls = find_registered(SCHEDULERS, cfg['type']) if isinstance(cfg.get('type'), str) else cfg.get('type')
     if cls is not None and 'total_steps' in inspect.signature(cls.__init__).parameters:
         cfg.setdefault('total_steps', total_steps)
     return SCHEDULERS.build(cfg, default_args=dict(optimizer=optimizer))

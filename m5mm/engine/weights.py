@@ -1,58 +1,130 @@
-"""Reading model weights out of any m5mm checkpoint: plain Accelerate or DeepSpeed ZeRO.
+"""Reading model weights out of any m5mm checkpoint or weights file, without running code.
 
-Training checkpoints (``WORK_DIR/checkpoints/step_*``) hold the whole training state; for
-evaluation and export only the model's weights are needed. DeepSpeed checkpoints store them
-partitioned (ZeRO) and in the engine's dtype; they are merged into one fp32 state dict with
-DeepSpeed's own ``get_fp32_state_dict_from_zero_checkpoint``.
+:func:`load_model_state_dict` / :func:`load_model_weights` are the one way m5mm reads model
+weights: from a training checkpoint (``model.safetensors``; DeepSpeed ZeRO folders merged into
+one fp32 state dict with DeepSpeed's ``zero_to_fp32`` under :func:`deepspeed_weights_only`;
+``pytorch_model.bin`` of checkpoints written before format 2), or from a ``.safetensors`` /
+``.pt`` / ``.bin`` file. Torch files are read weights-only; a file holding anything else is a
+:class:`~m5mm.engine.safe_load.CheckpointError`.
+
+Tied weights (an LM head sharing the token embedding, the table encoder sharing the text BERT)
+are stored once in safetensors files; the file's metadata maps each tied name to the stored one
+and loading restores every name.
 """
 from __future__ import annotations
 
+import json
 from pathlib import Path
-from typing import Dict, Union
+from typing import Dict, Tuple, Union
 
 import torch
 from torch import Tensor, nn
 
+from m5mm.engine.safe_load import CheckpointError, deepspeed_weights_only, load_tensor_file
+
 PathLike = Union[str, Path]
-_PLAIN_FILES = ('pytorch_model.bin', 'model.safetensors')
+MODEL_FILE = 'model.safetensors'
+_LEGACY_FILE = 'pytorch_model.bin'   # checkpoints of format 1 (read weights-only)
+TIED_KEY = 'm5mm_tied'               # safetensors metadata: {tied name: stored name}
+
+
+def save_safetensors(state: Dict[str, Tensor], path: PathLike) -> Path:
+    """Write ``state`` as safetensors, each shared tensor once (the ties go to the metadata)."""
+    from safetensors.torch import save_file
+    unique: Dict[str, Tensor] = {}
+    tied: Dict[str, str] = {}
+    seen: Dict[Tuple, str] = {}
+    storages = set()
+    for name, value in state.items():
+        value = value.detach()
+        key = (value.untyped_storage().data_ptr(), value.storage_offset(), tuple(value.shape),
+               tuple(value.stride()), value.dtype)
+        if key in seen:
+            tied[name] = seen[key]
+            continue
+        seen[key] = name
+        storage = value.untyped_storage().data_ptr()
+        shared = storage in storages and value.numel() > 0   # another view of a stored tensor: copy it
+        storages.add(storage)
+        unique[name] = value.clone().contiguous() if shared else value.contiguous()
+    save_file(unique, str(path), metadata={TIED_KEY: json.dumps(tied)} if tied else None)
+    return Path(path)
+
+
+def load_safetensors(path: PathLike) -> Dict[str, Tensor]:
+    """A state dict from a safetensors file, tied names restored (sharing the stored tensor)."""
+    from safetensors import safe_open
+    path = Path(path)
+    if not path.is_file():
+        raise CheckpointError(f'{path}: missing')
+    try:
+        with safe_open(str(path), framework='pt', device='cpu') as handle:
+            state = {name: handle.get_tensor(name) for name in handle.keys()}
+            metadata = handle.metadata() or {}
+        tied = json.loads(metadata.get(TIED_KEY, '{}'))
+    except Exception as exc:  # noqa: BLE001 - safetensors raises its own error types for damaged files
+        raise CheckpointError(f'{path}: not a readable safetensors file ({str(exc)[:300]})') from None
+    for name, stored in tied.items():
+        if stored not in state:
+            raise CheckpointError(f'{path}: tied weight {name!r} points at {stored!r}, which the file lacks')
+        state[name] = state[stored]
+    return state
 
 
 def _load_file(path: Path) -> Dict[str, Tensor]:
     if path.suffix == '.safetensors':
-        from safetensors.torch import load_file
-        return load_file(str(path))
-    state = torch.load(str(path), map_location='cpu', weights_only=True)
+        return load_safetensors(path)
+    state = load_tensor_file(path)
     if isinstance(state, dict) and 'state_dict' in state and isinstance(state['state_dict'], dict):
         state = state['state_dict']
+    if not isinstance(state, dict) or not all(isinstance(v, Tensor) for v in state.values()):
+        raise CheckpointError(f'{path}: not a state dict of tensors')
     return state
 
 
 def is_deepspeed_checkpoint(path: PathLike) -> bool:
-    """True for a directory written by ``accelerator.save_state`` under DeepSpeed."""
-    return (Path(path) / 'latest').is_file() and (Path(path) / 'pytorch_model').is_dir()
+    """True for a directory written by DeepSpeed's ``save_checkpoint`` (a ``latest`` tag and its folder)."""
+    path = Path(path)
+    if not (path / 'latest').is_file():
+        return False
+    tag = (path / 'latest').read_text(errors='replace').strip()
+    return bool(tag) and '/' not in tag and (path / tag).is_dir()
+
+
+def _load_deepspeed(path: Path) -> Dict[str, Tensor]:
+    from deepspeed.utils.zero_to_fp32 import get_fp32_state_dict_from_zero_checkpoint
+    tag = (path / 'latest').read_text().strip()
+    try:
+        with deepspeed_weights_only():
+            state = get_fp32_state_dict_from_zero_checkpoint(str(path), tag=tag)
+    except CheckpointError:
+        raise
+    except (FileNotFoundError, ValueError, KeyError, RuntimeError) as exc:
+        raise CheckpointError(f'{path}: DeepSpeed could not merge its ZeRO checkpoint {tag!r} ({exc})') from None
+    return {k: v.float() if v.is_floating_point() else v for k, v in state.items()}
 
 
 def load_model_state_dict(checkpoint: PathLike) -> Dict[str, Tensor]:
     """The model's fp32 state dict from a checkpoint directory or a weights file.
 
     Args:
-        checkpoint: a training checkpoint directory (Accelerate or DeepSpeed), or a file
-            (``.bin``/``.pt``/``.pth``/``.safetensors``, e.g. from ``tools/convert_checkpoint.py``).
+        checkpoint: a training checkpoint directory (plain or DeepSpeed), or a file
+            (``.safetensors``/``.pt``/``.pth``/``.bin``, e.g. from ``tools/convert_checkpoint.py``).
+
+    Raises:
+        CheckpointError: the weights cannot be read (or hold objects other than tensors).
     """
     path = Path(checkpoint)
     if path.is_file():
         return _load_file(path)
     if not path.is_dir():
         raise FileNotFoundError(f'No checkpoint at {path}')
-    for name in _PLAIN_FILES:
+    for name in (MODEL_FILE, _LEGACY_FILE):
         if (path / name).is_file():
             return _load_file(path / name)
     if is_deepspeed_checkpoint(path):
-        from deepspeed.utils.zero_to_fp32 import get_fp32_state_dict_from_zero_checkpoint
-        tag = (path / 'latest').read_text().strip()
-        state = get_fp32_state_dict_from_zero_checkpoint(str(path), tag=tag)
-        return {k: v.float() if v.is_floating_point() else v for k, v in state.items()}
-    raise FileNotFoundError(f'{path} holds no model weights (looked for {", ".join(_PLAIN_FILES)} or a '
+        return _load_deepspeed(path)
+    raise FileNotFoundError(f'{path} holds no model weights (looked for {MODEL_FILE}, {_LEGACY_FILE} or a '
                             f'DeepSpeed checkpoint)')
 
 
@@ -78,19 +150,10 @@ def _is_tied(model: nn.Module, name: str) -> bool:
 
 
 def save_model_state_dict(state: Dict[str, Tensor], out: PathLike) -> Path:
-    """Write a plain state dict (``.safetensors`` by suffix, else ``torch.save``)."""
+    """Write a plain state dict (``.safetensors`` by suffix, ties kept once; else ``torch.save``)."""
     out = Path(out)
     out.parent.mkdir(parents=True, exist_ok=True)
     if out.suffix == '.safetensors':
-        from safetensors.torch import save_file
-        unique = {}
-        seen = {}
-        for key, value in state.items():  # safetensors refuses shared storage: keep one copy
-            ptr = (value.data_ptr(), value.shape)
-            if ptr not in seen:
-                seen[ptr] = key
-                unique[key] = value.contiguous()
-        save_file(unique, str(out))
-    else:
-        torch.save(state, str(out))
+        return save_safetensors(state, out)
+    torch.save(state, str(out))
     return out

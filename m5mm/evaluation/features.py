@@ -130,7 +130,8 @@ def _concat(records: List[Dict[str, Any]]) -> Dict[str, Any]:
 @torch.no_grad()
 def extract_features(model: Any, dataloader: Any, *, kind: str = 'joint',
                      modalities: Optional[Sequence[str]] = None, combine: str = 'sum',
-                     keep_modalities: bool = False, accelerator: Any = None) -> Dict[str, Any]:
+                     keep_modalities: bool = False, accelerator: Any = None,
+                     media_report: Any = None) -> Dict[str, Any]:
     """One feature vector per sample of ``dataloader``.
 
     Args:
@@ -144,6 +145,8 @@ def extract_features(model: Any, dataloader: Any, *, kind: str = 'joint',
         keep_modalities: also return each modality's vector (pooled for 'joint').
         accelerator: an ``accelerate.Accelerator``; results are gathered from all processes
             (every process gets the full result).
+        media_report: a :class:`m5mm.datasets.MediaReport` that counts the batches' unreadable media
+            (this process's batches).
 
     Returns:
         The features dict of this module's docstring, sorted by dataset ``index`` when the meta
@@ -159,6 +162,8 @@ def extract_features(model: Any, dataloader: Any, *, kind: str = 'joint',
     records, all_ids, extras = [], [], {}
     try:
         for batch in dataloader:
+            if media_report is not None:
+                media_report.update(batch[META_KEY])
             if modalities is not None:
                 batch = drop_modalities(batch, keep=modalities)
             if accelerator is None:

@@ -7,6 +7,8 @@ from typing import Any, Dict, Optional
 from mmengine.registry import Registry
 from torch import nn
 
+from m5mm.utils.build import find_registered
+
 
 def config_class(cfg: Any, registry: Registry) -> Optional[type]:
     """The class a config dict would build (None when it cannot tell)."""
@@ -15,7 +17,7 @@ def config_class(cfg: Any, registry: Registry) -> Optional[type]:
     kind = cfg.get('type')
     if isinstance(kind, type):
         return kind
-    return registry.get(kind) if isinstance(kind, str) else None
+    return find_registered(registry, kind) if isinstance(kind, str) else None
 
 
 def accepts(cls: Optional[type], arg: str) -> bool:

@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any, Dict, Iterable, Optional, Tuple
+from typing import Any, Dict, Iterable, Mapping, Optional, Sequence, Tuple
 
 from mmengine.config import Config
 
@@ -13,9 +13,23 @@ from m5mm.utils.build import closest_names
 KNOWN_KEYS = frozenset({
     'default_scope', 'custom_imports', 'work_dir', 'seed', 'deterministic', 'precision', 'model',
     'train_dataloader', 'val_dataloader', 'test_dataloader', 'optim', 'scheduler', 'train_cfg', 'hooks',
-    'checkpoint', 'log_interval', 'accelerate', 'evaluation', 'data_root', 'load_from', 'shards',
+    'checkpoint', 'log_interval', 'accelerate', 'evaluation', 'data_root', 'load_from', 'on_bad_line', 'shards',
     'pretrained_root', 'pretrained_models', 'feature_dir',
 })
+#: Keys of a ``*_dataloader`` section (``drop_last`` only where the trainer reads it).
+LOADER_KEYS = ('batch_size', 'num_workers', 'persistent_workers', 'drop_last', 'dataset')
+_EVAL_LOADER_KEYS = tuple(k for k in LOADER_KEYS if k != 'drop_last')
+#: The keys of each section read by the trainer and the tools (anything else is an error).
+SECTION_KEYS = {
+    'train_cfg': ('max_epochs',),
+    'optim': ('optimizer', 'pretrained_lr_mult', 'decay_norm_and_bias', 'clip_grad_norm', 'accumulation_steps'),
+    'train_dataloader': LOADER_KEYS,
+    'val_dataloader': _EVAL_LOADER_KEYS,
+    'test_dataloader': _EVAL_LOADER_KEYS,
+    'custom_imports': ('imports', 'allow_failed_imports'),
+}
+#: Set only in a config file, never by an override: names modules to import.
+FILE_ONLY_KEYS = ('custom_imports',)
 
 #: Keys of the map-style readers that a shard folder does not take (they applied when it was built).
 READER_ONLY_KEYS = ('manifest', 'generate_if_missing', 'meta_file', 'folders', 'on_bad_line')
@@ -35,6 +49,28 @@ def check_top_level_keys(cfg: Config, known: Iterable[str] = KNOWN_KEYS) -> None
         if close and _is_typo(key, close[0]):
             raise ConfigError(f'Unknown config key {key!r}: did you mean {close[0]!r}? '
                               f'Known keys: {", ".join(sorted(known))}.')
+
+
+def check_sections(cfg: Config, sections: Mapping[str, Sequence[str]] = SECTION_KEYS) -> None:
+    """Raise :class:`ConfigError` for a key of a section (``train_cfg``, ``optim``, the dataloaders ...)
+    that nothing reads, naming the closest known key."""
+    for section, known in sections.items():
+        value = cfg.get(section)
+        if value is None:
+            continue
+        if not isinstance(value, dict):
+            raise ConfigError(f'{section} must be a dict, got {type(value).__name__}')
+        for key in value:
+            if key not in known:
+                close = closest_names(str(key), known, n=1)
+                hint = f' Did you mean {close[0]!r}?' if close else ''
+                raise ConfigError(f'Unknown key {section}.{key}.{hint} Keys of {section}: {", ".join(known)}.')
+
+
+def check_config(cfg: Config) -> None:
+    """Top-level typos and unknown keys of the sections the trainer reads (see :data:`SECTION_KEYS`)."""
+    check_top_level_keys(cfg)
+    check_sections(cfg)
 
 
 def _is_typo(key: str, candidate: str) -> bool:
@@ -121,16 +157,47 @@ def retarget_pretrained_root(cfg: Config, pretrained_root: str) -> int:
     return count
 
 
+def apply_on_bad_line(cfg: Config) -> int:
+    """Set the top-level ``on_bad_line`` (``'error'``/``'skip'``) on every dataset of ``cfg`` that reads
+    a manifest or meta file."""
+    value = cfg.get('on_bad_line')
+    if value is None:
+        return 0
+    if value not in ('error', 'skip'):
+        raise ConfigError(f"on_bad_line must be 'error' or 'skip', got {value!r}")
+    count = 0
+    for dataset_cfg in iter_dataset_cfgs(cfg._cfg_dict):
+        if _accepts(dataset_cfg.get('type'), 'on_bad_line'):   # (a shard folder was checked when built)
+            dataset_cfg['on_bad_line'] = value
+            count += 1
+    return count
+
+
+def _accepts(type_name: Any, argument: str) -> bool:
+    import inspect
+
+    from m5mm.registry import DATASETS
+    from m5mm.utils.build import find_registered
+    cls = find_registered(DATASETS, type_name) if isinstance(type_name, str) else type_name
+    return cls is not None and argument in inspect.signature(cls.__init__).parameters
+
+
 def load_config(path: str, cfg_options: Optional[Dict[str, Any]] = None) -> Config:
     """Load a config file, apply ``--cfg-options`` and check its keys.
 
     ``data_root=DIR`` among the options retargets every dataset in the config to DIR;
-    ``pretrained_root=DIR`` every pretrained model under the config's ``pretrained_root``.
+    ``pretrained_root=DIR`` every pretrained model under the config's ``pretrained_root``; a top-level
+    ``on_bad_line`` (in the file or the options) applies to every dataset. ``custom_imports`` may
+    only be set in a config file.
     """
     if not Path(path).is_file():
         raise ConfigError(f'Config file not found: {path}')
     cfg = Config.fromfile(path)
     options = dict(cfg_options or {})
+    refused = [k for k in options if k.split('.')[0] in FILE_ONLY_KEYS]
+    if refused:
+        raise ConfigError(f'{refused[0]} cannot be set with --cfg-options (it imports modules); set it in a '
+                          f'config file')
     data_root = options.pop('data_root', None)
     pretrained_root = options.pop('pretrained_root', None)
     if options:
@@ -141,5 +208,6 @@ def load_config(path: str, cfg_options: Optional[Dict[str, Any]] = None) -> Conf
     if data_root is not None:
         if retarget_data_root(cfg, str(data_root)) == 0:
             raise ConfigError(f'data_root={data_root} given, but the config {path} has no dataset to retarget')
-    check_top_level_keys(cfg)
+    apply_on_bad_line(cfg)
+    check_config(cfg)
     return cfg

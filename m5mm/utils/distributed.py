@@ -18,7 +18,7 @@ import torch.distributed as dist
 from torch import Tensor
 
 __all__ = ['is_distributed', 'get_rank', 'get_world_size', 'gather_sizes', 'rank_offset',
-           'all_gather_tensor', 'gather_with_grad', 'all_reduce_sum']
+           'all_gather_tensor', 'gather_with_grad', 'all_reduce_sum', 'agree_on_error']
 
 
 def is_distributed() -> bool:
@@ -121,3 +121,13 @@ def all_reduce_sum(x: Tensor) -> Tensor:
     x = x.clone()
     dist.all_reduce(x, op=dist.ReduceOp.SUM)
     return x
+
+
+def agree_on_error(error: Optional[str]) -> Optional[str]:
+    """The lowest rank's error message, or None when no rank has one: every rank gets the same answer,
+    so all of them stop (or go on) together instead of some waiting forever in a collective."""
+    if not is_distributed():
+        return error
+    errors: List[Optional[str]] = [None] * get_world_size()
+    dist.all_gather_object(errors, error)
+    return next((e for e in errors if e), None)

@@ -28,3 +28,27 @@ def get_logger(log_file: Optional[Path] = None, *, is_main: bool = True) -> logg
             file_handler.setFormatter(logging.Formatter(_FORMAT))
             logger.addHandler(file_handler)
     return logger
+
+
+def _file_handlers(log_file: Path) -> list:
+    target = str(Path(log_file).resolve())
+    return [h for h in logging.getLogger(LOGGER_NAME).handlers if getattr(h, 'baseFilename', None) == target]
+
+
+def close_log_file(log_file: Path) -> None:
+    """Stop writing to ``log_file`` (later runs in this process log elsewhere)."""
+    logger = logging.getLogger(LOGGER_NAME)
+    for handler in _file_handlers(log_file):
+        logger.removeHandler(handler)
+        handler.close()
+
+
+def log_exception_to_file(log_file: Path, message: str, exc: BaseException) -> bool:
+    """Write ``message`` and ``exc``'s traceback to ``log_file`` only (the console shows the traceback
+    anyway); returns False when no handler writes to that file."""
+    handlers = _file_handlers(log_file)
+    record = logging.getLogger(LOGGER_NAME).makeRecord(
+        LOGGER_NAME, logging.ERROR, __file__, 0, message, (), (type(exc), exc, exc.__traceback__))
+    for handler in handlers:
+        handler.handle(record)
+    return bool(handlers)

@@ -89,3 +89,20 @@ def test_split_meta_files_and_malformed_entries(m5_root, tokenizer_dir):
         M5ProductDataset(data_root=str(m5_root), meta_file='list.json', tokenizer=None)
     with pytest.raises(FileNotFoundError, match='meta file'):
         M5ProductDataset(data_root=str(m5_root), meta_file='nope.json', tokenizer=None)
+
+
+def test_media_folders_under_other_names_are_warned_about(m5_root, tokenizer_dir, caplog):
+    import logging
+    for name in ('image', 'video', 'audio'):
+        (m5_root / name).rename(m5_root / f'{name}s')
+    meta = (m5_root / 'meta.json').read_text()
+    (m5_root / 'meta.json').write_bytes('\ufeff'.encode('utf-8') + meta.encode('utf-8'))   # a byte-order mark
+    with caplog.at_level(logging.WARNING, logger='m5mm'):
+        ds = M5ProductDataset(data_root=str(m5_root), split=None, tokenizer=dict(path=tokenizer_dir))
+    assert len(ds) == 4
+    for name in ('image', 'video', 'audio'):
+        assert f"modality '{name}' is configured but absent from every record" in caplog.text
+        assert f"set folders=dict({name}=...)" in caplog.text
+    ds = M5ProductDataset(data_root=str(m5_root), split=None, tokenizer=dict(path=tokenizer_dir),
+                          folders=dict(image='images', video='videos', audio='audios'))
+    assert ds.records[0]['fields']['image'] == 'images/m1.jpg'

@@ -223,3 +223,25 @@ def test_set_epoch_reaches_persistent_workers(data_root, tokenizer_dir, context)
     assert not torch.equal(pixels[0], pixels[1])  # the flips changed with the epoch inside the worker
     copy = pickle.loads(pickle.dumps(ds))
     assert copy.epoch == 1 and copy._epoch is not ds._epoch
+
+
+def test_nan_values_are_malformed_and_a_byte_order_mark_is_not(tmp_path, tokenizer_dir):
+    lines = ['{"id": "n1", "text": NaN}', '{"id": "n2", "text": "ok", "table": [["weight", Infinity]]}',
+             dict(id='n3', text='fine', category=5)]
+    write_manifest(tmp_path / 'manifest.jsonl', lines)
+    with pytest.raises(ManifestError, match=r"manifest.jsonl:1: field 'text': NaN/Infinity is not a value"):
+        make(tmp_path, tokenizer_dir)
+    ds = make(tmp_path, tokenizer_dir, on_bad_line='skip')
+    assert [r['id'] for r in ds.records] == ['n3'] and len(ds.bad_lines) == 2
+    text = (tmp_path / 'manifest.jsonl').read_text().replace('NaN', '"a title"').replace('Infinity', '"5 kg"')
+    (tmp_path / 'manifest.jsonl').write_bytes('\ufeff'.encode('utf-8') + text.encode('utf-8'))
+    ds = make(tmp_path, tokenizer_dir)
+    assert [r['id'] for r in ds.records] == ['n1', 'n2', 'n3'] and ds.records[0]['fields']['text'] == 'a title'
+
+
+def test_a_modality_absent_from_every_record_is_warned_about(tmp_path, tokenizer_dir, caplog):
+    write_manifest(tmp_path / 'manifest.jsonl', [dict(id='a', text='red shirt'), dict(id='b', text='mug')])
+    with caplog.at_level(logging.WARNING, logger='m5mm'):
+        make(tmp_path, tokenizer_dir, modalities=dict(text=None, image=None))
+    assert "modality 'image' is configured but absent from every record" in caplog.text
+    assert "'text' is configured" not in caplog.text

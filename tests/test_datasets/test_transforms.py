@@ -36,6 +36,26 @@ def test_load_image_draft_decodes_smaller_but_large_enough(data_root, tmp_path):
     assert 64 <= out.shape[1] < 400 and 64 <= out.shape[2] < 600
 
 
+def test_large_pngs_are_reduced_on_load_and_huge_images_refused_before_decoding(tmp_path):
+    import struct
+    import zlib
+
+    from .media_files import write_jpeg
+    write_jpeg(tmp_path / 'big.png', 400, 600, fmt='PNG')
+    out = LoadImage(draft_size=64)(res(tmp_path / 'big.png'))['pixels']
+    assert out.shape == (3, -(-400 // 6), 600 // 6)   # box-reduced by 6: still at least 64 x 64
+    assert LoadImage()(res(tmp_path / 'big.png'))['pixels'].shape == (3, 400, 600)
+    with pytest.raises(MediaError, match='image too large: .*600x400 pixels > max_pixels=100000'):
+        LoadImage(max_pixels=100_000)(res(tmp_path / 'big.png'))
+    # a 10000 x 10000 PNG header (the data would take 300 MB decoded): refused by the default cap unread
+    data = bytearray((tmp_path / 'big.png').read_bytes())
+    ihdr = struct.pack('>II', 10000, 10000) + bytes(data[24:29])
+    data[16:33] = ihdr + struct.pack('>I', zlib.crc32(b'IHDR' + ihdr))
+    (tmp_path / 'huge.png').write_bytes(bytes(data))
+    with pytest.raises(MediaError, match='image too large: .*10000x10000 pixels > max_pixels=50000000'):
+        LoadImage(draft_size=64)(res(tmp_path / 'huge.png'))
+
+
 def test_resize_and_normalize_reference(data_root):
     pixels = LoadImage()(res(data_root / 'images/p1.jpg'))['pixels']
     resized = ResizeImage(size=(16, 24))({'pixels': pixels})['pixels']

@@ -20,6 +20,7 @@ import torch
 
 from m5mm.engine.checkpoint import latest_checkpoint
 from m5mm.engine.weights import load_model_state_dict
+from tests.test_engine.planted import plant_in_checkpoint
 
 REPO = Path(__file__).resolve().parents[2]
 TRAIN = str(REPO / 'tools' / 'train.py')
@@ -133,6 +134,14 @@ def test_deepspeed_zero2_two_processes_match_one_and_resume(exact_config, sparse
     failed = _launch(['--num_processes', '1', *ds], exact_config, tmp_path, sparse_video_root, '--resume',
                      expect_ok=False)
     assert 'DeepSpeed ZeRO checkpoint of 2 processes' in failed.stderr and 'load_from=' in failed.stderr
+    # a planted pickle in DeepSpeed's own files (meta.json edited to match) is refused, not run
+    checkpoint = latest_checkpoint(str(tmp_path))
+    marker = tmp_path / 'pwned'
+    plant_in_checkpoint(checkpoint, 'pytorch_model/mp_rank_00_model_states.pt', marker)
+    failed = _launch(_two_rank_args(*ds), exact_config, tmp_path, sparse_video_root, '--resume', str(checkpoint),
+                     '--cfg-options', 'train_dataloader.batch_size=4', expect_ok=False)
+    assert 'refuses to load this file' in failed.stderr and 'mp_rank_00_model_states.pt' in failed.stderr
+    assert not marker.exists()
 
 
 def test_deepspeed_zero3_two_processes_match_one(exact_config, sparse_video_root, reference_run, tmp_path):

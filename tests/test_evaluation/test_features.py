@@ -117,16 +117,13 @@ def test_errors(tmp_path, tiny_data):
 
 
 def test_with_accelerator(tiny_data):
-    accelerate = pytest.importorskip('accelerate')
+    pytest.importorskip('accelerate')
+    from m5mm.engine.accelerator import build_accelerator
     samples, dims, model = tiny_data
     loader = torch.utils.data.DataLoader(samples, batch_size=4, collate_fn=lambda s: collate(s, dims))
-    acc = accelerate.Accelerator(cpu=True)
-    try:
-        model_p, loader_p = acc.prepare(model, loader)
-        out = extract_features(model_p, loader_p, accelerator=acc)
-    finally:  # an fp32 AcceleratorState left behind would refuse the bf16 trainers of later tests
-        from accelerate.state import AcceleratorState
-        AcceleratorState._reset_state(reset_partial_state=True)
+    acc = build_accelerator()   # as the trainer makes it: one precision for every test of a process
+    model_p, loader_p = acc.prepare(model, loader)
+    out = extract_features(model_p, loader_p, accelerator=acc)
     ref = _reference(model, samples, dims)
     assert out['ids'] == [s['id'] for s in samples]
     np.testing.assert_allclose(out['features'], ref['joint'].numpy(), rtol=1e-5, atol=1e-6)

@@ -40,11 +40,24 @@ def test_run_tasks_layout_and_values(splits):
     probe = LinearProbe().fit(splits['train']['features'], splits['train']['category'])
     assert results['classification'] == probe.evaluate(splits['test']['features'], splits['test']['category'])
     assert results['clustering']['purity'] > 0.9 and results['retrieval_coarse']['mAP@1'] > 0.9
-    assert counts['RetrievalTask']['retrieval_coarse']['num_queries'] == 20
-    assert set(counts) == {'RetrievalTask'}                       # the other tasks have no counts
+    assert counts['retrieval_coarse'] == dict(num_queries=20, num_evaluated=20, num_without_positive=0)
+    assert set(counts) == {'retrieval_coarse', 'retrieval_fine'}   # by result name; the other tasks have none
     out = RetrievalTask(levels={'fine': 'instance'})(splits)     # a task returns its results and counts
     assert isinstance(out, TaskResult) and out.results == {'retrieval_fine': results['retrieval_fine']}
-    assert out.counts == {'retrieval_fine': counts['RetrievalTask']['retrieval_fine']}
+    assert out.counts == {'retrieval_fine': counts['retrieval_fine']}
+
+
+def test_counts_of_several_cross_modal_pairs_are_kept_apart(splits):
+    rng = np.random.default_rng(2)
+    test = dict(splits['test'], modality_features={m: rng.normal(size=(40, 8)).astype(np.float32)
+                                                   for m in ('text', 'image')},
+                present={'text': np.arange(40) % 4 != 0, 'image': np.ones(40, bool)})
+    _, counts = run_tasks({'test': test}, [dict(type='CrossModalRetrievalTask', query_modality='text',
+                                                gallery_modality='image'),
+                                           dict(type='CrossModalRetrievalTask', query_modality='image',
+                                                gallery_modality='text')], return_counts=True)
+    assert counts['retrieval_text2image'] == dict(num_queries=30, num_evaluated=30)   # queries with text
+    assert counts['retrieval_image2text'] == dict(num_queries=40, num_evaluated=30)   # positives need text
 
 
 def test_paths_logits_and_configs(tmp_path, splits):

@@ -68,7 +68,11 @@ def _hand_joint(model, cfg, split, keep=MODALITIES):
 def test_results_json_has_the_documented_layout(full_run):
     out, results = full_run
     assert list(results) == ['retrieval_coarse', 'retrieval_fine', 'classification', 'clustering',
-                             'retrieval_text2image', 'retrieval_image2text']
+                             'retrieval_text2image', 'retrieval_image2text', 'query_counts']
+    counts = results.pop('query_counts')   # the queries behind each retrieval result
+    assert set(counts) == {'retrieval_coarse', 'retrieval_fine', 'retrieval_text2image', 'retrieval_image2text'}
+    assert counts['retrieval_coarse']['queries'] == counts['retrieval_coarse']['scored'] + \
+        counts['retrieval_coarse']['skipped'] > 0
     assert list(results['retrieval_coarse']) == RETRIEVAL_KEYS == list(results['retrieval_fine'])
     assert list(results['classification']) == ['accuracy', 'top5']
     assert list(results['clustering']) == ['NMI', 'purity', 'ARI']
@@ -109,7 +113,7 @@ def test_subset_of_modalities_equals_features_without_the_others(full_run, train
                         '--modalities', 'text', '--save-features',
                         '--cfg-options', f'data_root={options["data_root"]}'])
     results = json.loads((tmp_path / 'results.json').read_text())
-    assert list(results) == ['retrieval_coarse', 'retrieval_fine']
+    assert list(results) == ['retrieval_coarse', 'retrieval_fine', 'query_counts']
     query, gallery = load_features(str(tmp_path / 'features_query.npz')), \
         load_features(str(tmp_path / 'features_gallery.npz'))
     hand_q, _ = _hand_joint(model, cfg, 'query', keep=('text',))
@@ -161,3 +165,55 @@ def test_bad_arguments_fail_clearly(trained, tmp_path):
     with pytest.raises(SystemExit, match='QUERY:GALLERY'):
         tool.main([CONFIG, str(checkpoint), '--cross-modal', 'text', '--cfg-options',
                    f'data_root={options["data_root"]}'])
+
+
+@pytest.mark.parametrize('tool_name', ['test', 'extract_features', 'convert_checkpoint'])
+@pytest.mark.parametrize('layout', ['weights.pt', 'deepspeed_dir'])
+def test_tools_refuse_planted_pickles_and_run_nothing(trained, tmp_path, tool_name, layout):
+    from tests.test_engine.planted import assert_live, plant_torch_file
+    _, _, options, _, _ = trained
+    marker = tmp_path / 'pwned'
+    if layout == 'weights.pt':
+        target = plant_torch_file(tmp_path / 'weights.pt', marker)
+    else:   # a folder shaped like a DeepSpeed ZeRO checkpoint (read by DeepSpeed's zero_to_fp32)
+        target = tmp_path / 'ckpt'
+        (target / 'pytorch_model').mkdir(parents=True)
+        (target / 'latest').write_text('pytorch_model')
+        for name in ('mp_rank_00_model_states.pt', 'zero_pp_rank_0_mp_rank_00_optim_states.pt'):
+            plant_torch_file(target / 'pytorch_model' / name, marker)
+    assert_live(next(p for p in target.rglob('*') if p.is_file() and p.suffix == '.pt') if target.is_dir()
+                else target, marker)
+    argv = {'test': [CONFIG, str(target), '--work-dir', str(tmp_path / 'out'), '--tasks', 'clustering'],
+            'extract_features': [CONFIG, str(target), '--split', 'gallery', '--out', str(tmp_path / 'g.npz')],
+            'convert_checkpoint': [str(target), '--out', str(tmp_path / 'w.safetensors')]}[tool_name]
+    if tool_name != 'convert_checkpoint':
+        argv += ['--cfg-options', f'data_root={options["data_root"]}']
+    with pytest.raises(SystemExit, match='error: .*refuses to load this file'):
+        _tool(tool_name).main(argv)
+    assert not marker.exists()
+
+
+def test_a_one_record_gallery_reports_its_skipped_queries(trained, tmp_path, caplog):
+    import logging
+    import os
+    _, checkpoint, options, _, _ = trained
+    source = options['data_root']
+    root = tmp_path / 'data'
+    root.mkdir()
+    for sub in ('images', 'videos', 'audio', 'tokenizer'):
+        os.symlink(os.path.join(source, sub), root / sub)
+    kept = False
+    with open(os.path.join(source, 'manifest.jsonl')) as src, open(root / 'manifest.jsonl', 'w') as dst:
+        for line in src:
+            record = json.loads(line)
+            if record.get('split') == 'gallery':
+                if kept:
+                    continue
+                kept = True
+            dst.write(json.dumps(record) + '\n')
+    with caplog.at_level(logging.WARNING, logger='m5mm'):
+        _tool('test').main([CONFIG, str(checkpoint), '--work-dir', str(tmp_path / 'out'), '--tasks', 'retrieval',
+                            '--cfg-options', f'data_root={root}'])
+    counts = json.loads((tmp_path / 'out' / 'results.json').read_text())['query_counts']['retrieval_coarse']
+    assert counts['scored'] < counts['skipped'] and counts['queries'] == 12
+    assert f"retrieval_coarse: {counts['skipped']} of 12 queries were skipped" in caplog.text

@@ -79,3 +79,36 @@ def _plain_config(tmp_path):
     path = tmp_path / 'plain.py'
     path.write_text("model = dict(type='ScalePretrainer')\n")
     return path
+
+
+@pytest.mark.parametrize('option,message', [
+    ({'train_cfg.max_epoch': 5}, "Unknown key train_cfg.max_epoch. Did you mean 'max_epochs'?"),
+    ({'optim.accumulation_step': 4}, "Unknown key optim.accumulation_step. Did you mean 'accumulation_steps'?"),
+    ({'train_dataloader.num_worker': 2}, "Unknown key train_dataloader.num_worker. Did you mean 'num_workers'?"),
+    ({'test_dataloader.drop_last': True}, 'Unknown key test_dataloader.drop_last.'),
+])
+def test_typos_inside_the_sections_the_trainer_reads_are_reported(config_tree, option, message):
+    with pytest.raises(ConfigError, match=message.replace('.', r'\.').replace('?', r'\?')):
+        load_config(str(config_tree / 'leaf.py'), option)
+
+
+def test_drop_last_is_a_train_dataloader_key(config_tree):
+    assert load_config(str(config_tree / 'leaf.py'), {'train_dataloader.drop_last': False}).train_dataloader.drop_last \
+        is False
+
+
+def test_custom_imports_cannot_come_from_an_override(config_tree):
+    with pytest.raises(ConfigError, match=r'custom_imports\.imports cannot be set with --cfg-options'):
+        load_config(str(config_tree / 'leaf.py'), {'custom_imports.imports': ['antigravity']})
+    (config_tree / 'imports.py').write_text("_base_ = ['leaf.py']\ncustom_imports = dict(imports=['json'])\n")
+    assert load_config(str(config_tree / 'imports.py')).custom_imports.imports == ['json']
+
+
+def test_one_top_level_on_bad_line_covers_every_dataset(config_tree):
+    cfg = load_config(str(config_tree / 'leaf.py'), {'on_bad_line': 'skip'})
+    assert cfg.train_dataloader.dataset.on_bad_line == cfg.test_dataloader.dataset.on_bad_line == 'skip'
+    (config_tree / 'skip.py').write_text("_base_ = ['leaf.py']\non_bad_line = 'skip'\n"
+                                         "train_dataloader = dict(dataset=dict(on_bad_line='error'))\n")
+    assert load_config(str(config_tree / 'skip.py')).train_dataloader.dataset.on_bad_line == 'skip'
+    with pytest.raises(ConfigError, match="on_bad_line must be 'error' or 'skip'"):
+        load_config(str(config_tree / 'leaf.py'), {'on_bad_line': 'ignore'})

@@ -24,21 +24,23 @@ modalities = dict(
     video=dict(pipeline=video_pipeline, source='raw'),
     audio=dict(pipeline=audio_pipeline, source='raw'),
 )
+# A malformed manifest line stops the run, naming file and line ('skip': log, count and go on).
+on_bad_line = 'error'
 # path=None: DATA_ROOT/tokenizer, trained on the train split's titles and tables if absent.
 tokenizer = dict(path=None, vocab_size=4000)
 
 train_dataloader = dict(
     batch_size=32, num_workers=2,
     dataset=dict(type='ManifestDataset', data_root=data_root, split='train', modalities=modalities,
-                 tokenizer=tokenizer, on_bad_line='error',
+                 tokenizer=tokenizer,
                  generate_if_missing=dict(num_products=400, seed=0)))
 val_dataloader = dict(
     batch_size=64, num_workers=2,
     dataset=dict(type='ManifestDataset', data_root=data_root, split='val', modalities=modalities,
-                 tokenizer=tokenizer, on_bad_line='error',
+                 tokenizer=tokenizer,
                  generate_if_missing=dict(num_products=400, seed=0)))
 test_dataloader = dict(
     batch_size=64, num_workers=2,
     dataset=dict(type='ManifestDataset', data_root=data_root, split=['query', 'gallery'],
-                 modalities=modalities, tokenizer=tokenizer, on_bad_line='error',
+                 modalities=modalities, tokenizer=tokenizer,
                  generate_if_missing=dict(num_products=400, seed=0)))

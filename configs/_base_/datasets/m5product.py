@@ -17,6 +17,8 @@ modalities = dict(
     audio=dict(pipeline=[dict(type='LoadAudioMel', sample_rate=16000, max_duration=12.0, n_mels=80,
                               n_fft=1024, hop_length=256)], source='raw'),
 )
+# Real data is noisy: skip malformed entries (counted in the log and media_report.json) in every dataset.
+on_bad_line = 'skip'
 # Titles are Chinese: train a WordPiece vocabulary on the train split (or point path at a
 # bert-base-chinese tokenizer folder; the paper uses its 21128-token vocabulary).
 tokenizer = dict(path=None, vocab_size=21128)
@@ -28,12 +30,12 @@ meta_files = dict(train='train_meta.json', val='val_meta.json', query='query_met
 train_dataloader = dict(
     batch_size=64, num_workers=8,
     dataset=dict(type='M5ProductDataset', data_root=data_root, meta_file=meta_files, split='train',
-                 modalities=modalities, tokenizer=tokenizer, on_bad_line='skip'))
+                 modalities=modalities, tokenizer=tokenizer))
 val_dataloader = dict(
     batch_size=64, num_workers=8,
     dataset=dict(type='M5ProductDataset', data_root=data_root, meta_file=meta_files, split='val',
-                 modalities=modalities, tokenizer=tokenizer, on_bad_line='skip'))
+                 modalities=modalities, tokenizer=tokenizer))
 test_dataloader = dict(
     batch_size=64, num_workers=8,
     dataset=dict(type='M5ProductDataset', data_root=data_root, meta_file=meta_files,
-                 split=['query', 'gallery'], modalities=modalities, tokenizer=tokenizer, on_bad_line='skip'))
+                 split=['query', 'gallery'], modalities=modalities, tokenizer=tokenizer))

@@ -11,6 +11,8 @@ import numpy as np
 from ..errors import MISSING_FILE, UNREADABLE_FILE, MediaError
 
 _DECORD_QUIET = False
+IMAGE_TOO_LARGE = 'image too large'
+DEFAULT_MAX_PIXELS = 50_000_000   # e.g. 8660 x 5773; decoding one needs 150 MB
 
 
 def check_file(path: str) -> str:
@@ -34,24 +36,39 @@ def open_source(path: str, data: Optional[bytes]) -> Union[str, io.BytesIO]:
     return io.BytesIO(data)
 
 
-def decode_image(path: str, *, draft_size: Optional[Tuple[int, int]] = None,
-                 data: Optional[bytes] = None) -> np.ndarray:
+def decode_image(path: str, *, draft_size: Optional[Tuple[int, int]] = None, data: Optional[bytes] = None,
+                 max_pixels: Optional[int] = DEFAULT_MAX_PIXELS) -> np.ndarray:
     """(H, W, 3) uint8 RGB array of an image file.
 
     Args:
         path: the image file.
-        draft_size: (width, height) the JPEG decoder may reduce to (faster; at least this size).
+        draft_size: (width, height) the image may be reduced to (never below): JPEGs are decoded at a
+            reduced scale (draft mode), other formats (PNG ...) are box-reduced right after decoding.
+        max_pixels: images with more pixels (read from the header, before decoding) are refused as
+            ``'image too large'``; None: no cap.
         data: the file's bytes, read instead of ``path`` when given.
     """
     from PIL import Image
     source = open_source(path, data)
     try:
-        with Image.open(source) as img:
-            if draft_size is not None:
-                img.draft('RGB', tuple(draft_size))
-            return np.asarray(img.convert('RGB'))
-    except (OSError, ValueError, SyntaxError, Image.DecompressionBombError) as exc:
+        with warnings.catch_warnings():
+            warnings.simplefilter('ignore', Image.DecompressionBombWarning)   # the cap below decides
+            with Image.open(source) as img:
+                width, height = img.size
+                if max_pixels is not None and width * height > max_pixels:
+                    raise MediaError(IMAGE_TOO_LARGE, f'{path}: {width}x{height} pixels > max_pixels={max_pixels}')
+                if draft_size is not None:
+                    img.draft('RGB', tuple(draft_size))
+                rgb = img.convert('RGB')
+    except Image.DecompressionBombError as exc:
+        raise MediaError(IMAGE_TOO_LARGE, f'{path}: {exc}') from None
+    except (OSError, ValueError, SyntaxError) as exc:
         raise MediaError('corrupt image', f'{path}: {exc}') from None
+    if draft_size is not None:
+        factor = min(rgb.width // draft_size[0], rgb.height // draft_size[1])
+        if factor >= 2:
+            rgb = rgb.reduce(factor)
+    return np.asarray(rgb)
 
 
 def _quiet_decord(decord) -> None:

@@ -1,7 +1,7 @@
 """The hook interface: trainer extensions called at fixed points of the loop."""
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Dict
+from typing import TYPE_CHECKING, Any, Dict
 
 from torch import Tensor
 
@@ -12,9 +12,22 @@ if TYPE_CHECKING:
 class Hook:
     """Base class; override the points you need. Every hook runs on every process;
     use ``trainer.is_main`` for work (files, printing) that only rank 0 should do.
-    ``priority``: lower runs first (checkpoints run after loggers)."""
+    ``priority``: lower runs first (checkpoints run after loggers).
+
+    A hook that accumulates over steps (averages, counts of an epoch) returns that state from
+    :meth:`state_dict` as a JSON-able dict: every checkpoint stores it for each process and a
+    resumed run gives it back through :meth:`load_state_dict` before ``before_run``, so what the
+    hook writes describes the whole run, not only the part after the last resume.
+    """
 
     priority = 50
+
+    def state_dict(self) -> Dict[str, Any]:
+        """This process's JSON-able state to checkpoint (empty: nothing to keep)."""
+        return {}
+
+    def load_state_dict(self, state: Dict[str, Any]) -> None:
+        """Restore :meth:`state_dict`'s output from a checkpoint."""
 
     def before_run(self, trainer: 'Trainer') -> None:
         pass

@@ -1,10 +1,10 @@
 """Evaluates the trained model at the end of the run (and optionally after every epoch)."""
 from __future__ import annotations
 
-import json
-from typing import Sequence
+from typing import List, Sequence
 
 from m5mm.registry import HOOKS
+from m5mm.utils.files import atomic_write_json
 
 from .base import Hook
 
@@ -12,7 +12,12 @@ from .base import Hook
 @HOOKS.register_module()
 class EvaluationHook(Hook):
     """Runs downstream ``tasks`` (see :mod:`m5mm.engine.evaluate`) on the config's test data,
-    prints the table and writes ``WORK_DIR/results.json`` (``eval_epoch_<n>.json`` per epoch)."""
+    prints the table and writes ``WORK_DIR/results.json`` (``eval_epoch_<n>.json`` per epoch) with
+    the queries scored and skipped, and the evaluation splits' media errors to ``media_report.json``.
+
+    The evaluation splits are checked before training: a task whose split is empty is skipped with
+    a warning naming the split, so a finished run never fails for want of test data.
+    """
 
     priority = 95  # after the final checkpoint: a failing evaluation loses no training
 
@@ -21,16 +26,36 @@ class EvaluationHook(Hook):
         self.tasks = tuple(tasks)
         self.kind = kind
         self.every_epoch = every_epoch
+        self.tasks_to_run: List[str] = list(self.tasks)
+
+    def before_run(self, trainer) -> None:
+        from m5mm.engine.eval_report import runnable_tasks, split_sizes
+        from m5mm.engine.evaluate import TASK_PRESETS as TASKS
+        unknown = [t for t in self.tasks if t not in TASKS]
+        if unknown:
+            raise ValueError(f'EvaluationHook: unknown tasks {unknown}; choose from {sorted(TASKS)}')
+        needed = {task: TASKS[task][1] for task in self.tasks}
+        sizes = split_sizes(trainer.cfg, [s for splits in needed.values() for s in splits],
+                            train_dataset=trainer.train_dataset)
+        self.tasks_to_run = runnable_tasks(self.tasks, needed, sizes, trainer.logger)
 
     def _evaluate(self, trainer, filename: str) -> dict:
-        from m5mm.engine.evaluate import evaluate_model
+        from m5mm.engine.eval_report import results_document, warn_about_queries
+        from m5mm.engine.evaluate import evaluate_features
         from m5mm.evaluation import format_results
-        results = evaluate_model(trainer.model, trainer.cfg, tasks=self.tasks, kind=self.kind,
-                                 accelerator=trainer.accelerator)
+        if not self.tasks_to_run:
+            trainer.logger.warning('No evaluation after step %d: every task\'s test split is empty', trainer.state.step)
+            return {}
+        media: dict = {}
+        results, counts, _ = evaluate_features(trainer.model, trainer.cfg, tasks=self.tasks_to_run, kind=self.kind,
+                                               accelerator=trainer.accelerator, media=media)
         if trainer.is_main:
-            (trainer.work_dir / filename).write_text(json.dumps(results, indent=2))
+            document = results_document(results, counts)
+            atomic_write_json(trainer.work_dir / filename, document)
             trainer.logger.info('Evaluation after %d steps (%s features):\n%s', trainer.state.step, self.kind,
                                 format_results(results))
+            warn_about_queries(document.get('query_counts', {}), trainer.logger)
+            _record_media(trainer, media)
         trainer.last_eval = results
         return results
 
@@ -46,3 +71,13 @@ class EvaluationHook(Hook):
                 print(f"Retrieval on the query set: coarse mAP@1 {100 * coarse['mAP@1']:.2f}, "
                       f"mAP@10 {100 * coarse['mAP@10']:.2f}; fine mAP@1 {100 * fine.get('mAP@1', float('nan')):.2f}, "
                       f"mAP@10 {100 * fine.get('mAP@10', float('nan')):.2f} (%)", flush=True)
+
+
+def _record_media(trainer, media: dict) -> None:
+    from m5mm.engine.media_log import dataset_entry, record_media_entry, report_entry
+    for split, (report, dataset) in media.items():
+        record_media_entry(trainer.work_dir, split, dataset=dataset_entry(dataset),
+                           entry=dict(step=trainer.state.step, **report_entry(report)), series='evaluations',
+                           key='step')
+        if report.total:
+            trainer.logger.warning('Evaluation split %s: %s', split, report.summary())

@@ -4,12 +4,13 @@ from __future__ import annotations
 import json
 import time
 from collections import defaultdict
-from typing import Dict, List
+from typing import Any, Dict, List
 
 import torch
 from torch import Tensor
 
 from m5mm.registry import HOOKS
+from m5mm.utils.files import atomic_write_text
 
 from .base import Hook
 
@@ -19,6 +20,9 @@ class MetricsLoggerHook(Hook):
     """Averages every scalar the model returns over ``interval`` steps (and over processes)
     and appends one JSON object per logged step: step, epoch, lr, loss terms, samples/s.
 
+    The file has one row per logged step over the whole run: a resumed run first drops the rows
+    of the steps after its checkpoint (they are trained again), and the averages of a step
+    interval that a checkpoint cut in two are carried in the checkpoint.
     The latest averages are in ``trainer.last_log`` for other hooks (progress bar, TensorBoard).
     """
 
@@ -31,9 +35,21 @@ class MetricsLoggerHook(Hook):
         self._samples = 0
         self._tic = 0.0
 
+    def state_dict(self) -> Dict[str, Any]:
+        return dict(values={k: [float(v) for v in values] for k, values in self._sums.items()},
+                    samples=self._samples)
+
+    def load_state_dict(self, state: Dict[str, Any]) -> None:
+        self._sums = defaultdict(list, {k: [torch.tensor(v, dtype=torch.float32) for v in values]
+                                        for k, values in state.get('values', {}).items()})
+        self._samples = int(state.get('samples', 0))
+
     def before_run(self, trainer) -> None:
         self._tic = time.perf_counter()
         trainer.last_log = {}
+        path = trainer.work_dir / self.filename
+        if trainer.is_main and path.is_file():
+            truncate_rows(path, trainer.state.step)
 
     def after_train_step(self, trainer, batch, outputs) -> None:
         for key, value in outputs.items():
@@ -45,10 +61,11 @@ class MetricsLoggerHook(Hook):
 
     def _flush(self, trainer) -> None:
         keys = sorted(self._sums)
-        local = torch.stack([torch.stack(self._sums[k]).mean() for k in keys]) if keys else torch.zeros(0)
-        averaged = trainer.accelerator.reduce(local.to(trainer.accelerator.device), reduction='mean')
-        samples = trainer.accelerator.reduce(
-            torch.tensor(float(self._samples), device=trainer.accelerator.device), reduction='sum')
+        device = trainer.accelerator.device
+        local = (torch.stack([torch.stack([v.to(device) for v in self._sums[k]]).mean() for k in keys]) if keys
+                 else torch.zeros(0, device=device))
+        averaged = trainer.accelerator.reduce(local, reduction='mean')
+        samples = trainer.accelerator.reduce(torch.tensor(float(self._samples), device=device), reduction='sum')
         elapsed = max(time.perf_counter() - self._tic, 1e-9)
         record = dict(step=trainer.state.step, epoch=trainer.state.epoch, lr=trainer.current_lr())
         record.update({k: float(v) for k, v in zip(keys, averaged.tolist())})
@@ -61,3 +78,24 @@ class MetricsLoggerHook(Hook):
         self._sums.clear()
         self._samples = 0
         self._tic = time.perf_counter()
+
+
+def truncate_rows(path, step: int) -> int:
+    """Drop the rows of ``path`` (JSON lines with a ``step``) after ``step``; returns how many were dropped.
+
+    An unreadable last line (a run killed while writing it) is dropped too.
+    """
+    kept, dropped = [], 0
+    for line in path.read_text().splitlines():
+        try:
+            row = json.loads(line)
+        except json.JSONDecodeError:
+            dropped += 1
+            continue
+        if isinstance(row, dict) and isinstance(row.get('step'), int) and row['step'] > step:
+            dropped += 1
+        else:
+            kept.append(line)
+    if dropped:
+        atomic_write_text(path, ''.join(line + '\n' for line in kept))
+    return dropped

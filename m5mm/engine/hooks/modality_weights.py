@@ -3,11 +3,12 @@ from __future__ import annotations
 
 import json
 from collections import defaultdict
-from typing import Dict, List
+from typing import Any, Dict, List
 
 import torch
 
 from m5mm.registry import HOOKS
+from m5mm.utils.files import atomic_write_json
 
 from .base import Hook
 
@@ -17,7 +18,11 @@ PREFIX = 'weight_'
 @HOOKS.register_module()
 class ModalityWeightHook(Hook):
     """Averages the model's ``weight_<modality>`` outputs over each epoch, appends them to
-    ``WORK_DIR/modality_weights.json`` and redraws ``modality_weights.png``."""
+    ``WORK_DIR/modality_weights.json`` and redraws ``modality_weights.png``.
+
+    The values of an epoch that a checkpoint cut in two are carried in the checkpoint, so a
+    resumed run writes the average of the whole epoch.
+    """
 
     priority = 40
 
@@ -26,6 +31,13 @@ class ModalityWeightHook(Hook):
         self.plot = plot
         self._epoch_values: Dict[str, List[float]] = defaultdict(list)
         self.history: List[dict] = []
+
+    def state_dict(self) -> Dict[str, Any]:
+        return dict(epoch_values={m: list(v) for m, v in self._epoch_values.items()})
+
+    def load_state_dict(self, state: Dict[str, Any]) -> None:
+        self._epoch_values = defaultdict(list, {m: [float(x) for x in v]
+                                                for m, v in state.get('epoch_values', {}).items()})
 
     def before_run(self, trainer) -> None:
         path = trainer.work_dir / self.filename
@@ -52,7 +64,7 @@ class ModalityWeightHook(Hook):
         ranked = sorted(entry['weights'].items(), key=lambda kv: -kv[1])
         trainer.logger.info('Epoch %d modality weights: %s', trainer.state.epoch,
                             ', '.join(f'{m} {w:.3f}' for m, w in ranked))
-        (trainer.work_dir / self.filename).write_text(json.dumps(self.history, indent=2))
+        atomic_write_json(trainer.work_dir / self.filename, self.history)
         if self.plot:
             plot_modality_weights(self.history, trainer.work_dir / 'modality_weights.png')
 

@@ -23,7 +23,9 @@ class TensorboardLoggerHook(Hook):
         if trainer.is_main:
             require('tensorboard', 'tensorboard')
             from torch.utils.tensorboard import SummaryWriter
-            self._writer = SummaryWriter(str(trainer.work_dir / self.log_dir))
+            # purge_step: a resumed run hides the events of the steps it trains again
+            self._writer = SummaryWriter(str(trainer.work_dir / self.log_dir),
+                                         purge_step=trainer.state.step + 1 if trainer.state.step else None)
 
     def after_train_step(self, trainer, batch, outputs) -> None:
         log = getattr(trainer, 'last_log', {})

@@ -29,7 +29,7 @@ def run_tasks(features_by_split: FeaturesBySplit, tasks: Optional[Sequence[Union
             or the path of a saved .npz (loaded once).
         tasks: task configs or instances; default: retrieval (coarse + fine),
             classification (linear probe unless the test split has logits) and clustering.
-        return_counts: also return each task's counts (queries skipped, ...) when it has any.
+        return_counts: also return the tasks' counts (queries scored, ...) by result name.
 
     Returns:
         ``{'retrieval_coarse': {'mAP@1': .., ..., 'Prec@100': ..}, 'retrieval_fine': {...},
@@ -46,8 +46,9 @@ def run_tasks(features_by_split: FeaturesBySplit, tasks: Optional[Sequence[Union
         if clash:
             raise ValueError(f'two tasks produced the same result names {sorted(clash)}')
         results.update(out.results)
-        if out.counts:
-            counts[type(task).__name__] = out.counts
+        if out.counts:   # by result name: {'retrieval_coarse': {'num_queries': .., ...}, ...}
+            counts.update(out.counts if set(out.counts) <= set(out.results)
+                          else {name: out.counts for name in out.results})
         logger.info('%s: %s', type(task).__name__, dict(out.results))
     return (results, counts) if return_counts else results
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 from typing import Dict, Mapping, Optional, Sequence
 
 from m5mm.registry import MODALITIES
+from m5mm.utils.build import find_registered
 
 CONTRASTIVE = dict(type='InterModalityContrastiveObjective')
 FEATURE_PRETEXT = 'MaskedFeatureRegressionObjective'
@@ -14,7 +15,7 @@ def pretext_objective(modality: str) -> dict:
     (:meth:`~m5mm.datasets.modalities.ModalitySpec.pretext_objective`: masked token modelling for
     token modalities, masked feature regression for continuous ones); masked feature regression for
     a name no spec is registered under. Holds ``name`` (the output key suffix) and ``modality``."""
-    spec = MODALITIES.get(modality)
+    spec = find_registered(MODALITIES, modality)
     cfg = spec.pretext_objective() if spec is not None else dict(type=FEATURE_PRETEXT, name=f'mfm_{modality}')
     return dict(cfg, modality=modality)
 

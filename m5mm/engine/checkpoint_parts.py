@@ -1,0 +1,168 @@
+"""The parts of a training checkpoint: writing each one and reading it back without unpickling objects.
+
+Format 2 (``meta.json`` ``"format": 2``), one directory per checkpoint::
+
+    meta.json                    step, epoch, processes, distributed type, and every file with its size
+    config.py, config.json       the resolved config (text for people, JSON for resume checks; never executed)
+    trainer_state_<rank>.json    TrainState of each process: counters + ``extra`` (hook states, data state)
+    rng_<rank>.safetensors/.json random generator states of each process (torch as tensors, Python/NumPy as JSON)
+    model.safetensors            model weights, tied weights stored once           (not under DeepSpeed)
+    optimizer.pt                 optimizer state, a weights-only torch file        (not under DeepSpeed)
+    scheduler.pt                 learning-rate scheduler state, weights-only torch file
+    scaler.json                  fp16 gradient scaler state                        (fp16 only)
+    latest, pytorch_model/       DeepSpeed's own files (model + partitioned optimizer) (DeepSpeed only),
+                                 read by DeepSpeed with every ``torch.load`` forced weights-only
+
+Reading is split from applying: every part is read and checked first, so a damaged checkpoint
+changes nothing in the running model (see :class:`m5mm.engine.checkpoint.CheckpointManager`).
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Dict, List
+
+import torch
+
+from m5mm.engine.rng_state import apply_rng_state, read_rng_state, rng_files, save_rng_state
+from m5mm.engine.safe_load import CheckpointError, deepspeed_weights_only, load_tensor_file, read_json
+from m5mm.engine.state import COUNTERS
+from m5mm.engine.weights import MODEL_FILE, load_safetensors, save_safetensors
+from m5mm.utils.files import write_json
+
+FORMAT = 2
+META_FILE = 'meta.json'
+OPTIMIZER_FILE = 'optimizer.pt'
+SCHEDULER_FILE = 'scheduler.pt'
+SCALER_FILE = 'scaler.json'
+DEEPSPEED_TAG = 'pytorch_model'
+
+
+def trainer_state_file(rank: int) -> str:
+    return f'trainer_state_{rank}.json'
+
+
+@dataclass
+class TrainingParts:
+    """What a checkpoint saves: the prepared model, optimizer and scheduler of an Accelerator."""
+
+    accelerator: Any
+    model: Any
+    optimizer: Any
+    scheduler: Any
+
+    @property
+    def deepspeed(self) -> bool:
+        return str(self.accelerator.distributed_type).endswith('DEEPSPEED')
+
+    @property
+    def rank(self) -> int:
+        return self.accelerator.process_index
+
+
+def _torch_save(value: Any, path: Path) -> Path:
+    torch.save(value, str(path))
+    return path
+
+
+def write_parts(folder: Path, parts: TrainingParts, trainer_state: Dict[str, Any]) -> List[Path]:
+    """Write this process's share of a checkpoint into ``folder`` (every process calls it).
+
+    Returns:
+        The files this process wrote (DeepSpeed's collective save excluded).
+    """
+    acc, written = parts.accelerator, []
+    if parts.deepspeed:
+        # frozen pretrained weights stay out, as they do in the module's own state dict
+        parts.model.save_checkpoint(str(folder), DEEPSPEED_TAG, exclude_frozen_parameters=True)
+    if acc.is_main_process:
+        if not parts.deepspeed:
+            written.append(save_safetensors(acc.unwrap_model(parts.model).state_dict(), folder / MODEL_FILE))
+            written.append(_torch_save(parts.optimizer.state_dict(), folder / OPTIMIZER_FILE))
+        written.append(_torch_save(parts.scheduler.state_dict(), folder / SCHEDULER_FILE))
+        if acc.scaler is not None:
+            written.append(write_json(folder / SCALER_FILE, acc.scaler.state_dict()))
+    written.append(write_json(folder / trainer_state_file(parts.rank), dict(trainer_state, accelerator_step=acc.step)))
+    written += save_rng_state(folder, parts.rank)
+    return written
+
+
+def check_files(folder: Path, meta: Dict[str, Any], rank: int) -> None:
+    """Every file ``meta.json`` lists is there with its size; this process's files are listed."""
+    files = meta.get('files')
+    if meta.get('format') != FORMAT or not isinstance(files, dict):
+        raise CheckpointError(
+            f'{folder / META_FILE}: a checkpoint of format {meta.get("format", 1)} (this m5mm reads format {FORMAT}). '
+            f'Checkpoints before format 2 kept training state in pickles, which m5mm no longer loads because '
+            f'unpickling can run code. Start a new run from its weights (read weights-only): '
+            f'--cfg-options load_from={folder}')
+    for name in (trainer_state_file(rank), *rng_files(rank)):
+        if name not in files:
+            raise CheckpointError(f'{folder / name}: missing; the checkpoint was written by {meta.get("processes")} '
+                                  f'process(es), so process {rank} has no state in it')
+    for name, size in files.items():
+        path = folder / name
+        if not path.is_file():
+            raise CheckpointError(f'{path}: missing (listed in {META_FILE})')
+        if path.stat().st_size != size:
+            raise CheckpointError(f'{path}: {path.stat().st_size} bytes, but {META_FILE} recorded {size} '
+                                  f'(truncated or replaced)')
+
+
+def _read_trainer_state(path: Path) -> Dict[str, Any]:
+    state = read_json(path)
+    missing = [key for key in COUNTERS if not isinstance(state, dict) or not isinstance(state.get(key), int)]
+    if missing or not isinstance(state.get('extra', {}), dict):
+        raise CheckpointError(f'{path}: not a trainer state (missing or invalid {missing or ["extra"]})')
+    return state
+
+
+def read_parts(folder: Path, parts: TrainingParts) -> Dict[str, Any]:
+    """Read and check this process's share of checkpoint ``folder`` (nothing is applied yet)."""
+    meta = read_json(folder / META_FILE)
+    if not isinstance(meta, dict):
+        raise CheckpointError(f'{folder / META_FILE}: not a JSON object')
+    check_files(folder, meta, parts.rank)
+    loaded: Dict[str, Any] = dict(meta=meta, trainer_state=_read_trainer_state(folder / trainer_state_file(parts.rank)),
+                                  rng=read_rng_state(folder, parts.rank),
+                                  scheduler=load_tensor_file(folder / SCHEDULER_FILE))
+    if bool(meta.get('deepspeed')) != parts.deepspeed:
+        raise CheckpointError(f'{folder}: written {"with" if meta.get("deepspeed") else "without"} DeepSpeed; '
+                              f'resume it the same way, or start a new run from its weights with load_from')
+    if not parts.deepspeed:
+        loaded['model'] = load_safetensors(folder / MODEL_FILE)
+        loaded['optimizer'] = load_tensor_file(folder / OPTIMIZER_FILE)
+    if parts.accelerator.scaler is not None:
+        loaded['scaler'] = read_json(folder / SCALER_FILE)
+    return loaded
+
+
+def _apply(path: Path, what: str, fn, value) -> None:
+    try:
+        fn(value)
+    except (KeyError, ValueError, RuntimeError, TypeError, IndexError) as exc:
+        raise CheckpointError(f'{path}: the {what} state does not fit this run ({str(exc)[:300]})') from None
+
+
+def apply_parts(folder: Path, parts: TrainingParts, loaded: Dict[str, Any]) -> Dict[str, Any]:
+    """Restore what :func:`read_parts` read into the running objects; returns this process's trainer state."""
+    acc = parts.accelerator
+    if parts.deepspeed:
+        try:
+            with deepspeed_weights_only():
+                load_path, _ = parts.model.load_checkpoint(str(folder), DEEPSPEED_TAG)
+        except (KeyError, ValueError, RuntimeError, FileNotFoundError) as exc:
+            raise CheckpointError(f'{folder / DEEPSPEED_TAG}: DeepSpeed could not load it ({str(exc)[:300]})') from None
+        if load_path is None:
+            raise CheckpointError(f'{folder / DEEPSPEED_TAG}: DeepSpeed found no checkpoint to load')
+    else:
+        _apply(folder / MODEL_FILE, 'model', lambda s: acc.unwrap_model(parts.model).load_state_dict(s, strict=True),
+               loaded['model'])
+        _apply(folder / OPTIMIZER_FILE, 'optimizer', parts.optimizer.load_state_dict, loaded['optimizer'])
+    _apply(folder / SCHEDULER_FILE, 'scheduler', parts.scheduler.load_state_dict, loaded['scheduler'])
+    if 'scaler' in loaded:
+        _apply(folder / SCALER_FILE, 'gradient scaler', acc.scaler.load_state_dict, loaded['scaler'])
+    apply_rng_state(loaded['rng'], str(folder / rng_files(parts.rank)[0]))
+    state = loaded['trainer_state']
+    acc.step = int(state.get('accelerator_step', 0))
+    return state
