@@ -2,9 +2,10 @@
 from __future__ import annotations
 
 from contextlib import nullcontext
-from typing import Dict, List, Mapping, Tuple
+from typing import Dict, List, Mapping, Optional, Tuple
 
 import torch
+from accelerate.utils import DistributedType
 from torch import Tensor, nn
 
 from m5mm.models.backbones.forward_context import WEIGHT_SOURCES
@@ -129,3 +130,23 @@ def _combine(outs: List[Outputs], plans: List[MicroBatchPlan], cached_out: Outpu
             result[key] = sum(o[key] for o in outs) / len(outs)
     result.update(cached_out)
     return result
+
+
+def build_contrastive_accumulator(optim: Mapping, accelerator) -> Optional[ContrastiveAccumulator]:
+    """The accumulator of ``optim.contrastive_accumulation`` (None when unset or 1).
+
+    Raises:
+        ValueError: combined with ``optim.accumulation_steps`` > 1, or under DeepSpeed (whose engine
+            owns the backward; use ``accumulation_steps`` there).
+    """
+    steps = int(optim.get('contrastive_accumulation') or 1)
+    if steps == 1:
+        return None
+    if int(optim.get('accumulation_steps') or 1) > 1:
+        raise ValueError('optim.contrastive_accumulation and optim.accumulation_steps > 1 do not combine: '
+                         'contrastive_accumulation=K splits each loader batch into K micro-batches; set '
+                         'accumulation_steps=1 (and the loader batch size to K x the micro-batch)')
+    if accelerator.distributed_type == DistributedType.DEEPSPEED:
+        raise ValueError('optim.contrastive_accumulation runs on one process or under DDP, not under DeepSpeed '
+                         '(its engine owns the backward); use ZeRO with optim.accumulation_steps, or DDP')
+    return ContrastiveAccumulator(accelerator=accelerator, steps=steps)
