@@ -9,8 +9,11 @@ titles, the all-pairs contrastive loss with a learnable temperature) in fp32 wit
 Each run is its own process: ``whole`` does one forward/backward of K*B samples, ``accumulated``
 the same batch through :class:`m5mm.engine.contrastive_accumulation.ContrastiveAccumulator` with
 K micro-batches of B. Reported: the loss and the largest gradient difference between the two, the
-step time, and peak memory: the process's peak RSS minus its RSS right before the step (CPU), or
-``torch.cuda.max_memory_allocated`` (GPU). Prints a table, writes JSON.
+step time, and memory: the process's peak RSS minus its RSS right before the step (CPU; the
+gradient buffers and the allocator's caching dominate it at this size) or
+``torch.cuda.max_memory_allocated`` (GPU), and the activation memory itself: the largest amount of
+tensor storage autograd holds for one backward (counted by ``saved_tensors_hooks``). Prints a
+table, writes JSON.
 """
 from __future__ import annotations
 
@@ -55,13 +58,15 @@ def run_worker(mode: str, k: int, micro: int, title_len: int, out_file: str) -> 
              'text': {'input_ids': ids.to(device), 'attention_mask': mask.to(device), 'present': present},
              'meta': {'ids': [str(i) for i in range(size)]}}
     accumulator = ContrastiveAccumulator(accelerator=build_accelerator(precision='no'), steps=k)
+    saved = SavedActivations(model)
     rss = _rss_mib()
     tic = time.perf_counter()
-    if mode == 'whole':
-        out = model(batch)
-        sum(v for key, v in out.items() if key.startswith('loss')).backward()
-    else:
-        out = accumulator.forward_backward(model, batch)
+    with torch.autograd.graph.saved_tensors_hooks(saved.pack, lambda x: x):
+        if mode == 'whole':
+            out = model(batch)
+            sum(v for key, v in out.items() if key.startswith('loss')).backward()
+        else:
+            out = accumulator.forward_backward(model, batch)
     if device.type == 'cuda':
         torch.cuda.synchronize()
     seconds = time.perf_counter() - tic
@@ -70,7 +75,28 @@ def run_worker(mode: str, k: int, micro: int, title_len: int, out_file: str) -> 
     grads = {n: p.grad.detach().cpu().contiguous() for n, p in model.named_parameters() if p.grad is not None}
     save_file(grads, out_file)
     return dict(mode=mode, samples=size, micro_batch=micro if mode != 'whole' else size,
-                loss=float(out['loss_con'].detach()), seconds=seconds, peak_mib=peak)
+                loss=float(out['loss_con'].detach()), seconds=seconds, peak_mib=peak,
+                activation_mib=saved.peak() / 2 ** 20)
+
+
+class SavedActivations:
+    """The bytes autograd saves for backward (distinct storages), per window: a window opens at
+    each forward of ``model`` (parameters are not counted; a micro-batch's graph is freed before the next one starts), and the
+    cache step's graph falls in the window after the last collect forward. :meth:`peak`: the largest."""
+
+    def __init__(self, model) -> None:
+        self.windows = [{}]
+        self.weights = {p.untyped_storage().data_ptr() for p in model.parameters()}   # saved, but not activations
+        model.register_forward_pre_hook(lambda *args: self.windows.append({}))
+
+    def pack(self, tensor):
+        storage = tensor.untyped_storage()
+        if storage.data_ptr() not in self.weights:
+            self.windows[-1][storage.data_ptr()] = storage.nbytes()
+        return tensor
+
+    def peak(self) -> int:
+        return max(sum(w.values()) for w in self.windows)
 
 
 def main() -> None:
@@ -101,13 +127,16 @@ def main() -> None:
     max_grad = max(float(whole[n].abs().max()) for n in whole)
     summary = dict(rows=rows, k=args.k, micro_batch=args.micro, loss_diff=abs(rows[0]['loss'] - rows[1]['loss']),
                    max_grad_diff=max_grad_diff, max_grad=max_grad,
-                   peak_ratio=rows[1]['peak_mib'] / max(rows[0]['peak_mib'], 1e-9))
-    print(f'{"mode":>12} {"samples":>7} {"micro":>5} {"loss":>10} {"step s":>7} {"peak MiB":>8}')
+                   peak_ratio=rows[1]['peak_mib'] / max(rows[0]['peak_mib'], 1e-9),
+                   activation_ratio=rows[1]['activation_mib'] / max(rows[0]['activation_mib'], 1e-9))
+    print(f'{"mode":>12} {"samples":>7} {"micro":>5} {"loss":>10} {"step s":>7} {"peak RSS+ MiB":>13} '
+          f'{"activations MiB":>15}')
     for r in rows:
         print(f'{r["mode"]:>12} {r["samples"]:>7} {r["micro_batch"]:>5} {r["loss"]:>10.6f} {r["seconds"]:>7.2f} '
-              f'{r["peak_mib"]:>8.1f}')
+              f'{r["peak_mib"]:>13.1f} {r["activation_mib"]:>15.1f}')
     print(f'loss difference {summary["loss_diff"]:.2e}; largest gradient difference {max_grad_diff:.2e} '
-          f'(largest gradient {max_grad:.2e}); accumulated peak / whole peak {summary["peak_ratio"]:.2f}')
+          f'(largest gradient {max_grad:.2e}); accumulated / whole: peak RSS increase {summary["peak_ratio"]:.2f}, '
+          f'saved activations {summary["activation_ratio"]:.2f}')
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(summary, indent=2))
