@@ -58,8 +58,7 @@ def build_optimizer(model: nn.Module, optim_cfg: dict) -> Optimizer:
 
     Args:
         optim_cfg: ``dict(optimizer=dict(type='AdamW', lr=1e-4, weight_decay=0.01),
-            pretrained_lr_mult=0.1, decay_norm_and_bias=False, ...)``. Optimizers taking ``foreach``
-            get ``foreach=True`` unless it (or ``fused``) is set.
+            pretrained_lr_mult=0.1, decay_norm_and_bias=False, ...)``.
     """
     opt_cfg = dict(optim_cfg['optimizer'])
     groups = param_groups(model, lr=opt_cfg['lr'], weight_decay=opt_cfg.get('weight_decay', 0.0),
@@ -67,10 +66,6 @@ def build_optimizer(model: nn.Module, optim_cfg: dict) -> Optimizer:
                           decay_norm_and_bias=optim_cfg.get('decay_norm_and_bias', False))
     for group in groups:
         group.pop('names')
-    kind = OPTIMIZERS.get(opt_cfg['type']) if isinstance(opt_cfg.get('type'), str) else opt_cfg.get('type')
-    if kind is not None and 'foreach' in inspect.signature(kind).parameters and \
-            opt_cfg.get('foreach') is None and not opt_cfg.get('fused'):
-        opt_cfg['foreach'] = True   # torch takes the per-tensor loop on CPU otherwise: the same numbers, slower
     return OPTIMIZERS.build(opt_cfg, default_args=dict(params=groups))
 
 
