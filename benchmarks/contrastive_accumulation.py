@@ -80,9 +80,10 @@ def run_worker(mode: str, k: int, micro: int, title_len: int, out_file: str) -> 
 
 
 class SavedActivations:
-    """The bytes autograd saves for backward (distinct storages), per window: a window opens at
-    each forward of ``model`` (parameters are not counted; a micro-batch's graph is freed before the next one starts), and the
-    cache step's graph falls in the window after the last collect forward. :meth:`peak`: the largest."""
+    """The bytes autograd saves for backward (distinct storages, parameters not counted), per
+    window: a window opens at each forward of ``model`` (a micro-batch's graph is freed before the
+    next one starts), and the cache step's graph falls in the window after the last collect
+    forward. :meth:`peak`: the largest."""
 
     def __init__(self, model) -> None:
         self.windows = [{}]
