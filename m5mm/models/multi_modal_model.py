@@ -2,13 +2,14 @@
 from __future__ import annotations
 
 import logging
-from typing import Any, Dict, List, Mapping, Tuple
+from typing import Any, Dict, List, Mapping, Optional, Tuple
 
 import torch
 from torch import Tensor, nn
 
 from .backbones import MultiModalBackbone
 from .checkpoint_names import PRETRAINER_ORDER, legacy_order_differs, upgrade_state_dict
+from .micro_batch_plan import MicroBatchPlan
 
 logger = logging.getLogger('m5mm')
 
@@ -45,12 +46,20 @@ class MultiModalModel(nn.Module):
         """The backbone's modalities."""
         return self.backbone.modalities
 
-    def forward(self, batch: Mapping[str, Any]) -> Dict[str, Tensor]:
-        """batch (docs/concepts.md layout) -> named losses, metrics and ``weight_<m>`` importances."""
-        ctx = self.backbone.context(batch, self.objectives.values())
+    def forward(self, batch: Mapping[str, Any], plan: Optional[MicroBatchPlan] = None) -> Dict[str, Tensor]:
+        """batch (docs/concepts.md layout) -> named losses, metrics and ``weight_<m>`` importances.
+
+        ``plan``: the batch is a micro-batch of a contrastive-accumulation step (see
+        :class:`~m5mm.models.micro_batch_plan.MicroBatchPlan`); in a replay each objective's losses
+        are scaled by its share (contrastive objectives return their surrogate instead).
+        """
+        ctx = self.backbone.context(batch, self.objectives.values(), plan)
         out: Dict[str, Tensor] = {}
         for objective in self.objectives.values():
             new = objective(ctx)
+            if plan is not None and not plan.collecting and getattr(objective, 'embedding_source', None) is None:
+                factor = plan.scale(objective.name)
+                new = {k: v * factor if k.startswith('loss') else v for k, v in new.items()}
             clash = sorted(set(out) & set(new))
             if clash:
                 raise KeyError(f'two objectives return the same output keys {clash}; give them different names')

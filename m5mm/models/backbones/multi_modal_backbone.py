@@ -106,9 +106,10 @@ class MultiModalBackbone(nn.Module):
         """The harmonizer's pair weights of {m: (B, D)} vectors; None without a harmonizer."""
         return None if self.harmonizer is None else self.harmonizer(dict(vectors), dict(present))
 
-    def context(self, batch: Mapping[str, Any], objectives: Iterable = ()) -> ForwardContext:
-        """A step's :class:`ForwardContext` over ``batch`` (``objectives`` mask their inputs)."""
-        return ForwardContext(self, batch, objectives)
+    def context(self, batch: Mapping[str, Any], objectives: Iterable = (), plan: Any = None) -> ForwardContext:
+        """A step's :class:`ForwardContext` over ``batch`` (``objectives`` mask their inputs; ``plan``: a
+        :class:`~m5mm.models.micro_batch_plan.MicroBatchPlan` for a micro-batch)."""
+        return ForwardContext(self, batch, objectives, plan)
 
     def features(self, ctx: ForwardContext) -> Dict[str, Any]:
         """``joint`` (B, D), ``fused`` {m: (B, D)}, ``pooled`` {m: (B, D)} and ``present`` {m: (B,)}."""
