@@ -8,6 +8,7 @@ import torch
 from torch import Tensor, nn
 
 from .backbones import MultiModalBackbone
+from .backbones.spread import modality_spread
 from .checkpoint_names import PRETRAINER_ORDER, legacy_order_differs, upgrade_state_dict
 
 logger = logging.getLogger('m5mm')
@@ -16,8 +17,10 @@ logger = logging.getLogger('m5mm')
 class MultiModalModel(nn.Module):
     """``forward(batch)``: open the backbone's :class:`~m5mm.models.backbones.ForwardContext` for the
     step, call every objective on it (``objective(ctx) -> {name: tensor}``), prepend the
-    harmonizer's per-modality importance (``weight_<m>``) and tie the outputs no objective read
-    to the first loss (a 0 that gives every parameter a gradient). ``extract_features(batch)``:
+    harmonizer's per-modality importance (``weight_<m>``), tie the outputs no objective read
+    to the first loss (a 0 that gives every parameter a gradient) and, in training mode, append the
+    collapse monitor's ``spread_cos_<m>`` / ``spread_std_<m>`` of the pooled embeddings
+    (:func:`~m5mm.models.backbones.spread.modality_spread`, detached; read by ``CollapseMonitorHook``). ``extract_features(batch)``:
     the backbone's features of the unmasked batch plus what the objectives predict (a
     classifier's ``logits``).
 
@@ -60,6 +63,9 @@ class MultiModalModel(nn.Module):
         if key is None:
             raise ValueError(f'the objectives {list(self.objectives)} returned no loss_* key')
         out[key] = out[key] + self.backbone.tie_unused(ctx)
+        if self.training:
+            with torch.no_grad():
+                out.update(modality_spread(ctx.embeddings, ctx.present))
         return out
 
     @torch.no_grad()
