@@ -21,7 +21,6 @@ from typing import Any, Dict, List
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 from torch import Tensor
 
 from m5mm.evaluation.metrics.retrieval import retrieval_metrics

@@ -20,7 +20,8 @@ class MultiModalModel(nn.Module):
     harmonizer's per-modality importance (``weight_<m>``), tie the outputs no objective read
     to the first loss (a 0 that gives every parameter a gradient) and, in training mode, append the
     collapse monitor's ``spread_cos_<m>`` / ``spread_std_<m>`` of the pooled embeddings
-    (:func:`~m5mm.models.backbones.spread.modality_spread`, detached; read by ``CollapseMonitorHook``). ``extract_features(batch)``:
+    (:func:`~m5mm.models.backbones.spread.modality_spread`, detached; ``CollapseMonitorHook`` reads
+    them). ``extract_features(batch)``:
     the backbone's features of the unmasked batch plus what the objectives predict (a
     classifier's ``logits``).
 

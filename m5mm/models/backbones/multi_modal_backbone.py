@@ -4,6 +4,7 @@ from __future__ import annotations
 from typing import Any, Dict, Iterable, List, Mapping, Optional, Sequence
 
 import torch
+import torch.nn.functional as F
 from torch import Tensor, nn
 
 from m5mm.models.builders import build
@@ -49,6 +50,10 @@ class MultiModalBackbone(nn.Module):
             fused[m][b] / sum_m a[b, m]`` with ``a`` the per-sample importances of the harmonizer's
             weights of the fused vectors (:meth:`BaseHarmonizer.sample_importance`, clamped at 0);
             the fusion's ``joint`` where all are 0. Needs a harmonizer.
+        normalize_joint: L2-normalise ``joint`` (B, D). A mean of fused vectors has a norm that
+            depends on how many modalities a product has and how much they agree, so under a dot
+            product the incomplete records become hubs that every query retrieves (docs/benchmark.md,
+            "More modalities"); unit vectors rank by cosine.
 
     Attributes:
         modalities: the modalities, in order (fusion sequence and harmonizer order).
@@ -58,7 +63,8 @@ class MultiModalBackbone(nn.Module):
     def __init__(self, *, encoders: Mapping[str, ConfigOrModule], fusion: ConfigOrModule,
                  harmonizer: Optional[ConfigOrModule] = None, projection: Optional[dict] = None,
                  modalities: Optional[Sequence[str]] = None, share_text_table: bool = True,
-                 data_meta: Optional[dict] = None, modality_dropout: float = 0.0, joint: str = 'fusion') -> None:
+                 data_meta: Optional[dict] = None, modality_dropout: float = 0.0, joint: str = 'fusion',
+                 normalize_joint: bool = False) -> None:
         super().__init__()
         if not 0.0 <= modality_dropout < 1.0:
             raise ValueError(f'modality_dropout must be in [0, 1), got {modality_dropout}')
@@ -69,6 +75,7 @@ class MultiModalBackbone(nn.Module):
                              'configure a harmonizer')
         self.modality_dropout = float(modality_dropout)
         self.joint_source = joint
+        self.normalize_joint = bool(normalize_joint)
         self.modalities: List[str] = resolve_modalities(encoders, modalities)
         tokenizer = dict((data_meta or {}).get('tokenizer') or {})
         self.encoders, self.encoder_sharing = build_encoders({m: encoders[m] for m in self.modalities},
@@ -139,6 +146,8 @@ class MultiModalBackbone(nn.Module):
         """``joint`` (B, D), ``fused`` {m: (B, D)}, ``pooled`` {m: (B, D)} and ``present`` {m: (B,)}."""
         fused = ctx.fused
         joint = fused.joint if self.joint_source == 'fusion' else self.weighted_joint(ctx)
+        if self.normalize_joint:
+            joint = F.normalize(joint.float(), dim=-1).to(joint.dtype)
         return {'joint': joint, 'fused': dict(fused.fused), 'pooled': ctx.embeddings, 'present': ctx.present}
 
     def weighted_joint(self, ctx: ForwardContext) -> Tensor:
