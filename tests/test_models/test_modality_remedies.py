@@ -9,7 +9,7 @@ import torch.nn.functional as F
 from m5mm.models.backbones.modality_dropout import drop_modalities
 from m5mm.models.backbones.spread import embedding_spread, modality_spread
 from m5mm.registry import HARMONIZERS, MODELS
-from tests.test_models.batch_factory import make_batch, tiny_data_meta, tiny_encoder_cfgs
+from tests.test_models.batch_factory import tiny_data_meta, tiny_encoder_cfgs
 
 ORDER = ['image', 'text', 'table', 'video', 'audio']
 
@@ -121,5 +121,9 @@ def test_the_model_returns_the_spread_in_training_mode(batch):
     assert not any(k.startswith('spread_') for k in model(batch))
 
 
-def test_make_batch_fixture_is_five_modal():
-    assert set(make_batch(2)) >= set(ORDER)
+def test_normalize_joint_gives_unit_vectors_in_the_direction_of_the_joint(batch):
+    plain, unit = _model(), _model(normalize_joint=True)
+    plain.eval(), unit.eval()
+    joint, normed = plain.extract_features(batch)['joint'], unit.extract_features(batch)['joint']
+    assert torch.allclose(normed.norm(dim=-1), torch.ones(normed.shape[0]), atol=1e-5)
+    assert torch.allclose(normed, F.normalize(joint, dim=-1), atol=1e-5)
