@@ -17,7 +17,8 @@ class CollapseMonitorHook(Hook):
     them to ``metrics.jsonl``) and logs a warning when, averaged over the last ``window`` steps, a
     modality's cosine rises above ``cos_threshold`` or its std falls below ``std_threshold``: a
     collapsed tower gives every product the same vector and adds a shared component to ``joint``.
-    It warns once per collapse (again only after the modality recovered). Values are per process.
+    It checks once ``window`` values have been seen, and warns once per collapse (again only after the
+    modality recovered). Values are per process.
 
     Args:
         cos_threshold: the mean pairwise cosine above which a modality counts as collapsed.
@@ -62,17 +63,22 @@ class CollapseMonitorHook(Hook):
         return out
 
     def _check(self, trainer, modality: str) -> None:
+        if len(self._values[COS_PREFIX + modality]) < self.window:
+            return
         means = self.means(modality)
-        low_std = self.std_threshold is not None and means.get('std', float('inf')) < self.std_threshold
-        collapsed = means.get('cos', 0.0) > self.cos_threshold or low_std
+        reasons = []
+        if means.get('cos', 0.0) > self.cos_threshold:
+            reasons.append(f'mean pairwise cosine {means["cos"]:.3f} > {self.cos_threshold:.3f}')
+        if self.std_threshold is not None and means.get('std', float('inf')) < self.std_threshold:
+            reasons.append(f'per-dimension std {means["std"]:.4f} < {self.std_threshold:.4f}')
+        collapsed = bool(reasons)
         if collapsed and modality not in self.collapsed:
             self.collapsed.add(modality)
             trainer.logger.warning(
-                'Step %d: the %s embeddings have collapsed (mean pairwise cosine %.3f > %.3f or per-dim std '
-                '%.4f below %s over the last %d steps): every product gets nearly the same %s vector, which '
-                'adds a shared component to the joint embedding (docs/benchmark.md, "More modalities")',
-                trainer.state.step, modality, means.get('cos', float('nan')), self.cos_threshold,
-                means.get('std', float('nan')), self.std_threshold, self.window, modality)
+                'Step %d: the %s embeddings have collapsed (%s, mean of the last %d steps): every product '
+                'gets nearly the same %s vector, which adds a shared component to the joint embedding '
+                '(docs/benchmark.md, "More modalities")', trainer.state.step, modality, ' and '.join(reasons),
+                self.window, modality)
         elif not collapsed and modality in self.collapsed:
             self.collapsed.discard(modality)
             trainer.logger.info('Step %d: the %s embeddings spread out again (mean pairwise cosine %.3f)',
