@@ -106,9 +106,11 @@ def test_spread_equals_a_reference_computation():
     assert out['spread_cos_a'] == pytest.approx(embedding_spread(x[present['a']])['cos'].item())
 
 
-def test_the_model_returns_the_spread_in_training_mode(batch):
+def test_the_model_returns_the_spread_in_training_mode_when_asked(batch):
     model = _model()
     model.train()
+    assert not any(k.startswith('spread_') for k in model(batch))         # off by default: outputs as recorded
+    model.monitor_spread = True
     torch.manual_seed(5)
     out = model(batch)
     torch.manual_seed(5)                                                 # the same masking: the same embeddings

@@ -12,10 +12,10 @@ from .base import Hook
 
 @HOOKS.register_module()
 class CollapseMonitorHook(Hook):
-    """Reads the model's ``spread_cos_<m>`` / ``spread_std_<m>`` outputs (the mean pairwise cosine and
-    mean per-dimension std of modality m's pooled embeddings over the batch; the metrics logger writes
-    them to ``metrics.jsonl``) and logs a warning when, averaged over the last ``window`` steps, a
-    modality's cosine rises above ``cos_threshold`` or its std falls below ``std_threshold``: a
+    """Turns on the model's ``monitor_spread`` and reads its ``spread_cos_<m>`` / ``spread_std_<m>``
+    outputs (the mean pairwise cosine and mean per-dimension std of modality m's pooled embeddings over
+    the batch; the metrics logger writes them to ``metrics.jsonl``) and logs a warning when, averaged
+    over the last ``window`` steps, a modality's cosine rises above ``cos_threshold`` or its std falls below ``std_threshold``: a
     collapsed tower gives every product the same vector and adds a shared component to ``joint``.
     It checks once ``window`` values have been seen, and warns once per collapse (again only after the
     modality recovered). Values are per process.
@@ -45,6 +45,14 @@ class CollapseMonitorHook(Hook):
         for key, values in state.get('values', {}).items():
             self._values[key].extend(float(v) for v in values)
         self.collapsed = set(state.get('collapsed', ()))
+
+    def before_run(self, trainer) -> None:
+        model = trainer.accelerator.unwrap_model(trainer.model)
+        if hasattr(model, 'monitor_spread'):
+            model.monitor_spread = True
+        else:
+            trainer.logger.warning('CollapseMonitorHook: %s returns no embedding spread; nothing to monitor',
+                                   type(model).__name__)
 
     def after_train_step(self, trainer, batch, outputs) -> None:
         for key, value in outputs.items():
