@@ -15,8 +15,9 @@ class CollapseMonitorHook(Hook):
     """Turns on the model's ``monitor_spread`` and reads its ``spread_cos_<m>`` / ``spread_std_<m>``
     outputs (the mean pairwise cosine and mean per-dimension std of modality m's pooled embeddings over
     the batch; the metrics logger writes them to ``metrics.jsonl``) and logs a warning when, averaged
-    over the last ``window`` steps, a modality's cosine rises above ``cos_threshold`` or its std falls below ``std_threshold``: a
-    collapsed tower gives every product the same vector and adds a shared component to ``joint``.
+    over the last ``window`` steps, a modality's cosine rises above ``cos_threshold`` or its std falls
+    below ``std_threshold``: a collapsed tower gives every product the same vector and adds a shared
+    component to ``joint``.
     It checks once ``window`` values have been seen, and warns once per collapse (again only after the
     modality recovered). Values are per process.
 
