@@ -66,6 +66,8 @@ class MultiModalModel(nn.Module):
         if key is None:
             raise ValueError(f'the objectives {list(self.objectives)} returned no loss_* key')
         out[key] = out[key] + self.backbone.tie_unused(ctx)
+        if self.training:
+            self.backbone.track(ctx)
         if self.training and self.monitor_spread:
             with torch.no_grad():
                 out.update(modality_spread(ctx.embeddings, ctx.present))

@@ -10,13 +10,15 @@ from torch import Tensor, nn
 from m5mm.models.builders import build
 from m5mm.registry import FUSIONS, HARMONIZERS, HEADS, MODELS
 from m5mm.structures import EncoderOutput, FusionOutput, HarmonizerOutput, select_modalities
+from m5mm.models.fusion.fusion_utils import masked_joint
 from .forward_context import ForwardContext
+from .fused_centre import FusedCentre
 from .modality_dropout import drop_modalities
 from .parts import build_encoders, resolve_modalities
 
 #: how :meth:`MultiModalBackbone.features` forms ``joint``: the fusion's own (the mean of the present
 #: modalities' fused vectors for SCALE) or the fused vectors weighted by the harmonizer's importances
-JOINT_SOURCES = ('fusion', 'importance')
+JOINT_SOURCES = ('fusion', 'importance', 'centred')
 
 ConfigOrModule = Any
 
@@ -49,7 +51,9 @@ class MultiModalBackbone(nn.Module):
         joint: ``'fusion'`` (the fusion's ``joint``) or ``'importance'``: ``joint[b] = sum_m a[b, m]
             fused[m][b] / sum_m a[b, m]`` with ``a`` the per-sample importances of the harmonizer's
             weights of the fused vectors (:meth:`BaseHarmonizer.sample_importance`, clamped at 0);
-            the fusion's ``joint`` where all are 0. Needs a harmonizer.
+            the fusion's ``joint`` where all are 0. Needs a harmonizer. ``'centred'``: the mean of the
+            present modalities' fused vectors after subtracting each modality's running mean over
+            training (:class:`FusedCentre`, updated by :meth:`track` in every training step).
         normalize_joint: L2-normalise ``joint`` (B, D). A mean of fused vectors has a norm that
             depends on how many modalities a product has and how much they agree, so under a dot
             product the incomplete records become hubs that every query retrieves (docs/benchmark.md,
@@ -75,6 +79,8 @@ class MultiModalBackbone(nn.Module):
                              'configure a harmonizer')
         self.modality_dropout = float(modality_dropout)
         self.joint_source = joint
+        self.centre = FusedCentre(modalities=self.modalities, dim=self.fused_dim("joint='centred'")) \
+            if joint == 'centred' else None
         self.normalize_joint = bool(normalize_joint)
         self.modalities: List[str] = resolve_modalities(encoders, modalities)
         tokenizer = dict((data_meta or {}).get('tokenizer') or {})
@@ -145,7 +151,12 @@ class MultiModalBackbone(nn.Module):
     def features(self, ctx: ForwardContext) -> Dict[str, Any]:
         """``joint`` (B, D), ``fused`` {m: (B, D)}, ``pooled`` {m: (B, D)} and ``present`` {m: (B,)}."""
         fused = ctx.fused
-        joint = fused.joint if self.joint_source == 'fusion' else self.weighted_joint(ctx)
+        if self.joint_source == 'fusion':
+            joint = fused.joint
+        elif self.joint_source == 'centred':
+            joint = masked_joint(self.modalities, self.centre(fused.fused), ctx.present, fused.joint)
+        else:
+            joint = self.weighted_joint(ctx)
         if self.normalize_joint:
             joint = F.normalize(joint.float(), dim=-1).to(joint.dtype)
         return {'joint': joint, 'fused': dict(fused.fused), 'pooled': ctx.embeddings, 'present': ctx.present}
@@ -170,6 +181,12 @@ class MultiModalBackbone(nn.Module):
     def forward(self, batch: Mapping[str, Any]) -> Dict[str, Any]:
         """The unmasked :meth:`features` of ``batch`` (with gradients)."""
         return self.features(self.context(batch))
+
+    def track(self, ctx: ForwardContext) -> None:
+        """Update the running statistics of a training step (the fused vectors' centre of
+        ``joint='centred'``); nothing otherwise."""
+        if self.centre is not None:
+            self.centre.update(ctx.fused.fused, ctx.present)
 
     def tie_unused(self, ctx: ForwardContext) -> Tensor:
         """A 0 (float scalar) that depends on every output the step's objectives did not read: the
