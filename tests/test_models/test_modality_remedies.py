@@ -129,3 +129,26 @@ def test_normalize_joint_gives_unit_vectors_in_the_direction_of_the_joint(batch)
     joint, normed = plain.extract_features(batch)['joint'], unit.extract_features(batch)['joint']
     assert torch.allclose(normed.norm(dim=-1), torch.ones(normed.shape[0]), atol=1e-5)
     assert torch.allclose(normed, F.normalize(joint, dim=-1), atol=1e-5)
+
+
+def test_centred_joint_tracks_the_fused_mean_in_training_and_subtracts_it(batch):
+    model = _model(joint='centred')
+    centre = model.backbone.centre
+    assert torch.equal(centre.mean, torch.zeros(5, 32)) and set(model.state_dict()) >= {'backbone.centre.mean'}
+    model.train()
+    torch.manual_seed(3)
+    model(batch)
+    torch.manual_seed(3)                                                 # the step's (masked) fused vectors
+    ctx = model.backbone.context(batch, model.objectives.values())
+    first = {m: ctx.fused.fused[m][batch[m]['present'].bool()].mean(dim=0) for m in model.modalities}
+    assert all(torch.allclose(centre.mean[k], first[m], atol=1e-5) for k, m in enumerate(model.modalities))
+    model(batch)                                                         # second step: 0.99 old + 0.01 new
+    torch.manual_seed(3)
+    model.eval()
+    before = centre.mean.clone()
+    features = model.extract_features(batch)                             # eval never updates
+    assert torch.equal(centre.mean, before)
+    fused = features['fused']
+    for b in range(4):
+        rows = [fused[m][b] - centre.mean[k] for k, m in enumerate(model.modalities) if batch[m]['present'][b]]
+        assert torch.allclose(features['joint'][b], sum(rows) / len(rows), atol=1e-5)

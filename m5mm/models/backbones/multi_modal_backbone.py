@@ -79,8 +79,6 @@ class MultiModalBackbone(nn.Module):
                              'configure a harmonizer')
         self.modality_dropout = float(modality_dropout)
         self.joint_source = joint
-        self.centre = FusedCentre(modalities=self.modalities, dim=self.fused_dim("joint='centred'")) \
-            if joint == 'centred' else None
         self.normalize_joint = bool(normalize_joint)
         self.modalities: List[str] = resolve_modalities(encoders, modalities)
         tokenizer = dict((data_meta or {}).get('tokenizer') or {})
@@ -93,6 +91,8 @@ class MultiModalBackbone(nn.Module):
             build(harmonizer, HARMONIZERS, 'harmonizer', dict(modalities=self.modalities))
         self.projections = None if projection is None else nn.ModuleDict({
             m: HEADS.build(dict(projection), default_args=dict(in_dim=self._pooled_dim(m))) for m in self.modalities})
+        self.centre = FusedCentre(modalities=self.modalities, dim=self.fused_dim("joint='centred'")) \
+            if joint == 'centred' else None
 
     def _pooled_dim(self, m: str) -> int:
         width = getattr(self.encoders[m], 'out_dim', None)
