@@ -12,7 +12,7 @@ import numpy as np
 
 from ..demo.design import MODALITY_NAMES
 from ..demo.media import render_audio, render_image, render_video, write_jpeg, write_mp4, write_wav
-from ..demo.plan import MIN_RECORDS_PER_CATEGORY, allocate_counts, assign_splits, instance_sizes
+from ..demo.plan import MIN_RECORDS_PER_CATEGORY, allocate_counts, assign_splits, instance_sizes, manifest_line
 from . import design as d
 
 
@@ -34,13 +34,9 @@ class BazaarRecord:
     corrupted: Tuple[str, ...] = field(default_factory=tuple)
 
     def manifest_entry(self) -> dict:
-        has = set(self.modalities)
-        return {'id': self.id, 'text': self.title if 'text' in has else None,
-                'table': self.table if 'table' in has else None,
-                'image': f'images/{self.id}.jpg' if 'image' in has else None,
-                'video': f'videos/{self.id}.mp4' if 'video' in has else None,
-                'audio': f'audio/{self.id}.wav' if 'audio' in has else None,
-                'category': d.BAZAAR_CATEGORIES[self.category].name, 'instance': self.sku, 'split': self.split}
+        """The m5mm manifest line."""
+        return manifest_line(self.id, self.title, self.table, self.modalities, split=self.split,
+                             category=d.BAZAAR_CATEGORIES[self.category].name, instance=self.sku)
 
 
 def _weights(num: int) -> np.ndarray:
