@@ -101,7 +101,7 @@ def _harmonizer_stats(data: Dict[str, Any], modalities: List[str], temperature: 
 def _contrastive_temperature(model) -> float:
     for objective in model.objectives.values():
         if hasattr(objective, 'logit_scale'):
-            return float(1.0 / objective.logit_scale())
+            return float(1.0 / objective.logit_scale().detach())
     return float('nan')
 
 
