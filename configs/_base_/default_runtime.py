@@ -11,6 +11,7 @@ hooks = [
     dict(type='ProgressBarHook'),
     dict(type='RunSummaryHook'),
     dict(type='ModalityWeightHook'),
+    dict(type='CollapseMonitorHook', cos_threshold=0.95),  # warns when a modality's embeddings collapse
     dict(type='MediaReportHook'),
     dict(type='CheckpointHook', by_epoch=True, max_keep=2),
     dict(type='EvaluationHook', tasks=('retrieval',)),  # prints the query-set mAP at the end

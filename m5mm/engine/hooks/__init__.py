@@ -1,5 +1,6 @@
 from .base import Hook
 from .checkpoint import CheckpointHook
+from .collapse_monitor import CollapseMonitorHook
 from .evaluation import EvaluationHook
 from .media_report import MediaReportHook
 from .metrics_logger import MetricsLoggerHook
@@ -8,5 +9,5 @@ from .progress_bar import ProgressBarHook
 from .run_summary import RunSummaryHook
 from .tensorboard_logger import TensorboardLoggerHook
 
-__all__ = ['CheckpointHook', 'EvaluationHook', 'Hook', 'MediaReportHook', 'MetricsLoggerHook', 'ModalityWeightHook',
-           'ProgressBarHook', 'RunSummaryHook', 'TensorboardLoggerHook']
+__all__ = ['CheckpointHook', 'CollapseMonitorHook', 'EvaluationHook', 'Hook', 'MediaReportHook', 'MetricsLoggerHook',
+           'ModalityWeightHook', 'ProgressBarHook', 'RunSummaryHook', 'TensorboardLoggerHook']
