@@ -121,6 +121,14 @@ def test_ddp_two_processes_match_one(exact_config, sparse_video_root, reference_
     _assert_same_run(tmp_path, reference_run)
 
 
+def test_ddp_with_grad_checkpointing_matches_one_plain_process(exact_config, sparse_video_root, reference_run,
+                                                               tmp_path):
+    """Activation checkpointing (non-reentrant, every stack) under DDP: the plain single-process run."""
+    _launch(_two_rank_args('--multi_gpu'), exact_config, tmp_path, sparse_video_root,
+            '--cfg-options', 'train_dataloader.batch_size=4', 'model.grad_checkpointing=True')
+    _assert_same_run(tmp_path, reference_run)
+
+
 def test_deepspeed_zero2_two_processes_match_one_and_resume(exact_config, sparse_video_root, reference_run,
                                                             tmp_path):
     ds = ['--use_deepspeed', '--zero_stage', '2', '--mixed_precision', 'no']
