@@ -49,6 +49,9 @@ def run_worker(config: str, mode: str, batch_size: int, steps: int, data_root: s
                                'train_dataloader.num_workers': 0})
     loader = build_dataloader(cfg.train_dataloader, seed=0, shuffle=True, drop_last=True)
     batches = [batch for batch, _ in zip(loader, range(steps + 1))]
+    if len(batches) < steps + 1:
+        raise SystemExit(f'{data_root} has {len(batches)} training batches of {batch_size}; {steps + 1} are needed '
+                         f'(a larger --data-root, or fewer --steps)')
     device = 'cuda' if torch.cuda.is_available() else 'cpu'
     model = build_model(dict(cfg.model.to_dict(), **MODES[mode]), loader.dataset.meta).to(device).train()
     optimizer = torch.optim.AdamW(model.parameters(), lr=1e-4)
@@ -84,12 +87,17 @@ def format_table(rows: list) -> str:
 
 
 def summarise(rows: list, budget_gb: float) -> dict:
-    """Per mode: the largest batch within the budget and its samples/s."""
+    """Per mode: the largest batch within the budget, its samples/s, and the peak memory each more
+    sample costs (the slope between the two largest batches measured)."""
     out = {}
     for mode in dict.fromkeys(r['mode'] for r in rows):
-        fitting = [r for r in rows if r['mode'] == mode and r['peak_gb'] <= budget_gb]
-        best = max(fitting, key=lambda r: r['batch_size']) if fitting else None
-        out[mode] = dict(largest_batch=best and best['batch_size'], samples_per_s=best and best['samples_per_s'])
+        runs = sorted((r for r in rows if r['mode'] == mode), key=lambda r: r['batch_size'])
+        fitting = [r for r in runs if r['peak_gb'] <= budget_gb]
+        best = fitting[-1] if fitting else None
+        slope = None if len(runs) < 2 else \
+            (runs[-1]['peak_gb'] - runs[-2]['peak_gb']) / (runs[-1]['batch_size'] - runs[-2]['batch_size'])
+        out[mode] = dict(largest_batch=best and best['batch_size'], samples_per_s=best and best['samples_per_s'],
+                         mb_per_sample=None if slope is None else 1024 * slope)
     return out
 
 
@@ -132,7 +140,8 @@ def main(argv=None) -> None:
     summary = summarise(rows, args.budget_gb)
     print(format_table(rows))
     for mode, best in summary.items():
-        print(f'{mode}: largest batch within {args.budget_gb} GB = {best["largest_batch"]}')
+        print(f'{mode}: largest batch within {args.budget_gb} GB = {best["largest_batch"]}, '
+              f'{best["mb_per_sample"] or float("nan"):.1f} MB of peak memory per sample')
     import torch
     result = dict(machine=dict(platform=platform.platform(), processor=platform.processor(),
                                threads=torch.get_num_threads(), cuda=torch.cuda.is_available()),
