@@ -9,11 +9,19 @@ from accelerate import Accelerator
 from accelerate.utils import DistributedDataParallelKwargs, InitProcessGroupKwargs
 
 PRECISIONS = ('no', 'fp16', 'bf16')
+FSDP_NEEDS_GPU = ('FSDP was launched on a machine without a GPU: Accelerate turns a run into FSDP only from a '
+                  'GPU-class multi-device run (its AcceleratorState never switches MULTI_CPU to FSDP), so the '
+                  'processes would each train alone. On CPUs use configs/accelerate/DDP.yaml or ZERO*.yaml')
 
 
 def launched_with_deepspeed() -> bool:
     """True when ``accelerate launch`` was asked for DeepSpeed."""
     return os.environ.get('ACCELERATE_USE_DEEPSPEED', 'false').lower() == 'true'
+
+
+def launched_with_fsdp() -> bool:
+    """True when ``accelerate launch`` was asked for FSDP (``configs/accelerate/FSDP.yaml``)."""
+    return os.environ.get('ACCELERATE_USE_FSDP', 'false').lower() == 'true'
 
 
 def launched_distributed() -> bool:
@@ -39,13 +47,16 @@ def build_accelerator(*, precision: Optional[str] = 'auto', gradient_accumulatio
     """An Accelerator that works unchanged on a laptop CPU, CPU nodes, GPUs and DeepSpeed.
 
     Without CUDA a launched (multi-process) run uses gloo; plain data parallelism on CPUs needs
-    ``cpu=True`` (DeepSpeed must not get it). Unused parameters never occur (every module
+    ``cpu=True`` (DeepSpeed and FSDP must not get it). Unused parameters never occur (every module
     runs on every batch), so DDP runs with ``find_unused_parameters=False``.
     """
     cuda = torch.cuda.is_available()
+    if launched_with_fsdp() and not cuda:
+        raise RuntimeError(FSDP_NEEDS_GPU)
     handlers = [DistributedDataParallelKwargs(find_unused_parameters=False)]
     if not cuda and launched_distributed():
         handlers.append(InitProcessGroupKwargs(backend='gloo'))
-    return Accelerator(cpu=not cuda and not launched_with_deepspeed(), mixed_precision=resolve_precision(precision),
+    return Accelerator(cpu=not cuda and not launched_with_deepspeed() and not launched_with_fsdp(),
+                       mixed_precision=resolve_precision(precision),
                        gradient_accumulation_steps=gradient_accumulation_steps, kwargs_handlers=handlers,
                        project_dir=project_dir)

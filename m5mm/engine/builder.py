@@ -7,7 +7,8 @@ from typing import Any, Dict, List, Optional
 from mmengine.config import Config
 from torch import nn
 
-from m5mm.registry import HOOKS, MODELS
+from m5mm.models.builders import build_model as models_build_model
+from m5mm.registry import HOOKS
 from m5mm.utils.plugins import import_custom_modules, load_plugins
 
 DEFAULT_HOOKS = [dict(type='MetricsLoggerHook'), dict(type='ProgressBarHook'), dict(type='CheckpointHook'),
@@ -39,8 +40,9 @@ def build_hooks(hook_cfgs: Optional[List[dict]]) -> list:
 
 
 def build_model(model_cfg: dict, data_meta: Optional[dict] = None) -> nn.Module:
-    """Build a model, giving it the dataset's ``meta`` (tokenizer ids, classes)."""
-    return MODELS.build(dict(model_cfg), default_args=dict(data_meta=data_meta))
+    """Build a model, giving it the dataset's ``meta`` (tokenizer ids, classes), with its
+    ``grad_checkpointing`` / ``compile`` switches (:func:`m5mm.models.builders.build_model`)."""
+    return models_build_model(model_cfg, data_meta)
 
 
 def keyed_hooks(hooks: list) -> Dict[str, Any]:

@@ -8,6 +8,8 @@ Format 2 (``meta.json`` ``"format": 2``), one directory per checkpoint::
     rng_<rank>.safetensors/.json random generator states of each process (torch as tensors, Python/NumPy as JSON)
     model.safetensors            model weights, tied weights stored once           (not under DeepSpeed)
     optimizer.pt                 optimizer state, a weights-only torch file        (not under DeepSpeed)
+                                 (under FSDP both hold the full state gathered from the shards, the
+                                 optimizer's keyed by parameter name; see :mod:`m5mm.engine.fsdp_state`)
     scheduler.pt                 learning-rate scheduler state, weights-only torch file
     scaler.json                  fp16 gradient scaler state                        (fp16 only)
     latest, pytorch_model/       DeepSpeed's own files (model + partitioned optimizer) (DeepSpeed only),
@@ -24,6 +26,7 @@ from typing import Any, Dict, List
 
 import torch
 
+from m5mm.engine.fsdp_state import gather_full_state, load_full_state
 from m5mm.engine.rng_state import apply_rng_state, read_rng_state, rng_files, save_rng_state
 from m5mm.engine.safe_load import CheckpointError, deepspeed_weights_only, load_tensor_file, read_json
 from m5mm.engine.state import COUNTERS
@@ -56,6 +59,15 @@ class TrainingParts:
         return str(self.accelerator.distributed_type).endswith('DEEPSPEED')
 
     @property
+    def fsdp(self) -> bool:
+        return str(self.accelerator.distributed_type).endswith('FSDP')
+
+    @property
+    def inner_optimizer(self) -> Any:
+        """The torch optimizer inside Accelerate's wrapper."""
+        return getattr(self.optimizer, 'optimizer', self.optimizer)
+
+    @property
     def rank(self) -> int:
         return self.accelerator.process_index
 
@@ -75,10 +87,14 @@ def write_parts(folder: Path, parts: TrainingParts, trainer_state: Dict[str, Any
     if parts.deepspeed:
         # frozen pretrained weights stay out, as they do in the module's own state dict
         parts.model.save_checkpoint(str(folder), DEEPSPEED_TAG, exclude_frozen_parameters=True)
+    elif parts.fsdp:   # every process takes part in gathering the shards
+        model_state, optimizer_state = gather_full_state(acc.unwrap_model(parts.model), parts.inner_optimizer)
+    else:
+        model_state, optimizer_state = acc.unwrap_model(parts.model).state_dict(), parts.optimizer.state_dict()
     if acc.is_main_process:
         if not parts.deepspeed:
-            written.append(save_safetensors(acc.unwrap_model(parts.model).state_dict(), folder / MODEL_FILE))
-            written.append(_torch_save(parts.optimizer.state_dict(), folder / OPTIMIZER_FILE))
+            written.append(save_safetensors(model_state, folder / MODEL_FILE))
+            written.append(_torch_save(optimizer_state, folder / OPTIMIZER_FILE))
         written.append(_torch_save(parts.scheduler.state_dict(), folder / SCHEDULER_FILE))
         if acc.scaler is not None:
             written.append(write_json(folder / SCALER_FILE, acc.scaler.state_dict()))
@@ -155,6 +171,9 @@ def apply_parts(folder: Path, parts: TrainingParts, loaded: Dict[str, Any]) -> D
             raise CheckpointError(f'{folder / DEEPSPEED_TAG}: DeepSpeed could not load it ({str(exc)[:300]})') from None
         if load_path is None:
             raise CheckpointError(f'{folder / DEEPSPEED_TAG}: DeepSpeed found no checkpoint to load')
+    elif parts.fsdp:
+        _apply(folder / MODEL_FILE, 'model and optimizer', lambda s: load_full_state(
+            acc.unwrap_model(parts.model), parts.inner_optimizer, *s), (loaded['model'], loaded['optimizer']))
     else:
         _apply(folder / MODEL_FILE, 'model', lambda s: acc.unwrap_model(parts.model).load_state_dict(s, strict=True),
                loaded['model'])

@@ -21,7 +21,7 @@ from typing import Any, Dict, List, Mapping, Optional, Sequence, Union
 from mmengine.config import Config
 from torch import nn
 
-from m5mm.registry import MODELS
+from m5mm.models.builders import build_model
 
 PARTS = ('encoders', 'fusion', 'heads', 'other')
 PART_PREFIXES = {'encoders': ('backbone.encoders.',), 'fusion': ('backbone.fusion.',),
@@ -66,7 +66,7 @@ def build_model_from_config(config: Union[str, Path, Config, Mapping],
         raise KeyError(f'config {getattr(cfg, "filename", None) or "<dict>"} has no `model`')
     meta = fake_data_meta(cfg) if data_meta is None else data_meta
     model_cfg = cfg.model.to_dict() if hasattr(cfg.model, 'to_dict') else dict(cfg.model)
-    return MODELS.build(model_cfg, default_args=dict(data_meta=meta))
+    return build_model(model_cfg, meta, allow_compile=False)
 
 
 def count_parameters(model: nn.Module) -> Dict[str, int]:

@@ -8,9 +8,11 @@ from __future__ import annotations
 
 from typing import Optional
 
+import torch
 import torch.nn.functional as F
 from einops import rearrange
 from torch import Tensor, nn
+from torch.utils.checkpoint import checkpoint
 
 
 def safe_key_mask(mask: Tensor) -> Tensor:
@@ -67,7 +69,16 @@ class FeedForward(nn.Sequential):
 
 
 class TransformerBlock(nn.Module):
-    """Pre-LN block: self-attention, optional cross-attention, feed-forward."""
+    """Pre-LN block: self-attention, optional cross-attention, feed-forward.
+
+    With ``grad_checkpointing`` set (see :func:`m5mm.models.stacks.set_grad_checkpointing`) a
+    training forward that records gradients keeps only the block's inputs and recomputes its
+    activations in the backward pass (``torch.utils.checkpoint``, non-reentrant; the RNG state is
+    restored for the recomputation, so dropout draws the same masks).
+    """
+
+    #: recompute the activations in the backward pass instead of storing them
+    grad_checkpointing: bool = False
 
     def __init__(self, *, dim: int, num_heads: int, mlp_ratio: float = 4.0, dropout: float = 0.0,
                  cross_attention: bool = False) -> None:
@@ -84,6 +95,13 @@ class TransformerBlock(nn.Module):
     def forward(self, x: Tensor, mask: Optional[Tensor] = None, context: Optional[Tensor] = None,
                 context_mask: Optional[Tensor] = None) -> Tensor:
         """x: (B, N, D), mask: (B, N); context: (B, M, D), context_mask: (B, M) -> (B, N, D)."""
+        if self.grad_checkpointing and self.training and torch.is_grad_enabled():
+            return checkpoint(self._block, x, mask, context, context_mask, use_reentrant=False)
+        return self._block(x, mask, context, context_mask)
+
+    def _block(self, x: Tensor, mask: Optional[Tensor], context: Optional[Tensor],
+               context_mask: Optional[Tensor]) -> Tensor:
+        """The block's computation (see :meth:`forward`)."""
         x = x + self.drop(self.attn(self.norm1(x), key_mask=mask))
         if self.cross_attn is not None and context is not None:
             x = x + self.drop(self.cross_attn(self.cross_norm(x), context=context, key_mask=context_mask))
