@@ -68,7 +68,7 @@ class MultiModalBackbone(nn.Module):
                  harmonizer: Optional[ConfigOrModule] = None, projection: Optional[dict] = None,
                  modalities: Optional[Sequence[str]] = None, share_text_table: bool = True,
                  data_meta: Optional[dict] = None, modality_dropout: float = 0.0, joint: str = 'fusion',
-                 normalize_joint: bool = False) -> None:
+                 normalize_joint: bool = True) -> None:
         super().__init__()
         if not 0.0 <= modality_dropout < 1.0:
             raise ValueError(f'modality_dropout must be in [0, 1), got {modality_dropout}')

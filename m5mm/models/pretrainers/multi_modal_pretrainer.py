@@ -39,7 +39,7 @@ class MultiModalPretrainer(MultiModalModel):
                  harmonizer: Optional[ConfigOrModule] = None, projection: Optional[dict] = None,
                  modalities: Optional[Sequence[str]] = None, mask_ratio: float = 0.15,
                  share_text_table: bool = True, data_meta: Optional[dict] = None,
-                 modality_dropout: float = 0.0, joint: str = 'fusion', normalize_joint: bool = False) -> None:
+                 modality_dropout: float = 0.0, joint: str = 'fusion', normalize_joint: bool = True) -> None:
         backbone = MultiModalBackbone(encoders=encoders, fusion=fusion, harmonizer=harmonizer,
                                       projection=projection, modalities=modalities,
                                       share_text_table=share_text_table, data_meta=data_meta,

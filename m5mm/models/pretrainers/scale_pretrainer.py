@@ -25,7 +25,7 @@ class ScalePretrainer(MultiModalPretrainer):
                  harmonizer: Optional[ConfigOrModule] = None, projection: Optional[dict] = None,
                  modalities: Optional[Sequence[str]] = None, mask_ratio: float = 0.15,
                  share_text_table: bool = True, data_meta: Optional[dict] = None,
-                 modality_dropout: float = 0.0, joint: str = 'fusion', normalize_joint: bool = False) -> None:
+                 modality_dropout: float = 0.0, joint: str = 'fusion', normalize_joint: bool = True) -> None:
         super().__init__(encoders=encoders, fusion=fusion or dict(type='ScaleFusion'), objectives=objectives,
                          harmonizer=harmonizer or dict(type='CosineGraphHarmonizer'), projection=projection,
                          modalities=modalities, mask_ratio=mask_ratio, share_text_table=share_text_table,
