@@ -13,7 +13,7 @@ from m5mm.utils.build import closest_names
 KNOWN_KEYS = frozenset({
     'default_scope', 'custom_imports', 'work_dir', 'seed', 'deterministic', 'precision', 'model',
     'train_dataloader', 'val_dataloader', 'test_dataloader', 'optim', 'scheduler', 'train_cfg', 'hooks',
-    'checkpoint', 'log_interval', 'accelerate', 'evaluation', 'data_root', 'load_from', 'on_bad_line', 'shards',
+    'default_hooks', 'custom_hooks', 'log_with', 'tracker_cfg', 'checkpoint', 'log_interval', 'accelerate', 'evaluation', 'data_root', 'load_from', 'on_bad_line', 'shards',
     'pretrained_root', 'pretrained_models', 'feature_dir',
 })
 #: Keys of a ``*_dataloader`` section (``drop_last`` only where the trainer reads it).
@@ -27,6 +27,7 @@ SECTION_KEYS = {
     'val_dataloader': _EVAL_LOADER_KEYS,
     'test_dataloader': _EVAL_LOADER_KEYS,
     'custom_imports': ('imports', 'allow_failed_imports'),
+    'tracker_cfg': ('project_name', 'init_kwargs'),
 }
 #: Set only in a config file, never by an override: names modules to import.
 FILE_ONLY_KEYS = ('custom_imports',)
