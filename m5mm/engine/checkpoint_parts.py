@@ -28,6 +28,7 @@ from m5mm.engine.rng_state import apply_rng_state, read_rng_state, rng_files, sa
 from m5mm.engine.safe_load import CheckpointError, deepspeed_weights_only, load_tensor_file, read_json
 from m5mm.engine.state import COUNTERS
 from m5mm.engine.weights import MODEL_FILE, load_safetensors, save_safetensors
+from m5mm.utils.distributed import unwrap_model
 from m5mm.utils.files import write_json
 
 FORMAT = 2
@@ -77,7 +78,7 @@ def write_parts(folder: Path, parts: TrainingParts, trainer_state: Dict[str, Any
         parts.model.save_checkpoint(str(folder), DEEPSPEED_TAG, exclude_frozen_parameters=True)
     if acc.is_main_process:
         if not parts.deepspeed:
-            written.append(save_safetensors(acc.unwrap_model(parts.model).state_dict(), folder / MODEL_FILE))
+            written.append(save_safetensors(unwrap_model(parts.model).state_dict(), folder / MODEL_FILE))
             written.append(_torch_save(parts.optimizer.state_dict(), folder / OPTIMIZER_FILE))
         written.append(_torch_save(parts.scheduler.state_dict(), folder / SCHEDULER_FILE))
         if acc.scaler is not None:
@@ -156,7 +157,7 @@ def apply_parts(folder: Path, parts: TrainingParts, loaded: Dict[str, Any]) -> D
         if load_path is None:
             raise CheckpointError(f'{folder / DEEPSPEED_TAG}: DeepSpeed found no checkpoint to load')
     else:
-        _apply(folder / MODEL_FILE, 'model', lambda s: acc.unwrap_model(parts.model).load_state_dict(s, strict=True),
+        _apply(folder / MODEL_FILE, 'model', lambda s: unwrap_model(parts.model).load_state_dict(s, strict=True),
                loaded['model'])
         _apply(folder / OPTIMIZER_FILE, 'optimizer', parts.optimizer.load_state_dict, loaded['optimizer'])
     _apply(folder / SCHEDULER_FILE, 'scheduler', parts.scheduler.load_state_dict, loaded['scheduler'])

@@ -23,6 +23,7 @@ from m5mm.engine.trackers import finish_trackers, start_trackers, tracker_names
 from m5mm.engine.weights import load_model_weights
 from m5mm.engine.work_dir import lock_work_dir
 from m5mm.utils.config import check_config
+from m5mm.utils.distributed import unwrap_model
 from m5mm.utils.logging import close_log_file, get_logger, log_exception_to_file
 from m5mm.version import __version__
 
@@ -190,7 +191,7 @@ class Trainer:
         return float(self.optimizer.param_groups[0]['lr'])
 
     def num_parameters(self) -> int:
-        model = self.accelerator.unwrap_model(self.model)
+        model = unwrap_model(self.model)
         return sum(p.numel() for p in model.parameters() if p.requires_grad)
 
     def save_checkpoint(self) -> Path:

@@ -13,8 +13,8 @@ from m5mm.utils.build import closest_names
 KNOWN_KEYS = frozenset({
     'default_scope', 'custom_imports', 'work_dir', 'seed', 'deterministic', 'precision', 'model',
     'train_dataloader', 'val_dataloader', 'test_dataloader', 'optim', 'scheduler', 'train_cfg', 'hooks',
-    'default_hooks', 'custom_hooks', 'log_with', 'tracker_cfg', 'checkpoint', 'log_interval', 'accelerate', 'evaluation', 'data_root', 'load_from', 'on_bad_line', 'shards',
-    'pretrained_root', 'pretrained_models', 'feature_dir',
+    'default_hooks', 'custom_hooks', 'log_with', 'tracker_cfg', 'data_root',
+    'load_from', 'on_bad_line', 'shards', 'pretrained_root', 'pretrained_models', 'feature_dir',
 })
 #: Keys of a ``*_dataloader`` section (``drop_last`` only where the trainer reads it).
 LOADER_KEYS = ('batch_size', 'num_workers', 'persistent_workers', 'drop_last', 'dataset')
