@@ -1,4 +1,5 @@
-"""Loading configs: ``_base_`` inheritance (mmengine), ``--cfg-options``, data-root retargeting, key checks."""
+"""Loading configs: ``_base_`` inheritance (mmengine; ``m5mm::NAME`` names an m5mm config), ``--cfg-options``,
+data-root retargeting, key checks."""
 from __future__ import annotations
 
 from pathlib import Path
@@ -6,7 +7,10 @@ from typing import Any, Dict, Iterable, Mapping, Optional, Sequence, Tuple
 
 from mmengine.config import Config
 
+from m5mm.utils import config_packages
 from m5mm.utils.build import closest_names
+
+config_packages.install()   # _base_ = ['m5mm::scale_5mod_tiny.py'] in plugin configs
 
 #: Top-level keys the m5mm tools read. Other names are allowed (helper variables such as
 #: ``data_root``); one that is a near-miss of a known key is reported as a typo.
