@@ -4,7 +4,8 @@ Format 2 (``meta.json`` ``"format": 2``), one directory per checkpoint::
 
     meta.json                    step, epoch, processes, distributed type, and every file with its size
     config.py, config.json       the resolved config (text for people, JSON for resume checks; never executed)
-    trainer_state_<rank>.json    TrainState of each process: counters + ``extra`` (hook states, data state)
+    trainer_state_<rank>.json    TrainState of each process: counters + ``extra`` (hook states, message record,
+                                 data state)
     rng_<rank>.safetensors/.json random generator states of each process (torch as tensors, Python/NumPy as JSON)
     model.safetensors            model weights, tied weights stored once           (not under DeepSpeed)
     optimizer.pt                 optimizer state, a weights-only torch file        (not under DeepSpeed)
