@@ -44,6 +44,9 @@ def hook_configs(cfg: Config) -> List[dict]:
     its ``default_hooks`` are not used.
     """
     if cfg.get('hooks') is not None:
+        if not isinstance(cfg.hooks, (list, tuple)):
+            raise ConfigError(f'hooks must be a list of hook configs (or use default_hooks, a dict by name), got '
+                              f'{type(cfg.hooks).__name__}')
         base = list(cfg.hooks)
     else:
         defaults = cfg.get('default_hooks', DEFAULT_HOOKS)
