@@ -37,6 +37,8 @@ def parse_args(argv=None) -> argparse.Namespace:
                         help="table kinds: 'methods' (comparison per modality set), 'modalities' (ablation per method)")
     parser.add_argument('--num-threads', type=int, default=None,
                         help='torch CPU threads (1 is much faster than 2 on a 2-core machine that others share)')
+    parser.add_argument('--diagnose', action='store_true',
+                        help="store each cell's modality diagnosis (m5mm.benchmark.diagnosis) in its result.json")
     parser.add_argument('--keep-checkpoints', action='store_true', help="keep finished cells' checkpoints")
     parser.add_argument('--rerun-changed', action='store_true',
                         help='rerun cells stored with a different config instead of stopping with an error')
@@ -52,6 +54,7 @@ def main(argv=None) -> dict:
                              data_root=args.data_root, out_dir=args.out, size=args.config_size,
                              config_dir=args.config_dir, cfg_options=dict(args.cfg_options),
                              keep_checkpoints=args.keep_checkpoints, rerun_changed=args.rerun_changed,
+                             diagnose=args.diagnose,
                              tables=[t.strip() for t in args.tables.split(',') if t.strip()])
     except ValueError as err:
         raise SystemExit(f'benchmark: {err}')

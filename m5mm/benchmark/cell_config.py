@@ -22,7 +22,7 @@ from .subset import restrict_modalities
 
 #: The hooks of a benchmark cell: metrics and checkpoints (for resuming an interrupted cell);
 #: no TensorBoard, no progress bar, no evaluation hook (the runner evaluates every task itself).
-CELL_HOOKS = [dict(type='MetricsLoggerHook', interval=1),
+CELL_HOOKS = [dict(type='MetricsLoggerHook', interval=1), dict(type='CollapseMonitorHook'),
               dict(type='CheckpointHook', by_epoch=True, max_keep=1)]
 
 

@@ -61,6 +61,7 @@ class BenchmarkSpec:
     keep_checkpoints: bool = False
     rerun_changed: bool = False
     tables: Sequence[str] = TABLE_KINDS
+    diagnose: bool = False
 
     def cells(self) -> List[Cell]:
         """The plan, seed-major."""
@@ -71,7 +72,7 @@ class BenchmarkSpec:
         return dict(methods=list(self.methods), modality_sets=[list(m) for m in self.modality_sets],
                     seeds=list(self.seeds), budget=str(self.budget), data_root=str(self.data_root),
                     size=self.size, cfg_options=dict(self.cfg_options), tasks=list(self.tasks),
-                    tables=list(self.tables))
+                    tables=list(self.tables), diagnose=self.diagnose)
 
 
 def _write_json(path: Path, data: Any) -> None:
@@ -124,9 +125,11 @@ def _last_loss(work_dir: Path) -> Optional[float]:
     return json.loads(lines[-1]).get('loss') if lines else None
 
 
-def train_and_evaluate(cfg: Config, work_dir: Path, budget: Budget, tasks: Sequence[str]) -> Dict[str, Any]:
+def train_and_evaluate(cfg: Config, work_dir: Path, budget: Budget, tasks: Sequence[str],
+                       diagnose: bool = False) -> Dict[str, Any]:
     """Pretrain ``cfg`` for ``budget`` in ``work_dir`` (resuming its latest checkpoint), then run
-    the downstream ``tasks``; returns the metrics and run facts."""
+    the downstream ``tasks`` (and, with ``diagnose``, :func:`~m5mm.benchmark.diagnosis.diagnose_model`);
+    returns the metrics and run facts."""
     from m5mm.engine.evaluate import evaluate_model
     from m5mm.engine.trainer import Trainer
     tic = time.perf_counter()
@@ -139,7 +142,12 @@ def train_and_evaluate(cfg: Config, work_dir: Path, budget: Budget, tasks: Seque
         tic = time.perf_counter()
         metrics = evaluate_model(trainer.model, trainer.cfg, tasks=tasks, accelerator=trainer.accelerator)
         eval_s = time.perf_counter() - tic
-        facts = dict(steps=trainer.state.step, epochs=trainer.max_epochs, resumed_from_step=resumed_from,
+        if diagnose:
+            from .diagnosis import diagnose_model
+            extra = dict(diagnosis=diagnose_model(trainer.accelerator.unwrap_model(trainer.model), trainer.cfg))
+        else:
+            extra = {}
+        facts = dict(**extra, steps=trainer.state.step, epochs=trainer.max_epochs, resumed_from_step=resumed_from,
                      num_parameters=trainer.num_parameters(), final_loss=_last_loss(work_dir),
                      train_seconds=round(train_s, 1), eval_seconds=round(eval_s, 1))
         trainer.accelerator.end_training()
@@ -164,7 +172,7 @@ def run_cell(cell: Cell, spec: BenchmarkSpec, *, log: Callable[[str], None] = pr
     dropped = info['dropped_objectives']
     log(f'{cell.name}: {info["total_steps"]} steps ({info["steps_per_epoch"]}/epoch) from {info["config"]}; '
         + '; '.join(describe(cfg)) + (f'; dropped objectives {dropped}' if dropped else ''))
-    result = dict(head, **train_and_evaluate(cfg, cell_dir, spec.budget, spec.tasks))
+    result = dict(head, **train_and_evaluate(cfg, cell_dir, spec.budget, spec.tasks, spec.diagnose))
     _write_json(cell_dir / RESULT_FILE, result)
     if not spec.keep_checkpoints:
         shutil.rmtree(cell_dir / 'checkpoints', ignore_errors=True)

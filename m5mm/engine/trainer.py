@@ -12,6 +12,7 @@ from m5mm.engine.accelerator import build_accelerator
 from m5mm.engine.builder import build_hooks, build_model, import_config_modules, keyed_hooks
 from m5mm.engine.checkpoint import CheckpointManager, recover_interrupted_saves, resume_candidates
 from m5mm.engine.checkpoint_parts import TrainingParts
+from m5mm.engine.contrastive_accumulation import build_contrastive_accumulator
 from m5mm.engine.data import (batches_per_process, build_dataset, build_train_loader, describe_empty_split,
                               epoch_batches, loader_is_prepared)
 from m5mm.engine.messages import MessageRecord
@@ -54,6 +55,7 @@ class Trainer:
                                              project_dir=str(self.work_dir),
                                              log_with=tracker_names(cfg.get('log_with')))
         self.is_main = self.accelerator.is_main_process
+        self.micro_batches = build_contrastive_accumulator(cfg.optim, self.accelerator)
         if self.is_main:
             self.work_dir.mkdir(parents=True, exist_ok=True)
         self._lock = lock_work_dir(self.accelerator, self.work_dir)
@@ -164,9 +166,7 @@ class Trainer:
 
     def _train_step(self, batch: dict) -> dict:
         with self.accelerator.accumulate(self.model):
-            outputs = self.model(batch)
-            loss = sum(value for key, value in outputs.items() if key.startswith('loss'))
-            self.accelerator.backward(loss)
+            outputs = self._forward_backward(batch)
             if self.clip_grad_norm and self.accelerator.sync_gradients:
                 self.accelerator.clip_grad_norm_(self.model.parameters(), self.clip_grad_norm)
             self.optimizer.step()
@@ -181,6 +181,13 @@ class Trainer:
         scalars = {f'train/{k}': v for k, v in outputs.items() if isinstance(v, Tensor) and v.numel() == 1}
         scalars.update({'train/lr': self.current_lr(), 'train/samples': samples})
         self.messages.update_scalars(scalars, step=self.state.step)
+
+    def _forward_backward(self, batch: dict) -> dict:
+        if self.micro_batches is not None:   # optim.contrastive_accumulation: the whole batch's loss, in parts
+            return self.micro_batches.forward_backward(self.model, batch)
+        outputs = self.model(batch)
+        self.accelerator.backward(sum(value for key, value in outputs.items() if key.startswith('loss')))
+        return outputs
 
     # --------------------------------------------------------------- helpers
     @property

@@ -2,13 +2,15 @@
 from __future__ import annotations
 
 import logging
-from typing import Any, Dict, List, Mapping, Tuple
+from typing import Any, Dict, List, Mapping, Optional, Tuple
 
 import torch
 from torch import Tensor, nn
 
 from .backbones import MultiModalBackbone
+from .backbones.spread import modality_spread
 from .checkpoint_names import PRETRAINER_ORDER, legacy_order_differs, upgrade_state_dict
+from .micro_batch_plan import MicroBatchPlan
 
 logger = logging.getLogger('m5mm')
 
@@ -16,9 +18,12 @@ logger = logging.getLogger('m5mm')
 class MultiModalModel(nn.Module):
     """``forward(batch)``: open the backbone's :class:`~m5mm.models.backbones.ForwardContext` for the
     step, call every objective on it (``objective(ctx) -> {name: tensor}``), prepend the
-    harmonizer's per-modality importance (``weight_<m>``) and tie the outputs no objective read
-    to the first loss (a 0 that gives every parameter a gradient). ``extract_features(batch)``:
-    the backbone's features of the unmasked batch plus what the objectives predict (a
+    harmonizer's per-modality importance (``weight_<m>``), tie the outputs no objective read
+    to the first loss (a 0 that gives every parameter a gradient) and, in training mode with
+    :attr:`monitor_spread` set (``CollapseMonitorHook`` sets it), append the collapse monitor's
+    ``spread_cos_<m>`` / ``spread_std_<m>`` of the pooled embeddings
+    (:func:`~m5mm.models.backbones.spread.modality_spread`, detached).
+    ``extract_features(batch)``: the backbone's features of the unmasked batch plus what the objectives predict (a
     classifier's ``logits``).
 
     Checkpoints of m5mm 0.1 load as they are (``load_state_dict`` renames their parameters, see
@@ -31,6 +36,8 @@ class MultiModalModel(nn.Module):
 
     #: the order of the parts' parameters in m5mm 0.1 (see :mod:`m5mm.models.checkpoint_names`)
     legacy_order: Tuple[str, ...] = PRETRAINER_ORDER
+    #: return ``spread_cos_<m>`` / ``spread_std_<m>`` from a training forward (off: the outputs stay as recorded)
+    monitor_spread: bool = False
 
     def __init__(self, *, backbone: MultiModalBackbone, objectives: Mapping[str, nn.Module]) -> None:
         super().__init__()
@@ -45,12 +52,20 @@ class MultiModalModel(nn.Module):
         """The backbone's modalities."""
         return self.backbone.modalities
 
-    def forward(self, batch: Mapping[str, Any]) -> Dict[str, Tensor]:
-        """batch (docs/concepts.md layout) -> named losses, metrics and ``weight_<m>`` importances."""
-        ctx = self.backbone.context(batch, self.objectives.values())
+    def forward(self, batch: Mapping[str, Any], plan: Optional[MicroBatchPlan] = None) -> Dict[str, Tensor]:
+        """batch (docs/concepts.md layout) -> named losses, metrics and ``weight_<m>`` importances.
+
+        ``plan``: the batch is a micro-batch of a contrastive-accumulation step (see
+        :class:`~m5mm.models.micro_batch_plan.MicroBatchPlan`); in a replay each objective's losses
+        are scaled by its share (contrastive objectives return their surrogate instead).
+        """
+        ctx = self.backbone.context(batch, self.objectives.values(), plan)
         out: Dict[str, Tensor] = {}
         for objective in self.objectives.values():
             new = objective(ctx)
+            if plan is not None and not plan.collecting and getattr(objective, 'embedding_source', None) is None:
+                factor = plan.scale(objective.name)
+                new = {k: v * factor if k.startswith('loss') else v for k, v in new.items()}
             clash = sorted(set(out) & set(new))
             if clash:
                 raise KeyError(f'two objectives return the same output keys {clash}; give them different names')
@@ -60,6 +75,11 @@ class MultiModalModel(nn.Module):
         if key is None:
             raise ValueError(f'the objectives {list(self.objectives)} returned no loss_* key')
         out[key] = out[key] + self.backbone.tie_unused(ctx)
+        if self.training:
+            self.backbone.track(ctx)
+        if self.training and self.monitor_spread:
+            with torch.no_grad():
+                out.update(modality_spread(ctx.embeddings, ctx.present))
         return out
 
     @torch.no_grad()

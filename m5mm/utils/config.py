@@ -26,7 +26,8 @@ _EVAL_LOADER_KEYS = tuple(k for k in LOADER_KEYS if k != 'drop_last')
 #: The keys of each section read by the trainer and the tools (anything else is an error).
 SECTION_KEYS = {
     'train_cfg': ('max_epochs',),
-    'optim': ('optimizer', 'pretrained_lr_mult', 'decay_norm_and_bias', 'clip_grad_norm', 'accumulation_steps'),
+    'optim': ('optimizer', 'pretrained_lr_mult', 'decay_norm_and_bias', 'clip_grad_norm', 'accumulation_steps',
+              'contrastive_accumulation'),
     'train_dataloader': LOADER_KEYS,
     'val_dataloader': _EVAL_LOADER_KEYS,
     'test_dataloader': _EVAL_LOADER_KEYS,

@@ -121,6 +121,15 @@ def test_ddp_two_processes_match_one(exact_config, sparse_video_root, reference_
     _assert_same_run(tmp_path, reference_run)
 
 
+def test_ddp_contrastive_accumulation_matches_one_process_without(exact_config, sparse_video_root,
+                                                                  reference_run, tmp_path):
+    """2 ranks x 2 micro-batches of 2: the contrastive loss over the cache gathered across the ranks
+    (with gradients) equals one process's batch of 8."""
+    _launch(_two_rank_args('--multi_gpu'), exact_config, tmp_path, sparse_video_root,
+            '--cfg-options', 'train_dataloader.batch_size=4', 'optim.contrastive_accumulation=2')
+    _assert_same_run(tmp_path, reference_run)
+
+
 def test_deepspeed_zero2_two_processes_match_one_and_resume(exact_config, sparse_video_root, reference_run,
                                                             tmp_path):
     ds = ['--use_deepspeed', '--zero_stage', '2', '--mixed_precision', 'no']

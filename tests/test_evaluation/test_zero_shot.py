@@ -28,7 +28,7 @@ def test_zero_shot_equals_a_direct_nearest_class_computation():
     top1 = (order[known, 0] == labels[known]).mean()
     top2 = (order[known, :2] == labels[known, None]).any(1).mean()
     assert results['zero_shot'] == {'accuracy': pytest.approx(top1), 'top2': pytest.approx(top2)}
-    assert counts['ZeroShotClassificationTask'] == {'num_samples': 30, 'num_evaluated': 29}
+    assert counts['zero_shot'] == {'num_samples': 30, 'num_evaluated': 29}
 
 
 def test_prompts_and_missing_classes():

@@ -110,7 +110,8 @@ def test_cells_use_the_balanced_two_modality_configs_for_text_and_image(demo_roo
     tiny, _ = cell_config(Cell('capture', ('text', 'image'), 3), data_root=str(demo_root), size='tiny')
     assert tiny.seed == 3 and tiny.model.fusion.dim == 32 and tiny.model.encoders.text.num_layers == 1
     assert tiny.train_dataloader.dataset.data_root == str(demo_root)
-    assert [h['type'] for h in tiny.hooks] == ['MetricsLoggerHook', 'CheckpointHook'] and tiny.log_with is None
+    assert [h['type'] for h in tiny.hooks] == ['MetricsLoggerHook', 'CollapseMonitorHook', 'CheckpointHook']
+    assert tiny.log_with is None
 
 
 # ------------------------------------------------------------------ tables
@@ -147,7 +148,7 @@ def test_tool_end_to_end_then_rerun_skips_finished_cells(demo_root, tmp_path, ca
     tool = _load_tool()
     out = tmp_path / 'bench'
     argv = ['--methods', 'scale,clip', '--modalities', 'T+I,all', '--data-root', str(demo_root),
-            '--budget', 'steps=2', '--seeds', '0', '--out', str(out), '--config-size', 'tiny']
+            '--budget', 'steps=2', '--seeds', '0', '--out', str(out), '--config-size', 'tiny', '--diagnose']
     first = tool.main(argv)
     assert len(first['trained']) == 4 and not first['skipped']
     data = json.loads((out / 'results.json').read_text())
@@ -157,6 +158,12 @@ def test_tool_end_to_end_then_rerun_skips_finished_cells(demo_root, tmp_path, ca
         assert {'retrieval_coarse', 'retrieval_fine', 'classification', 'clustering'} <= set(cell['metrics'])
         assert all(0.0 <= v <= 1.0 for v in _values(cell['metrics'])), cell['metrics']
     assert {c['code'] for c in data['cells']} == {'T+I', 'all'}
+    for cell in data['cells']:   # the diagnosis's joint (dot product) is the benchmark's retrieval
+        diagnosis = cell['diagnosis']
+        assert diagnosis['retrieval']['joint']['dot'] == round(100 * cell['metrics']['retrieval_coarse']['mAP@1'], 2)
+        assert {f'pooled:{m}' for m in cell['modalities']} <= set(diagnosis['retrieval'])
+        assert all(-1.0 <= v['cos'] <= 1.0 for v in diagnosis['spread'].values())
+        assert bool(diagnosis['harmonizer']) == (cell['method'] == 'scale')    # CLIP has no harmonizer
     table = (out / 'table.md').read_text()
     for title in ('Method comparison, modalities T+I', 'Method comparison, modalities all',
                   'Modality ablation, SCALE', 'Modality ablation, CLIP (late fusion)'):

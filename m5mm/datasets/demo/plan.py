@@ -49,13 +49,20 @@ class PlannedRecord:
 
     def manifest_entry(self) -> dict:
         """The m5mm manifest line (paths relative to the dataset root, absent modality = None)."""
-        has = set(self.modalities)
-        return {'id': self.id, 'text': self.title if 'text' in has else None,
-                'table': self.table if 'table' in has else None,
-                'image': f'images/{self.id}.jpg' if 'image' in has else None,
-                'video': f'videos/{self.id}.mp4' if 'video' in has else None,
-                'audio': f'audio/{self.id}.wav' if 'audio' in has else None,
-                'category': self.category, 'instance': self.instance.sku, 'split': self.split}
+        return manifest_line(self.id, self.title, self.table, self.modalities, category=self.category,
+                             instance=self.instance.sku, split=self.split)
+
+
+def manifest_line(record_id: str, title: str, table: list, modalities, *, category: str, instance: str,
+                  split: str) -> dict:
+    """A synthetic catalogue's manifest line: media at ``images/<id>.jpg``, ``videos/<id>.mp4``,
+    ``audio/<id>.wav``; a modality not in ``modalities`` is None."""
+    has = set(modalities)
+    return {'id': record_id, 'text': title if 'text' in has else None, 'table': table if 'table' in has else None,
+            'image': f'images/{record_id}.jpg' if 'image' in has else None,
+            'video': f'videos/{record_id}.mp4' if 'video' in has else None,
+            'audio': f'audio/{record_id}.wav' if 'audio' in has else None,
+            'category': category, 'instance': instance, 'split': split}
 
 
 def allocate_counts(total: int, weights: np.ndarray, minimum: int) -> np.ndarray:

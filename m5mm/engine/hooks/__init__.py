@@ -1,5 +1,6 @@
 from .base import Hook
 from .checkpoint import CheckpointHook
+from .collapse_monitor import CollapseMonitorHook
 from .evaluation import EvaluationHook
 from .media_report import MediaReportHook
 from .metrics_logger import MetricsLoggerHook
@@ -7,5 +8,5 @@ from .modality_weights import ModalityWeightHook
 from .progress_bar import ProgressBarHook
 from .run_summary import RunSummaryHook
 
-__all__ = ['CheckpointHook', 'EvaluationHook', 'Hook', 'MediaReportHook', 'MetricsLoggerHook', 'ModalityWeightHook',
-           'ProgressBarHook', 'RunSummaryHook']
+__all__ = ['CheckpointHook', 'CollapseMonitorHook', 'EvaluationHook', 'Hook', 'MediaReportHook', 'MetricsLoggerHook',
+           'ModalityWeightHook', 'ProgressBarHook', 'RunSummaryHook']

@@ -9,6 +9,7 @@ from torch import Tensor
 from m5mm.structures import META_KEY, EncoderOutput, FusionOutput, HarmonizerOutput
 
 if TYPE_CHECKING:
+    from m5mm.models.micro_batch_plan import MicroBatchPlan
     from .multi_modal_backbone import MultiModalBackbone
 
 #: the vectors a harmonizer can weigh: the pooled embeddings (of the masked or the unmasked
@@ -39,12 +40,16 @@ class ForwardContext:
         backbone: the backbone that computes.
         batch: the collated batch (docs/concepts.md layout).
         objectives: the objectives of the step (those that mask inputs are asked to).
+        plan: a micro-batch of a contrastive-accumulation step (see
+            :class:`~m5mm.models.micro_batch_plan.MicroBatchPlan`), or None for a whole batch.
     """
 
-    def __init__(self, backbone: 'MultiModalBackbone', batch: Mapping[str, Any], objectives: Iterable = ()) -> None:
+    def __init__(self, backbone: 'MultiModalBackbone', batch: Mapping[str, Any], objectives: Iterable = (),
+                 plan: Optional['MicroBatchPlan'] = None) -> None:
         self.backbone = backbone
         self.batch = batch
         self.objectives = list(objectives)
+        self.plan = plan
         self._weights: Dict[str, Optional[HarmonizerOutput]] = {}
 
     @property

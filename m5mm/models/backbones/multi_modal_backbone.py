@@ -4,13 +4,21 @@ from __future__ import annotations
 from typing import Any, Dict, Iterable, List, Mapping, Optional, Sequence
 
 import torch
+import torch.nn.functional as F
 from torch import Tensor, nn
 
 from m5mm.models.builders import build
 from m5mm.registry import FUSIONS, HARMONIZERS, HEADS, MODELS
 from m5mm.structures import EncoderOutput, FusionOutput, HarmonizerOutput, select_modalities
+from m5mm.models.fusion.fusion_utils import masked_joint
 from .forward_context import ForwardContext
+from .fused_centre import FusedCentre
+from .modality_dropout import drop_modalities
 from .parts import build_encoders, resolve_modalities
+
+#: how :meth:`MultiModalBackbone.features` forms ``joint``: the fusion's own (the mean of the present
+#: modalities' fused vectors for SCALE) or the fused vectors weighted by the harmonizer's importances
+JOINT_SOURCES = ('fusion', 'importance', 'centred')
 
 ConfigOrModule = Any
 
@@ -37,6 +45,19 @@ class MultiModalBackbone(nn.Module):
         modalities: keep only these of the configured encoders (order: ``encoders``').
         share_text_table: build the table encoder on the text encoder's model.
         data_meta: the dataset's ``meta`` (``tokenizer`` with ``vocab_size``, ``pad_id``, ...).
+        modality_dropout: in training mode, mark each present modality of each sample absent with
+            this probability, keeping at least one per sample (:func:`drop_modalities`); 0 = off.
+            Never applied in eval mode (feature extraction, evaluation).
+        joint: ``'fusion'`` (the fusion's ``joint``) or ``'importance'``: ``joint[b] = sum_m a[b, m]
+            fused[m][b] / sum_m a[b, m]`` with ``a`` the per-sample importances of the harmonizer's
+            weights of the fused vectors (:meth:`BaseHarmonizer.sample_importance`, clamped at 0);
+            the fusion's ``joint`` where all are 0. Needs a harmonizer. ``'centred'``: the mean of the
+            present modalities' fused vectors after subtracting each modality's running mean over
+            training (:class:`FusedCentre`, updated by :meth:`track` in every training step).
+        normalize_joint: L2-normalise ``joint`` (B, D). A mean of fused vectors has a norm that
+            depends on how many modalities a product has and how much they agree, so under a dot
+            product the incomplete records become hubs that every query retrieves (docs/benchmark.md,
+            "More modalities"); unit vectors rank by cosine.
 
     Attributes:
         modalities: the modalities, in order (fusion sequence and harmonizer order).
@@ -46,8 +67,19 @@ class MultiModalBackbone(nn.Module):
     def __init__(self, *, encoders: Mapping[str, ConfigOrModule], fusion: ConfigOrModule,
                  harmonizer: Optional[ConfigOrModule] = None, projection: Optional[dict] = None,
                  modalities: Optional[Sequence[str]] = None, share_text_table: bool = True,
-                 data_meta: Optional[dict] = None) -> None:
+                 data_meta: Optional[dict] = None, modality_dropout: float = 0.0, joint: str = 'fusion',
+                 normalize_joint: bool = False) -> None:
         super().__init__()
+        if not 0.0 <= modality_dropout < 1.0:
+            raise ValueError(f'modality_dropout must be in [0, 1), got {modality_dropout}')
+        if joint not in JOINT_SOURCES:
+            raise ValueError(f'joint must be one of {JOINT_SOURCES}, got {joint!r}')
+        if joint == 'importance' and harmonizer is None:
+            raise ValueError("joint='importance' weighs the fused vectors by the harmonizer's importances; "
+                             'configure a harmonizer')
+        self.modality_dropout = float(modality_dropout)
+        self.joint_source = joint
+        self.normalize_joint = bool(normalize_joint)
         self.modalities: List[str] = resolve_modalities(encoders, modalities)
         tokenizer = dict((data_meta or {}).get('tokenizer') or {})
         self.encoders, self.encoder_sharing = build_encoders({m: encoders[m] for m in self.modalities},
@@ -59,6 +91,8 @@ class MultiModalBackbone(nn.Module):
             build(harmonizer, HARMONIZERS, 'harmonizer', dict(modalities=self.modalities))
         self.projections = None if projection is None else nn.ModuleDict({
             m: HEADS.build(dict(projection), default_args=dict(in_dim=self._pooled_dim(m))) for m in self.modalities})
+        self.centre = FusedCentre(modalities=self.modalities, dim=self.fused_dim("joint='centred'")) \
+            if joint == 'centred' else None
 
     def _pooled_dim(self, m: str) -> int:
         width = getattr(self.encoders[m], 'out_dim', None)
@@ -83,8 +117,12 @@ class MultiModalBackbone(nn.Module):
     # ------------------------------------------------------------------ computing
 
     def select(self, batch: Mapping[str, Any]) -> Dict[str, Dict[str, Tensor]]:
-        """The batch entries of the backbone's modalities (a clear error for a missing one)."""
-        return select_modalities(batch, self.modalities, type(self).__name__)
+        """The batch entries of the backbone's modalities (a clear error for a missing one), with
+        modality dropout applied in training mode."""
+        inputs = select_modalities(batch, self.modalities, type(self).__name__)
+        if self.training and self.modality_dropout > 0:
+            inputs = drop_modalities(inputs, self.modalities, self.modality_dropout)
+        return inputs
 
     def encode(self, inputs: Mapping[str, Mapping[str, Tensor]],
                mask_ratios: Optional[Mapping[str, float]] = None) -> Dict[str, EncoderOutput]:
@@ -106,15 +144,35 @@ class MultiModalBackbone(nn.Module):
         """The harmonizer's pair weights of {m: (B, D)} vectors; None without a harmonizer."""
         return None if self.harmonizer is None else self.harmonizer(dict(vectors), dict(present))
 
-    def context(self, batch: Mapping[str, Any], objectives: Iterable = ()) -> ForwardContext:
-        """A step's :class:`ForwardContext` over ``batch`` (``objectives`` mask their inputs)."""
-        return ForwardContext(self, batch, objectives)
+    def context(self, batch: Mapping[str, Any], objectives: Iterable = (), plan: Any = None) -> ForwardContext:
+        """A step's :class:`ForwardContext` over ``batch`` (``objectives`` mask their inputs; ``plan``: a
+        :class:`~m5mm.models.micro_batch_plan.MicroBatchPlan` for a micro-batch)."""
+        return ForwardContext(self, batch, objectives, plan)
 
     def features(self, ctx: ForwardContext) -> Dict[str, Any]:
         """``joint`` (B, D), ``fused`` {m: (B, D)}, ``pooled`` {m: (B, D)} and ``present`` {m: (B,)}."""
         fused = ctx.fused
-        return {'joint': fused.joint, 'fused': dict(fused.fused), 'pooled': ctx.embeddings,
-                'present': ctx.present}
+        if self.joint_source == 'fusion':
+            joint = fused.joint
+        elif self.joint_source == 'centred':
+            joint = masked_joint(self.modalities, self.centre(fused.fused), ctx.present, fused.joint)
+        else:
+            joint = self.weighted_joint(ctx)
+        if self.normalize_joint:
+            joint = F.normalize(joint.float(), dim=-1).to(joint.dtype)
+        return {'joint': joint, 'fused': dict(fused.fused), 'pooled': ctx.embeddings, 'present': ctx.present}
+
+    def weighted_joint(self, ctx: ForwardContext) -> Tensor:
+        """(B, D): the fused vectors weighted by the per-sample importances of the harmonizer's
+        weights of them (see ``joint='importance'``)."""
+        fused = ctx.fused
+        weights = ctx.pair_weights('fused').weights
+        present = torch.stack([ctx.present[m].bool() for m in self.modalities], dim=1)      # (B, M)
+        share = self.harmonizer.sample_importance(weights, present).clamp_min(0.0)          # (B, M)
+        stacked = torch.stack([fused.fused[m] for m in self.modalities], dim=1)           # (B, M, D)
+        total = share.sum(dim=1, keepdim=True)
+        mixed = (share[..., None].to(stacked.dtype) * stacked).sum(dim=1) / total.clamp_min(1e-12).to(stacked.dtype)
+        return torch.where(total > 0, mixed, fused.joint)
 
     @torch.no_grad()
     def extract_features(self, batch: Mapping[str, Any]) -> Dict[str, Any]:
@@ -124,6 +182,12 @@ class MultiModalBackbone(nn.Module):
     def forward(self, batch: Mapping[str, Any]) -> Dict[str, Any]:
         """The unmasked :meth:`features` of ``batch`` (with gradients)."""
         return self.features(self.context(batch))
+
+    def track(self, ctx: ForwardContext) -> None:
+        """Update the running statistics of a training step (the fused vectors' centre of
+        ``joint='centred'``); nothing otherwise."""
+        if self.centre is not None:
+            self.centre.update(ctx.fused.fused, ctx.present)
 
     def tie_unused(self, ctx: ForwardContext) -> Tensor:
         """A 0 (float scalar) that depends on every output the step's objectives did not read: the

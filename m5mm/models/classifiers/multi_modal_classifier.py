@@ -14,13 +14,15 @@ from .matching_weights import WeightsLoadReport, load_matching_weights
 
 def take_backbone(cfg: Any, data_meta: Optional[dict]) -> MultiModalBackbone:
     """The backbone of a model config (a pretrainer's, e.g. ``ScalePretrainer``) or a backbone
-    config / module itself, without its harmonizer (classification weighs no modality pairs)."""
+    config / module itself, without its harmonizer (classification weighs no modality pairs; a
+    ``joint='importance'`` backbone falls back to the fusion's ``joint``)."""
     model = build(cfg, MODELS, 'backbone', dict(data_meta=data_meta))
     backbone = model if isinstance(model, MultiModalBackbone) else getattr(model, 'backbone', None)
     if not isinstance(backbone, MultiModalBackbone):
         raise TypeError(f'MultiModalClassifier: {type(model).__name__} is neither a MultiModalBackbone nor a '
                         f'model with one (`backbone`); use a pretrainer config such as ScalePretrainer')
     backbone.harmonizer = None
+    backbone.joint_source = 'fusion'
     return backbone
 
 

@@ -55,6 +55,15 @@ class BaseHarmonizer(nn.Module):
         raise NotImplementedError
 
     @staticmethod
+    def sample_importance(weights: Tensor, present: Tensor) -> Tensor:
+        """(B, M, M) weights, (B, M) presence -> (B, M): the mean weight ``W[b, i, m]`` over the
+        present rows i of sample b (0 where sample b has no modality)."""
+        weights = weights.float()
+        present = present.float()
+        n_rows = present.sum(dim=1, keepdim=True).clamp_min(1.0)        # (B, 1)
+        return (weights * present[:, :, None]).sum(dim=1) / n_rows
+
+    @staticmethod
     def importance(weights: Tensor, present: Tensor, order: Sequence[str]) -> Dict[str, Tensor]:
         """Per-modality importance for logging: {m: scalar tensor (detached)}.
 
@@ -62,10 +71,8 @@ class BaseHarmonizer(nn.Module):
         (``W[b, :, m]`` averaged over present rows), averaged over samples that have m;
         0 when no sample has m.
         """
-        weights = weights.detach().float()
+        column_mean = BaseHarmonizer.sample_importance(weights.detach(), present)  # (B, M)
         present = present.float()
-        n_rows = present.sum(dim=1, keepdim=True).clamp_min(1.0)       # (B, 1)
-        column_mean = (weights * present[:, :, None]).sum(dim=1) / n_rows  # (B, M)
         n_samples = present.sum(dim=0)                                    # (M,)
         per_modality = (column_mean * present).sum(dim=0) / n_samples.clamp_min(1.0)
         return {m: per_modality[k] for k, m in enumerate(order)}

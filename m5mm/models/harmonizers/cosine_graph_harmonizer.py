@@ -21,17 +21,24 @@ class CosineGraphHarmonizer(BaseHarmonizer):
     are 0 and take no part in the softmax or the normalisation. ``W_b`` is not symmetric:
     ``W_b[i, j]`` is the weight of pair (i, j) with modality i as the query side.
 
+    A negative cosine gives a negative weight, which (with ``weight_mode='logits'``) flips the
+    sign of a contrastive pair's logits: the pair is then trained to push its positive apart.
+    ``nonnegative=True`` [design, a deviation from the authors' code] uses ``max(C_b, 0)`` in
+    place of ``C_b`` as the factor (the softmax still sees ``C_b``), so no weight is negative.
+
     Args:
         modalities: accepted for a uniform config interface (unused).
         detach: compute the weights from detached embeddings (no gradient through them).
         eps: floor of the norms.
+        nonnegative: clamp the cosine factor at 0 (weights >= 0).
     """
 
     def __init__(self, *, modalities: Optional[Sequence[str]] = None, detach: bool = False,
-                 eps: float = 1e-8) -> None:
+                 eps: float = 1e-8, nonnegative: bool = False) -> None:
         super().__init__(modalities=modalities)
         self.detach = detach
         self.eps = eps
+        self.nonnegative = nonnegative
 
     def compute_weights(self, embeddings: Dict[str, Tensor], present: Tensor, order: List[str]) -> Tensor:
         """embeddings {m: (B, D)}, present (B, M) -> (B, M, M)."""
@@ -46,5 +53,6 @@ class CosineGraphHarmonizer(BaseHarmonizer):
         cos = emb @ emb.transpose(1, 2)                                 # (B, M, M)
         pairs = pair_mask(present)
         attn = cos.masked_fill(~pairs, torch.finfo(cos.dtype).min).softmax(dim=-1)
-        related = cos * attn * pairs.to(cos.dtype)
+        factor = cos.clamp_min(0.0) if self.nonnegative else cos
+        related = factor * attn * pairs.to(cos.dtype)
         return F.normalize(related, dim=-1, eps=self.eps)

@@ -1,4 +1,5 @@
-from .transformer import (FeedForward, MultiHeadAttention, TransformerBlock, TransformerEncoder,
+from .transformer import (FeedForward, MultiHeadAttention, TransformerBlock, TransformerEncoder, attention_mask,
                           safe_key_mask)
 
-__all__ = ['FeedForward', 'MultiHeadAttention', 'TransformerBlock', 'TransformerEncoder', 'safe_key_mask']
+__all__ = ['FeedForward', 'MultiHeadAttention', 'TransformerBlock', 'TransformerEncoder', 'attention_mask',
+           'safe_key_mask']

@@ -23,6 +23,18 @@ def safe_key_mask(mask: Tensor) -> Tensor:
     return mask
 
 
+def attention_mask(key_mask: Optional[Tensor]) -> Optional[Tensor]:
+    """(B, M) bool key mask -> the (B, 1, 1, M) mask ``scaled_dot_product_attention`` takes (rows
+    without a valid key attend to key 0), or None when every key is valid (SDPA's unmasked
+    kernels: flash attention). A (B, 1, 1, M) mask is returned as it is. Build it once per stack of
+    layers (:class:`TransformerEncoder` does), not once per layer."""
+    if key_mask is None or key_mask.dim() == 4:
+        return key_mask
+    if bool(key_mask.all()):
+        return None
+    return rearrange(safe_key_mask(key_mask), 'b m -> b 1 1 m')
+
+
 class MultiHeadAttention(nn.Module):
     """Multi-head attention of ``query`` tokens over ``context`` tokens (self-attention if None)."""
 
@@ -37,14 +49,12 @@ class MultiHeadAttention(nn.Module):
         self.proj = nn.Linear(dim, dim)
 
     def forward(self, x: Tensor, context: Optional[Tensor] = None, key_mask: Optional[Tensor] = None) -> Tensor:
-        """x: (B, N, D); context: (B, M, D) or None; key_mask: (B, M) bool -> (B, N, D)."""
+        """x: (B, N, D); context: (B, M, D) or None; key_mask: (B, M) bool, or
+        :func:`attention_mask` of one -> (B, N, D)."""
         context = x if context is None else context
         q = rearrange(self.to_q(x), 'b n (h d) -> b h n d', h=self.num_heads)
         k, v = rearrange(self.to_kv(context), 'b m (two h d) -> two b h m d', two=2, h=self.num_heads)
-        attn_mask = None
-        if key_mask is not None:
-            attn_mask = rearrange(safe_key_mask(key_mask), 'b m -> b 1 1 m')
-        out = F.scaled_dot_product_attention(q, k, v, attn_mask=attn_mask,
+        out = F.scaled_dot_product_attention(q, k, v, attn_mask=attention_mask(key_mask),
                                              dropout_p=self.dropout if self.training else 0.0)
         return self.proj(rearrange(out, 'b h n d -> b n (h d)'))
 
@@ -94,6 +104,7 @@ class TransformerEncoder(nn.Module):
     def forward(self, x: Tensor, mask: Optional[Tensor] = None, context: Optional[Tensor] = None,
                 context_mask: Optional[Tensor] = None) -> Tensor:
         """x: (B, N, D), mask: (B, N) bool -> (B, N, D)."""
+        mask, context_mask = attention_mask(mask), attention_mask(context_mask)   # once, not per layer
         for block in self.blocks:
             x = block(x, mask, context, context_mask)
         return self.norm(x)

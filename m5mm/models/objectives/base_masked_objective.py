@@ -84,8 +84,11 @@ class BaseMaskedObjective(BaseObjective):
         if weight is not None:
             has = ctx.present[self.modality].float()
             out[f'mask_weight_{self.modality}'] = (weight.detach() * has).sum() / has.sum().clamp_min(1.0)
+        self._positions = None
         out.update(self.score(tokens=ctx.fused.tokens[self.modality], encoded=ctx.encoded[self.modality],
                               labels=ctx.labels(self.name), weight=weight))
+        if ctx.plan is not None and ctx.plan.collecting:   # a micro-batch's share of the whole batch's mean
+            ctx.plan.counts[self.name] = int(self._positions or 0)
         return out
 
     def score(self, *, tokens: Tensor, encoded: EncoderOutput, labels: Optional[Tensor] = None,
@@ -109,7 +112,10 @@ class BaseMaskedObjective(BaseObjective):
         return out, per_pos
 
     def _weighted_mean(self, per_pos_loss: Tensor, per_pos_weight: Optional[Tensor], out: Tensor) -> Tensor:
-        """Mean over positions (paper weights applied); 0 tied to the head when nothing is masked."""
+        """Mean over positions (paper weights applied); 0 tied to the head when nothing is masked.
+        The number of positions is kept for :meth:`forward` (a micro-batch's count, see
+        :class:`~m5mm.models.micro_batch_plan.MicroBatchPlan`)."""
+        self._positions = per_pos_loss.numel()
         if per_pos_loss.numel() == 0:
             return out.sum() * 0.0
         if per_pos_weight is not None and self.weight_mode == 'loss':

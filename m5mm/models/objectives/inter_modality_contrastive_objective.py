@@ -108,13 +108,36 @@ class InterModalityContrastiveObjective(BaseObjective):
             raise KeyError(f'{type(self).__name__}: pairs name modalities {unknown} not among {order}')
         return [tuple(sorted((order.index(a), order.index(b)))) for a, b in self.pairs]
 
+    @property
+    def embedding_source(self) -> str:
+        """The :class:`~m5mm.models.backbones.ForwardContext` embeddings it contrasts (and the harmonizer weighs)."""
+        return 'clean_embeddings' if self.unmasked else 'embeddings'
+
     def forward(self, ctx: 'ForwardContext') -> Dict[str, Tensor]:
         """The pooled embeddings of ``ctx`` (of its unmasked pass with ``unmasked``), weighted by
-        the harmonizer's weights of those embeddings -> :meth:`compute`'s outputs."""
-        source = 'clean_embeddings' if self.unmasked else 'embeddings'
-        harmonized = ctx.pair_weights(source)
-        return self.compute(ctx.clean_embeddings if self.unmasked else ctx.embeddings, ctx.present,
-                            None if harmonized is None else harmonized.weights)
+        the harmonizer's weights of those embeddings -> :meth:`compute`'s outputs.
+
+        In a micro-batch of a contrastive-accumulation step (``ctx.plan``): 'collect' stores the
+        embeddings and returns a 0 loss; 'replay' returns ``sum(z * dL/dz)`` of the fresh
+        embeddings and the cached gradient of the whole batch's loss (see
+        :class:`~m5mm.models.micro_batch_plan.MicroBatchPlan`).
+        """
+        embeddings = getattr(ctx, self.embedding_source)
+        if ctx.plan is not None:
+            return {f'loss_{self.name}': self._micro_batch_loss(ctx.plan, embeddings, ctx.present)}
+        harmonized = ctx.pair_weights(self.embedding_source)
+        return self.compute(embeddings, ctx.present, None if harmonized is None else harmonized.weights)
+
+    def _micro_batch_loss(self, plan, embeddings: Dict[str, Tensor], present: Dict[str, Tensor]) -> Tensor:
+        tie = 0.0 * sum(e.float().sum() for e in embeddings.values())
+        if isinstance(self.log_scale, nn.Parameter):
+            tie = tie + 0.0 * self.log_scale
+        if plan.collecting:
+            plan.embeddings[self.name] = ({m: e.detach() for m, e in embeddings.items()},
+                                          {m: present[m].detach() for m in embeddings})
+            return tie
+        grads = plan.embedding_grads[self.name]
+        return tie + sum((embeddings[m].float() * grads[m]).sum() for m in embeddings)
 
     def compute(self, embeddings: Dict[str, Tensor], present: Dict[str, Tensor],
                 weights: Optional[Tensor] = None) -> Dict[str, Tensor]:

@@ -23,7 +23,8 @@ class MultiModalPretrainer(MultiModalModel):
     (contrastive and matching need two) is dropped, and :attr:`dropped_objectives` names it.
 
     Args:
-        encoders, fusion, harmonizer, projection, share_text_table: the backbone's (see
+        encoders, fusion, harmonizer, projection, share_text_table, modality_dropout, joint,
+            normalize_joint: the backbone's (see
             :class:`~m5mm.models.backbones.MultiModalBackbone`).
         objectives: name -> objective config (``OBJECTIVES`` registry) or built objective; the
             name is the objective's output key suffix. None entries are removed.
@@ -37,10 +38,13 @@ class MultiModalPretrainer(MultiModalModel):
                  objectives: Optional[Mapping[str, ConfigOrModule]] = None,
                  harmonizer: Optional[ConfigOrModule] = None, projection: Optional[dict] = None,
                  modalities: Optional[Sequence[str]] = None, mask_ratio: float = 0.15,
-                 share_text_table: bool = True, data_meta: Optional[dict] = None) -> None:
+                 share_text_table: bool = True, data_meta: Optional[dict] = None,
+                 modality_dropout: float = 0.0, joint: str = 'fusion', normalize_joint: bool = False) -> None:
         backbone = MultiModalBackbone(encoders=encoders, fusion=fusion, harmonizer=harmonizer,
                                       projection=projection, modalities=modalities,
-                                      share_text_table=share_text_table, data_meta=data_meta)
+                                      share_text_table=share_text_table, data_meta=data_meta,
+                                      modality_dropout=modality_dropout, joint=joint,
+                                      normalize_joint=normalize_joint)
         cfgs = self.default_objectives(backbone) if objectives is None else objectives
         built, dropped = build_objectives(cfgs, backbone=backbone, data_meta=data_meta, mask_ratio=mask_ratio)
         super().__init__(backbone=backbone, objectives=built)

@@ -24,11 +24,13 @@ class ScalePretrainer(MultiModalPretrainer):
                  objectives: Optional[Mapping[str, ConfigOrModule]] = None,
                  harmonizer: Optional[ConfigOrModule] = None, projection: Optional[dict] = None,
                  modalities: Optional[Sequence[str]] = None, mask_ratio: float = 0.15,
-                 share_text_table: bool = True, data_meta: Optional[dict] = None) -> None:
+                 share_text_table: bool = True, data_meta: Optional[dict] = None,
+                 modality_dropout: float = 0.0, joint: str = 'fusion', normalize_joint: bool = False) -> None:
         super().__init__(encoders=encoders, fusion=fusion or dict(type='ScaleFusion'), objectives=objectives,
                          harmonizer=harmonizer or dict(type='CosineGraphHarmonizer'), projection=projection,
                          modalities=modalities, mask_ratio=mask_ratio, share_text_table=share_text_table,
-                         data_meta=data_meta)
+                         data_meta=data_meta, modality_dropout=modality_dropout, joint=joint,
+                         normalize_joint=normalize_joint)
 
     @classmethod
     def default_objectives(cls, backbone: MultiModalBackbone) -> Dict[str, Any]:

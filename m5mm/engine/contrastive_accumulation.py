@@ -1,0 +1,152 @@
+"""Contrastive-aware gradient accumulation: the loss of a batch of K*B at the activation memory of B."""
+from __future__ import annotations
+
+from contextlib import nullcontext
+from typing import Dict, List, Mapping, Optional, Tuple
+
+import torch
+from accelerate.utils import DistributedType
+from torch import Tensor, nn
+
+from m5mm.models.backbones.forward_context import WEIGHT_SOURCES
+from m5mm.models.micro_batch_plan import MicroBatchPlan
+from .micro_batches import get_rng_state, set_rng_state, split_batch
+
+Outputs = Dict[str, Tensor]
+
+
+class ContrastiveAccumulator:
+    """One training step's forward and backward over a batch split into ``steps`` micro-batches
+    (GradCache, Gao et al. 2021; open_clip's ``--accum-freq``), equal to one batch of them all.
+
+    1. *collect*: each micro-batch runs forward without gradients; the contrastive objectives
+       store the embeddings they contrast, the masked objectives the number of positions their
+       loss averages over; the random state before each micro-batch is kept;
+    2. *cache*: each contrastive objective computes its loss (harmonizer weights included) over
+       the concatenated embeddings of all micro-batches (and, under DDP, gathered over the
+       processes as always) and backpropagates it to the cached embeddings, the temperature
+       and the harmonizer;
+    3. *replay*: each micro-batch runs again with gradients from its saved random state (the
+       same masks and dropout), its contrastive loss replaced by ``sum(z * dL/dz)`` of its fresh
+       embeddings z, each masked loss scaled by its share of the whole batch's positions
+       (``n_k / N``: the sum is the whole batch's mean) and other losses by 1/K; gradients are
+       synchronised across processes on the last micro-batch only.
+
+    Loss and gradients equal those of the whole batch within float tolerance for the
+    contrastive and masked-modelling objectives with per-sample harmonizers (the shipped ones);
+    objectives that draw negatives inside the batch (matching) see those of their micro-batch.
+    The logged outputs are the whole batch's for the contrastive objectives and the
+    ``weight_<m>`` of their embeddings, position-weighted means for ``loss_``/``acc_`` of masked
+    objectives, and the micro-batch mean otherwise. Costs one extra forward per micro-batch.
+
+    Args:
+        accelerator: the run's Accelerator (backward, autocast, ``no_sync``, the fp16 scaler).
+        steps: K, the number of micro-batches of each loader batch.
+    """
+
+    def __init__(self, *, accelerator, steps: int) -> None:
+        if int(steps) < 1:
+            raise ValueError(f'optim.contrastive_accumulation must be >= 1, got {steps}')
+        self.accelerator = accelerator
+        self.steps = int(steps)
+
+    def forward_backward(self, model: nn.Module, batch: Mapping) -> Outputs:
+        """Forward and backward of ``batch`` through the (prepared) ``model``; returns the whole batch's
+        outputs (detached). Leaves the random state as one pass over the micro-batches does."""
+        micro = split_batch(dict(batch), self.steps)
+        inner = self.accelerator.unwrap_model(model)
+        states, plans, outs = [], [], []
+        for part in micro:
+            states.append(get_rng_state())
+            plan = MicroBatchPlan(phase='collect')
+            with torch.no_grad():
+                outs.append({k: v.detach() for k, v in model(part, plan=plan).items()})
+            plans.append(plan)
+        end_state = get_rng_state()
+        grads, cached_out = self._cache_backward(inner, plans, [batch_len(p) for p in micro])
+        scales = _position_shares(plans)
+        for k, part in enumerate(micro):
+            set_rng_state(states[k])
+            plan = MicroBatchPlan(phase='replay', embedding_grads={n: {m: g[k] for m, g in per_m.items()}
+                                                                   for n, per_m in grads.items()},
+                                  scales=scales[k], default_scale=1.0 / len(micro))
+            sync = nullcontext() if k == len(micro) - 1 else self.accelerator.no_sync(model)
+            with sync:
+                out = model(part, plan=plan)
+                self.accelerator.backward(sum(v for key, v in out.items() if key.startswith('loss')))
+        set_rng_state(end_state)
+        return _combine(outs, plans, cached_out)
+
+    def _cache_backward(self, inner: nn.Module, plans: List[MicroBatchPlan], sizes: List[int]
+                        ) -> Tuple[Dict[str, Dict[str, List[Tensor]]], Outputs]:
+        """Step 2: {objective: {m: [dL/dz of each micro-batch]}} and the contrastive outputs."""
+        objectives = {name: obj for name, obj in inner.objectives.items() if name in plans[0].embeddings}
+        if not objectives:
+            return {}, {}
+        leaves, total, out, importance = {}, 0.0, {}, {}
+        with self.accelerator.autocast():
+            for name, objective in objectives.items():
+                order = list(plans[0].embeddings[name][0])
+                emb = {m: torch.cat([p.embeddings[name][0][m] for p in plans]).requires_grad_(True) for m in order}
+                present = {m: torch.cat([p.embeddings[name][1][m] for p in plans]) for m in order}
+                harmonized = inner.backbone.weigh(emb, present)
+                result = objective.compute(emb, present, None if harmonized is None else harmonized.weights)
+                if harmonized is not None:
+                    importance.setdefault(objective.embedding_source, harmonized.importance)
+                total = total + sum(v for k, v in result.items() if k.startswith('loss'))
+                leaves[name] = emb
+                out.update({k: v.detach() for k, v in result.items()})
+        self.accelerator.backward(total)
+        scaler = getattr(self.accelerator, 'scaler', None)
+        unscale = float(scaler.get_scale()) if scaler is not None else 1.0   # replay's backward scales again
+        grads = {name: {m: list((z.grad / unscale).split(sizes)) for m, z in emb.items()}
+                 for name, emb in leaves.items()}
+        source = next((s for s in WEIGHT_SOURCES if s in importance), None)
+        if source is not None:
+            out.update({f'weight_{m}': v.detach() for m, v in importance[source].items()})
+        return grads, out
+
+
+def batch_len(batch: Mapping) -> int:
+    """The number of samples of a micro-batch."""
+    return len(batch['meta']['ids'])
+
+
+def _position_shares(plans: List[MicroBatchPlan]) -> List[Dict[str, float]]:
+    """Per micro-batch {masked objective: n_k / N} (objectives with no position at all: none)."""
+    totals = {name: sum(p.counts.get(name, 0) for p in plans) for name in plans[0].counts}
+    return [{name: p.counts.get(name, 0) / n for name, n in totals.items() if n > 0} for p in plans]
+
+
+def _combine(outs: List[Outputs], plans: List[MicroBatchPlan], cached_out: Outputs) -> Outputs:
+    """The whole batch's logged outputs from the micro-batches' (see :class:`ContrastiveAccumulator`)."""
+    shares = _position_shares(plans)
+    result = {}
+    for key in outs[0]:
+        name = key.split('_', 1)[1] if key.startswith(('loss_', 'acc_')) else None
+        if name in shares[0]:
+            result[key] = sum(o[key] * s[name] for o, s in zip(outs, shares))
+        else:
+            result[key] = sum(o[key] for o in outs) / len(outs)
+    result.update(cached_out)
+    return result
+
+
+def build_contrastive_accumulator(optim: Mapping, accelerator) -> Optional[ContrastiveAccumulator]:
+    """The accumulator of ``optim.contrastive_accumulation`` (None when unset or 1).
+
+    Raises:
+        ValueError: combined with ``optim.accumulation_steps`` > 1, or under DeepSpeed (whose engine
+            owns the backward; use ``accumulation_steps`` there).
+    """
+    steps = int(optim.get('contrastive_accumulation') or 1)
+    if steps == 1:
+        return None
+    if int(optim.get('accumulation_steps') or 1) > 1:
+        raise ValueError('optim.contrastive_accumulation and optim.accumulation_steps > 1 do not combine: '
+                         'contrastive_accumulation=K splits each loader batch into K micro-batches; set '
+                         'accumulation_steps=1 (and the loader batch size to K x the micro-batch)')
+    if accelerator.distributed_type == DistributedType.DEEPSPEED:
+        raise ValueError('optim.contrastive_accumulation runs on one process or under DDP, not under DeepSpeed '
+                         '(its engine owns the backward); use ZeRO with optim.accumulation_steps, or DDP')
+    return ContrastiveAccumulator(accelerator=accelerator, steps=steps)
