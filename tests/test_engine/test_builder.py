@@ -20,8 +20,8 @@ def test_a_leaf_config_changes_or_drops_one_default_hook(tmp_path):
                     "custom_hooks = [dict(type='ProgressBarHook', disable=True)]\n")
     cfgs = hook_configs(load_config(str(leaf)))
     assert _types(cfgs) == ['MetricsLoggerHook', 'ProgressBarHook', 'RunSummaryHook', 'ModalityWeightHook',
-                            'MediaReportHook', 'CheckpointHook', 'ProgressBarHook']
-    assert cfgs[5] == dict(type='CheckpointHook', by_epoch=True, max_keep=7)   # merged into the base's entry
+                            'CollapseMonitorHook', 'MediaReportHook', 'CheckpointHook', 'ProgressBarHook']
+    assert cfgs[6] == dict(type='CheckpointHook', by_epoch=True, max_keep=7)   # merged into the base's entry
     hooks = build_hooks(load_config(str(leaf)))
     assert [h.priority for h in hooks] == sorted(h.priority for h in hooks)
     assert hooks[-1].max_keep == 7
