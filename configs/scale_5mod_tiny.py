@@ -11,12 +11,5 @@ val_dataloader = dict(batch_size=16, num_workers=0, dataset=_dataset)
 test_dataloader = dict(batch_size=16, num_workers=0, dataset=_dataset)
 optim = dict(optimizer=dict(lr=1e-3))
 train_cfg = dict(max_epochs=2)
-hooks = [
-    dict(type='MetricsLoggerHook', interval=1),
-    dict(type='ProgressBarHook', disable=True),
-    dict(type='RunSummaryHook'),
-    dict(type='ModalityWeightHook'),
-    dict(type='MediaReportHook'),
-    dict(type='CheckpointHook', by_epoch=True, max_keep=3),
-    dict(type='EvaluationHook', tasks=('retrieval',)),
-]
+default_hooks = dict(metrics=dict(interval=1), progress=dict(disable=True), checkpoint=dict(max_keep=3))
+log_with = None

@@ -17,12 +17,7 @@ model = dict(
     head=dict(type='ClassificationHead', hidden_dim=1024, dropout=0.1),
     init_from=None)
 train_cfg = dict(max_epochs=5)
-hooks = [
-    dict(type='MetricsLoggerHook', interval=5),
-    dict(type='TensorboardLoggerHook'),
-    dict(type='ProgressBarHook'),
-    dict(type='RunSummaryHook'),
-    dict(type='MediaReportHook'),
-    dict(type='CheckpointHook', by_epoch=True, max_keep=2),
-    dict(type='EvaluationHook', tasks=('classification',)),  # the head's accuracy on query + gallery
-]
+default_hooks = dict(
+    modality_weights=None,   # the classifier's loss has no modality weights
+    evaluation=dict(tasks=('classification',)),  # the head's accuracy on query + gallery
+)

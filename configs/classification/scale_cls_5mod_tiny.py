@@ -8,11 +8,7 @@ model = dict(
     backbone={{_base_.model}},
     head=dict(type='ClassificationHead', hidden_dim=64, dropout=0.0),
     init_from=None)
-hooks = [
-    dict(type='MetricsLoggerHook', interval=1),
-    dict(type='ProgressBarHook', disable=True),
-    dict(type='RunSummaryHook'),
-    dict(type='MediaReportHook'),
-    dict(type='CheckpointHook', by_epoch=True, max_keep=3),
-    dict(type='EvaluationHook', tasks=('classification',)),
-]
+default_hooks = dict(
+    modality_weights=None,   # the classifier's loss has no modality weights
+    evaluation=dict(tasks=('classification',)),  # the head's accuracy on query + gallery
+)

@@ -42,6 +42,7 @@ def cell_config(cell: Cell, *, data_root: str, size: str = 'small',
     cfg_dict = apply_size(cfg.to_dict(), get_size(size))
     cfg_dict['seed'] = cell.seed
     cfg_dict['hooks'] = [dict(h) for h in CELL_HOOKS]
+    cfg_dict['log_with'] = None   # no experiment tracker
     cfg_dict.pop('work_dir', None)
     return Config(cfg_dict), {'config': str(path), 'dropped_objectives': dropped}
 

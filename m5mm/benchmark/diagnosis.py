@@ -31,12 +31,12 @@ from m5mm.models.harmonizers import BaseHarmonizer
 @torch.no_grad()
 def _extract(model, cfg, split: str) -> Dict[str, Any]:
     from m5mm.engine.evaluate import split_dataloader
-    from m5mm.evaluation.features import move_to_device
+    from accelerate.utils import send_to_device
     backbone = model.backbone
     device = next(model.parameters()).device
     rows: Dict[str, List[Tensor]] = {}
     for batch in split_dataloader(cfg, split):
-        batch = move_to_device(batch, device)
+        batch = send_to_device(batch, device)
         ctx = backbone.context(batch)
         feats = backbone.features(ctx)
         record = {'joint': feats['joint'], 'category': batch['meta']['category']}

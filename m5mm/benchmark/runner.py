@@ -25,6 +25,8 @@ from typing import Any, Callable, Dict, List, Mapping, Optional, Sequence, Tuple
 
 from mmengine.config import Config
 
+from m5mm.utils.distributed import unwrap_model
+
 from .budget import Budget
 from .cell_config import apply_budget, cell_config, config_fingerprint, describe, steps_per_epoch
 from .cells import Cell, plan_cells
@@ -144,7 +146,7 @@ def train_and_evaluate(cfg: Config, work_dir: Path, budget: Budget, tasks: Seque
         eval_s = time.perf_counter() - tic
         if diagnose:
             from .diagnosis import diagnose_model
-            extra = dict(diagnosis=diagnose_model(trainer.accelerator.unwrap_model(trainer.model), trainer.cfg))
+            extra = dict(diagnosis=diagnose_model(unwrap_model(trainer.model), trainer.cfg))
         else:
             extra = {}
         facts = dict(**extra, steps=trainer.state.step, epochs=trainer.max_epochs, resumed_from_step=resumed_from,

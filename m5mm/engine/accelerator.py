@@ -2,11 +2,13 @@
 from __future__ import annotations
 
 import os
-from typing import Optional
+from typing import List, Optional
 
 import torch
 from accelerate import Accelerator
-from accelerate.utils import DistributedDataParallelKwargs, InitProcessGroupKwargs
+from accelerate.utils import DistributedDataParallelKwargs, InitProcessGroupKwargs, ProjectConfiguration
+
+from m5mm.engine.trackers import TRACKER_DIR
 
 PRECISIONS = ('no', 'fp16', 'bf16')
 FSDP_NEEDS_GPU = ('FSDP was launched on a machine without a GPU: Accelerate turns a run into FSDP only from a '
@@ -43,12 +45,13 @@ def resolve_precision(precision: Optional[str]) -> str:
 
 
 def build_accelerator(*, precision: Optional[str] = 'auto', gradient_accumulation_steps: int = 1,
-                      project_dir: Optional[str] = None) -> Accelerator:
+                      project_dir: Optional[str] = None, log_with: Optional[List[str]] = None) -> Accelerator:
     """An Accelerator that works unchanged on a laptop CPU, CPU nodes, GPUs and DeepSpeed.
 
     Without CUDA a launched (multi-process) run uses gloo; plain data parallelism on CPUs needs
     ``cpu=True`` (DeepSpeed and FSDP must not get it). Unused parameters never occur (every module
-    runs on every batch), so DDP runs with ``find_unused_parameters=False``.
+    runs on every batch), so DDP runs with ``find_unused_parameters=False``. ``log_with``: Accelerate's
+    tracker names (checked by :func:`m5mm.engine.trackers.tracker_names`), writing under ``project_dir/trackers``.
     """
     cuda = torch.cuda.is_available()
     if launched_with_fsdp() and not cuda:
@@ -59,4 +62,10 @@ def build_accelerator(*, precision: Optional[str] = 'auto', gradient_accumulatio
     return Accelerator(cpu=not cuda and not launched_with_deepspeed() and not launched_with_fsdp(),
                        mixed_precision=resolve_precision(precision),
                        gradient_accumulation_steps=gradient_accumulation_steps, kwargs_handlers=handlers,
-                       project_dir=project_dir)
+                       log_with=log_with, project_config=_project_config(project_dir))
+
+
+def _project_config(project_dir: Optional[str]) -> Optional[ProjectConfiguration]:
+    if project_dir is None:
+        return None
+    return ProjectConfiguration(project_dir=project_dir, logging_dir=os.path.join(project_dir, TRACKER_DIR))

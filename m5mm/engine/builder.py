@@ -9,10 +9,14 @@ from torch import nn
 
 from m5mm.models.builders import build_model as models_build_model
 from m5mm.registry import HOOKS
+from m5mm.utils.config import ConfigError
 from m5mm.utils.plugins import import_custom_modules, load_plugins
 
-DEFAULT_HOOKS = [dict(type='MetricsLoggerHook'), dict(type='ProgressBarHook'), dict(type='CheckpointHook'),
-                 dict(type='RunSummaryHook')]
+#: The hooks of a config that names none.
+DEFAULT_HOOKS = dict(metrics=dict(type='MetricsLoggerHook'), progress=dict(type='ProgressBarHook'),
+                     checkpoint=dict(type='CheckpointHook'), summary=dict(type='RunSummaryHook'))
+#: Hooks that were replaced, with what replaces them.
+REPLACED_HOOKS = {'TensorboardLoggerHook': "log_with = 'tensorboard' (Accelerate's trackers, see docs/training.md)"}
 
 
 def resolve_work_dir(cfg: Config, config_path: Optional[str], work_dir: Optional[str]) -> Path:
@@ -33,9 +37,40 @@ def import_config_modules(cfg: Config) -> None:
         import_custom_modules(list(custom.get('imports', [])), custom.get('allow_failed_imports', False))
 
 
-def build_hooks(hook_cfgs: Optional[List[dict]]) -> list:
-    """Hooks sorted by priority (loggers first, checkpoints last)."""
-    hooks = [HOOKS.build(dict(h)) for h in (hook_cfgs if hook_cfgs is not None else DEFAULT_HOOKS)]
+def hook_configs(cfg: Config) -> List[dict]:
+    """The hook configs of a run: ``default_hooks`` (a dict by name, so a leaf config overrides or drops --
+    ``name=None`` -- one hook) followed by ``custom_hooks`` (a list).
+
+    A config that sets ``hooks`` (a list, the older form) gets exactly that list (plus ``custom_hooks``);
+    its ``default_hooks`` are not used.
+    """
+    if cfg.get('hooks') is not None:
+        if not isinstance(cfg.hooks, (list, tuple)):
+            raise ConfigError(f'hooks must be a list of hook configs (or use default_hooks, a dict by name), got '
+                              f'{type(cfg.hooks).__name__}')
+        base = list(cfg.hooks)
+    else:
+        defaults = cfg.get('default_hooks', DEFAULT_HOOKS)
+        if not isinstance(defaults, dict):
+            raise ConfigError(f'default_hooks must be a dict of hook configs by name, got {type(defaults).__name__}')
+        missing = [name for name, h in defaults.items() if h is not None and 'type' not in h]
+        if missing:
+            raise ConfigError(f'default_hooks.{missing[0]} has no type (a leaf config can only change a hook '
+                              f'that a base config defines); default_hooks: {sorted(defaults)}')
+        base = [h for h in defaults.values() if h is not None]
+    custom = cfg.get('custom_hooks') or []
+    if not isinstance(custom, (list, tuple)):
+        raise ConfigError(f'custom_hooks must be a list of hook configs, got {type(custom).__name__}')
+    return [dict(h) for h in [*base, *custom]]
+
+
+def build_hooks(cfg: Config) -> list:
+    """The run's hooks (:func:`hook_configs`) sorted by priority (loggers first, checkpoints last)."""
+    hook_cfgs = hook_configs(cfg)
+    for hook_cfg in hook_cfgs:
+        if hook_cfg.get('type') in REPLACED_HOOKS:
+            raise ConfigError(f'{hook_cfg["type"]} no longer exists: use {REPLACED_HOOKS[hook_cfg["type"]]}')
+    hooks = [HOOKS.build(h) for h in hook_cfgs]
     return sorted(hooks, key=lambda h: h.priority)
 
 

@@ -4,7 +4,8 @@ Format 2 (``meta.json`` ``"format": 2``), one directory per checkpoint::
 
     meta.json                    step, epoch, processes, distributed type, and every file with its size
     config.py, config.json       the resolved config (text for people, JSON for resume checks; never executed)
-    trainer_state_<rank>.json    TrainState of each process: counters + ``extra`` (hook states, data state)
+    trainer_state_<rank>.json    TrainState of each process: counters + ``extra`` (hook states, message record,
+                                 data state)
     rng_<rank>.safetensors/.json random generator states of each process (torch as tensors, Python/NumPy as JSON)
     model.safetensors            model weights, tied weights stored once           (not under DeepSpeed)
     optimizer.pt                 optimizer state, a weights-only torch file        (not under DeepSpeed)
@@ -31,6 +32,7 @@ from m5mm.engine.rng_state import apply_rng_state, read_rng_state, rng_files, sa
 from m5mm.engine.safe_load import CheckpointError, deepspeed_weights_only, load_tensor_file, read_json
 from m5mm.engine.state import COUNTERS
 from m5mm.engine.weights import MODEL_FILE, load_safetensors, save_safetensors
+from m5mm.utils.distributed import unwrap_model
 from m5mm.utils.files import write_json
 
 FORMAT = 2
@@ -88,9 +90,9 @@ def write_parts(folder: Path, parts: TrainingParts, trainer_state: Dict[str, Any
         # frozen pretrained weights stay out, as they do in the module's own state dict
         parts.model.save_checkpoint(str(folder), DEEPSPEED_TAG, exclude_frozen_parameters=True)
     elif parts.fsdp:   # every process takes part in gathering the shards
-        model_state, optimizer_state = gather_full_state(acc.unwrap_model(parts.model), parts.inner_optimizer)
+        model_state, optimizer_state = gather_full_state(unwrap_model(parts.model), parts.inner_optimizer)
     else:
-        model_state, optimizer_state = acc.unwrap_model(parts.model).state_dict(), parts.optimizer.state_dict()
+        model_state, optimizer_state = unwrap_model(parts.model).state_dict(), parts.optimizer.state_dict()
     if acc.is_main_process:
         if not parts.deepspeed:
             written.append(save_safetensors(model_state, folder / MODEL_FILE))
@@ -173,9 +175,9 @@ def apply_parts(folder: Path, parts: TrainingParts, loaded: Dict[str, Any]) -> D
             raise CheckpointError(f'{folder / DEEPSPEED_TAG}: DeepSpeed found no checkpoint to load')
     elif parts.fsdp:
         _apply(folder / MODEL_FILE, 'model and optimizer', lambda s: load_full_state(
-            acc.unwrap_model(parts.model), parts.inner_optimizer, *s), (loaded['model'], loaded['optimizer']))
+            unwrap_model(parts.model), parts.inner_optimizer, *s), (loaded['model'], loaded['optimizer']))
     else:
-        _apply(folder / MODEL_FILE, 'model', lambda s: acc.unwrap_model(parts.model).load_state_dict(s, strict=True),
+        _apply(folder / MODEL_FILE, 'model', lambda s: unwrap_model(parts.model).load_state_dict(s, strict=True),
                loaded['model'])
         _apply(folder / OPTIMIZER_FILE, 'optimizer', parts.optimizer.load_state_dict, loaded['optimizer'])
     _apply(folder / SCHEDULER_FILE, 'scheduler', parts.scheduler.load_state_dict, loaded['scheduler'])

@@ -10,6 +10,8 @@ from torch import Tensor, nn
 
 from m5mm.models.backbones.forward_context import WEIGHT_SOURCES
 from m5mm.models.micro_batch_plan import MicroBatchPlan
+from m5mm.utils.distributed import unwrap_model
+
 from .micro_batches import get_rng_state, set_rng_state, split_batch
 
 Outputs = Dict[str, Tensor]
@@ -54,7 +56,7 @@ class ContrastiveAccumulator:
         """Forward and backward of ``batch`` through the (prepared) ``model``; returns the whole batch's
         outputs (detached). Leaves the random state as one pass over the micro-batches does."""
         micro = split_batch(dict(batch), self.steps)
-        inner = self.accelerator.unwrap_model(model)
+        inner = unwrap_model(model)
         states, plans, outs = [], [], []
         for part in micro:
             states.append(get_rng_state())

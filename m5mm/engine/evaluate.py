@@ -20,6 +20,7 @@ from torch import nn
 from m5mm.engine.data import build_dataloader, describe_empty_split, prepare_eval_loader
 from m5mm.engine.text_queries import TEXT_TASKS, text_splits
 from m5mm.evaluation import extract_features, run_tasks
+from m5mm.utils.distributed import unwrap_model
 
 logger = logging.getLogger('m5mm')
 CLASSIFICATION_SOURCES = ('auto', 'logits', 'probe')
@@ -107,8 +108,7 @@ def parse_cross_modal(spec: Union[str, Sequence, None]) -> List[Tuple[str, str]]
 
 
 def check_modalities(model: nn.Module, names: Iterable[str], what: str) -> None:
-    net = model.module if hasattr(model, 'module') and not hasattr(model, 'modalities') else model
-    known = getattr(net, 'modalities', None)
+    known = getattr(unwrap_model(model), 'modalities', None)
     unknown = sorted({m for m in names if known is not None and m not in known})
     if unknown:
         raise ValueError(f'{what}: {unknown} not among the model\'s modalities {list(known)}')

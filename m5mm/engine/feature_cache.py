@@ -24,6 +24,7 @@ from typing import Dict, Iterable, Optional, Sequence, Tuple
 
 import numpy as np
 import torch
+from accelerate.utils import send_to_device
 from torch.utils.data import DataLoader, Subset
 
 from m5mm.datasets.feature_record import RECORD_NAME, write_record
@@ -135,7 +136,7 @@ def _cache_batch(tower, batch: dict, m: str, out: str, dtype: str, precision: st
     counts['failed'] += sum(1 for errors in batch['meta']['errors'] if m in errors)
     if not todo:
         return
-    entry = {k: v.to(device) for k, v in entry.items()}
+    entry = send_to_device(entry, device)
     enabled = precision in ('bf16', 'fp16')
     autocast_dtype = torch.bfloat16 if precision == 'bf16' else torch.float16
     with torch.no_grad(), torch.autocast(device.type, dtype=autocast_dtype, enabled=enabled):

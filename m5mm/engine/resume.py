@@ -44,18 +44,24 @@ def hook_states(trainer: 'Trainer') -> Dict[str, Any]:
 
 
 def extra_state(trainer: 'Trainer') -> Dict[str, Any]:
-    """``TrainState.extra`` at a checkpoint: hook states and the train loader's :func:`data_state` (a stream's
-    position and the facts a resume must agree with; empty for a map-style loader)."""
-    return dict(trainer.state.extra, hook_states=hook_states(trainer), data_state=data_state(trainer.train_loader))
+    """``TrainState.extra`` at a checkpoint: hook states, the message record (:mod:`m5mm.engine.messages`) and
+    the train loader's :func:`data_state` (a stream's position and the facts a resume must agree with; empty for
+    a map-style loader)."""
+    return dict(trainer.state.extra, hook_states=hook_states(trainer), messages=trainer.messages.state_dict(),
+                data_state=data_state(trainer.train_loader))
 
 
 def restore_state(trainer: 'Trainer', state: Dict[str, Any]) -> None:
-    """Set the trainer's counters, hooks and data position from a checkpoint's trainer state."""
+    """Set the trainer's counters, message record, hooks and data position from a checkpoint's trainer state."""
     trainer.state.load_state_dict(state)
     restore_data_state(trainer.train_loader, trainer.state.extra.get('data_state'))
     if trainer.state.batch_in_epoch >= len(trainer.train_loader):  # saved at an epoch end
         trainer.state.epoch += 1
         trainer.state.batch_in_epoch = 0
+    try:
+        trainer.messages.load_state_dict(trainer.state.extra.get('messages') or {})
+    except (TypeError, ValueError, AttributeError) as exc:
+        raise CheckpointError(f'the checkpoint\'s message record cannot be read ({exc})') from None
     for key, hook_state in trainer.state.extra.get('hook_states', {}).items():
         if key in trainer.hooks_by_key:
             trainer.hooks_by_key[key].load_state_dict(hook_state)

@@ -36,11 +36,12 @@ def config_json(cfg: Any) -> Dict[str, Any]:
     return to_jsonable({k: v for k, v in data.items() if not k.startswith('_')})
 
 
-def _flatten(value: Any, prefix: str = '') -> Dict[str, Any]:
+def flatten(value: Any, prefix: str = '') -> Dict[str, Any]:
+    """A nested dict as ``{'a.b.c': leaf, ...}`` (lists and empty dicts are leaves)."""
     if isinstance(value, dict) and value:
         out: Dict[str, Any] = {}
         for key, item in value.items():
-            out.update(_flatten(item, f'{prefix}.{key}' if prefix else key))
+            out.update(flatten(item, f'{prefix}.{key}' if prefix else key))
         return out
     return {prefix: value}
 
@@ -51,7 +52,7 @@ def _under(key: str, roots) -> bool:
 
 def config_changes(old: Dict[str, Any], new: Dict[str, Any]) -> List[str]:
     """``['optim.optimizer.lr: 0.001 -> 0.0005', ...]`` between two :func:`config_json` dicts."""
-    before, after = _flatten(old), _flatten(new)
+    before, after = flatten(old), flatten(new)
     changes = []
     for key in sorted(set(before) | set(after)):
         if _under(key, IGNORED) or before.get(key, KeyError) == after.get(key, KeyError):

@@ -17,7 +17,8 @@ class TrainState:
         batch_in_epoch: batches of ``epoch`` this process already consumed (for mid-epoch resume).
         samples: samples seen so far (all processes).
         extra: free-form JSON-able state of this process, saved with the counters:
-            ``hook_states`` (each hook's ``state_dict()``, by hook key) and ``data_state`` (the train
+            ``hook_states`` (each hook's ``state_dict()``, by hook key), ``messages`` (the trainer's
+            :class:`m5mm.engine.messages.MessageRecord`) and ``data_state`` (the train
             loader's state, :func:`m5mm.engine.data.data_state`: a shard stream's position and layout).
     """
 

@@ -6,6 +6,7 @@ from typing import Optional
 
 from accelerate.utils import set_seed
 from mmengine.config import Config
+from torch import Tensor
 
 from m5mm.engine.accelerator import build_accelerator
 from m5mm.engine.builder import build_hooks, build_model, import_config_modules, keyed_hooks
@@ -14,13 +15,16 @@ from m5mm.engine.checkpoint_parts import TrainingParts
 from m5mm.engine.contrastive_accumulation import build_contrastive_accumulator
 from m5mm.engine.data import (batches_per_process, build_dataset, build_train_loader, describe_empty_split,
                               epoch_batches, loader_is_prepared)
+from m5mm.engine.messages import MessageRecord
 from m5mm.engine.optimizers import build_optimizer, build_scheduler
 from m5mm.engine.resume import check_fresh_start, extra_state, resume_from
 from m5mm.engine.run_config import config_json
 from m5mm.engine.state import TrainState
+from m5mm.engine.trackers import finish_trackers, start_trackers, tracker_names
 from m5mm.engine.weights import load_model_weights
 from m5mm.engine.work_dir import lock_work_dir
 from m5mm.utils.config import check_config
+from m5mm.utils.distributed import unwrap_model
 from m5mm.utils.logging import close_log_file, get_logger, log_exception_to_file
 from m5mm.version import __version__
 
@@ -48,7 +52,8 @@ class Trainer:
         self.clip_grad_norm = cfg.optim.get('clip_grad_norm')
         self.accelerator = build_accelerator(precision=cfg.get('precision', 'auto'),
                                              gradient_accumulation_steps=cfg.optim.get('accumulation_steps', 1),
-                                             project_dir=str(self.work_dir))
+                                             project_dir=str(self.work_dir),
+                                             log_with=tracker_names(cfg.get('log_with')))
         self.is_main = self.accelerator.is_main_process
         self.micro_batches = build_contrastive_accumulator(cfg.optim, self.accelerator)
         if self.is_main:
@@ -96,9 +101,9 @@ class Trainer:
         self.state = TrainState()
         self.checkpoints = CheckpointManager(self.accelerator, str(self.work_dir), parts=TrainingParts(
             accelerator=self.accelerator, model=self.model, optimizer=self.optimizer, scheduler=self.scheduler))
-        self.hooks = build_hooks(cfg.get('hooks'))
+        self.hooks = build_hooks(cfg)
         self.hooks_by_key = keyed_hooks(self.hooks)
-        self.last_batch_size = 0
+        self.messages = MessageRecord()
         resumed = resume_from(self, candidates, cfg_options=cfg_options, allow_config_change=allow_config_change)
         if self.is_main and (not resumed or not (self.work_dir / 'config.py').is_file()):
             cfg.dump(str(self.work_dir / 'config.py'))   # a resumed run keeps the original
@@ -126,6 +131,8 @@ class Trainer:
             self._lock = lock_work_dir(self.accelerator, self.work_dir)
         self._holds_work_dir = True
         try:
+            start_trackers(self.accelerator, tracker_cfg=self.cfg.get('tracker_cfg'), config=config_json(self.cfg),
+                           resumed_step=self.state.step)
             self._call('before_run')
             while self.state.epoch < self.max_epochs and self.state.step < self._stop_at:
                 self._train_epoch()
@@ -135,6 +142,7 @@ class Trainer:
                     self.state.batch_in_epoch = 0
             self._call('after_run')
         finally:
+            finish_trackers(self.accelerator)
             self._release_lock()
         return self.state
 
@@ -143,11 +151,15 @@ class Trainer:
         self._call('before_train_epoch')
         loader = epoch_batches(self.train_loader, self.accelerator, self.state.batch_in_epoch)
         self.model.train()
+        samples = 0
         for batch in loader:
             outputs = self._train_step(batch)
+            samples += len(batch['meta']['ids'])
             self.state.batch_in_epoch += 1
             if self.accelerator.sync_gradients:
                 self.state.step += 1
+                self._publish_step(outputs, samples)
+                samples = 0
                 self._call('after_train_step', batch, outputs)
                 if self.state.step >= self._stop_at:
                     return
@@ -161,9 +173,14 @@ class Trainer:
             if self.accelerator.sync_gradients and not self.accelerator.optimizer_step_was_skipped:
                 self.scheduler.step()
             self.optimizer.zero_grad(set_to_none=True)
-        self.last_batch_size = len(batch['meta']['ids'])
-        self.state.samples += self.last_batch_size * self.accelerator.num_processes
+        self.state.samples += len(batch['meta']['ids']) * self.accelerator.num_processes
         return outputs
+
+    def _publish_step(self, outputs: dict, samples: int) -> None:
+        """Publish the step's scalars to :attr:`messages` (see :mod:`m5mm.engine.messages`)."""
+        scalars = {f'train/{k}': v for k, v in outputs.items() if isinstance(v, Tensor) and v.numel() == 1}
+        scalars.update({'train/lr': self.current_lr(), 'train/samples': samples})
+        self.messages.update_scalars(scalars, step=self.state.step)
 
     def _forward_backward(self, batch: dict) -> dict:
         if self.micro_batches is not None:   # optim.contrastive_accumulation: the whole batch's loss, in parts
@@ -181,7 +198,7 @@ class Trainer:
         return float(self.optimizer.param_groups[0]['lr'])
 
     def num_parameters(self) -> int:
-        model = self.accelerator.unwrap_model(self.model)
+        model = unwrap_model(self.model)
         return sum(p.numel() for p in model.parameters() if p.requires_grad)
 
     def save_checkpoint(self) -> Path:

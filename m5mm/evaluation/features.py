@@ -20,9 +20,11 @@ from typing import Any, Dict, List, Mapping, Optional, Sequence
 
 import numpy as np
 import torch
+from accelerate.utils import send_to_device
 from torch import Tensor
 
 from m5mm.structures import META_KEY, Batch
+from m5mm.utils.distributed import unwrap_model
 
 from .modality_mask import drop_modalities
 
@@ -33,17 +35,6 @@ _CONTRACT = KINDS + ('present',)
 COMBINES = ('sum', 'mean', 'concat')
 _PRESENT, _MODALITY = 'present.', 'features.'
 _PLAIN = (str, int, float, bool, np.generic)
-
-
-def move_to_device(data: Any, device: torch.device) -> Any:
-    """Tensors of a nested dict/list moved to ``device``."""
-    if isinstance(data, Tensor):  # non-blocking only towards an accelerator (safe to read at once)
-        return data.to(device, non_blocking=torch.device(device).type != 'cpu')
-    if isinstance(data, dict):
-        return {key: move_to_device(value, device) for key, value in data.items()}
-    if isinstance(data, (list, tuple)) and any(isinstance(v, Tensor) for v in data):
-        return type(data)(move_to_device(v, device) for v in data)
-    return data
 
 
 def combine_modalities(vectors: Mapping[str, Tensor], present: Mapping[str, Tensor],
@@ -68,11 +59,8 @@ def combine_modalities(vectors: Mapping[str, Tensor], present: Mapping[str, Tens
     return total
 
 
-def _unwrap(model: Any, accelerator: Any) -> Any:
-    if accelerator is not None:
-        model = accelerator.unwrap_model(model)
-    while not hasattr(model, 'extract_features') and hasattr(model, 'module'):
-        model = model.module
+def _unwrap(model: Any) -> Any:
+    model = unwrap_model(model)
     if not hasattr(model, 'extract_features'):
         raise TypeError(f'{type(model).__name__} has no extract_features(batch) method '
                         '(see docs/concepts.md)')
@@ -154,7 +142,7 @@ def extract_features(model: Any, dataloader: Any, *, kind: str = 'joint',
     """
     if kind not in KINDS:
         raise ValueError(f'kind must be one of {KINDS}, got {kind!r}')
-    net = _unwrap(model, accelerator)
+    net = _unwrap(model)
     device = accelerator.device if accelerator is not None else _model_device(net)
     was_training = getattr(net, 'training', False)
     if hasattr(net, 'eval'):
@@ -167,7 +155,7 @@ def extract_features(model: Any, dataloader: Any, *, kind: str = 'joint',
             if modalities is not None:
                 batch = drop_modalities(batch, keep=modalities)
             if accelerator is None:
-                batch = move_to_device(batch, device)
+                batch = send_to_device(batch, device, non_blocking=device.type != 'cpu')
             out = net.extract_features(batch)
             record = _batch_record(out, batch, kind, modalities, combine, keep_modalities)
             ids = [str(i) for i in batch[META_KEY]['ids']]
@@ -175,7 +163,7 @@ def extract_features(model: Any, dataloader: Any, *, kind: str = 'joint',
                             if k != 'ids' and isinstance(v, (list, tuple)) and len(v) == len(ids)
                             and all(isinstance(x, _PLAIN) for x in v)}
             record, ids, batch_extras = _gather(record, ids, batch_extras, accelerator)
-            records.append(move_to_device(record, torch.device('cpu')))
+            records.append(send_to_device(record, 'cpu'))
             all_ids.extend(ids)
             for key, value in batch_extras.items():
                 extras.setdefault(key, []).extend(value)

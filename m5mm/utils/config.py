@@ -1,4 +1,5 @@
-"""Loading configs: ``_base_`` inheritance (mmengine), ``--cfg-options``, data-root retargeting, key checks."""
+"""Loading configs: ``_base_`` inheritance (mmengine; ``m5mm::NAME`` names an m5mm config), ``--cfg-options``,
+data-root retargeting, key checks."""
 from __future__ import annotations
 
 from pathlib import Path
@@ -6,15 +7,18 @@ from typing import Any, Dict, Iterable, Mapping, Optional, Sequence, Tuple
 
 from mmengine.config import Config
 
+from m5mm.utils import config_packages
 from m5mm.utils.build import closest_names
+
+config_packages.install()   # _base_ = ['m5mm::scale_5mod_tiny.py'] in plugin configs
 
 #: Top-level keys the m5mm tools read. Other names are allowed (helper variables such as
 #: ``data_root``); one that is a near-miss of a known key is reported as a typo.
 KNOWN_KEYS = frozenset({
     'default_scope', 'custom_imports', 'work_dir', 'seed', 'deterministic', 'precision', 'model',
     'train_dataloader', 'val_dataloader', 'test_dataloader', 'optim', 'scheduler', 'train_cfg', 'hooks',
-    'checkpoint', 'log_interval', 'accelerate', 'evaluation', 'data_root', 'load_from', 'on_bad_line', 'shards',
-    'pretrained_root', 'pretrained_models', 'feature_dir',
+    'default_hooks', 'custom_hooks', 'log_with', 'tracker_cfg', 'data_root',
+    'load_from', 'on_bad_line', 'shards', 'pretrained_root', 'pretrained_models', 'feature_dir',
 })
 #: Keys of a ``*_dataloader`` section (``drop_last`` only where the trainer reads it).
 LOADER_KEYS = ('batch_size', 'num_workers', 'persistent_workers', 'drop_last', 'dataset')
@@ -28,6 +32,7 @@ SECTION_KEYS = {
     'val_dataloader': _EVAL_LOADER_KEYS,
     'test_dataloader': _EVAL_LOADER_KEYS,
     'custom_imports': ('imports', 'allow_failed_imports'),
+    'tracker_cfg': ('project_name', 'init_kwargs'),
 }
 #: Set only in a config file, never by an override: names modules to import.
 FILE_ONLY_KEYS = ('custom_imports',)

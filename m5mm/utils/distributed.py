@@ -11,14 +11,21 @@ first and tensors padded for the collective.
 """
 from __future__ import annotations
 
-from typing import List, Optional
+from typing import Any, List, Optional
 
 import torch
 import torch.distributed as dist
 from torch import Tensor
 
-__all__ = ['is_distributed', 'get_rank', 'get_world_size', 'gather_sizes', 'rank_offset',
+__all__ = ['unwrap_model', 'is_distributed', 'get_rank', 'get_world_size', 'gather_sizes', 'rank_offset',
            'all_gather_tensor', 'gather_with_grad', 'all_reduce_sum', 'agree_on_error']
+
+
+def unwrap_model(model: Any) -> Any:
+    """The model inside DDP / DeepSpeed / ``torch.compile`` wrappers (m5mm's one way to unwrap; the same as
+    ``Accelerator.unwrap_model``, without needing the accelerator)."""
+    from accelerate.utils import extract_model_from_parallel
+    return extract_model_from_parallel(model) if isinstance(model, torch.nn.Module) else model
 
 
 def is_distributed() -> bool:

@@ -191,13 +191,13 @@ def require_m5mm(specifier: str, *, plugin: str) -> str:
 
 
 def m5mm_config_path(name: str) -> str:
-    """The absolute path of ``name`` in m5mm's ``configs/`` folder, for a plugin config's ``_base_``.
+    """The absolute path of ``name`` in m5mm's ``configs/`` folder: what ``m5mm::NAME`` in a plugin config's
+    ``_base_`` names (:mod:`m5mm.utils.config_packages`)::
+
+        _base_ = ['m5mm::scale_5mod_tiny.py']
 
     The folder is ``$M5MM_CONFIGS`` when set, else ``configs/`` next to the ``m5mm`` package
-    (a source checkout or an editable install)::
-
-        _base_ = [__import__('m5mm.utils.plugins', fromlist=['m5mm_config_path'])
-                  .m5mm_config_path('scale_5mod_tiny.py')]
+    (a source checkout or an editable install).
 
     Raises:
         FileNotFoundError: naming the folders searched.

@@ -216,8 +216,8 @@ def test_an_override_naming_an_unregistered_type_runs_nothing(demo_root, tiny_co
     marker = tmp_path / 'pwned'
     with pytest.raises(UnknownModuleError, match="'os.system' is not registered in the m5mm 'hook' registry"):
         run_training(tiny_config, work_dir=str(tmp_path / 'run'), max_steps=1,
-                     cfg_options=_opts(demo_root, **{'hooks.2.type': 'os.system',
-                                                     'hooks.2.command': f'touch {marker}'}))
+                     cfg_options=_opts(demo_root, **{'default_hooks.summary.type': 'os.system',
+                                                     'default_hooks.summary.command': f'touch {marker}'}))
     assert not marker.exists()
 
 

@@ -186,7 +186,7 @@ def test_test_time_accuracy_equals_accuracy_from_the_logits(fine_tuned, demo_roo
                 hits += int((logits.argmax(1) == labels)[labels >= 0].sum())
                 total += int((labels >= 0).sum())
     expected = hits / total
-    assert trainer.last_eval['classification']['accuracy'] == pytest.approx(expected)
+    assert trainer.messages.info('eval_results')['classification']['accuracy'] == pytest.approx(expected)
     saved = json.loads((root / 'cls' / 'results.json').read_text())
     assert saved['classification']['accuracy'] == pytest.approx(expected)
     # tools/test.py's library path scores the same logits (no linear probe, no train split)

@@ -111,6 +111,7 @@ def test_cells_use_the_balanced_two_modality_configs_for_text_and_image(demo_roo
     assert tiny.seed == 3 and tiny.model.fusion.dim == 32 and tiny.model.encoders.text.num_layers == 1
     assert tiny.train_dataloader.dataset.data_root == str(demo_root)
     assert [h['type'] for h in tiny.hooks] == ['MetricsLoggerHook', 'CollapseMonitorHook', 'CheckpointHook']
+    assert tiny.log_with is None
 
 
 # ------------------------------------------------------------------ tables

@@ -23,6 +23,7 @@ from m5mm.registry import HOOKS, MODALITIES, all_registries
 from m5mm.utils import plugins
 from m5mm.utils.build import UnknownModuleError
 from m5mm.utils.inventory import format_plugins
+from m5mm.utils.config import load_config
 from m5mm.utils.plugins import IncompatiblePluginError, m5mm_config_path, require_m5mm
 
 REPO = Path(__file__).resolve().parents[2]
@@ -225,7 +226,15 @@ def test_m5mm_config_path_for_plugin_configs(tmp_path, monkeypatch):
     with pytest.raises(FileNotFoundError, match='M5MM_CONFIGS'):
         m5mm_config_path('scale_5mod_tiny.py')
     child = tmp_path / 'child.py'
-    child.write_text("_base_ = [__import__('m5mm.utils.plugins', fromlist=['m5mm_config_path'])"
-                     ".m5mm_config_path('mine.py')]\ny = 2\n")
-    cfg = Config.fromfile(str(child))
+    child.write_text("_base_ = ['m5mm::mine.py']\ny = 2\n")   # mmengine's package syntax, resolved by m5mm
+    cfg = load_config(str(child))
     assert (cfg.x, cfg.y) == (1, 2)
+    monkeypatch.delenv(plugins.CONFIGS_ENV)
+    child.write_text("_base_ = ['m5mm::scale_5mod_tiny.py', './mine.py']\n"
+                     "default_hooks = dict(metrics=dict(interval=7))\n")
+    cfg = Config.fromfile(str(child))   # (m5mm.utils.config installed the resolution for Config itself)
+    assert (cfg.x, cfg.train_cfg.max_epochs) == (1, 2)
+    assert cfg.default_hooks.metrics == dict(type='MetricsLoggerHook', interval=7)
+    child.write_text("_base_ = ['m5mm::no_such.py']\n")
+    with pytest.raises(FileNotFoundError, match="m5mm config 'no_such.py' not found"):
+        load_config(str(child))

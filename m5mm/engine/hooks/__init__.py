@@ -7,7 +7,6 @@ from .metrics_logger import MetricsLoggerHook
 from .modality_weights import ModalityWeightHook
 from .progress_bar import ProgressBarHook
 from .run_summary import RunSummaryHook
-from .tensorboard_logger import TensorboardLoggerHook
 
 __all__ = ['CheckpointHook', 'CollapseMonitorHook', 'EvaluationHook', 'Hook', 'MediaReportHook', 'MetricsLoggerHook',
-           'ModalityWeightHook', 'ProgressBarHook', 'RunSummaryHook', 'TensorboardLoggerHook']
+           'ModalityWeightHook', 'ProgressBarHook', 'RunSummaryHook']

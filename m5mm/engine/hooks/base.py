@@ -14,6 +14,10 @@ class Hook:
     use ``trainer.is_main`` for work (files, printing) that only rank 0 should do.
     ``priority``: lower runs first (checkpoints run after loggers).
 
+    Hooks read what the trainer and the other hooks publish from ``trainer.messages``
+    (:mod:`m5mm.engine.messages`: the step's ``train/*`` scalars, the ``train_log`` row, the
+    ``eval_results``), never from attributes set on the trainer.
+
     A hook that accumulates over steps (averages, counts of an epoch) returns that state from
     :meth:`state_dict` as a JSON-able dict: every checkpoint stores it for each process and a
     resumed run gives it back through :meth:`load_state_dict` before ``before_run``, so what the

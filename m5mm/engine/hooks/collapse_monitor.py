@@ -6,6 +6,7 @@ from typing import Any, Deque, Dict, Optional, Set
 
 from m5mm.models.backbones.spread import COS_PREFIX, STD_PREFIX
 from m5mm.registry import HOOKS
+from m5mm.utils.distributed import unwrap_model
 
 from .base import Hook
 
@@ -48,7 +49,7 @@ class CollapseMonitorHook(Hook):
         self.collapsed = set(state.get('collapsed', ()))
 
     def before_run(self, trainer) -> None:
-        model = trainer.accelerator.unwrap_model(trainer.model)
+        model = unwrap_model(trainer.model)
         if hasattr(model, 'monitor_spread'):
             model.monitor_spread = True
         else:

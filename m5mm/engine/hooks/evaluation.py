@@ -1,8 +1,10 @@
 """Evaluates the trained model at the end of the run (and optionally after every epoch)."""
 from __future__ import annotations
 
+import json
 from typing import List, Sequence
 
+from m5mm.engine.trackers import log_scalars
 from m5mm.registry import HOOKS
 from m5mm.utils.files import atomic_write_json
 
@@ -14,6 +16,7 @@ class EvaluationHook(Hook):
     """Runs downstream ``tasks`` (see :mod:`m5mm.engine.evaluate`) on the config's test data,
     prints the table and writes ``WORK_DIR/results.json`` (``eval_epoch_<n>.json`` per epoch) with
     the queries scored and skipped, and the evaluation splits' media errors to ``media_report.json``.
+    The results are published as the ``eval_results`` message and sent to the ``log_with`` trackers.
 
     The evaluation splits are checked before training: a task whose split is empty is skipped with
     a warning naming the split, so a finished run never fails for want of test data.
@@ -56,7 +59,9 @@ class EvaluationHook(Hook):
                                 format_results(results))
             warn_about_queries(document.get('query_counts', {}), trainer.logger)
             _record_media(trainer, media)
-        trainer.last_eval = results
+        results = json.loads(json.dumps(results, default=float))   # (numpy numbers as floats)
+        trainer.messages.update_info('eval_results', results, persistent=True)
+        log_scalars(trainer.accelerator, results, step=trainer.state.step, prefix='eval')
         return results
 
     def after_train_epoch(self, trainer) -> None:

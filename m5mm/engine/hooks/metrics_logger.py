@@ -9,6 +9,7 @@ from typing import Any, Dict, List
 import torch
 from torch import Tensor
 
+from m5mm.engine.trackers import log_scalars
 from m5mm.registry import HOOKS
 from m5mm.utils.files import atomic_write_text
 
@@ -23,7 +24,9 @@ class MetricsLoggerHook(Hook):
     The file has one row per logged step over the whole run: a resumed run first drops the rows
     of the steps after its checkpoint (they are trained again), and the averages of a step
     interval that a checkpoint cut in two are carried in the checkpoint.
-    The latest averages are in ``trainer.last_log`` for other hooks (progress bar, TensorBoard).
+    Reads the step's scalars from ``trainer.messages`` (``train/*``); publishes each row there as the
+    ``train_log`` info (for the progress bar and the run summary) and sends it to the experiment
+    trackers of ``log_with`` (:mod:`m5mm.engine.trackers`).
     """
 
     priority = 10
@@ -46,16 +49,16 @@ class MetricsLoggerHook(Hook):
 
     def before_run(self, trainer) -> None:
         self._tic = time.perf_counter()
-        trainer.last_log = {}
         path = trainer.work_dir / self.filename
         if trainer.is_main and path.is_file():
             truncate_rows(path, trainer.state.step)
 
     def after_train_step(self, trainer, batch, outputs) -> None:
-        for key, value in outputs.items():
-            if isinstance(value, Tensor) and value.numel() == 1:
-                self._sums[key].append(value.detach().float().reshape(()))
-        self._samples += trainer.last_batch_size
+        scalars = trainer.messages.step_values('train/', trainer.state.step)
+        self._samples += int(scalars.pop('samples', 0))
+        scalars.pop('lr', None)
+        for key, value in scalars.items():
+            self._sums[key].append(torch.as_tensor(value).float().reshape(()))
         if trainer.state.step % self.interval == 0 or trainer.is_last_step:
             self._flush(trainer)
 
@@ -67,11 +70,13 @@ class MetricsLoggerHook(Hook):
         averaged = trainer.accelerator.reduce(local, reduction='mean')
         samples = trainer.accelerator.reduce(torch.tensor(float(self._samples), device=device), reduction='sum')
         elapsed = max(time.perf_counter() - self._tic, 1e-9)
-        record = dict(step=trainer.state.step, epoch=trainer.state.epoch, lr=trainer.current_lr())
+        record = dict(step=trainer.state.step, epoch=trainer.state.epoch, lr=trainer.messages.latest('train/lr'))
         record.update({k: float(v) for k, v in zip(keys, averaged.tolist())})
         record['loss'] = float(sum(v for k, v in record.items() if k.startswith('loss_')))
         record['samples_per_s'] = float(samples) / elapsed
-        trainer.last_log = record
+        trainer.messages.update_info('train_log', record, persistent=True)
+        log_scalars(trainer.accelerator, {k: v for k, v in record.items() if k not in ('step', 'epoch')},
+                    step=record['step'], prefix='train')
         if trainer.is_main:
             with open(trainer.work_dir / self.filename, 'a') as f:
                 f.write(json.dumps(record) + '\n')

@@ -10,7 +10,8 @@ from .base import Hook
 
 @HOOKS.register_module()
 class ProgressBarHook(Hook):
-    """Shows steps done / total with the latest logged loss and samples/s (main process only)."""
+    """Shows steps done / total with the latest logged loss and samples/s (the ``train_log`` message)
+    (main process only)."""
 
     priority = 30
 
@@ -27,7 +28,7 @@ class ProgressBarHook(Hook):
         if self._bar is None:
             return
         self._bar.update(trainer.state.step - self._bar.n)
-        log = getattr(trainer, 'last_log', {})
+        log = trainer.messages.info('train_log')
         if log:
             self._bar.set_postfix(epoch=trainer.state.epoch, loss=f"{log['loss']:.4f}",
                                   samples_s=f"{log['samples_per_s']:.1f}", refresh=False)

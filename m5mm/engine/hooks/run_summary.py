@@ -62,7 +62,7 @@ class RunSummaryHook(Hook):
         segments = self._segments + [self._current(peak_memory_gb_per_process=peak)]
         seconds = sum(s['seconds'] for s in segments)
         samples = sum(s['samples'] for s in segments)
-        log = getattr(trainer, 'last_log', {})
+        log = trainer.messages.info('train_log') or {}
         summary = dict(steps=trainer.state.step, total_steps=trainer.total_steps,
                        finished=trainer.state.step >= trainer.total_steps, seconds=seconds,
                        samples_per_s=samples / max(seconds, 1e-9), processes=trainer.accelerator.num_processes,

@@ -4,8 +4,7 @@
 #   python tools/train.py plugins/m5mm-pointcloud/configs/scale_6mod.py
 #   python tools/train.py plugins/m5mm-pointcloud/configs/scale_6mod.py --cfg-options data_root=DIR
 # See scale_6mod_tiny.py for how `_base_` finds m5mm's configs.
-_base_ = [__import__('m5mm.utils.plugins', fromlist=['m5mm_config_path'])
-          .m5mm_config_path('scale_5mod.py')]
+_base_ = ['m5mm::scale_5mod.py']
 
 data_root = 'data/demo_pointcloud'
 # 1024 points in 64 farthest-point patches of 32 neighbours (Point-MAE's tokenisation of ShapeNet clouds)

@@ -5,12 +5,11 @@
 #   python tools/train.py plugins/m5mm-pointcloud/configs/scale_6mod_tiny.py --cfg-options data_root=DIR
 # (DIR: a catalogue with point clouds, e.g. from `python -m m5mm_pointcloud.make_demo DIR`).
 #
-# `_base_` names m5mm's own config by an absolute path: m5mm_config_path finds m5mm's configs/ folder
-# next to the installed m5mm package (or in $M5MM_CONFIGS), so this file works wherever the plugin is
-# installed. The plugin's modules are registered through its `m5mm.plugins` entry point: no
+# `_base_` names m5mm's own config as `m5mm::NAME` (mmengine's package syntax): m5mm resolves it to its
+# configs/ folder next to the installed m5mm package (or $M5MM_CONFIGS), so this file works wherever the
+# plugin is installed. The plugin's modules are registered through its `m5mm.plugins` entry point: no
 # custom_imports needed once it is pip-installed.
-_base_ = [__import__('m5mm.utils.plugins', fromlist=['m5mm_config_path'])
-          .m5mm_config_path('scale_5mod_tiny.py')]
+_base_ = ['m5mm::scale_5mod_tiny.py']
 
 data_root = 'data/demo_tiny_pointcloud'
 _pointcloud = dict(pipeline=[dict(type='LoadPointCloud', num_points=256)], source='raw')

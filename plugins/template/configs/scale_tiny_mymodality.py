@@ -2,10 +2,9 @@
 #   python tools/train.py path/to/this/config.py --cfg-options data_root=DIR
 # DIR: an m5mm manifest (manifest.jsonl) whose records have a `mymodality` field (a path relative to DIR).
 #
-# m5mm_config_path finds m5mm's configs/ folder next to the installed m5mm package (or in $M5MM_CONFIGS).
+# `m5mm::NAME` is m5mm's configs/NAME (next to the installed m5mm package, or in $M5MM_CONFIGS).
 # The plugin is imported through its entry point once installed: no custom_imports needed.
-_base_ = [__import__('m5mm.utils.plugins', fromlist=['m5mm_config_path'])
-          .m5mm_config_path('scale_5mod_tiny.py')]
+_base_ = ['m5mm::scale_5mod_tiny.py']
 
 _mymodality = dict(pipeline=[dict(type='LoadMySignal', max_length=64)], source='raw')
 _dataset = dict(modalities=dict(mymodality=_mymodality))
