@@ -124,12 +124,13 @@ def _combine(outs: List[Outputs], plans: List[MicroBatchPlan], cached_out: Outpu
     """The whole batch's logged outputs from the micro-batches' (see :class:`ContrastiveAccumulator`)."""
     shares = _position_shares(plans)
     result = {}
-    for key in outs[0]:
+    for key in dict.fromkeys(k for o in outs for k in o):
         name = key.split('_', 1)[1] if key.startswith(('loss_', 'acc_')) else None
         if name in shares[0]:
             result[key] = sum(o[key] * s[name] for o, s in zip(outs, shares))
-        else:
-            result[key] = sum(o[key] for o in outs) / len(outs)
+        else:   # a mean over the micro-batches that report it (e.g. a spread needs 2 samples of a modality)
+            values = [o[key] for o in outs if key in o]
+            result[key] = sum(values) / len(values)
     result.update(cached_out)
     return result
 

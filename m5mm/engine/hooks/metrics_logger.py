@@ -9,6 +9,8 @@ from typing import Any, Dict, List
 import torch
 from torch import Tensor
 
+from accelerate.utils import gather_object
+
 from m5mm.engine.trackers import log_scalars
 from m5mm.registry import HOOKS
 from m5mm.utils.files import atomic_write_text
@@ -63,11 +65,8 @@ class MetricsLoggerHook(Hook):
             self._flush(trainer)
 
     def _flush(self, trainer) -> None:
-        keys = sorted(self._sums)
+        keys, averaged = _mean_over_ranks(trainer.accelerator, self._sums)
         device = trainer.accelerator.device
-        local = (torch.stack([torch.stack([v.to(device) for v in self._sums[k]]).mean() for k in keys]) if keys
-                 else torch.zeros(0, device=device))
-        averaged = trainer.accelerator.reduce(local, reduction='mean')
         samples = trainer.accelerator.reduce(torch.tensor(float(self._samples), device=device), reduction='sum')
         elapsed = max(time.perf_counter() - self._tic, 1e-9)
         record = dict(step=trainer.state.step, epoch=trainer.state.epoch, lr=trainer.messages.latest('train/lr'))
@@ -104,3 +103,23 @@ def truncate_rows(path, step: int) -> int:
     if dropped:
         atomic_write_text(path, ''.join(line + '\n' for line in kept))
     return dropped
+
+
+def _mean_over_ranks(accelerator, sums: Dict[str, List[Tensor]]):
+    """Sorted keys and (K,) means over the ranks of each key's per-rank mean over steps.
+
+    Ranks may hold different keys (an output only some batches produce, e.g. the collapse monitor's spread
+    of a modality present in fewer than two samples): the keys are agreed first, and each is averaged
+    over the ranks that have it, so every rank runs the same collectives.
+    """
+    device = accelerator.device
+    names = sorted(set().union(*gather_object([sorted(sums)]))) if accelerator.num_processes > 1 else sorted(sums)
+    totals = torch.zeros(len(names), device=device)
+    counts = torch.zeros(len(names), device=device)
+    for i, key in enumerate(names):
+        if sums.get(key):
+            totals[i] = torch.stack([v.to(device) for v in sums[key]]).mean()
+            counts[i] = 1.0
+    totals, counts = accelerator.reduce(torch.stack([totals, counts]), reduction='sum')
+    kept = counts > 0
+    return [k for k, keep in zip(names, kept.tolist()) if keep], (totals[kept] / counts[kept])
