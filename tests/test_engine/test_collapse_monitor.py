@@ -40,6 +40,17 @@ def test_the_warning_fires_on_a_collapsed_modality_only(caplog):
     assert resumed.means('audio') == hook.means('audio')
 
 
+def test_a_modality_hovering_at_the_threshold_warns_once(caplog):
+    hook, trainer = CollapseMonitorHook(cos_threshold=0.95, window=1, margin=0.05), _trainer()
+    with caplog.at_level(logging.INFO, logger='m5mm.test_collapse'):
+        for cos in (0.96, 0.94, 0.96, 0.93, 0.951, 0.91, 0.89):
+            trainer.state.step += 1
+            hook.after_train_step(trainer, {}, {'spread_cos_video': torch.tensor(cos)})
+            assert hook.collapsed == ({'video'} if cos > 0.9 else set())   # recovered only below 0.95 - 0.05
+    assert sum(r.levelno == logging.WARNING for r in caplog.records) == 1
+    assert caplog.text.count('spread out again') == 1
+
+
 def test_the_std_threshold(caplog):
     hook, trainer = CollapseMonitorHook(cos_threshold=1.1, std_threshold=0.05, window=1), _trainer()
     gen = torch.Generator().manual_seed(1)

@@ -20,23 +20,27 @@ class CollapseMonitorHook(Hook):
     below ``std_threshold``: a collapsed tower gives every product the same vector and adds a shared
     component to ``joint``.
     It checks once ``window`` values have been seen, and warns once per collapse (again only after the
-    modality recovered). Values are per process.
+    modality recovered: its cosine back below ``cos_threshold - margin``, its std above
+    ``std_threshold * (1 + margin)``, so a tower hovering at the threshold does not warn every few
+    steps). Values are per process.
 
     Args:
         cos_threshold: the mean pairwise cosine above which a modality counts as collapsed.
         std_threshold: the mean per-dimension std below which it counts as collapsed (None: not used).
         window: number of steps averaged.
+        margin: how far back past a threshold a collapsed modality must come to count as recovered.
     """
 
     priority = 45
 
     def __init__(self, *, cos_threshold: float = 0.95, std_threshold: Optional[float] = None,
-                 window: int = 10) -> None:
+                 window: int = 10, margin: float = 0.05) -> None:
         if window < 1:
             raise ValueError(f'window must be >= 1, got {window}')
         self.cos_threshold = float(cos_threshold)
         self.std_threshold = None if std_threshold is None else float(std_threshold)
         self.window = int(window)
+        self.margin = float(margin)
         self._values: Dict[str, Deque[float]] = defaultdict(lambda: deque(maxlen=self.window))
         self.collapsed: Set[str] = set()
 
@@ -76,11 +80,15 @@ class CollapseMonitorHook(Hook):
         if len(self._values[COS_PREFIX + modality]) < self.window:
             return
         means = self.means(modality)
+        was = modality in self.collapsed      # a collapsed modality recovers only past the margin
+        cos_limit = self.cos_threshold - (self.margin if was else 0.0)
         reasons = []
-        if means.get('cos', 0.0) > self.cos_threshold:
-            reasons.append(f'mean pairwise cosine {means["cos"]:.3f} > {self.cos_threshold:.3f}')
-        if self.std_threshold is not None and means.get('std', float('inf')) < self.std_threshold:
-            reasons.append(f'per-dimension std {means["std"]:.4f} < {self.std_threshold:.4f}')
+        if means.get('cos', 0.0) > cos_limit:
+            reasons.append(f'mean pairwise cosine {means["cos"]:.3f} > {cos_limit:.3f}')
+        if self.std_threshold is not None:
+            std_limit = self.std_threshold * (1.0 + self.margin if was else 1.0)
+            if means.get('std', float('inf')) < std_limit:
+                reasons.append(f'per-dimension std {means["std"]:.4f} < {std_limit:.4f}')
         collapsed = bool(reasons)
         if collapsed and modality not in self.collapsed:
             self.collapsed.add(modality)
