@@ -80,7 +80,7 @@ def main(argv=None) -> dict:
     parser.add_argument('--out', default='benchmarks/results/data_throughput.json')
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.ERROR)
-    from m5mm.datasets.demo import make_demo_dataset
+    from m5mm.experiments.catalogues.demo import make_demo_dataset
     if not (Path(args.data_root) / 'manifest.jsonl').is_file():
         make_demo_dataset(args.data_root)
     scratch = tempfile.mkdtemp(prefix='m5mm_data_bench_')

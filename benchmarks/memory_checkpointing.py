@@ -132,7 +132,7 @@ def main(argv=None) -> None:
     if args.worker:
         print(json.dumps(run_worker(args.config, args.worker[0], int(args.worker[1]), args.steps, args.data_root)))
         return
-    from m5mm.datasets.demo import make_demo_dataset
+    from m5mm.experiments.catalogues.demo import make_demo_dataset
     if not (Path(args.data_root) / 'manifest.jsonl').is_file():
         make_demo_dataset(args.data_root)
     print(f'{args.config}: budget {args.budget_gb} GB')

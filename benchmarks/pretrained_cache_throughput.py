@@ -123,9 +123,9 @@ def run_worker(config: str, options: dict, steps: int, precision: str) -> dict:
 
 def prepare(data_root: str, pretrained_root: str) -> float:
     """Demo data, tiny models and the feature cache (made once); returns the caching time in s (0 if cached)."""
-    from m5mm.datasets.demo import make_demo_dataset
+    from m5mm.experiments.catalogues.demo import make_demo_dataset
     from m5mm.engine.feature_cache import cache_features
-    from m5mm.models.pretrained.tiny_models import make_tiny_pretrained
+    from m5mm.experiments.tiny_pretrained.models import make_tiny_pretrained
     from m5mm.utils.config import load_config
     if not (Path(data_root) / 'manifest.jsonl').is_file():
         make_demo_dataset(data_root)

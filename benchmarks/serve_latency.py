@@ -61,7 +61,7 @@ def prepare_demo(work_dir: Path, num_products: int, steps: int):
     """Demo catalogue -> tiny trained model -> model folder -> index (each step skipped when done)."""
     data, run, model, index = (work_dir / n for n in ('data', 'run', 'model', 'index'))
     if not (data / 'manifest.jsonl').is_file():
-        from m5mm.datasets.demo import make_demo_dataset
+        from m5mm.experiments.catalogues.demo import make_demo_dataset
         make_demo_dataset(str(data), num_products=num_products, seed=0)
     if not (run / 'checkpoints').is_dir():
         run_tool('train', str(REPO / 'configs' / 'scale_5mod_tiny.py'), '--work-dir', str(run), '--max-steps',

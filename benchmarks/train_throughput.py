@@ -109,7 +109,7 @@ def main(argv=None) -> None:
     if args.worker:
         print(json.dumps(run_worker(args.worker[0], args.worker[1], args.batch_size, args.steps, args.data_root)))
         return
-    from m5mm.datasets.demo import make_demo_dataset
+    from m5mm.experiments.catalogues.demo import make_demo_dataset
     if not (Path(args.data_root) / 'manifest.jsonl').is_file():
         make_demo_dataset(args.data_root)
     peaks = {p: matmul_peak(p) for p in args.precisions}

@@ -4,7 +4,7 @@ _base_ = ['_base_/models/scale_tiny.py', '_base_/datasets/demo_5mod.py',
           '_base_/schedules/adamw_warmup_linear.py', '_base_/default_runtime.py']
 
 data_root = 'data/demo_tiny'
-_dataset = dict(data_root=data_root, generate_if_missing=dict(num_products=80, seed=0),
+_dataset = dict(data_root=data_root, generate_if_missing=dict(type='demo', num_products=80, seed=0),
                 tokenizer=dict(vocab_size=500))
 train_dataloader = dict(batch_size=8, num_workers=0, dataset=_dataset)
 val_dataloader = dict(batch_size=16, num_workers=0, dataset=_dataset)

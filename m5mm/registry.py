@@ -32,9 +32,14 @@ OPTIMIZERS = Registry('optimizer', parent=MMENGINE_OPTIMIZERS, scope='m5mm', bui
                       locations=['m5mm.engine.optimizers'])
 SCHEDULERS = Registry('scheduler', parent=MMENGINE_PARAM_SCHEDULERS, scope='m5mm',
                       build_func=build_with_hints, locations=['m5mm.engine.schedulers'])
+# Functions that write a synthetic catalogue (``generate_if_missing`` of a dataset): experiment code,
+# imported only when a config asks for one.
+CATALOGUES = Registry('catalogue', scope='m5mm', build_func=build_with_hints,
+                      locations=['m5mm.experiments.catalogues'])
 
 
 def all_registries() -> Dict[str, Registry]:
     """Every m5mm registry by its name (``'encoder'``, ``'fusion'``, ...)."""
     return {reg.name: reg for reg in (MODALITIES, ENCODERS, FUSIONS, HARMONIZERS, OBJECTIVES, HEADS, MODELS,
-                                      DATASETS, TRANSFORMS, HOOKS, TASKS, OPTIMIZERS, SCHEDULERS)}
+                                      DATASETS, TRANSFORMS, HOOKS, TASKS, OPTIMIZERS, SCHEDULERS,
+                                      CATALOGUES)}

@@ -16,7 +16,7 @@ def demo_root(tmp_path_factory) -> Path:
 
     Read-only for tests: training writes its tokenizer there once (``DATA_ROOT/tokenizer``).
     """
-    from m5mm.datasets.demo import make_demo_dataset
+    from m5mm.experiments.catalogues.demo import make_demo_dataset
     root = tmp_path_factory.mktemp('demo') / 'data'
     make_demo_dataset(str(root), num_products=80, seed=0)
     return root
@@ -31,7 +31,7 @@ def tiny_config() -> str:
 @pytest.fixture(scope='session')
 def tiny_pretrained(tmp_path_factory) -> Path:
     """Tiny random models of every supported pretrained family (``tools/make_tiny_pretrained.py``), once."""
-    from m5mm.models.pretrained.tiny_models import make_tiny_pretrained
+    from m5mm.experiments.tiny_pretrained.models import make_tiny_pretrained
     root = tmp_path_factory.mktemp('tiny_pretrained')
     make_tiny_pretrained(str(root))
     return root

@@ -16,9 +16,9 @@ import sys
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-from m5mm.benchmark import (SIZES, BenchmarkSpec, Budget, parse_methods, parse_modality_sets,  # noqa: E402
-                            parse_seeds, run_benchmark)
-from m5mm.benchmark.methods import DEFAULT_CONFIG_DIR, DEFAULT_METHODS  # noqa: E402
+from m5mm.experiments.paper_tables import (SIZES, BenchmarkSpec, Budget, parse_methods,  # noqa: E402
+                                           parse_modality_sets, parse_seeds, run_benchmark)
+from m5mm.experiments.paper_tables.methods import DEFAULT_CONFIG_DIR, DEFAULT_METHODS  # noqa: E402
 from m5mm.utils.cli import add_cfg_options  # noqa: E402
 
 
@@ -38,7 +38,8 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser.add_argument('--num-threads', type=int, default=None,
                         help='torch CPU threads (1 is much faster than 2 on a 2-core machine that others share)')
     parser.add_argument('--diagnose', action='store_true',
-                        help="store each cell's modality diagnosis (m5mm.benchmark.diagnosis) in its result.json")
+                        help="store each cell's modality diagnosis (m5mm.experiments.paper_tables.diagnosis) "
+                             'in its result.json')
     parser.add_argument('--keep-checkpoints', action='store_true', help="keep finished cells' checkpoints")
     parser.add_argument('--rerun-changed', action='store_true',
                         help='rerun cells stored with a different config instead of stopping with an error')

@@ -5,7 +5,7 @@
 import argparse
 import json
 
-from m5mm.datasets.bazaar import make_bazaar_dataset
+from m5mm.experiments.catalogues.bazaar import make_bazaar_dataset
 
 
 def main() -> None:

@@ -10,7 +10,7 @@ import time
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-from m5mm.datasets.demo import make_demo_dataset  # noqa: E402
+from m5mm.experiments.catalogues.demo import make_demo_dataset  # noqa: E402
 
 
 def main(argv=None) -> None:
@@ -33,7 +33,7 @@ def main(argv=None) -> None:
     print(json.dumps(summary, indent=1))
     print(f'wrote {summary["num_records"]} records to {args.out} in {time.perf_counter() - start:.1f} s')
     if args.probe:
-        from m5mm.datasets.demo.probe import format_probe, probe_demo_dataset
+        from m5mm.experiments.catalogues.demo.probe import format_probe, probe_demo_dataset
         print(format_probe(probe_demo_dataset(args.out)))
 
 

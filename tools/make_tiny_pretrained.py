@@ -13,7 +13,7 @@ import sys
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-from m5mm.models.pretrained.tiny_models import FAMILIES, make_tiny_pretrained  # noqa: E402
+from m5mm.experiments.tiny_pretrained.models import FAMILIES, make_tiny_pretrained  # noqa: E402
 from m5mm.utils.cli import comma_list  # noqa: E402
 
 

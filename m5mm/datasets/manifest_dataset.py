@@ -7,7 +7,7 @@ import logging
 import os
 from typing import Any, Dict, Iterator, Mapping, Optional, Sequence, Tuple, Union
 
-from m5mm.registry import DATASETS
+from m5mm.registry import CATALOGUES, DATASETS
 
 from .base_dataset import DEFAULT_TOKENIZER, BaseProductDataset, RawRecord
 from .file_lock import file_lock
@@ -33,8 +33,9 @@ class ManifestDataset(BaseProductDataset):
         data_root: dataset folder.
         manifest: manifest file; None = ``DATA_ROOT/manifest.jsonl``; a relative path is looked up
             in ``data_root`` first, then in the working directory.
-        generate_if_missing: when the manifest does not exist, build demo data into ``data_root``
-            with ``m5mm.datasets.demo.make_demo_dataset(data_root, **generate_if_missing)``.
+        generate_if_missing: when the manifest does not exist, write a synthetic catalogue into
+            ``data_root``: ``dict(type='demo', num_products=400, seed=0)`` calls the ``CATALOGUES``
+            entry ``type`` (default ``'demo'``) as ``generator(data_root, **other keys)``.
         **see** :class:`BaseProductDataset` for ``split``, ``modalities``, ``tokenizer``,
         ``on_bad_line`` and ``seed``.
     """
@@ -49,7 +50,7 @@ class ManifestDataset(BaseProductDataset):
             if generate_if_missing is None:
                 raise FileNotFoundError(
                     f'manifest not found: {self.manifest}. Point data_root/manifest at a dataset, or set '
-                    f'generate_if_missing=dict(num_products=400, seed=0) to create demo data there.')
+                    "generate_if_missing=dict(type='demo', num_products=400, seed=0) to create demo data there.")
             self._generate(data_root, generate_if_missing)
         super().__init__(data_root=data_root, split=split, modalities=modalities, tokenizer=tokenizer,
                          on_bad_line=on_bad_line, seed=seed)
@@ -67,11 +68,12 @@ class ManifestDataset(BaseProductDataset):
         with file_lock(os.path.abspath(data_root).rstrip(os.sep) + '.lock'):
             if os.path.isfile(self.manifest):  # another process generated it meanwhile
                 return
-            from m5mm.datasets.demo import make_demo_dataset
-            logger.info('m5mm: no manifest at %s; generating demo data (%s)', self.manifest, options)
-            make_demo_dataset(data_root, **options)
+            options = {'type': 'demo', **options}
+            logger.info('m5mm: no manifest at %s; generating a %r catalogue (%s)', self.manifest,
+                        options['type'], options)
+            CATALOGUES.build(dict(options, out_dir=data_root))
         if not os.path.isfile(self.manifest):
-            raise FileNotFoundError(f'make_demo_dataset did not write {self.manifest}')
+            raise FileNotFoundError(f'the {options["type"]!r} catalogue generator did not write {self.manifest}')
 
     @property
     def source_name(self) -> str:

@@ -1,7 +1,7 @@
 """The bazaar catalogue's plan: deterministic, and the rates its design states."""
 from collections import Counter
 
-from m5mm.datasets.bazaar import BAZAAR_CATEGORIES, plan_bazaar_dataset
+from m5mm.experiments.catalogues.bazaar import BAZAAR_CATEGORIES, plan_bazaar_dataset
 
 
 def test_plan_is_deterministic_and_keeps_its_design_rates():

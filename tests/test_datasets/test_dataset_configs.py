@@ -29,14 +29,14 @@ def test_config_shape(name):
 
 
 def test_demo_config_builds_and_batches(tmp_path):
-    pytest.importorskip('m5mm.datasets.demo')
+    pytest.importorskip('m5mm.experiments.catalogues.demo')
     cfg = load('demo_5mod.py')
     root = str(tmp_path / 'demo')
     datasets = {}
     for key in ('train_dataloader', 'test_dataloader'):
         dataset_cfg = cfg[key].dataset.to_dict()
         dataset_cfg.update(data_root=root,
-                           generate_if_missing=dict(num_products=24, seed=0, num_categories=3))
+                           generate_if_missing=dict(type='demo', num_products=24, seed=0, num_categories=3))
         datasets[key] = DATASETS.build(dataset_cfg)
     train = datasets['train_dataloader']
     assert train.meta['categories'] == datasets['test_dataloader'].meta['categories']

@@ -11,9 +11,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from m5mm.datasets.demo import CATEGORIES, make_demo_dataset, plan_demo_dataset, summarize
-from m5mm.datasets.demo.design import MODALITY_NAMES, category_weights
-from m5mm.datasets.demo.media import render_image, render_video
+from m5mm.experiments.catalogues.demo import CATEGORIES, make_demo_dataset, plan_demo_dataset, summarize
+from m5mm.experiments.catalogues.demo.design import MODALITY_NAMES, category_weights
+from m5mm.experiments.catalogues.demo.media import render_image, render_video
 
 SMALL = dict(num_products=60, seed=3, num_categories=6)
 REPO = Path(__file__).resolve().parents[2]
@@ -200,7 +200,7 @@ def test_bad_arguments():
 
 
 def test_probe_rejects_a_catalogue_without_complete_records(tmp_path):
-    from m5mm.datasets.demo.probe import probe_demo_dataset
+    from m5mm.experiments.catalogues.demo.probe import probe_demo_dataset
     lines = [dict(id=f'x{k}', text='red tee', split=split, category='t-shirt', instance=f'sku-{k}')
              for k, split in enumerate(['train', 'query', 'gallery'])]
     (tmp_path / 'manifest.jsonl').write_text(''.join(json.dumps(line) + '\n' for line in lines))
@@ -210,7 +210,7 @@ def test_probe_rejects_a_catalogue_without_complete_records(tmp_path):
 
 def test_combined_modalities_beat_each_one(tmp_path):
     pytest.importorskip('sklearn')
-    from m5mm.datasets.demo.probe import probe_demo_dataset
+    from m5mm.experiments.catalogues.demo.probe import probe_demo_dataset
     make_demo_dataset(tmp_path, num_products=300, seed=0)
     result = probe_demo_dataset(tmp_path, leave_one_out=False)
     held_out = [e for e in read_manifest(tmp_path)

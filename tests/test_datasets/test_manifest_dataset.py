@@ -152,10 +152,10 @@ def test_default_tokenizer_is_trained_into_the_data_root(data_root, tmp_path, ca
 def test_manifest_argument_and_generate_if_missing(tmp_path, tokenizer_dir):
     write_manifest(tmp_path / 'other.jsonl', [MANIFEST[0]])
     assert len(make(tmp_path, tokenizer_dir, manifest='other.jsonl')) == 1
-    pytest.importorskip('m5mm.datasets.demo')
+    pytest.importorskip('m5mm.experiments.catalogues.demo')
     root = tmp_path / 'demo'
     ds = ManifestDataset(data_root=str(root), split=None, modalities=dict(text=None, image=None),
-                         generate_if_missing=dict(num_products=24, seed=0, num_categories=3))
+                         generate_if_missing=dict(type='demo', num_products=24, seed=0, num_categories=3))
     assert (root / 'manifest.jsonl').is_file() and len(ds) == 24 and ds.meta['num_categories'] == 3
     assert ds[0]['image'] is None or ds[0]['image']['pixels'].shape == (3, 64, 64)
 

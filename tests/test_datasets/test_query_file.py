@@ -4,10 +4,10 @@ import json
 import pytest
 
 from m5mm.datasets import ManifestError
-from m5mm.datasets.demo import plan_demo_dataset
-from m5mm.datasets.demo.catalogue import NOUNS
-from m5mm.datasets.demo.design import CATEGORIES
-from m5mm.datasets.demo.queries import make_queries
+from m5mm.experiments.catalogues.demo import plan_demo_dataset
+from m5mm.experiments.catalogues.demo.catalogue import NOUNS
+from m5mm.experiments.catalogues.demo.design import CATEGORIES
+from m5mm.experiments.catalogues.demo.queries import make_queries
 from m5mm.datasets.query_file import load_query_file, write_query_file
 
 

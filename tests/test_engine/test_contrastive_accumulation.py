@@ -10,6 +10,7 @@ from m5mm.engine.micro_batches import micro_batch_sizes, split_batch
 from m5mm.registry import MODELS
 from tests.test_models.batch_factory import make_batch, tiny_data_meta, tiny_encoder_cfgs
 
+
 @pytest.fixture(autouse=True)
 def fresh_accelerator_state():
     """These tests build fp32 Accelerators; another test of the same process may have set another precision."""

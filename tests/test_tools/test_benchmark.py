@@ -1,4 +1,4 @@
-"""tools/benchmark.py and m5mm.benchmark: modality subsets, budgets, tables, an end-to-end run that
+"""tools/benchmark.py and m5mm.experiments.paper_tables: modality subsets, budgets, tables, an end-to-end run that
 resumes (finished cells are not retrained, an interrupted cell continues from its checkpoint)."""
 from __future__ import annotations
 
@@ -9,10 +9,11 @@ from pathlib import Path
 
 import pytest
 
-from m5mm.benchmark import (BenchmarkMismatchError, BenchmarkSpec, Budget, Cell, Stat, aggregate, apply_budget,
-                            cell_config, comparison_tables, load_results, modality_code, parse_modality_set,
-                            parse_modality_sets, resolve_cell, restrict_modalities, run_benchmark)
-from m5mm.benchmark.runner import STARTED_FILE, _write_json
+from m5mm.experiments.paper_tables import (BenchmarkMismatchError, BenchmarkSpec, Budget, Cell, Stat, aggregate,
+                                           apply_budget, cell_config, comparison_tables, load_results, modality_code,
+                                           parse_modality_set, parse_modality_sets, resolve_cell, restrict_modalities,
+                                           run_benchmark)
+from m5mm.experiments.paper_tables.runner import STARTED_FILE, _write_json
 from m5mm.models.param_budget import build_model_from_config
 from m5mm.utils.config import load_config
 

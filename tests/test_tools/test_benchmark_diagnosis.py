@@ -1,7 +1,7 @@
-"""m5mm.benchmark.diagnosis: the combined sources and harmonizer statistics against hand computations."""
+"""m5mm.experiments.paper_tables.diagnosis: the combined sources and harmonizer statistics against hand computations."""
 import torch
 
-from m5mm.benchmark.diagnosis import _harmonizer_stats, _sources
+from m5mm.experiments.paper_tables.diagnosis import _harmonizer_stats, _sources
 
 MODS = ['text', 'image', 'audio']
 

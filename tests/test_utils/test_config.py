@@ -15,7 +15,7 @@ def config_tree(tmp_path):
                                                            split='train', manifest='data/demo/manifest.jsonl'))
         test_dataloader = dict(batch_size=4, dataset=dict(type='ManifestDataset', data_root=data_root,
                                                           split=['query', 'gallery'],
-                                                          generate_if_missing=dict(num_products=10)))
+                                                          generate_if_missing=dict(type='demo', num_products=10)))
     """))
     (tmp_path / 'leaf.py').write_text(textwrap.dedent("""
         _base_ = ['_base_/data.py']

@@ -33,14 +33,14 @@ train_dataloader = dict(
     batch_size=32, num_workers=2,
     dataset=dict(type='ManifestDataset', data_root=data_root, split='train', modalities=modalities,
                  tokenizer=tokenizer,
-                 generate_if_missing=dict(num_products=400, seed=0)))
+                 generate_if_missing=dict(type='demo', num_products=400, seed=0)))
 val_dataloader = dict(
     batch_size=64, num_workers=2,
     dataset=dict(type='ManifestDataset', data_root=data_root, split='val', modalities=modalities,
                  tokenizer=tokenizer,
-                 generate_if_missing=dict(num_products=400, seed=0)))
+                 generate_if_missing=dict(type='demo', num_products=400, seed=0)))
 test_dataloader = dict(
     batch_size=64, num_workers=2,
     dataset=dict(type='ManifestDataset', data_root=data_root, split=['query', 'gallery'],
                  modalities=modalities, tokenizer=tokenizer,
-                 generate_if_missing=dict(num_products=400, seed=0)))
+                 generate_if_missing=dict(type='demo', num_products=400, seed=0)))

@@ -31,7 +31,7 @@ def main(argv=None) -> int:
     start = time.perf_counter()
     try:
         if args.generate is not None and not (Path(args.data_root) / 'manifest.jsonl').is_file():
-            from m5mm.datasets.demo import make_demo_dataset
+            from m5mm.experiments.catalogues.demo import make_demo_dataset
             make_demo_dataset(args.data_root, num_products=args.generate, seed=args.seed,
                               num_categories=args.categories)
         summary = add_pointclouds(args.data_root, seed=args.seed, missing_rate=args.missing_rate,

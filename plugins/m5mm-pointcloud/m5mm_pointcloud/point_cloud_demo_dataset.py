@@ -7,7 +7,7 @@ from typing import Any, Optional, Union
 
 from m5mm.datasets import ManifestDataset
 from m5mm.datasets.file_lock import file_lock
-from m5mm.registry import DATASETS
+from m5mm.registry import CATALOGUES, DATASETS
 from m5mm.utils.build import check_arguments
 
 from .demo import add_pointclouds
@@ -15,8 +15,9 @@ from .demo import add_pointclouds
 
 def ensure_demo_with_pointclouds(data_root: Union[str, Path], *, demo: dict,
                                  pointclouds: Optional[dict] = None) -> dict:
-    """Write m5mm's demo catalogue into ``data_root`` if it has no manifest
-    (``make_demo_dataset(data_root, **demo)``), then add the point clouds (a no-op when done).
+    """Write a catalogue of m5mm's ``CATALOGUES`` registry into ``data_root`` if it has no manifest
+    (``demo``: ``dict(type='demo', num_products=..., seed=...)``, ``type`` defaults to ``'demo'``),
+    then add the point clouds (a no-op when done).
 
     Returns:
         The point-cloud summary of :func:`~m5mm_pointcloud.demo.add_pointclouds`.
@@ -24,8 +25,7 @@ def ensure_demo_with_pointclouds(data_root: Union[str, Path], *, demo: dict,
     root = Path(data_root)
     with file_lock(os.path.abspath(root).rstrip(os.sep) + '.lock'):  # the lock ManifestDataset uses
         if not (root / 'manifest.jsonl').is_file():
-            from m5mm.datasets.demo import make_demo_dataset
-            make_demo_dataset(root, **demo)
+            CATALOGUES.build(dict({'type': 'demo', **demo}, out_dir=str(root)))
     return add_pointclouds(root, **(pointclouds or {}))
 
 
@@ -34,13 +34,13 @@ class PointCloudDemoDataset(ManifestDataset):
     """A :class:`~m5mm.datasets.ManifestDataset` whose ``generate_if_missing`` also adds point clouds.
 
     With ``generate_if_missing`` set, a data root without a manifest gets m5mm's demo
-    catalogue (``make_demo_dataset(data_root, **generate_if_missing)``) and every demo root
+    catalogue (``CATALOGUES`` entry ``generate_if_missing['type']``, default ``'demo'``) and every demo root
     gets its point clouds (``add_pointclouds(data_root, **pointclouds)``, done once). Without
     it (e.g. after ``--cfg-options data_root=DIR``) this is a plain ManifestDataset.
 
     Args:
         data_root: dataset folder.
-        generate_if_missing: demo catalogue options (``num_products``, ``seed``, ...) or None.
+        generate_if_missing: catalogue options (``type``, ``num_products``, ``seed``, ...) or None.
         pointclouds: options of :func:`~m5mm_pointcloud.demo.add_pointclouds` (``seed``,
             ``missing_rate``, ``factor_noise_rate``).
         **kwargs: the other :class:`~m5mm.datasets.ManifestDataset` arguments.

@@ -17,7 +17,7 @@ os.environ.setdefault('HF_HUB_OFFLINE', '1')
 @pytest.fixture(scope='session')
 def pc_demo_root(tmp_path_factory) -> Path:
     """m5mm's demo catalogue (80 products) with point clouds added; read-only for tests."""
-    from m5mm.datasets.demo import make_demo_dataset
+    from m5mm.experiments.catalogues.demo import make_demo_dataset
     from m5mm_pointcloud.demo import add_pointclouds
     root = tmp_path_factory.mktemp('pc_demo') / 'data'
     make_demo_dataset(root, num_products=80, seed=0)

@@ -10,7 +10,7 @@ from collections import Counter
 import numpy as np
 import pytest
 
-from m5mm.datasets.demo import make_demo_dataset
+from m5mm.experiments.catalogues.demo import make_demo_dataset
 from m5mm.utils.build import ConfigKeyError
 from m5mm_pointcloud import PointCloudDemoDataset, make_demo
 from m5mm_pointcloud.demo import PRIMITIVES, add_pointclouds, category_primitive, sample_primitive
@@ -116,7 +116,7 @@ def test_make_demo_command(tmp_path, capsys):
 def test_demo_dataset_generates_a_fresh_root_and_checks_its_keys(tmp_path):
     root = tmp_path / 'fresh'
     dataset = PointCloudDemoDataset(data_root=str(root), split=None, tokenizer=None,
-                                    generate_if_missing=dict(num_products=24, seed=0, num_categories=4),
+                                    generate_if_missing=dict(type='demo', num_products=24, seed=0, num_categories=4),
                                     modalities=dict(pointcloud=None))
     assert len(dataset) == 24 and (root / 'pointclouds' / 'extension.json').is_file()
     counts = Counter(r['fields']['pointcloud'] is not None for r in dataset.records)

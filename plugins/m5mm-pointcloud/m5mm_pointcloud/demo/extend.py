@@ -40,7 +40,7 @@ OUTLIER_RATE = 0.02          # share of points replaced by uniform outliers in t
 
 
 def _demo_primitives() -> Dict[str, str]:
-    from m5mm.datasets.demo.design import CATEGORIES
+    from m5mm.experiments.catalogues.demo.design import CATEGORIES
     return {c.name: SHAPE_TO_PRIMITIVE[c.shape] for c in CATEGORIES}
 
 

@@ -8,7 +8,7 @@ from typing import List, Union
 
 import numpy as np
 
-from ..query_file import DEFAULT_QUERY_FILE, write_query_file
+from m5mm.datasets.query_file import DEFAULT_QUERY_FILE, write_query_file
 from .design import CATEGORIES, COLORS, MODALITY_NAMES, PITCH_BASE_HZ
 from .media import render_audio, render_image, render_video, write_jpeg, write_mp4, write_wav
 from .plan import PlannedRecord, plan_demo_dataset
@@ -70,7 +70,7 @@ def make_demo_dataset(out_dir: Union[str, Path], *, num_products: int = 400, see
     Writes ``manifest.jsonl`` (one m5mm manifest record per line, paths relative to
     ``out_dir``), ``images/*.jpg``, ``videos/*.mp4``, ``audio/*.wav``, ``noise.json`` (ids of
     the noisy records), ``queries.jsonl`` (text queries with graded relevance, see
-    :mod:`m5mm.datasets.demo.queries`) and ``summary.json``. The same arguments give the same bytes.
+    :mod:`m5mm.experiments.catalogues.demo.queries`) and ``summary.json``. The same arguments give the same bytes.
 
     Args:
         out_dir: output folder (created; existing files of the same names are overwritten).

@@ -2,7 +2,7 @@
 
 A method is a stem of ``configs/fusion/<stem>_5mod.py`` (its five-modality config) or the path
 of any config file. A cell on a modality set starts from the five-modality config and is
-restricted generically (:func:`m5mm.benchmark.subset.restrict_modalities`); when the method has
+restricted generically (:func:`m5mm.experiments.paper_tables.subset.restrict_modalities`); when the method has
 a hand-balanced config for exactly that set (``<stem>_2mod.py`` for text + image, whose tower
 depths keep the parameter budget of docs/fusion_methods.md), that config is used instead.
 """
@@ -26,7 +26,7 @@ METHOD_LABELS: Dict[str, str] = {
 DEFAULT_METHODS: Tuple[str, ...] = tuple(METHOD_LABELS)
 #: modality sets that have a hand-written config variant: set -> file suffix.
 VARIANTS: Dict[Tuple[str, ...], str] = {('text', 'image'): '2mod', ORDER: '5mod'}
-DEFAULT_CONFIG_DIR = Path(__file__).resolve().parents[2] / 'configs' / 'fusion'
+DEFAULT_CONFIG_DIR = Path(__file__).resolve().parents[3] / 'configs' / 'fusion'  # the checkout's configs/fusion
 
 
 def method_label(method: str) -> str:

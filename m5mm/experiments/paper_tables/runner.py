@@ -46,7 +46,7 @@ class BenchmarkMismatchError(RuntimeError):
 @dataclass
 class BenchmarkSpec:
     """What to run. ``methods`` are names of ``configs/fusion/<name>_5mod.py`` (or config paths),
-    ``modality_sets`` tuples of modality names, ``size`` a :data:`m5mm.benchmark.sizes.SIZES` key,
+    ``modality_sets`` tuples of modality names, ``size`` a :data:`m5mm.experiments.paper_tables.sizes.SIZES` key,
     ``cfg_options`` overrides applied to every cell alike, ``tables`` the table kinds to write
     (``'methods'``: comparison per modality set, ``'modalities'``: ablation per method)."""
 
@@ -130,7 +130,7 @@ def _last_loss(work_dir: Path) -> Optional[float]:
 def train_and_evaluate(cfg: Config, work_dir: Path, budget: Budget, tasks: Sequence[str],
                        diagnose: bool = False) -> Dict[str, Any]:
     """Pretrain ``cfg`` for ``budget`` in ``work_dir`` (resuming its latest checkpoint), then run
-    the downstream ``tasks`` (and, with ``diagnose``, :func:`~m5mm.benchmark.diagnosis.diagnose_model`);
+    the downstream ``tasks`` (and, with ``diagnose``, :func:`~m5mm.experiments.paper_tables.diagnosis.diagnose_model`);
     returns the metrics and run facts."""
     from m5mm.engine.evaluate import evaluate_model
     from m5mm.engine.trainer import Trainer

@@ -99,7 +99,7 @@ def _whisper():
 
 def _bert():
     from transformers import BertConfig, BertModel
-    from .tiny_tokenizers import wordpiece_tokenizer
+    from .tokenizers import wordpiece_tokenizer
     tokenizer = wordpiece_tokenizer()
     config = BertConfig(vocab_size=len(tokenizer), max_position_embeddings=128, pad_token_id=tokenizer.pad_token_id,
                         **TINY)
@@ -108,7 +108,7 @@ def _bert():
 
 def _xlmr():
     from transformers import XLMRobertaConfig, XLMRobertaModel
-    from .tiny_tokenizers import unigram_tokenizer
+    from .tokenizers import unigram_tokenizer
     tokenizer = unigram_tokenizer()
     config = XLMRobertaConfig(vocab_size=len(tokenizer), max_position_embeddings=130, type_vocab_size=1,
                               pad_token_id=1, bos_token_id=0, eos_token_id=2, **TINY)

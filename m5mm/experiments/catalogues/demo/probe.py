@@ -150,7 +150,7 @@ def probe_demo_dataset(root: Union[str, Path], *, leave_one_out: bool = True) ->
     for name, rows in (('train', train & complete), ('held-out', test & complete)):
         if not rows.any():
             raise ValueError(f'{root} has no {name} records with all five modalities to probe; '
-                             f'is it a demo catalogue (m5mm.datasets.demo.make_demo_dataset)?')
+                             f'is it a demo catalogue (m5mm.experiments.catalogues.demo.make_demo_dataset)?')
     blocks = {m: _dense_block(root, records, m, train) if m in DENSE_FEATURES
               else _bag_block(records, m, train) for m in MODALITY_NAMES}
     labels, instances = (np.array([r[key] for r in records]) for key in ('category', 'instance'))

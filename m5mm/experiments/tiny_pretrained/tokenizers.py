@@ -19,7 +19,7 @@ CHINESE_TITLES = (
 
 def corpus() -> List[str]:
     """Lines covering the demo catalogue's vocabulary (English) and Chinese product text."""
-    from m5mm.datasets.demo import catalogue, design
+    from m5mm.experiments.catalogues.demo import catalogue, design
     words = [w for pair in catalogue.NOUNS.values() for w in pair]
     words += [w for nouns in catalogue.DEPARTMENT_NOUNS.values() for w in nouns]
     words += list(catalogue.GENERIC_NOUNS + catalogue.ADJECTIVES + catalogue.TABLE_KEYS + catalogue.MATERIALS
