@@ -113,6 +113,15 @@ def test_cells_use_the_balanced_two_modality_configs_for_text_and_image(demo_roo
     assert tiny.train_dataloader.dataset.data_root == str(demo_root)
     assert [h['type'] for h in tiny.hooks] == ['MetricsLoggerHook', 'CollapseMonitorHook', 'CheckpointHook']
     assert tiny.log_with is None
+    assert tiny.train_dataloader.batch_size == 8   # the tiny preset's
+
+
+def test_the_size_preset_keeps_what_the_user_set(demo_root):
+    options = {'train_dataloader.batch_size': 16, 'model.fusion.dim': 48}
+    tiny, _ = cell_config(Cell('capture', ('text', 'image'), 0), data_root=str(demo_root), size='tiny',
+                          cfg_options=options)
+    assert tiny.train_dataloader.batch_size == 16 and tiny.val_dataloader.batch_size == 8
+    assert tiny.model.fusion.dim == 48 and tiny.model.encoders.text.num_layers == 1
 
 
 # ------------------------------------------------------------------ tables

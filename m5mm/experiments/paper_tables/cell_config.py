@@ -31,7 +31,8 @@ def cell_config(cell: Cell, *, data_root: str, size: str = 'small',
                 cfg_options: Optional[Mapping[str, Any]] = None) -> Tuple[Config, Dict[str, Any]]:
     """The config of ``cell`` before the budget is applied (see :func:`apply_budget`).
 
-    ``cfg_options`` (``--cfg-options``) apply to every cell alike, before the modality subset.
+    ``cfg_options`` (``--cfg-options``) apply to every cell alike, before the modality subset; the
+    size preset does not overwrite them.
 
     Returns:
         The config and ``info``: ``config`` (the file it started from) and ``dropped_objectives``.
@@ -39,7 +40,7 @@ def cell_config(cell: Cell, *, data_root: str, size: str = 'small',
     path = method_config(cell.method, cell.modalities, config_dir)
     cfg = load_config(str(path), {**dict(cfg_options or {}), 'data_root': str(data_root)})
     cfg, dropped = restrict_modalities(cfg, cell.modalities)
-    cfg_dict = apply_size(cfg.to_dict(), get_size(size))
+    cfg_dict = apply_size(cfg.to_dict(), get_size(size), keep=frozenset(cfg_options or {}))
     cfg_dict['seed'] = cell.seed
     cfg_dict['hooks'] = [dict(h) for h in CELL_HOOKS]
     cfg_dict['log_with'] = None   # no experiment tracker
