@@ -5,13 +5,12 @@
 _base_ = ['_base_/models/scale_paper.py', '_base_/datasets/demo_5mod.py',
           '_base_/schedules/adamw_warmup_linear.py', '_base_/default_runtime.py']
 
-# paper-like sequence lengths: 36 image patches (96 px), 12 video frames. The pipelines take their sizes from
-# the model (configs/_base_/models/scale_paper.py), so the two cannot disagree.
-_image_size = {{_base_.model.encoders.image.image_size}}
-_media = dict(image=dict(pipeline=[dict(type='LoadImage', draft_size=_image_size),
-                                   dict(type='ResizeImage', size=_image_size), dict(type='NormalizeImage')]),
+# paper-like sequence lengths: 36 image patches (96 px), 12 video frames of 32 px. The encoders take
+# these sizes from the pipelines (written only here); the video encoder holds max_frames positions.
+_media = dict(image=dict(pipeline=[dict(type='LoadImage', draft_size=96), dict(type='ResizeImage', size=96),
+                                   dict(type='NormalizeImage')]),
               video=dict(pipeline=[dict(type='SampleVideoFrames', num_frames={{_base_.model.encoders.video.max_frames}},
-                                        size={{_base_.model.encoders.video.frame_encoder.image_size}})]))
+                                        size=32)]))
 train_dataloader = dict(batch_size=32, dataset=dict(modalities=_media))
 val_dataloader = dict(dataset=dict(modalities=_media))
 test_dataloader = dict(dataset=dict(modalities=_media))

@@ -189,7 +189,7 @@ class BaseProductDataset(SampleBuilder, Dataset):
                     sources={name: spec.source for name, spec in self.specs.items()},
                     tokenizer=self.tokenizer.meta() if self.tokenizer is not None else None,
                     categories=list(self.categories), num_categories=len(self.categories),
-                    num_instances=len(self.instance_names), feature_dims={})
+                    num_instances=len(self.instance_names), feature_dims={}, inputs=self.input_meta())
         for name, spec in self.specs.items():
             if spec.source == 'feature':
                 dim = self._probe_feature_dim(name)

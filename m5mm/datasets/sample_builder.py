@@ -17,8 +17,9 @@ from typing import Any, Dict, List, Mapping, Optional, Tuple
 
 import numpy as np
 
-from m5mm.registry import MODALITIES
+from m5mm.registry import MODALITIES, TRANSFORMS
 from m5mm.structures import BUILTIN_MODALITIES
+from m5mm.utils.build import find_registered
 
 from .collation import collate
 from .errors import MediaError
@@ -61,6 +62,28 @@ def build_modality_pipelines(modalities: Optional[Mapping[str, Optional[dict]]]
     return specs, pipelines
 
 
+def config_input_meta(modalities: Optional[Mapping[str, Optional[dict]]]) -> Dict[str, dict]:
+    """The ``inputs`` of the ``meta`` a dataset with this ``modalities`` config reports
+    (:meth:`SampleBuilder.input_meta`), from the config alone: of each raw modality's pipeline only
+    the transforms that declare ``output_meta`` are built (no tokenizer or processor is loaded)."""
+    if modalities is None:
+        modalities = {name: None for name in BUILTIN_MODALITIES}
+    out: Dict[str, dict] = {}
+    for name, cfg in modalities.items():
+        cfg = dict(cfg or {})
+        if cfg.get('source', 'raw') != 'raw':
+            continue
+        steps = cfg.get('pipeline')
+        if steps is None:
+            steps = MODALITIES.build(dict(type=name, **(cfg.get('spec') or {}))).default_pipeline()
+        declaring = [s for s in steps if not isinstance(s, dict)
+                     or hasattr(find_registered(TRANSFORMS, s.get('type', '')), 'output_meta')]
+        meta = Compose(transforms=declaring).output_meta()
+        if meta:
+            out[name] = meta
+    return out
+
+
 class SampleBuilder:
     """Modality specs, pipelines, seeds and collate of a product dataset (a mixin).
 
@@ -83,6 +106,13 @@ class SampleBuilder:
         self.pipelines: Dict[str, Compose] = dict(pipelines)
         self._templates: Dict[str, Template] = {}
         self._threads_pid: Optional[int] = None
+
+    def input_meta(self) -> Dict[str, dict]:
+        """modality -> what its pipeline's output fixes (``image_size``, ...; :meth:`Compose.output_meta`),
+        for the modalities read from raw media: the ``inputs`` of the dataset's ``meta``."""
+        metas = {name: self.pipelines[name].output_meta() for name, spec in self.specs.items()
+                 if spec.source == 'raw'}
+        return {name: meta for name, meta in metas.items() if meta}
 
     # ------------------------------------------------------------ epoch and seeds
     @property

@@ -50,12 +50,16 @@ def config_vocab_size(cfg: Config) -> int:
 
 def fake_data_meta(config: Union[str, Path, Config, Mapping], vocab_size: Optional[int] = None) -> dict:
     """A dataset ``meta`` for building the config's model without its data: the tokenizer ids of
-    m5mm's WordPiece tokenizer with the config's vocabulary size (or ``vocab_size``)."""
+    m5mm's WordPiece tokenizer with the config's vocabulary size (or ``vocab_size``) and the
+    ``inputs`` (image sizes, ...) the training dataset's pipelines fix."""
+    from m5mm.datasets.sample_builder import config_input_meta
     cfg = _as_config(config)
     encoders = (cfg.get('model') or {}).get('encoders') or {}
     size = config_vocab_size(cfg) if vocab_size is None else int(vocab_size)
+    dataset = (cfg.get('train_dataloader') or {}).get('dataset') or {}
     return {'modalities': [m for m, enc in encoders.items() if enc is not None],
-            'tokenizer': dict(vocab_size=size, **SPECIAL_IDS)}
+            'tokenizer': dict(vocab_size=size, **SPECIAL_IDS),
+            'inputs': config_input_meta(dataset.get('modalities')) if dataset else {}}
 
 
 def build_model_from_config(config: Union[str, Path, Config, Mapping],

@@ -106,7 +106,8 @@ class ShardedDataset(SampleBuilder, IterableDataset):
         return dict(modalities=list(self.specs), sources={n: s.source for n, s in self.specs.items()},
                     tokenizer=self.tokenizer.meta() if self.tokenizer is not None else None,
                     categories=list(self.categories), num_categories=len(self.categories),
-                    num_instances=int(self._instance_offsets[-1]), feature_dims=feature_dims)
+                    num_instances=int(self._instance_offsets[-1]), feature_dims=feature_dims,
+                    inputs=self.input_meta())
 
     # ------------------------------------------------------------ the stream plan
     def configure_stream(self, *, batch_size: int, num_workers: int = 0, shuffle: bool = False,

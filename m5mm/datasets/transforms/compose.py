@@ -31,5 +31,15 @@ class Compose:
                                 f'expected the results dict')
         return results
 
+    def output_meta(self) -> dict:
+        """What the pipeline's output fixes that a model must agree with (e.g. ``image_size``): the
+        ``output_meta()`` dicts of its transforms merged in order (a later transform wins). Encoders
+        take these as defaults, so a size is written once, in the pipeline."""
+        meta: dict = {}
+        for step in self.transforms:
+            if callable(getattr(step, 'output_meta', None)):
+                meta.update(step.output_meta())
+        return meta
+
     def __repr__(self) -> str:
         return f'Compose({self.transforms!r})'

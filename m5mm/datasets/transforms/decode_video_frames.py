@@ -6,7 +6,7 @@ import torch
 from m5mm.registry import TRANSFORMS
 
 from .decode import decode_video
-from .image_size import Size, to_hw
+from .image_size import Size, size_meta, to_hw
 from .randomness import sample_rng
 
 
@@ -43,6 +43,10 @@ class DecodeVideoFrames:
                               data=results.get('data'))
         results['frames'] = torch.from_numpy(frames).permute(0, 3, 1, 2)  # (T, 3, H, W) uint8
         return results
+
+    def output_meta(self) -> dict:
+        """``image_size`` of the output, for the model's encoder (see :meth:`Compose.output_meta`)."""
+        return size_meta(self.size)
 
     def __repr__(self) -> str:
         return f'DecodeVideoFrames(num_frames={self.num_frames}, size={self.size}, jitter={self.jitter})'

@@ -6,6 +6,13 @@ from typing import Sequence, Tuple, Union
 Size = Union[int, Sequence[int]]
 
 
+def size_meta(size: Tuple[int, int]) -> dict:
+    """What a transform that fixes the image size tells the model (``output_meta``): ``image_size``,
+    an int for a square size, else ``[height, width]``."""
+    height, width = size
+    return {'image_size': height if height == width else [height, width]}
+
+
 def to_hw(size: Size, what: str = 'size') -> Tuple[int, int]:
     """(height, width) of ``size``, validated."""
     if isinstance(size, int):

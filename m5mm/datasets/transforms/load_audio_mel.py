@@ -80,6 +80,10 @@ class LoadAudioMel:
         results['mel'] = torch.from_numpy(np.ascontiguousarray(mel))
         return results
 
+    def output_meta(self) -> dict:
+        """``n_mels`` of the output, for the audio encoder (see :meth:`Compose.output_meta`)."""
+        return {'n_mels': self.n_mels}
+
     def __repr__(self) -> str:
         return (f'LoadAudioMel(sample_rate={self.sample_rate}, max_duration={self.max_duration}, '
                 f'n_mels={self.n_mels}, n_fft={self.n_fft}, hop_length={self.hop_length})')

@@ -6,7 +6,7 @@ from torchvision.transforms.v2 import functional as TF
 
 from m5mm.registry import TRANSFORMS
 
-from .image_size import Size, to_hw
+from .image_size import Size, size_meta, to_hw
 
 
 @TRANSFORMS.register_module()
@@ -35,6 +35,10 @@ class ResizeImage:
             pixels = TF.resize(pixels, list(self.size), antialias=True)
         results['pixels'] = pixels
         return results
+
+    def output_meta(self) -> dict:
+        """``image_size`` of the output, for the model's encoder (see :meth:`Compose.output_meta`)."""
+        return size_meta(self.size)
 
     def __repr__(self) -> str:
         return f'ResizeImage(size={self.size}, crop={self.crop})'

@@ -6,7 +6,7 @@ from typing import List, Sequence
 from m5mm.registry import TRANSFORMS
 
 from .decode_video_frames import DecodeVideoFrames
-from .image_size import Size, to_hw
+from .image_size import Size, size_meta, to_hw
 from .normalize_image import IMAGENET_MEAN, IMAGENET_STD, normalize
 
 
@@ -47,6 +47,10 @@ class SampleVideoFrames:
         results = DecodeVideoFrames(num_frames=self.num_frames, size=self.size, jitter=self.jitter)(results)
         results['frames'] = normalize(results['frames'], self.mean, self.std)
         return results
+
+    def output_meta(self) -> dict:
+        """``image_size`` of the output, for the model's encoder (see :meth:`Compose.output_meta`)."""
+        return size_meta(self.size)
 
     def __repr__(self) -> str:
         return f'SampleVideoFrames(num_frames={self.num_frames}, size={self.size}, jitter={self.jitter})'

@@ -83,7 +83,8 @@ class MultiModalBackbone(nn.Module):
         self.modalities: List[str] = resolve_modalities(encoders, modalities)
         tokenizer = dict((data_meta or {}).get('tokenizer') or {})
         self.encoders, self.encoder_sharing = build_encoders({m: encoders[m] for m in self.modalities},
-                                                             tokenizer, share_text_table)
+                                                             tokenizer, share_text_table,
+                                                             inputs=(data_meta or {}).get('inputs'))
         self.fusion = build(fusion, FUSIONS, 'fusion', dict(
             modalities=self.modalities, in_dims={m: int(e.dim) for m, e in self.encoders.items()
                                                  if hasattr(e, 'dim')}))

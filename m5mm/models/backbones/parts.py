@@ -28,10 +28,11 @@ def resolve_modalities(encoders: Mapping[str, Any], modalities: Optional[Sequenc
     return configured
 
 
-def build_encoders(cfgs: Mapping[str, Any], tokenizer: Mapping[str, Any],
-                   share_text_table: bool) -> Tuple[nn.ModuleDict, Dict[str, str]]:
-    """Encoders from configs (or modules); token encoders get ``vocab_size`` / ``pad_token_id`` from
-    the tokenizer meta when unset.
+def build_encoders(cfgs: Mapping[str, Any], tokenizer: Mapping[str, Any], share_text_table: bool, *,
+                   inputs: Optional[Mapping[str, Mapping[str, Any]]] = None) -> Tuple[nn.ModuleDict, Dict[str, str]]:
+    """Encoders from configs (or modules). Arguments a config leaves unset come from the data: token
+    encoders get ``vocab_size`` / ``pad_token_id`` from the tokenizer meta, a modality's encoder what its
+    pipeline fixes (``inputs[m]``, e.g. ``image_size``; the dataset meta's ``inputs``), where it accepts them.
 
     With ``share_text_table`` a table config without its own ``backbone`` / ``pretrained`` is built
     on the text encoder's model.
@@ -44,7 +45,7 @@ def build_encoders(cfgs: Mapping[str, Any], tokenizer: Mapping[str, Any],
     built: Dict[str, nn.Module] = {}
     sharing: Dict[str, str] = {}
     for m in sorted(cfgs, key=lambda name: name != 'text'):   # text first: the table may share its model
-        defaults = dict(token_defaults)
+        defaults = {**token_defaults, **dict((inputs or {}).get(m) or {})}
         cfg = cfgs[m]
         if m == 'table' and share_text_table and 'text' in built and isinstance(cfg, dict) \
                 and 'backbone' not in cfg and 'pretrained' not in cfg:

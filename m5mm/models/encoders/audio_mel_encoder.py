@@ -25,7 +25,8 @@ class AudioMelEncoder(ContinuousEncoder):
     n_mels, padding frames zeroed).
 
     Args:
-        n_mels: mel bins per frame.
+        n_mels: mel bins per frame; left unset in a config, the backbone takes it from the audio
+            pipeline (``LoadAudioMel(n_mels=...)``), else 80.
         patch_frames: frames per token.
         max_tokens: tokens the position table holds (12 s at 16 kHz, hop 256 = 751 frames
             -> 47 tokens of 16 frames).

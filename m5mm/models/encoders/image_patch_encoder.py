@@ -42,7 +42,8 @@ class ImagePatchEncoder(ContinuousEncoder):
     ``target_grid`` x ``target_grid`` (F = C target_grid^2).
 
     Args:
-        image_size: side of the images the position table is made for.
+        image_size: side of the images the position table is made for; left unset in a config, the
+            backbone takes it from the image pipeline (``ResizeImage(size=...)``), else 224.
         patch_size: side p of a square patch.
         in_channels: C.
         dim, depth, num_heads, mlp_ratio, dropout: the transformer (width D).
@@ -54,6 +55,9 @@ class ImagePatchEncoder(ContinuousEncoder):
                  depth: int = 6, num_heads: int = 12, mlp_ratio: float = 4.0, dropout: float = 0.0,
                  target_grid: Optional[int] = None, pooled_proj: str = 'identity',
                  pooled_dim: Optional[int] = None) -> None:
+        if not isinstance(image_size, int):
+            raise ValueError(f'ImagePatchEncoder needs square images; image_size={image_size!r} (resize the '
+                             f'pipeline to a square size)')
         if image_size % patch_size:
             raise ValueError(f'image_size {image_size} must be a multiple of patch_size {patch_size}')
         self.grid = image_size // patch_size

@@ -1,13 +1,14 @@
 """Video encoder on raw frames: a per-frame image encoder + temporal transformer."""
 from __future__ import annotations
 
-from typing import Mapping, Optional, Union
+from typing import Mapping, Optional, Sequence, Union
 
 import torch
 import torch.nn.functional as F
 from einops import rearrange
 from torch import Tensor, nn
 
+from m5mm.models.builders import build
 from m5mm.registry import ENCODERS
 from m5mm.structures import EncoderOutput
 
@@ -31,16 +32,20 @@ class VideoFrameEncoder(ContinuousEncoder):
         dim, depth, num_heads, mlp_ratio, dropout: the temporal transformer (width D).
         target_size: side of the pooled frame target.
         pooled_proj, pooled_dim: projection of token 0 to ``pooled``.
+        image_size: the frames' side, passed to a ``frame_encoder`` config that accepts ``image_size``
+            and leaves it unset (the backbone fills it from the video pipeline, see
+            :meth:`~m5mm.datasets.transforms.Compose.output_meta`).
     """
 
     def __init__(self, *, frame_encoder: Union[dict, nn.Module], max_frames: int = 32, dim: int = 768,
                  depth: int = 2, num_heads: int = 12, mlp_ratio: float = 4.0, dropout: float = 0.0,
                  target_size: int = 4, pooled_proj: str = 'identity',
-                 pooled_dim: Optional[int] = None) -> None:
+                 pooled_dim: Optional[int] = None, image_size: Union[int, Sequence[int], None] = None) -> None:
         super().__init__(dim=dim, depth=depth, num_heads=num_heads, mlp_ratio=mlp_ratio, dropout=dropout,
                          max_tokens=max_frames, pooled_proj=pooled_proj, pooled_dim=pooled_dim)
         if isinstance(frame_encoder, dict):
-            frame_encoder = ENCODERS.build(frame_encoder)
+            frame_encoder = build(frame_encoder, ENCODERS, 'frame_encoder',
+                                  None if image_size is None else dict(image_size=image_size))
         self.frame_encoder = frame_encoder
         frame_dim = getattr(self.frame_encoder, 'out_dim', None)
         if frame_dim is None:
