@@ -11,6 +11,7 @@ from typing import Dict, List, Tuple, Union
 import numpy as np
 
 from ..demo.design import MODALITY_NAMES
+from ..demo.generate import write_catalogue
 from ..demo.media import render_audio, render_image, render_video, write_jpeg, write_mp4, write_wav
 from ..demo.plan import MIN_RECORDS_PER_CATEGORY, allocate_counts, assign_splits, instance_sizes, manifest_line
 from . import design as d
@@ -128,13 +129,7 @@ def make_bazaar_dataset(out_dir: Union[str, Path], *, num_products: int = 600, s
     to ``out_dir`` and return its summary (records per split, coverage, incomplete records, categories)."""
     root = Path(out_dir)
     records = plan_bazaar_dataset(num_products=num_products, seed=seed)
-    for folder in ('images', 'videos', 'audio'):
-        (root / folder).mkdir(parents=True, exist_ok=True)
-    for record in records:
-        _write_media(root, record)
-    with open(root / 'manifest.jsonl', 'w', encoding='utf-8') as f:
-        for record in records:
-            f.write(json.dumps(record.manifest_entry(), ensure_ascii=False) + '\n')
+    write_catalogue(root, records, _write_media)
     present = Counter(m for r in records for m in r.modalities)
     summary = {'num_records': len(records), 'splits': dict(Counter(r.split for r in records)),
                'coverage': {m: present[m] / len(records) for m in MODALITY_NAMES},

@@ -4,7 +4,7 @@ from __future__ import annotations
 import json
 from collections import Counter
 from pathlib import Path
-from typing import List, Union
+from typing import Any, Callable, List, Sequence, Union
 
 import numpy as np
 
@@ -33,6 +33,18 @@ def write_record_media(root: Path, record: PlannedRecord) -> None:
         rng = np.random.default_rng([record.seed, 2])
         pitch_hz = PITCH_BASE_HZ[record.factors['audio']] * 2 ** (inst.pitch_offset / 12)
         write_wav(root / entry['audio'], render_audio(rng, pitch_hz=pitch_hz, rhythm=inst.rhythm))
+
+
+def write_catalogue(root: Path, records: Sequence, write_media: Callable[[Path, Any], None]) -> None:
+    """The media folders, every record's files (``write_media(root, record)``) and ``manifest.jsonl``
+    (each record's ``manifest_entry()``) under ``root``."""
+    for folder in MEDIA_DIRS.values():
+        (root / folder).mkdir(parents=True, exist_ok=True)
+    for record in records:
+        write_media(root, record)
+    with open(root / 'manifest.jsonl', 'w', encoding='utf-8') as f:
+        for record in records:
+            f.write(json.dumps(record.manifest_entry(), ensure_ascii=False) + '\n')
 
 
 def noise_report(records: List[PlannedRecord]) -> dict:
@@ -83,13 +95,7 @@ def make_demo_dataset(out_dir: Union[str, Path], *, num_products: int = 400, see
     """
     root = Path(out_dir)
     records = plan_demo_dataset(num_products=num_products, seed=seed, num_categories=num_categories)
-    for folder in MEDIA_DIRS.values():
-        (root / folder).mkdir(parents=True, exist_ok=True)
-    for record in records:
-        write_record_media(root, record)
-    with open(root / 'manifest.jsonl', 'w', encoding='utf-8') as f:
-        for record in records:
-            f.write(json.dumps(record.manifest_entry(), ensure_ascii=False) + '\n')
+    write_catalogue(root, records, write_record_media)
     write_query_file(str(root / DEFAULT_QUERY_FILE), make_queries(records))
     summary = summarize(records)
     (root / 'noise.json').write_text(json.dumps(noise_report(records), indent=1) + '\n', encoding='utf-8')
