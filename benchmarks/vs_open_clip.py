@@ -210,8 +210,12 @@ def main() -> None:
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)
     import torch
+
+    from m5mm.engine.accelerator import native_bf16
     out.write_text(json.dumps(dict(rows=rows, precision=args.precision, title_len=args.title_len,
                                    torch=torch.__version__, machine=platform.machine(), cpus=os.cpu_count(),
+                                   cpu_capability=torch.backends.cpu.get_cpu_capability(),
+                                   native_bf16=native_bf16(),
                                    threads=torch.get_num_threads(), note='shared machine' if
                                    os.environ.get('M5MM_BENCH_SHARED') else ''), indent=2))
     if args.profile:

@@ -2,8 +2,9 @@
 default_scope = 'm5mm'
 seed = 0
 deterministic = False
-# 'auto': the launcher's --mixed_precision if set, else bf16 (2.6x faster than fp32 on AVX-512 CPUs,
-# native on recent GPUs). 'no' (fp32), 'bf16' or 'fp16' (GPU only) force a precision.
+# 'auto': the launcher's --mixed_precision if set, else bf16 where it is native (recent GPUs; CPUs with
+# AVX-512 or AMX, 2.6x faster than fp32 there) and fp32 elsewhere (AVX2-only CPUs emulate bf16, an order
+# of magnitude slower). 'no' (fp32), 'bf16' or 'fp16' (GPU only) force a precision.
 precision = 'auto'
 # Hooks by name: a leaf config changes one (default_hooks = dict(checkpoint=dict(max_keep=5))) or drops
 # it (modality_weights=None); extra hooks go in custom_hooks = [...].

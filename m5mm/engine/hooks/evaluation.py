@@ -33,11 +33,11 @@ class EvaluationHook(Hook):
 
     def before_run(self, trainer) -> None:
         from m5mm.engine.eval_report import runnable_tasks, split_sizes
-        from m5mm.engine.evaluate import TASK_PRESETS as TASKS
-        unknown = [t for t in self.tasks if t not in TASKS]
+        from m5mm.engine.evaluate import TASK_PRESETS
+        unknown = [t for t in self.tasks if t not in TASK_PRESETS]
         if unknown:
-            raise ValueError(f'EvaluationHook: unknown tasks {unknown}; choose from {sorted(TASKS)}')
-        needed = {task: TASKS[task][1] for task in self.tasks}
+            raise ValueError(f'EvaluationHook: unknown tasks {unknown}; choose from {sorted(TASK_PRESETS)}')
+        needed = {task: TASK_PRESETS[task][1] for task in self.tasks}
         sizes = split_sizes(trainer.cfg, [s for splits in needed.values() for s in splits],
                             train_dataset=trainer.train_dataset)
         self.tasks_to_run = runnable_tasks(self.tasks, needed, sizes, trainer.logger)
