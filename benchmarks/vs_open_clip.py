@@ -5,17 +5,18 @@
 
 Both models: ViT on 64 px images with 16 px patches (width 256, 3 layers, 4 heads), a 3-layer text
 transformer of width 256 and 4 heads over a 4000-token vocabulary, 256-d embeddings, a learnable
-temperature, the symmetric InfoNCE loss, AdamW (lr 1e-4, betas (0.9, 0.98), eps 1e-6, weight
-decay 0.01) and bf16 autocast. One optimizer step = forward, loss, backward, AdamW step; data
-loading is excluded (one synthetic batch, made before timing). Titles have random lengths in
-``[--title-min, --title-len]`` tokens and m5mm pads them to the longest (``--title-len``). Modes of
-open_clip: ``equal`` gets that same padded length as its context (equal work), ``ctx36`` its fixed
-36-token context (m5mm's tokenizer ``max_length``). Each (model, mode, batch) runs in its own
-process (so peak memory is its own): ``--warmup`` steps, then ``--steps`` timed steps; the median
-step time gives samples/s. FLOPs per step (forward + backward matmuls) come from
-``torch.utils.flop_counter``; peak memory is the process's peak RSS on CPU (and its increase
-over the RSS after setup) or ``torch.cuda.max_memory_allocated`` on a GPU. ``--profile`` writes
-the top operators of m5mm's step (torch.profiler) next to the JSON. Prints a table, writes JSON.
+temperature, the symmetric InfoNCE loss, no dropout (m5mm's BERT text tower defaults to 0.1: set to 0
+here), AdamW (lr 1e-4, betas (0.9, 0.98), eps 1e-6, weight decay 0.01) and bf16 autocast (``--precision
+fp32`` on CPUs without native bf16, see docs/training.md#precision). One optimizer step = forward, loss,
+backward, AdamW step; data loading is excluded (one synthetic batch, made before timing). Titles have
+random lengths in ``[--title-min, --title-len]`` tokens and m5mm pads them to the longest
+(``--title-len``). Modes of open_clip: ``equal`` gets that same padded length as its context (equal
+work), ``ctx36`` its fixed 36-token context (m5mm's tokenizer ``max_length``). Each (model, mode, batch)
+runs in its own process (so peak memory is its own): ``--warmup`` steps, then ``--steps`` timed steps;
+the median step time gives samples/s. FLOPs per step (forward + backward matmuls) come from
+``torch.utils.flop_counter``; peak memory is the process's peak RSS on CPU (and its increase over the
+RSS after setup) or ``torch.cuda.max_memory_allocated`` on a GPU. ``--profile`` writes the top operators
+of m5mm's step (torch.profiler) next to the JSON. Prints a table, writes JSON.
 """
 from __future__ import annotations
 
@@ -59,7 +60,7 @@ def m5mm_step_fn(batch_size: int, args, device):
     from m5mm.engine.optimizers import build_optimizer
     from m5mm.models.param_budget import build_model_from_config
     from m5mm.utils.config import load_config
-    cfg = load_config(str(CONFIG))
+    cfg = load_config(str(CONFIG), {'model.encoders.text.dropout': 0.0})   # open_clip's towers have none
     torch.manual_seed(0)
     model = build_model_from_config(cfg).to(device).train()
     optimizer = build_optimizer(model, dict(optimizer=dict(type='AdamW', **ADAMW)))
