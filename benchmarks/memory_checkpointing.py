@@ -5,7 +5,8 @@
     python benchmarks/memory_checkpointing.py --config configs/scale_5mod_small.py --modes eager compile
 
 Each (mode, batch size) trains in its own process on real demo batches: one warm-up step, then
-``--steps`` timed optimizer steps (forward, backward, AdamW, bf16 autocast), data loading not timed;
+``--steps`` timed optimizer steps (forward, backward, AdamW, bf16 autocast where native, see
+``--precision``), data loading not timed;
 its peak RSS is the process's. Modes: ``eager``; ``checkpointing`` (model ``grad_checkpointing=True``);
 ``compile`` (model ``compile=dict()``: inductor, automatic dynamic shapes; its compilation happens in
 the warm-up step and is reported separately). For each mode the batch sizes run in increasing order
@@ -37,13 +38,13 @@ def peak_gb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2 ** 20
 
 
-def run_worker(config: str, mode: str, batch_size: int, steps: int, data_root: str) -> dict:
+def run_worker(config: str, mode: str, batch_size: int, steps: int, data_root: str, precision: str) -> dict:
     """Train ``steps`` timed steps of ``config`` in ``mode``; returns the measurements."""
     import torch
 
     from m5mm.engine.builder import build_model
     from m5mm.engine.data import build_dataloader
-    from m5mm.evaluation.features import move_to_device
+    from accelerate.utils import send_to_device
     from m5mm.utils.config import load_config
     cfg = load_config(config, {'data_root': data_root, 'train_dataloader.batch_size': batch_size,
                                'train_dataloader.num_workers': 0})
@@ -57,8 +58,8 @@ def run_worker(config: str, mode: str, batch_size: int, steps: int, data_root: s
     optimizer = torch.optim.AdamW(model.parameters(), lr=1e-4)
 
     def step(batch):
-        with torch.autocast(device, dtype=torch.bfloat16):
-            outputs = model(move_to_device(batch, torch.device(device)))
+        with torch.autocast(device, dtype=torch.bfloat16, enabled=precision == 'bf16'):
+            outputs = model(send_to_device(batch, torch.device(device)))
         sum(v for k, v in outputs.items() if k.startswith('loss')).backward()
         optimizer.step()
         optimizer.zero_grad(set_to_none=True)
@@ -73,7 +74,8 @@ def run_worker(config: str, mode: str, batch_size: int, steps: int, data_root: s
         step(batch)
     elapsed = time.perf_counter() - tic
     samples = sum(len(b['meta']['ids']) for b in batches[1:])
-    return dict(config=config, mode=mode, batch_size=batch_size, steps=len(batches) - 1, warmup_s=warmup,
+    return dict(config=config, mode=mode, batch_size=batch_size, precision=precision, steps=len(batches) - 1,
+                warmup_s=warmup,
                 samples_per_s=samples / elapsed, step_s=elapsed / (len(batches) - 1), peak_gb=peak_gb())
 
 
@@ -106,10 +108,10 @@ def run_mode(args, mode: str) -> list:
     rows = []
     for batch in sorted(args.batches):
         cmd = [sys.executable, __file__, '--worker', mode, str(batch), '--config', args.config,
-               '--steps', str(args.steps), '--data-root', args.data_root]
+               '--steps', str(args.steps), '--data-root', args.data_root, '--precision', args.precision]
         out = subprocess.run(cmd, capture_output=True, text=True, cwd=REPO, env=dict(os.environ, HF_HUB_OFFLINE='1'))
         if out.returncode != 0:
-            print(f'{mode} batch {batch} failed (out of memory?):\n{out.stderr[-1500:]}', flush=True)
+            print(f'{mode} batch {batch} failed (out of memory, or an error below):\n{out.stderr[-1500:]}', flush=True)
             break
         rows.append(json.loads(out.stdout.strip().splitlines()[-1]))
         print(format_table(rows[-1:]).splitlines()[-1], flush=True)
@@ -126,16 +128,22 @@ def main(argv=None) -> None:
     parser.add_argument('--budget-gb', type=float, default=12.0)
     parser.add_argument('--steps', type=int, default=2)
     parser.add_argument('--data-root', default='data/demo', help='demo catalogue (generated if absent)')
+    parser.add_argument('--precision', choices=('auto', 'bf16', 'fp32'), default='auto',
+                        help="autocast dtype; 'auto': bf16 where native, else fp32 (docs/training.md#precision)")
     parser.add_argument('--out', default='benchmarks/results/memory_checkpointing.json')
     parser.add_argument('--worker', nargs=2, metavar=('MODE', 'BATCH'), help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
+    if args.precision == 'auto':
+        from m5mm.engine.accelerator import native_bf16
+        args.precision = 'bf16' if native_bf16() else 'fp32'
     if args.worker:
-        print(json.dumps(run_worker(args.config, args.worker[0], int(args.worker[1]), args.steps, args.data_root)))
+        print(json.dumps(run_worker(args.config, args.worker[0], int(args.worker[1]), args.steps, args.data_root,
+                                    args.precision)))
         return
     from m5mm.experiments.catalogues.demo import make_demo_dataset
     if not (Path(args.data_root) / 'manifest.jsonl').is_file():
         make_demo_dataset(args.data_root)
-    print(f'{args.config}: budget {args.budget_gb} GB')
+    print(f'{args.config}: budget {args.budget_gb} GB, {args.precision}')
     rows = [row for mode in args.modes for row in run_mode(args, mode)]
     summary = summarise(rows, args.budget_gb)
     print(format_table(rows))
@@ -144,7 +152,9 @@ def main(argv=None) -> None:
               f'{best["mb_per_sample"] or float("nan"):.1f} MB of peak memory per sample')
     import torch
     result = dict(machine=dict(platform=platform.platform(), processor=platform.processor(),
-                               threads=torch.get_num_threads(), cuda=torch.cuda.is_available()),
+                               threads=torch.get_num_threads(), cuda=torch.cuda.is_available(),
+                               cpu_capability=torch.backends.cpu.get_cpu_capability()),
+                  precision=args.precision,
                   config=args.config, budget_gb=args.budget_gb, rows=rows, summary=summary)
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)
     Path(args.out).write_text(json.dumps(result, indent=2))

@@ -48,3 +48,18 @@ def test_importing_the_library_loads_no_experiment_code():
             'print(sorted(m for m in sys.modules if m.startswith("m5mm.experiments")))')
     out = subprocess.run([sys.executable, '-c', code], capture_output=True, text=True, check=True).stdout
     assert out.strip() == '[]'
+
+
+def test_every_m5mm_import_of_the_tools_and_benchmarks_resolves():
+    """Scripts import m5mm inside functions too; a renamed library name must not break them unnoticed."""
+    import importlib
+    repo = LIBRARY.parent
+    missing = []
+    for path in sorted([*(repo / 'tools').glob('*.py'), *(repo / 'benchmarks').glob('*.py')]):
+        for node in ast.walk(ast.parse(path.read_text(encoding='utf-8'))):
+            if not (isinstance(node, ast.ImportFrom) and node.level == 0 and (node.module or '').startswith('m5mm')):
+                continue
+            module = importlib.import_module(node.module)
+            missing += [f'{path.name}: {node.module}.{a.name}' for a in node.names
+                        if not hasattr(module, a.name) and importlib.util.find_spec(f'{node.module}.{a.name}') is None]
+    assert not missing, missing
