@@ -52,7 +52,7 @@ def test_importing_the_library_loads_no_experiment_code():
 
 def test_every_m5mm_import_of_the_tools_and_benchmarks_resolves():
     """Scripts import m5mm inside functions too; a renamed library name must not break them unnoticed."""
-    import importlib
+    import importlib.util
     repo = LIBRARY.parent
     missing = []
     for path in sorted([*(repo / 'tools').glob('*.py'), *(repo / 'benchmarks').glob('*.py')]):
