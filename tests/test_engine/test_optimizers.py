@@ -30,10 +30,13 @@ def test_fused_by_default_and_the_same_update_as_the_loop():
         torch.testing.assert_close(a, b, rtol=1e-6, atol=1e-7)
 
 
-def test_the_config_choice_wins_and_optimizers_without_a_fused_kernel_are_untouched():
+def test_the_config_choice_wins_and_optimizers_without_a_fused_kernel_are_untouched(monkeypatch):
     assert build_optimizer(_model(), dict(optimizer=dict(type='AdamW', lr=1e-3, fused=False))).defaults['fused'] \
         is False
     assert build_optimizer(_model(), dict(optimizer=dict(type='SGD', lr=1e-3, foreach=True))).defaults['foreach']
     assert 'fused' not in build_optimizer(_model(), dict(optimizer=dict(type='RMSprop', lr=1e-3))).defaults
+    monkeypatch.setenv('ACCELERATE_USE_FSDP', 'true')
+    assert not build_optimizer(_model(), dict(optimizer=dict(type='AdamW', lr=1e-3))).defaults.get('fused')
+    monkeypatch.delenv('ACCELERATE_USE_FSDP')
     half = copy.deepcopy(_model()).to(torch.bfloat16)
     assert build_optimizer(half, dict(optimizer=dict(type='AdamW', lr=1e-3))).defaults['fused'] is True
