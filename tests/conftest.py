@@ -53,14 +53,24 @@ PRETRAINED_TINY = REPO / 'configs' / 'scale_5mod_pretrained_tiny.py'
 def cached_root(demo_root, tiny_pretrained, tmp_path_factory) -> Path:
     """The demo catalogue (linked) with the tiny pretrained config's frozen towers cached (float32) in
     ``features/``, as ``configs/scale_5mod_pretrained_tiny_cached.py`` reads them."""
+    return _cached_catalogue(demo_root, tiny_pretrained, tmp_path_factory, precision='no')
+
+
+@pytest.fixture(scope='session')
+def cached_root_bf16(demo_root, tiny_pretrained, tmp_path_factory) -> Path:
+    """As :func:`cached_root`, the towers run under bf16 autocast (their outputs stored as float32)."""
+    return _cached_catalogue(demo_root, tiny_pretrained, tmp_path_factory, precision='bf16')
+
+
+def _cached_catalogue(demo_root: Path, tiny_pretrained: Path, tmp_path_factory, *, precision: str) -> Path:
     from m5mm.engine.feature_cache import cache_features
     from m5mm.utils.config import load_config
-    root = tmp_path_factory.mktemp('cached') / 'data'
+    root = tmp_path_factory.mktemp(f'cached_{precision}') / 'data'
     root.mkdir()
     for name in ('images', 'videos', 'audio', 'manifest.jsonl'):
         os.symlink(demo_root / name, root / name)
     cfg = load_config(str(PRETRAINED_TINY), {'data_root': str(root), 'pretrained_root': str(tiny_pretrained)})
-    cache_features(cfg, str(root / 'features'), dtype='float32', num_workers=0)
+    cache_features(cfg, str(root / 'features'), dtype='float32', precision=precision, num_workers=0)
     return root
 
 

@@ -62,7 +62,15 @@ def _losses(cfg, dataset, state, indices, bf16: bool) -> dict:
 
 
 @pytest.mark.parametrize('bf16', [False, True])
-def test_training_on_the_cache_gives_the_live_towers_loss(cached_root, tiny_pretrained, bf16):
+def test_training_on_the_cache_gives_the_live_towers_loss(request, tiny_pretrained, bf16):
+    """Like with like: under bf16 autocast the cache is written by towers under bf16 autocast too.
+
+    A cache written in fp32 and read by a bf16 model is not what live bf16 towers compute: the towers'
+    outputs differ by bf16 rounding, which the masked-feature regression losses amplify by a factor
+    that depends on the CPU's bf16 kernels (AVX-512 BF16 vs AMX vs emulated). Written under the same
+    autocast, the cached outputs are the live ones up to the accumulation order a batch shape selects.
+    """
+    cached_root = request.getfixturevalue('cached_root_bf16' if bf16 else 'cached_root')
     live_cfg, cached_cfg = _configs(cached_root, tiny_pretrained)
     live_data = build_dataset(live_cfg.train_dataloader.dataset)
     cached_data = build_dataset(cached_cfg.train_dataloader.dataset)
@@ -74,7 +82,9 @@ def test_training_on_the_cache_gives_the_live_towers_loss(cached_root, tiny_pret
     live = _losses(live_cfg, live_data, state, indices, bf16)
     cached = _losses(cached_cfg, cached_data, state, indices, bf16)
     assert live.keys() == cached.keys() and {'loss_mfm_image', 'loss_mfm_video', 'loss_mfm_audio'} <= set(live)
-    tolerance = 2e-2 if bf16 else 1e-5  # fp32 cache: the same numbers up to summation order
+    # fp32: the same numbers up to summation order; bf16: a tower output may land one bf16 step
+    # (2**-8 relative) away when another batch shape picks another kernel.
+    tolerance = 2 ** -8 if bf16 else 1e-5
     for key in live:
         assert cached[key] == pytest.approx(live[key], rel=tolerance, abs=tolerance), key
 
