@@ -127,8 +127,8 @@ DEEP = '[' * 100_000 + ']' * 100_000
     (dict(json={'record': {'smell': 'roses'}}), 400, 'unknown fields'),
     (dict(data={'text': 'shoes', 'evil': 'x'}, files={'image': ('x.jpg', b'', 'image/jpeg')}), 400, 'unknown form'),
     # allowed by the body limit, refused by a field limit before the tokenizer runs (finding 3 of issue 21)
-    (dict(json={'text': 'red sneakers ' * 150_000}), 413, 'text has 1950000 characters, over the limit of 2304 '
-                                                        '(--max-text-chars)'),
+    (dict(json={'text': 'red sneakers ' * 150_000}), 413,
+     'text has 1950000 characters, over the limit of 2304 (--max-text-chars)'),
     (dict(json={'record': {'text': 'x' * 2305}}), 413, 'record.text has 2305 characters, over the limit of 2304'),
     (dict(json={'record': {'table': [['k', 'v']] * 100_000}}), 413,
      'record.table has 100000 pairs, over the limit of 256 (--max-table-pairs)'),
