@@ -19,8 +19,8 @@ from typing import Any, Dict, Iterable, Mapping, Optional
 from m5mm.datasets.modalities import TableModality, TextModality
 
 from .errors import BadRequest
-from .request_limits import (WRONG_TYPE, RequestLimits, brief, check_base64_size, check_media, check_name,
-                             check_table, check_text)
+from .request_limits import (WRONG_TYPE, RequestLimits, brief, check_base64_size, check_json_items, check_media,
+                             check_name, check_table, check_text)
 from .thumbnails import inside_root
 
 __all__ = ['BadRequest', 'Query', 'build_query', 'clean_record', 'parse_k', 'read_query']
@@ -74,9 +74,11 @@ def _not_a_number(name: str) -> None:
     raise BadRequest(f'malformed JSON: {name} is not a JSON value (use null for a missing one)')
 
 
-def parse_json(body: bytes) -> Any:
-    """A JSON body; 400 for anything that is not plain, finite JSON (``NaN``, ``Infinity``, ``1e400``,
-    an integer of thousands of digits, nesting deeper than the parser goes)."""
+def parse_json(body: bytes, limits: RequestLimits) -> Any:
+    """A JSON body of at most ``max_json_items`` values (413); 400 for anything that is not plain, finite
+    JSON (``NaN``, ``Infinity``, ``1e400``, an integer of thousands of digits, nesting deeper than the
+    parser goes)."""
+    check_json_items(body, limits)
     try:
         return json.loads(body, parse_float=_finite, parse_constant=_not_a_number)
     except RecursionError:
@@ -170,19 +172,27 @@ def build_query(*, text: Any = None, product_id: Any = None, record: Any = None,
                  category=category)
 
 
+def json_query(raw: bytes, *, specs: Mapping[str, Any], data_root: str, limits: RequestLimits) -> Query:
+    """A JSON request body into a :class:`Query`."""
+    body = parse_json(raw, limits)
+    if not isinstance(body, dict):
+        raise BadRequest(f'the JSON body must be an object, got {brief(body)}')
+    unknown = set(body) - set(JSON_KEYS)
+    if unknown:
+        raise BadRequest(f'unknown fields {_names(unknown)}; accepted: {", ".join(JSON_KEYS)}')
+    return build_query(text=body.get('text'), product_id=body.get('id'), record=body.get('record'),
+                       k=body.get('k'), category=body.get('category'), specs=specs, data_root=data_root,
+                       limits=limits)
+
+
 async def read_query(request, *, specs: Mapping[str, Any], data_root: str, limits: RequestLimits) -> Query:
-    """Parse a JSON or multipart request into a :class:`Query` (BadRequest on bad input)."""
+    """Parse a JSON or multipart request into a :class:`Query` (BadRequest on bad input); the JSON is
+    parsed and checked in the thread pool, so a large body does not hold up the event loop."""
+    from starlette.concurrency import run_in_threadpool
     content_type = request.headers.get('content-type', '').split(';')[0].strip().lower()
     if content_type == 'application/json':
-        body = parse_json(await request.body())
-        if not isinstance(body, dict):
-            raise BadRequest(f'the JSON body must be an object, got {brief(body)}')
-        unknown = set(body) - set(JSON_KEYS)
-        if unknown:
-            raise BadRequest(f'unknown fields {_names(unknown)}; accepted: {", ".join(JSON_KEYS)}')
-        return build_query(text=body.get('text'), product_id=body.get('id'), record=body.get('record'),
-                           k=body.get('k'), category=body.get('category'), specs=specs, data_root=data_root,
-                           limits=limits)
+        raw = await request.body()
+        return await run_in_threadpool(json_query, raw, specs=specs, data_root=data_root, limits=limits)
     if content_type == 'multipart/form-data':
         return await _read_form(request, specs=specs, data_root=data_root, limits=limits)
     raise BadRequest('send application/json or multipart/form-data', status=415)

@@ -25,6 +25,7 @@ DEFAULT_MAX_MEDIA_BYTES = 8 * 1024 * 1024
 DEFAULT_MAX_IMAGE_PIXELS = 25_000_000    # e.g. 6000 x 4000; decoding one needs 75 MB
 DEFAULT_MAX_NAME_CHARS = 1024
 DEFAULT_MAX_PATH_CHARS = 4096
+DEFAULT_MAX_JSON_ITEMS = 100_000         # parsing as many takes ~30 ms; a request at every other limit has < 20,000
 TOO_LARGE, WRONG_TYPE = 413, 422
 OPTIONS = dict(max_text_chars='--max-text-chars', max_table_pairs='--max-table-pairs',
                max_table_chars='--max-table-chars', max_media_bytes='--max-media-mb',
@@ -44,6 +45,8 @@ class RequestLimits:
         max_k: results per query.
         max_name_chars: characters of ``id`` and ``category``.
         max_path_chars: characters of a media path in a record.
+        max_json_items: ``[``, ``{`` and ``,`` characters in a JSON body (strings included), counted before
+            it is parsed: a bound on its values, each of which costs parsing time.
     """
 
     max_text_chars: int
@@ -54,6 +57,7 @@ class RequestLimits:
     max_k: int = DEFAULT_MAX_K
     max_name_chars: int = DEFAULT_MAX_NAME_CHARS
     max_path_chars: int = DEFAULT_MAX_PATH_CHARS
+    max_json_items: int = DEFAULT_MAX_JSON_ITEMS
 
     def __post_init__(self) -> None:
         for field in fields(self):
@@ -103,6 +107,14 @@ def too_large(name: str, size: str, limit: str, option: str) -> BadRequest:
     """The 413 of a field over a limit."""
     how = f' ({OPTIONS[option]})' if option in OPTIONS else ''
     return BadRequest(f'{name} {size}, over the limit of {limit}{how}', status=TOO_LARGE)
+
+
+def check_json_items(body: bytes, limits: RequestLimits) -> None:
+    """413 when a JSON body has more than ``max_json_items`` brackets and commas (before parsing it)."""
+    items = body.count(b'[') + body.count(b'{') + body.count(b',')
+    if items > limits.max_json_items:
+        raise too_large('the JSON body', f'has {items} brackets and commas', f'{limits.max_json_items}',
+                        'max_json_items')
 
 
 def check_text(value: Any, name: str, limits: RequestLimits) -> Optional[str]:

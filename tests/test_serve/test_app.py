@@ -84,7 +84,7 @@ def _json(text: str) -> dict:
     return dict(content=text.encode(), headers={'content-type': 'application/json'})
 
 
-DEEP = '[' * 100_000 + ']' * 100_000
+DEEP = '[' * 50_000 + ']' * 50_000
 
 
 @pytest.mark.parametrize('kwargs, status, message', [
@@ -110,6 +110,8 @@ DEEP = '[' * 100_000 + ']' * 100_000
     (_json('{"text": "shoes", "k": 1' + '0' * 5000 + '}'), 400, 'malformed JSON'),
     (_json('{"text": "shoes", "k": ' + DEEP + '}'), 400, 'nested too deeply'),
     (_json(DEEP), 400, 'nested too deeply'),
+    (_json('{"k": ' + '[' * 100_000 + ']' * 100_000 + '}'), 413,
+     'the JSON body has 100001 brackets and commas, over the limit of 100000'),
     (dict(files={'text': (None, 'shoes'), 'k': (None, '1e400')}), 422, 'k must be an integer'),
     (dict(json={'text': 'shoes', 'colour': 'red'}), 400, 'unknown fields'),
     (dict(json={'text': 'shoes', 'id': 'D00000'}), 400, 'either an id or a query'),
@@ -130,8 +132,10 @@ DEEP = '[' * 100_000 + ']' * 100_000
     (dict(json={'text': 'red sneakers ' * 150_000}), 413,
      'text has 1950000 characters, over the limit of 2304 (--max-text-chars)'),
     (dict(json={'record': {'text': 'x' * 2305}}), 413, 'record.text has 2305 characters, over the limit of 2304'),
+    (dict(json={'record': {'table': [['k', 'v']] * 257}}), 413,
+     'record.table has 257 pairs, over the limit of 256 (--max-table-pairs)'),
     (dict(json={'record': {'table': [['k', 'v']] * 100_000}}), 413,
-     'record.table has 100000 pairs, over the limit of 256 (--max-table-pairs)'),
+     'brackets and commas, over the limit of 100000'),
     (dict(json={'record': {'table': {'colour': 'red ' * 1100}}}), 413,
      'record.table has 4405 characters in its keys and values, over the limit of 4096 (--max-table-chars)'),
     (dict(json={'record': {'table': 'a#:#' + 'b' * 5000}}), 413, 'record.table has 5004 characters'),
@@ -163,7 +167,7 @@ def test_limits_default_to_the_model_and_are_shown_in_health(client):
     limits = client.get('/health').json()['limits']
     assert limits == dict(max_text_chars=36 * 64, max_table_pairs=64 * 4, max_table_chars=64 * 64,
                           max_media_bytes=8 * 1024 * 1024, max_image_pixels=25_000_000, max_k=100,
-                          max_name_chars=1024, max_path_chars=4096)
+                          max_name_chars=1024, max_path_chars=4096, max_json_items=100_000)
 
 
 def test_a_text_at_the_limit_is_served_as_the_encoder_embeds_it(client, tiny_encoder, tiny_index):
