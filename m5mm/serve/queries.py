@@ -16,11 +16,11 @@ import math
 from dataclasses import dataclass
 from typing import Any, Dict, Iterable, Mapping, Optional
 
-from m5mm.datasets.modalities import TableModality, TextModality
+from m5mm.datasets.modalities import ImageModality, TableModality, TextModality
 
 from .errors import BadRequest
 from .request_limits import (WRONG_TYPE, RequestLimits, brief, check_base64_size, check_json_items, check_media,
-                             check_name, check_table, check_text)
+                             check_name, check_table, check_text, too_large)
 from .thumbnails import inside_root
 
 __all__ = ['BadRequest', 'Query', 'build_query', 'clean_record', 'parse_k', 'read_query']
@@ -66,7 +66,7 @@ def _names(keys: Iterable[Any]) -> str:
 def _finite(text: str) -> float:
     value = float(text)
     if not math.isfinite(value):
-        raise BadRequest(f'malformed JSON: the number {brief(text)[1:-1]} is out of range')
+        raise BadRequest(f'malformed JSON: the number {text[:40]}{"..." if len(text) > 40 else ""} is out of range')
     return value
 
 
@@ -98,11 +98,10 @@ def _media_value(key: str, spec: Any, value: Any, data_root: str, limits: Reques
             data = base64.b64decode(value['base64'], validate=True)
         except (binascii.Error, ValueError):
             raise BadRequest(f'{name}.base64 is not valid base64') from None
-        return check_media(data, name, limits, image=spec.name == 'image' and spec.source == 'raw')
+        return check_media(data, name, limits, image=isinstance(spec, ImageModality) and spec.source == 'raw')
     if isinstance(value, str):
         if len(value) > limits.max_path_chars:
-            raise BadRequest(f'{name} is a path of {len(value)} characters, over the limit of '
-                             f'{limits.max_path_chars}', status=413)
+            raise too_large(name, f'is a path of {len(value)} characters', f'{limits.max_path_chars}', 'max_path_chars')
         path = inside_root(data_root, value)
         if path is None:
             raise BadRequest(f'{name}: {brief(value)} is not a file inside the catalogue folder')
