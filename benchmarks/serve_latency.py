@@ -9,13 +9,22 @@ catalogue (--num-products), the tiny SCALE config trained for --steps steps, its
 
 The service runs as its own process (tools/serve.py on loopback). Two phases of --duration seconds
 each, N client threads sending requests back to back: 'clean' (text, image upload and product-id
-queries in turn) and 'mixed' (the same, plus --bad-fraction of bad requests: non-image bytes, an
-empty query, an unknown id, malformed JSON and an upload over the size limit). Every good request
-must answer 200 and every bad one its 4xx; anything else is an error. Reported per phase and kind:
-requests, errors, p50 / p99 latency (ms) and requests/s; JSON in benchmarks/results/.
+queries in turn) and 'mixed' (the same, plus --bad-fraction of adverse requests, each kind as often:
+bad ones - non-image bytes, an empty query, an unknown id, malformed JSON, an upload over the size
+limit, k = 1e400 / Infinity, JSON nested 50,000 deep, a wrong-typed record field -, ones over a
+field limit - a text of almost the body limit, a 100,000-pair table, an image two rows over the
+pixel limit - and heavy but allowed ones: a text right at the text limit, a record at every limit (text,
+table pairs and characters, an image of the most pixels, as base64) and an uploaded image of the most
+pixels). The limits are read from the service's GET /health. Every good or allowed request must
+answer 200 and every bad one its 4xx; anything else is an error. Reported per phase and kind:
+requests, errors, p50 / p99 latency (ms) and requests/s, and the good requests' p50 in the mixed
+phase against the clean one (it must stay within --max-p50-ratio); JSON in benchmarks/results/.
 """
 import argparse
+import base64
+import io
 import json
+import math
 import os
 import platform
 import random
@@ -32,7 +41,10 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
 GOOD = ('text', 'image', 'id')
-BAD = {'not_an_image': 400, 'empty_query': 400, 'unknown_id': 404, 'malformed_json': 400, 'too_large': 413}
+BAD = {'not_an_image': 400, 'empty_query': 400, 'unknown_id': 404, 'malformed_json': 400, 'too_large': 413,
+       'k_1e400': 400, 'k_infinity': 400, 'deep_json': 400, 'wrong_type': 422,
+       'text_over_limit': 413, 'table_over_limit': 413, 'image_over_limit': 413,
+       'text_at_limit': 200, 'record_at_limit': 200, 'image_at_limit': 200}
 
 
 def parse_args(argv=None) -> argparse.Namespace:
@@ -48,6 +60,9 @@ def parse_args(argv=None) -> argparse.Namespace:
     add('--bad-fraction', type=float, default=0.2, help='share of bad requests in the mixed phase')
     add('--k', type=int, default=10)
     add('--max-upload-mb', type=float, default=2.0, help='the service\'s body limit (too_large sends more)')
+    add('--max-image-pixels', type=int, default=None, help='the service\'s image limit (default: its own)')
+    add('--max-p50-ratio', type=float, default=2.0,
+        help='largest allowed mixed / clean ratio of the good requests\' p50 latency')
     add('--out', default=str(REPO / 'benchmarks' / 'results' / 'serve_latency.json'))
     return parser.parse_args(argv)
 
@@ -79,11 +94,12 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
-def start_server(model, index, port: int, max_upload_mb: float):
+def start_server(model, index, port: int, max_upload_mb: float, max_image_pixels=None):
     import httpx
     env = dict(os.environ, PYTHONPATH=str(REPO))
+    extra = ['--max-image-pixels', str(max_image_pixels)] if max_image_pixels else []
     proc = subprocess.Popen([sys.executable, str(REPO / 'tools' / 'serve.py'), str(model), '--index', str(index),
-                             '--port', str(port), '--max-upload-mb', str(max_upload_mb)], env=env,
+                             '--port', str(port), '--max-upload-mb', str(max_upload_mb), *extra], env=env,
                             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     deadline = time.time() + 180
     while time.time() < deadline:
@@ -98,17 +114,65 @@ def start_server(model, index, port: int, max_upload_mb: float):
     raise RuntimeError('the service did not answer /health within 180 s')
 
 
-class Workload:
-    """The requests of each kind, built from the catalogue."""
+def _png(width: int, height: int) -> bytes:
+    """A PNG of ``width`` x ``height`` (a gradient: cheap to send, as costly to decode as any)."""
+    from PIL import Image
+    row = Image.linear_gradient('L').resize((width, 1))
+    buffer = io.BytesIO()
+    Image.merge('RGB', [row.resize((width, height))] * 3).save(buffer, format='PNG')
+    return buffer.getvalue()
 
-    def __init__(self, data_root: Path, ids, k: int, max_upload_mb: float) -> None:
+
+def _json(text: str) -> dict:
+    return dict(content=text.encode(), headers={'content-type': 'application/json'})
+
+
+def adverse_requests(texts, *, k: int, body: int, limits: dict) -> dict:
+    """kind -> request (httpx keyword arguments, JSON encoded once) of the adverse kinds built from the
+    service's ``limits``; each body fits within ``body`` bytes."""
+    import httpx
+    words = ' '.join(texts)
+    at_limit = (words * (limits['max_text_chars'] // len(words) + 1))[:limits['max_text_chars']]
+    pairs, chars = limits['max_table_pairs'], limits['max_table_chars']
+    value = 'v' * max(chars // pairs - 1, 0)
+    side = math.isqrt(limits['max_image_pixels'])
+    big_image = _png(side, side)
+    requests = {
+        'k_1e400': _json('{"text": "shoes", "k": 1e400}'),
+        'k_infinity': _json('{"text": "shoes", "k": Infinity}'),
+        'deep_json': _json('{"text": "shoes", "k": ' + '[' * 50_000 + ']' * 50_000 + '}'),
+        'wrong_type': dict(json={'record': {'text': 5}}),
+        'text_over_limit': dict(json={'text': ('red sneakers ' * (body // 13))[:body - 64]}),
+        'table_over_limit': dict(json={'record': {'table': [['k', 'v']] * 100_000}}),
+        'image_over_limit': dict(files={'image': ('big.png', _png(side, side + 2), 'image/png')}),
+        'text_at_limit': dict(json={'text': at_limit, 'k': k}),
+        'record_at_limit': dict(json={'k': k, 'record': {
+            'text': at_limit, 'table': [['k', value]] * pairs,
+            'image': {'base64': base64.b64encode(big_image).decode()}}}),
+        'image_at_limit': dict(files={'image': ('big.png', big_image, 'image/png')}, data={'k': str(k)}),
+    }
+    requests = {kind: _json(json.dumps(kwargs['json'])) if 'json' in kwargs else kwargs
+                for kind, kwargs in requests.items()}
+    too_big = [kind for kind, kwargs in requests.items()
+               if len(httpx.Request('POST', 'http://127.0.0.1/search', **kwargs).read()) > body]
+    if too_big:
+        raise ValueError(f'{too_big} do not fit the body limit; raise --max-upload-mb')
+    return requests
+
+
+class Workload:
+    """The requests of each kind, built from the catalogue and the service's limits (GET /health)."""
+
+    def __init__(self, data_root: Path, ids, k: int, max_upload_mb: float, limits: dict) -> None:
         manifest = [json.loads(line) for line in (data_root / 'manifest.jsonl').read_text().splitlines()]
         query_file = data_root / 'queries.jsonl'
         self.texts = ([json.loads(line)['text'] for line in query_file.read_text().splitlines()]
                       if query_file.is_file() else [r['text'] for r in manifest if r.get('text')])
         self.images = [(data_root / r['image']).read_bytes() for r in manifest if r.get('image')][:50]
         self.ids, self.k = list(ids), k
-        self.too_large = b'\0' * int((max_upload_mb + 0.5) * 1024 * 1024)
+        body = int(max_upload_mb * 1024 * 1024)
+        self.too_large = b'\0' * (body + 512 * 1024)
+        self.adverse = adverse_requests(self.texts, k=k, body=body, limits=limits)
 
     def send(self, client, kind: str, rng: random.Random):
         url = '/search'
@@ -127,6 +191,8 @@ class Workload:
             return client.post(url, json={'id': 'no-such-product'})
         if kind == 'malformed_json':
             return client.post(url, content=b'{"text": ', headers={'content-type': 'application/json'})
+        if kind in self.adverse:
+            return client.post(url, **self.adverse[kind])
         return client.post(url, files={'image': ('big.jpg', self.too_large, 'image/jpeg')})
 
 
@@ -184,10 +250,15 @@ def summarize(records, wall: float):
 
 def print_table(phase: str, rows) -> None:
     print(f'\n{phase}')
-    print(f'{"kind":<16}{"requests":>10}{"errors":>8}{"p50 ms":>10}{"p99 ms":>10}{"req/s":>10}')
+    print(f'{"kind":<18}{"requests":>10}{"errors":>8}{"p50 ms":>10}{"p99 ms":>10}{"req/s":>10}')
     for kind, r in rows.items():
-        print(f'{kind:<16}{r["requests"]:>10}{r["errors"]:>8}{r["p50_ms"]:>10.1f}{r["p99_ms"]:>10.1f}'
+        print(f'{kind:<18}{r["requests"]:>10}{r["errors"]:>8}{r["p50_ms"]:>10.1f}{r["p99_ms"]:>10.1f}'
               f'{r["requests_per_s"]:>10.1f}')
+
+
+def good_p50_ratio(phases) -> float:
+    """The good requests' p50 latency in the mixed phase over the clean phase's."""
+    return phases['mixed']['all good']['p50_ms'] / phases['clean']['all good']['p50_ms']
 
 
 def main(argv=None) -> dict:
@@ -200,13 +271,15 @@ def main(argv=None) -> dict:
         data_root = Path(CatalogueIndex.load(str(index_dir)).data_root)
     else:
         model, index_dir, data_root = prepare_demo(Path(args.work_dir), args.num_products, args.steps)
+    import httpx
     ids = CatalogueIndex.load(str(index_dir)).index.ids
-    workload = Workload(data_root, ids, args.k, args.max_upload_mb)
     port = free_port()
-    server = start_server(model, index_dir, port, args.max_upload_mb)
+    server = start_server(model, index_dir, port, args.max_upload_mb, args.max_image_pixels)
     phases = {}
     try:
         base = f'http://127.0.0.1:{port}'
+        limits = httpx.get(f'{base}/health', timeout=10).json()['limits']
+        workload = Workload(data_root, ids, args.k, args.max_upload_mb, limits)
         for phase, bad in (('clean', 0.0), ('mixed', args.bad_fraction)):
             records, wall = run_phase(base, workload, clients=args.clients, duration=args.duration, bad_fraction=bad)
             phases[phase] = summarize(records, wall)
@@ -214,15 +287,20 @@ def main(argv=None) -> dict:
     finally:
         server.terminate()
         server.wait(timeout=30)
-    result = dict(phases=phases, clients=args.clients, duration_s=args.duration, bad_fraction=args.bad_fraction,
+    ratio = good_p50_ratio(phases)
+    print(f'\ngood requests\' p50 with the adverse mix: {phases["mixed"]["all good"]["p50_ms"]:.1f} ms vs '
+          f'{phases["clean"]["all good"]["p50_ms"]:.1f} ms clean = {ratio:.2f}x (limit {args.max_p50_ratio}x)')
+    result = dict(phases=phases, good_p50_ratio=ratio, max_p50_ratio=args.max_p50_ratio,
+                  good_p50_within_limit=ratio <= args.max_p50_ratio, limits=limits, clients=args.clients,
+                  duration_s=args.duration, bad_fraction=args.bad_fraction, max_upload_mb=args.max_upload_mb,
                   k=args.k, products=len(ids), model=str(model), index=str(index_dir),
                   machine=dict(platform=platform.platform(), cpus=os.cpu_count(), python=platform.python_version()))
     os.makedirs(os.path.dirname(os.path.abspath(args.out)), exist_ok=True)
     with open(args.out, 'w') as handle:
         json.dump(result, handle, indent=1)
     errors = sum(r['errors'] for rows in phases.values() for r in rows.values() if r is not rows.get('all good'))
-    print(f'\nerrors: {errors}; results -> {args.out}')
-    if errors:
+    print(f'errors: {errors}; results -> {args.out}')
+    if errors or ratio > args.max_p50_ratio:
         sys.exit(1)
     return result
 

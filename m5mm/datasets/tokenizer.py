@@ -4,6 +4,11 @@
 local folder (for instance a BERT folder such as all-MiniLM-L6-v2) or trained on a dataset's
 text with ``tokenizers`` (``[PAD]=0, [UNK]=1, [CLS]=2, [SEP]=3, [MASK]=4``, lower-cased).
 Loaded tokenizers are cached per folder.
+
+Asked for at most ``max_tokens`` tokens, a tokenizer never reads more than ``max_tokens *``
+:data:`CHARS_PER_TOKEN` characters of a text (cut at the last whitespace before that), so a huge
+title costs no more than a long one; the ids of any text averaging fewer characters per token
+than that are unchanged.
 """
 from __future__ import annotations
 
@@ -11,6 +16,7 @@ import logging
 import os
 import shutil
 import tempfile
+import re
 from typing import Dict, Iterable, List, Optional
 
 from m5mm.utils.pretrained_source import looks_like_path, resolve_pretrained
@@ -20,7 +26,21 @@ from .file_lock import file_lock
 logger = logging.getLogger('m5mm')
 
 SPECIAL_TOKENS = ('[PAD]', '[UNK]', '[CLS]', '[SEP]', '[MASK]')
+CHARS_PER_TOKEN = 64   # characters read per wanted token: word pieces average 3-6, a whole [UNK] word <= 101
 _CACHE: Dict[str, 'TextTokenizer'] = {}
+_LAST_WORD = re.compile(r'\s\S*\Z')
+
+
+def cut_for_tokens(text: str, max_tokens: int) -> str:
+    """The start of ``text`` that is enough for its first ``max_tokens`` tokens in any normal text:
+    at most ``max_tokens * CHARS_PER_TOKEN`` characters, ended at the last whitespace within them (so
+    no word is cut; a text without whitespace there is cut at the limit)."""
+    limit = max(max_tokens, 0) * CHARS_PER_TOKEN
+    if len(text) <= limit:
+        return text
+    head = text[:limit]
+    space = _LAST_WORD.search(head)
+    return head[:space.start()] if space is not None and space.start() > 0 else head
 
 
 class TextTokenizer:
@@ -59,15 +79,21 @@ class TextTokenizer:
         """Number of token ids (including added special tokens)."""
         return len(self.tokenizer)
 
-    def encode(self, text: str) -> List[int]:
-        """Token ids of ``text`` without special tokens."""
-        return self._backend.encode(text, add_special_tokens=False).ids
+    def encode(self, text: str, *, max_tokens: Optional[int] = None) -> List[int]:
+        """Token ids of ``text`` without special tokens; with ``max_tokens`` the first ones only, from
+        at most ``max_tokens * CHARS_PER_TOKEN`` characters (see :func:`cut_for_tokens`)."""
+        if max_tokens is None:
+            return self._backend.encode(text, add_special_tokens=False).ids
+        return self._backend.encode(cut_for_tokens(text, max_tokens), add_special_tokens=False).ids[:max_tokens]
 
-    def encode_many(self, texts: List[str]) -> List[List[int]]:
-        """Token ids of each text (batched), without special tokens."""
+    def encode_many(self, texts: List[str], *, max_tokens: Optional[int] = None) -> List[List[int]]:
+        """Token ids of each text (batched), without special tokens; ``max_tokens`` as in :meth:`encode`."""
         if not texts:
             return []
-        return [enc.ids for enc in self._backend.encode_batch(texts, add_special_tokens=False)]
+        if max_tokens is None:
+            return [enc.ids for enc in self._backend.encode_batch(texts, add_special_tokens=False)]
+        texts = [cut_for_tokens(text, max_tokens) for text in texts]
+        return [enc.ids[:max_tokens] for enc in self._backend.encode_batch(texts, add_special_tokens=False)]
 
     def decode(self, ids: Iterable[int]) -> str:
         """Text of ``ids`` (special tokens kept)."""

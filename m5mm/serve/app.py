@@ -2,37 +2,42 @@
 
 Endpoints: ``POST /search``, ``POST /embed``, ``GET /products/{id}``, ``GET /products/{id}/thumbnail``,
 ``GET /categories``, ``GET /health`` and the search page at ``/`` (``/static/*``). Every bad request
-gets a 4xx with ``{"detail": message}``; request bodies are limited in size.
+gets a 4xx with ``{"detail": message}``; request bodies are limited in size, and every field of a
+request by :class:`~m5mm.serve.request_limits.RequestLimits` before any model or tokenizer runs.
 """
 
 import os
-from typing import Any, Dict, List
+from typing import Any, Dict, List, Mapping, Optional
 
 from m5mm.utils.require import require
 
 from .body_limit import BodySizeLimit
 from .catalogue_index import CatalogueIndex
 from .queries import BadRequest, Query, read_query
-from .search_service import DEFAULT_MAX_K, SearchService
+from .request_limits import DEFAULT_MAX_K, RequestLimits
+from .search_service import SearchService
 
 STATIC_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)), 'static')
 DEFAULT_MAX_UPLOAD = 10 * 1024 * 1024
 
 
 def create_app(encoder, catalogue: CatalogueIndex, *, max_upload_bytes: int = DEFAULT_MAX_UPLOAD,
-               max_k: int = DEFAULT_MAX_K):
+               max_k: int = DEFAULT_MAX_K, limits: Optional[Mapping[str, Optional[int]]] = None):
     """The ASGI app (FastAPI wrapped in the body size limit).
 
     Args:
         encoder: a :class:`~m5mm.api.ProductEncoder`. catalogue: the index built with it.
         max_upload_bytes: largest request body accepted (413 above). max_k: largest k.
+        limits: :class:`RequestLimits` fields to set (``max_text_chars=...``; None or missing: the default
+            for the model).
     """
     fastapi = require('fastapi', 'serve')
     from fastapi.responses import FileResponse, JSONResponse, Response
     from fastapi.staticfiles import StaticFiles
     from starlette.concurrency import run_in_threadpool
 
-    service = SearchService(encoder, catalogue, max_k=max_k)
+    request_limits = RequestLimits.for_model(encoder.preprocessor.pipelines, **dict(limits or {}, max_k=max_k))
+    service = SearchService(encoder, catalogue, limits=request_limits)
     app = fastapi.FastAPI(title='m5mm product search', docs_url='/docs', redoc_url=None)
     app.state.service = service
     specs = encoder.preprocessor.specs
@@ -42,7 +47,7 @@ def create_app(encoder, catalogue: CatalogueIndex, *, max_upload_bytes: int = DE
         return JSONResponse({'detail': exc.message}, status_code=exc.status)
 
     async def parse(request) -> Query:
-        return await read_query(request, specs=specs, data_root=catalogue.data_root, max_k=max_k)
+        return await read_query(request, specs=specs, data_root=catalogue.data_root, limits=request_limits)
 
     @app.post('/search')
     async def search(request: fastapi.Request) -> Dict[str, Any]:

@@ -10,23 +10,23 @@ from m5mm.datasets.errors import MediaError
 
 from .catalogue_index import CatalogueIndex
 from .queries import BadRequest, Query
+from .request_limits import RequestLimits
 from .thumbnails import make_thumbnail
-
-DEFAULT_MAX_K = 100
 
 
 class SearchService:
     """Queries against a catalogue index with the encoder it was built with (checked).
 
     Args:
-        encoder: a :class:`~m5mm.api.ProductEncoder`. catalogue: its index. max_k: largest k.
+        encoder: a :class:`~m5mm.api.ProductEncoder`. catalogue: its index.
+        limits: what a request may hold (default: :meth:`RequestLimits.for_model` of the encoder).
     """
 
-    def __init__(self, encoder, catalogue: CatalogueIndex, *, max_k: int = DEFAULT_MAX_K) -> None:
+    def __init__(self, encoder, catalogue: CatalogueIndex, *, limits: Optional[RequestLimits] = None) -> None:
         catalogue.check_model(encoder)
         self.encoder = encoder
         self.catalogue = catalogue
-        self.max_k = max_k
+        self.limits = limits or RequestLimits.for_model(encoder.preprocessor.pipelines)
         self.thumbnail = lru_cache(maxsize=4096)(self._thumbnail)
 
     def vector(self, query: Query) -> np.ndarray:
@@ -73,4 +73,4 @@ class SearchService:
         return dict(status='ok', products=len(self.catalogue.index), dim=self.catalogue.index.dim,
                     feature=self.encoder.feature, modalities=self.encoder.modalities, model=self.encoder.source,
                     model_fingerprint=self.encoder.fingerprint, catalogue=info['catalogue']['data_root'],
-                    index=self.catalogue.directory, max_k=self.max_k)
+                    index=self.catalogue.directory, max_k=self.limits.max_k, limits=self.limits.as_dict())

@@ -223,6 +223,74 @@ def test_table_truncates_at_pair_boundaries():
     assert pack_pairs([([], []), ([1], [2])], budget=4) == ([1, 2], [0, 1], [1, 1])
 
 
+class _BackendSpy:
+    """Delegates to a tokenizer backend and records the length of every text it is given."""
+
+    def __init__(self, backend) -> None:
+        self.backend, self.lengths = backend, []
+
+    def encode(self, text, **kwargs):
+        self.lengths.append(len(text))
+        return self.backend.encode(text, **kwargs)
+
+    def encode_batch(self, texts, **kwargs):
+        self.lengths += [len(t) for t in texts]
+        return self.backend.encode_batch(texts, **kwargs)
+
+
+def _spied(tokenizer_dir):
+    from m5mm.datasets.tokenizer import TextTokenizer
+    tok = TextTokenizer(tokenizer=load_tokenizer(tokenizer_dir).tokenizer, path=tokenizer_dir)
+    tok._backend = _BackendSpy(tok._backend)
+    return tok
+
+
+def test_a_huge_text_is_read_only_as_far_as_its_tokens_need(tokenizer_dir):
+    """Issue 21: a 9 MB title was tokenized whole before being cut to 34 tokens."""
+    from m5mm.datasets.tokenizer import CHARS_PER_TOKEN
+    tok = _spied(tokenizer_dir)
+    huge = 'Red cotton T-shirt, brand Acme; battery 24 h. ' * 20_000   # 920,000 characters
+    out = TokenizeText()(dict(value=huge, tokenizer=tok))['input_ids'].tolist()
+    assert out == [tok.cls_id, *tok.encode(huge[:5000])[:34], tok.sep_id]
+    assert max(tok._backend.lengths[:1]) <= 34 * CHARS_PER_TOKEN
+    # any text: the same ids as tokenizing it whole, also when the cut falls inside a word
+    words = 'Red cotton T-shirt 红色 棉 T恤 supercalifragilistic brand Acme'.split()
+    for length in (0, 5, 200, 34 * CHARS_PER_TOKEN - 3, 34 * CHARS_PER_TOKEN + 7, 20_000):
+        text = ' '.join(words[i % len(words)] for i in range(length))[:length]
+        for max_length in (3, 36, 128):
+            got = TokenizeText(max_length=max_length)(dict(value=text, tokenizer=tok))['input_ids'].tolist()
+            assert got == [tok.cls_id, *tok.encode(text)[:max_length - 2], tok.sep_id], (length, max_length)
+    assert tok.encode('x' * 10_000, max_tokens=2) == tok.encode('x' * (2 * CHARS_PER_TOKEN))[:2]  # no space: hard cut
+
+
+def test_a_huge_table_is_tokenized_only_as_far_as_the_budget_needs(tokenizer_dir):
+    from m5mm.datasets.tokenizer import CHARS_PER_TOKEN
+    tok = _spied(tokenizer_dir)
+
+    def whole(pairs, max_length):   # the reference: every text tokenized, then packed
+        encoded = [(tok.encode(k), tok.encode(v)) for k, v in pairs]
+        ids, seg, pid = pack_pairs(encoded, max_length - 2)
+        return [tok.cls_id, *ids, tok.sep_id], [0, *seg, 0], [-1, *pid, -1]
+
+    for huge, kept in (([('colour', 'red cotton ' * 100_000)] + [(f'key {i}', 'red') for i in range(50_000)], 1),
+                       ([(f'key {i}', 'red cotton ' * 40) for i in range(50_000)], 3)):
+        tok._backend.lengths.clear()
+        out = TokenizeTable()(dict(value=huge, tokenizer=tok))
+        assert len(tok._backend.lengths) <= 2 * 62 and max(tok._backend.lengths) <= 62 * CHARS_PER_TOKEN
+        got = (out['input_ids'].tolist(), out['token_type_ids'].tolist(), out['pair_ids'].tolist())
+        assert got == whole(huge[:kept], 64)
+    # tables of every shape (empty texts, a first pair over the budget, short tables) pack as before
+    rng = np.random.default_rng(0)
+    texts = ['', ' ', 'red', 'Acme brand', 'cotton ' * 30, '24 h', '红色 棉']
+    for _ in range(200):
+        pairs = [(texts[rng.integers(len(texts))], texts[rng.integers(len(texts))])
+                 for _ in range(rng.integers(0, 40))]
+        max_length = int(rng.choice([3, 5, 8, 20, 64]))
+        out = TokenizeTable(max_length=max_length)(dict(value=pairs, tokenizer=tok))
+        got = (out['input_ids'].tolist(), out['token_type_ids'].tolist(), out['pair_ids'].tolist())
+        assert got == whole(pairs, max_length), (pairs, max_length)
+
+
 def test_compose_from_configs_and_registry_errors(data_root):
     pipeline = Compose(transforms=[dict(type='LoadImage'), dict(type='ResizeImage', size=8),
                                    dict(type='NormalizeImage')])

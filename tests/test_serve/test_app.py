@@ -80,26 +80,68 @@ def test_category_filter(client, tiny_encoder, tiny_index, demo_root):
     assert {r['category'] for r in response['results']} == {'teapot'}
 
 
+def _json(text: str) -> dict:
+    return dict(content=text.encode(), headers={'content-type': 'application/json'})
+
+
+DEEP = '[' * 50_000 + ']' * 50_000
+
+
 @pytest.mark.parametrize('kwargs, status, message', [
     (dict(files={'image': ('x.jpg', b'this is not an image', 'image/jpeg')}), 400, 'corrupt image'),
     (dict(files={'image': ('x.jpg', b'\0' * (3 * 1024 * 1024), 'image/jpeg')}), 413, 'larger than the limit'),
+    (dict(files=[('image', ('a.jpg', b'a', 'image/jpeg')), ('image', ('b.jpg', b'b', 'image/jpeg'))]), 400,
+     'at most one image file'),
     (dict(json={'text': '   '}), 400, 'empty query'),
     (dict(json={}), 400, 'empty query'),
     (dict(json={'id': 'D99999'}), 404, 'unknown product id'),
     (dict(content=b'{"text": ', headers={'content-type': 'application/json'}), 400, 'malformed JSON'),
     (dict(content=b'[1, 2]', headers={'content-type': 'application/json'}), 400, 'must be an object'),
     (dict(content=b'text=shoes', headers={'content-type': 'text/plain'}), 415, 'application/json'),
-    (dict(json={'text': 'shoes', 'k': 0}), 400, 'k must be between'),
-    (dict(json={'text': 'shoes', 'k': 'many'}), 400, 'k must be an integer'),
+    (dict(json={'text': 'shoes', 'k': 0}), 422, 'k must be between 1 and 100'),
+    (dict(json={'text': 'shoes', 'k': 101}), 422, 'k must be between 1 and 100'),
+    (dict(json={'text': 'shoes', 'k': 'many'}), 422, 'k must be an integer'),
+    (dict(json={'text': 'shoes', 'k': [[1]]}), 422, 'k must be an integer, got list'),
+    (_json('{"text": "shoes", "k": 1e400}'), 400, 'the number 1e400 is out of range'),
+    (_json('{"text": "shoes", "k": 1e999}'), 400, 'the number 1e999 is out of range'),
+    (_json('{"text": "shoes", "k": -1e400}'), 400, 'out of range'),
+    (_json('{"text": "shoes", "k": Infinity}'), 400, 'Infinity is not a JSON value'),
+    (_json('{"text": "shoes", "k": NaN}'), 400, 'NaN is not a JSON value'),
+    (_json('{"text": "shoes", "k": 1' + '0' * 5000 + '}'), 400, 'malformed JSON'),
+    (_json('{"text": "shoes", "k": ' + DEEP + '}'), 400, 'nested too deeply'),
+    (_json(DEEP), 400, 'nested too deeply'),
+    (_json('{"k": ' + '[' * 100_000 + ']' * 100_000 + '}'), 413,
+     'the JSON body has 100001 brackets and commas, over the limit of 100000'),
+    (dict(files={'text': (None, 'shoes'), 'k': (None, '1e400')}), 422, 'k must be an integer'),
     (dict(json={'text': 'shoes', 'colour': 'red'}), 400, 'unknown fields'),
     (dict(json={'text': 'shoes', 'id': 'D00000'}), 400, 'either an id or a query'),
     (dict(json={'text': 'shoes', 'category': 'spaceships'}), 400, 'unknown category'),
+    (dict(json={'text': 5}), 422, 'text must be a string, got 5'),
     (dict(json={'record': {'image': '../../../etc/passwd'}}), 400, 'not a file inside the catalogue'),
     (dict(json={'record': {'image': '/etc/hostname'}}), 400, 'not a file inside the catalogue'),
     (dict(json={'record': {'image': {'base64': '%%%'}}}), 400, 'not valid base64'),
-    (dict(json={'record': {'text': ['a', 'list']}}), 400, "field 'text'"),
+    (dict(json={'record': {'image': 5}}), 422, 'record.image must be {"base64": ...} or a path'),
+    (dict(json={'record': {'text': ['a', 'list']}}), 422, 'record.text must be a string, got list'),
+    (dict(json={'record': {'text': 5}}), 422, 'record.text must be a string, got 5'),
+    (dict(json={'record': {'table': [['a', 'b', 'c']]}}), 422, 'record.table: table: expected [key, value] pairs'),
+    (dict(json={'record': {'table': {'a': {'b': 'c'}}}}), 422, 'record.table: table: a value must be'),
+    (_json('{"record": {"table": [[' + '[' * 900 + ']' * 900 + ', "x"]]}}'), 422, 'a key must be a string'),
     (dict(json={'record': {'smell': 'roses'}}), 400, 'unknown fields'),
     (dict(data={'text': 'shoes', 'evil': 'x'}, files={'image': ('x.jpg', b'', 'image/jpeg')}), 400, 'unknown form'),
+    # allowed by the body limit, refused by a field limit before the tokenizer runs (finding 3 of issue 21)
+    (dict(json={'text': 'red sneakers ' * 150_000}), 413,
+     'text has 1950000 characters, over the limit of 2304 (--max-text-chars)'),
+    (dict(json={'record': {'text': 'x' * 2305}}), 413, 'record.text has 2305 characters, over the limit of 2304'),
+    (dict(json={'record': {'table': [['k', 'v']] * 257}}), 413,
+     'record.table has 257 pairs, over the limit of 256 (--max-table-pairs)'),
+    (dict(json={'record': {'table': [['k', 'v']] * 100_000}}), 413,
+     'brackets and commas, over the limit of 100000'),
+    (dict(json={'record': {'table': {'colour': 'red ' * 1100}}}), 413,
+     'record.table has 4405 characters in its keys and values, over the limit of 4096 (--max-table-chars)'),
+    (dict(json={'record': {'table': 'a#:#' + 'b' * 5000}}), 413, 'record.table has 5004 characters'),
+    (dict(json={'id': 'D' * 1025}), 413, 'id has 1025 characters, over the limit of 1024'),
+    (dict(json={'text': 'shoes', 'category': 'c' * 1025}), 413, 'category has 1025 characters'),
+    (dict(json={'record': {'image': 'images/' + 'a' * 5000}}), 413, 'record.image is a path of 5007 characters'),
 ])
 def test_bad_requests_get_a_clear_4xx_and_the_server_keeps_serving(client, kwargs, status, message):
     response = client.post('/search', **kwargs)
@@ -113,6 +155,73 @@ def test_base64_media_in_a_json_record(client, tiny_encoder, demo_root):
     image = (demo_root / 'images' / 'D00000.jpg').read_bytes()
     got = client.post('/embed', json={'record': {'image': {'base64': base64.b64encode(image).decode()}}}).json()
     np.testing.assert_allclose(got['embedding'], tiny_encoder.encode_image([image])[0], rtol=1e-6, atol=1e-6)
+
+
+def _png(width: int, height: int) -> bytes:
+    buffer = io.BytesIO()
+    Image.new('RGB', (width, height), (200, 30, 30)).save(buffer, format='PNG')
+    return buffer.getvalue()
+
+
+def test_limits_default_to_the_model_and_are_shown_in_health(client):
+    limits = client.get('/health').json()['limits']
+    assert limits == dict(max_text_chars=36 * 64, max_table_pairs=64 * 4, max_table_chars=64 * 64,
+                          max_media_bytes=8 * 1024 * 1024, max_image_pixels=25_000_000, max_k=100,
+                          max_name_chars=1024, max_path_chars=4096, max_json_items=100_000)
+
+
+def test_a_text_at_the_limit_is_served_as_the_encoder_embeds_it(client, tiny_encoder, tiny_index):
+    text = ('red leather sneakers with white soles ' * 100)[:36 * 64]
+    response = client.post('/search', json={'text': text, 'k': 5})
+    assert response.status_code == 200, response.text
+    vector = tiny_encoder.encode_text([text])[0]
+    assert [r['id'] for r in response.json()['results']] == _expected(tiny_index, vector, 5)
+
+
+def test_configured_limits_refuse_each_field_with_413_and_allow_up_to_the_limit(tiny_encoder, tiny_index, demo_root):
+    import base64
+    limits = dict(max_text_chars=20, max_table_pairs=2, max_table_chars=12, max_media_bytes=2000,
+                  max_image_pixels=100 * 100)
+    small, wide = _png(100, 100), _png(101, 100)
+    photo = (demo_root / 'images' / 'D00000.jpg').read_bytes()
+    assert len(photo) > 2000 and len(small) < 2000
+    with TestClient(create_app(tiny_encoder, tiny_index, max_k=7, limits=limits)) as client:
+        assert client.get('/health').json()['limits']['max_table_pairs'] == 2
+        allowed = [dict(json={'text': 'x' * 20}), dict(json={'record': {'text': 'y' * 20}}),
+                   dict(json={'record': {'table': [['size', 'xl'], ['fit', 'm']]}}),
+                   dict(json={'record': {'table': {'a': 'b' * 11}}}),
+                   dict(json={'text': 'shoes', 'k': 7}),
+                   dict(files={'image': ('s.png', small, 'image/png')}),
+                   dict(json={'record': {'image': {'base64': base64.b64encode(small).decode()}}})]
+        for kwargs in allowed:
+            assert client.post('/search', **kwargs).status_code == 200, kwargs
+        refused = [
+            (dict(json={'text': 'x' * 21}), 'text has 21 characters, over the limit of 20 (--max-text-chars)'),
+            (dict(files={'text': (None, 'x' * 21)}), 'text has 21 characters, over the limit of 20'),
+            (dict(json={'record': {'text': 'y' * 21}}), 'record.text has 21 characters, over the limit of 20'),
+            (dict(json={'record': {'table': [['a', 'b']] * 3}}),
+             'record.table has 3 pairs, over the limit of 2 (--max-table-pairs)'),
+            (dict(json={'record': {'table': 'a#:#b#;#c#:#d#;#e#:#f'}}), 'record.table has 21 characters'),
+            (dict(json={'record': {'table': {'a': 'b' * 12}}}),
+             'record.table has 13 characters in its keys and values, over the limit of 12 (--max-table-chars)'),
+            (dict(files={'image': ('p.jpg', photo, 'image/jpeg')}),
+             f'image has {len(photo)} bytes, over the limit of 2000 bytes (--max-media-mb)'),
+            (dict(json={'record': {'image': {'base64': base64.b64encode(photo).decode()}}}),
+             'record.image holds about'),
+            (dict(files={'image': ('w.png', wide, 'image/png')}),
+             'image is 101 x 100 pixels, over the limit of 10000 pixels (--max-image-pixels)'),
+            (dict(json={'record': {'image': {'base64': base64.b64encode(wide).decode()}}}),
+             'record.image is 101 x 100 pixels'),
+        ]
+        for kwargs, message in refused:
+            response = client.post('/embed', **kwargs)
+            assert response.status_code == 413 and message in response.json()['detail'], response.text
+        response = client.post('/search', json={'text': 'shoes', 'k': 8})
+        assert response.status_code == 422 and 'between 1 and 7' in response.json()['detail']
+    with pytest.raises(ValueError, match='max_text_chars must be a positive integer'):
+        create_app(tiny_encoder, tiny_index, limits=dict(max_text_chars=0))
+    with pytest.raises(ValueError, match='unknown request limits'):
+        create_app(tiny_encoder, tiny_index, limits=dict(max_title_chars=10))
 
 
 def test_nothing_outside_the_catalogue_is_served(tiny_encoder, demo_root, tmp_path):

@@ -19,6 +19,8 @@ def require_tokenizer(results: dict, transform: str):
 class TokenizeText:
     """``results['value']`` (a string) -> ``results['input_ids']`` (L,) long: ``[CLS] ... [SEP]``.
 
+    Only the start of a very long text is read (see :func:`~m5mm.datasets.tokenizer.cut_for_tokens`).
+
     Args:
         max_length: most tokens including [CLS] and [SEP] (36 in the paper).
     """
@@ -30,7 +32,7 @@ class TokenizeText:
 
     def __call__(self, results: dict) -> dict:
         tokenizer = require_tokenizer(results, 'TokenizeText')
-        ids = tokenizer.encode(results['value'])[:self.max_length - 2]
+        ids = tokenizer.encode(results['value'], max_tokens=self.max_length - 2)
         results['input_ids'] = torch.tensor([tokenizer.cls_id, *ids, tokenizer.sep_id], dtype=torch.long)
         return results
 
