@@ -101,7 +101,8 @@ def test_tensors_that_do_not_pair_give_a_clear_error():
               'bn.num_batches_tracked': torch.zeros((), dtype=torch.long)}
     source = {'_conv.weight': torch.ones(8, 3, 3, 3), '_bn.weight': torch.ones(8), '_bn.bias': torch.full((8,), 2.)}
     mapped = map_by_order(source, target, what='ckpt -> model')  # the step counter is not paired
-    assert list(mapped) == ['conv.weight', 'bn.weight', 'bn.bias'] and torch.equal(mapped['bn.bias'], source['_bn.bias'])
+    assert list(mapped) == ['conv.weight', 'bn.weight', 'bn.bias']
+    assert torch.equal(mapped['bn.bias'], source['_bn.bias'])
     with pytest.raises(WeightMappingError, match=r"tensor 1 of the checkpoint, _bn.weight \(9,\), does not fit the "
                                                  r"model's bn.weight \(8,\)"):
         map_by_order(dict(source, **{'_bn.weight': torch.ones(9)}), target, what='ckpt -> model')
@@ -122,8 +123,8 @@ def test_a_checkpoint_of_another_architecture_is_refused(tmp_path):
 
 
 def test_the_tool_names_unknown_models(tmp_path, capsys):
-    from tests.conftest import REPO
     import importlib.util
+    from tests.conftest import REPO
     spec = importlib.util.spec_from_file_location('tool', REPO / 'tools' / 'import_packaged_weights.py')
     tool = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(tool)
