@@ -89,6 +89,8 @@ def test_a_pytorch_model_bin_becomes_safetensors_with_the_same_outputs(tmp_path,
     torch.save(load_file(str(tiny_pretrained / 'bert' / 'model.safetensors')), source / 'pytorch_model.bin')
     out = write_packaged_model('all_minilm_l6_v2', str(tmp_path / 'out'), source=str(source))
     assert not any(p.suffix == '.bin' for p in pathlib.Path(out).iterdir())
+    record = json.loads((pathlib.Path(out) / 'provenance.json').read_text(encoding='utf-8'))
+    assert record['package'] is None and record['source_file'] == 'pytorch_model.bin'  # not the package's model
     ids = torch.tensor([[1, 5, 7, 9, 2]])
     with torch.no_grad():
         expected = AutoModel.from_pretrained(str(tiny_pretrained / 'bert')).eval()(input_ids=ids).last_hidden_state

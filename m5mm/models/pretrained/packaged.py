@@ -150,8 +150,10 @@ def write_packaged_model(name: str, out_dir: str, *, source: Optional[str] = Non
     os.umask(umask)
     try:
         facts = entry.write(staging, source)
-        record = dict(name=name, package=entry.package, version=_package_version(entry.package),
-                      licence=entry.licence, **facts, written_by='m5mm tools/import_packaged_weights.py')
+        package = entry.package if source is None else None  # another source: its file and sha256 say which
+        record = dict(name=name, package=package, version=package and _package_version(package),
+                      licence=entry.licence if package else None, **facts,
+                      written_by='m5mm tools/import_packaged_weights.py')
         with open(os.path.join(staging, 'provenance.json'), 'w', encoding='utf-8') as handle:
             json.dump(record, handle, indent=2)
         for file in os.listdir(staging):  # mkdtemp's folder (and some writers' files) are private
