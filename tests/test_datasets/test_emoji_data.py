@@ -244,3 +244,15 @@ def test_cli_writes_a_catalogue(tmp_path, capsys):
                   '--options', 'wrong_media_rate=0.0'])
     assert len(read_manifest(tmp_path / 'cli')) == 14 and 'wrote 14 records' in capsys.readouterr().out
     assert json.loads((tmp_path / 'cli' / 'noise.json').read_text())['wrong_media'] == dict.fromkeys(MEDIA, {})
+
+
+@needs_sources
+def test_speech_prefetcher_reads_each_title_once_and_in_order():
+    from m5mm.experiments.catalogues.emoji.speech import AUDIO_RATE, SpeechPrefetcher
+    requests = [('red heart enamel pin', 'en+m1'), ('Pixelpop fox sticker', 'en+f2'), ('red heart enamel pin', 'en+m1')]
+    with SpeechPrefetcher(espeak=shutil.which('espeak-ng'), requests=requests, ahead=2) as speech:
+        waves = [speech.next(*request) for request in requests]
+        assert waves[0] is waves[2] and len(speech.futures) == 0   # synthesised once, then released
+        assert 0.5 * AUDIO_RATE < len(waves[1]) < 4 * AUDIO_RATE and np.abs(waves[1]).max() > 0.05
+        with pytest.raises(ValueError, match='out of the announced order'):
+            speech.next('anything', 'en')
