@@ -60,7 +60,8 @@ def _load_tokenizer(root: Path, config: Dict[str, Any]):
     except Exception as exc:  # noqa: BLE001 - transformers / tokenizers raise many types for a bad file
         raise ModelFolderError(f'{folder}: cannot load the tokenizer ({type(exc).__name__}: '
                                f'{str(exc)[:300]})') from None
-    expected = (config['data_meta'] or {}).get('tokenizer') if isinstance(config['data_meta'], dict) else None
+    data_meta = config['data_meta'] if isinstance(config['data_meta'], dict) else {}
+    expected = data_meta.get('tokenizer')
     if expected is not None and tokenizer.meta() != expected:
         raise ModelFolderError(f'{folder}: the tokenizer gives {tokenizer.meta()}, the model was trained with '
                                f'{expected} ({CONFIG_FILE} data_meta.tokenizer)')

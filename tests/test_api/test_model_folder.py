@@ -143,7 +143,7 @@ def test_every_file_a_loader_reads_is_listed_and_hashed(tiny_model_dir, tmp_path
 
 def test_a_folder_without_pipeline_pretrained_still_loads(tiny_model_dir, folder_encoder, tmp_path):
     folder = _copy(tiny_model_dir, tmp_path)   # as written before pipelines' pretrained models were copied in
-    _rewrite_config(folder, lambda c: c.pop('pipeline_pretrained'))
+    _rewrite_config(folder, lambda c: c.pop('pipeline_pretrained', None))
     loaded = ProductEncoder.from_pretrained(folder, device='cpu')
     np.testing.assert_array_equal(loaded.encode(RECORDS, progress=False).features,
                                   folder_encoder.encode(RECORDS, progress=False).features)

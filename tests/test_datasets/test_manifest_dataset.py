@@ -258,8 +258,8 @@ def test_wrong_typed_fields_are_malformed_lines(tmp_path, tokenizer_dir, caplog)
         ds = make(tmp_path, tokenizer_dir, split=None, on_bad_line='skip')
     assert [r['id'] for r in ds.records] == ['a', 'g'] and ds.records[1]['fields']['table'] == [('size', '32')]
     assert [where.rsplit(':', 1)[1] for where, _ in ds.bad_lines] == ['2', '3', '4', '5', '6']
-    assert [reason for _, reason in ds.bad_lines][2:4] == [f"unknown split {v!r} (expected one of "
-                                                          f"('train', 'val', 'query', 'gallery'))" for v in (0, False)]
+    splits = "(expected one of ('train', 'val', 'query', 'gallery'))"
+    assert [reason for _, reason in ds.bad_lines][2:4] == [f'unknown split {v!r} {splits}' for v in (0, False)]
     assert 'skipped 5 malformed' in caplog.text
 
 

@@ -1,9 +1,12 @@
 """Training with pretrained towers (configs/scale_5mod_pretrained_tiny.py): small checkpoints, exact resume,
-LoRA merged into plain weights, 2-process DDP with frozen and partly trained towers."""
+LoRA merged into plain weights, a self-contained exported model folder, 2-process DDP with frozen and partly
+trained towers."""
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
 
@@ -85,12 +88,8 @@ def test_merged_lora_weights_give_the_same_features(straight_run):
                                rtol=1e-4, atol=1e-5)
 
 
-def test_an_exported_model_folder_holds_every_pretrained_model_it_reads(straight_run, demo_root, tiny_pretrained,
-                                                                         tmp_path):
-    import json
-
-    import numpy as np
-
+def test_an_exported_model_folder_holds_every_pretrained_model_it_reads(straight_run, demo_root,
+                                                                        tiny_pretrained, tmp_path):
     from m5mm.api import ProductEncoder
     _, work_dir = straight_run
     from_run = ProductEncoder.from_pretrained(str(work_dir), device='cpu')

@@ -1,5 +1,6 @@
-"""Training on shards: exact resume with DataLoader workers, a clear error when workers change,
-and two DDP processes on shards of unequal sizes reading every sample of an epoch once."""
+"""Training on shards: exact resume with DataLoader workers, a clear error when workers change, a damaged
+member counted in media_report.json, and two DDP processes on shards of unequal sizes reading every sample
+of an epoch once."""
 from __future__ import annotations
 
 import io
@@ -10,6 +11,7 @@ import sys
 import tarfile
 from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
 
@@ -59,7 +61,6 @@ def test_a_run_resumed_mid_epoch_on_shards_ends_with_the_same_weights(tiny_shard
 
 
 def test_a_damaged_stored_array_is_counted_in_media_report_json(tiny_shards, tmp_path):
-    import numpy as np
     shards = Path(shutil.copytree(tiny_shards, tmp_path / 'shards'))
     index = json.loads((shards / 'index.json').read_text())
     path = shards / index['splits']['train']['shards'][0]['file']
