@@ -13,12 +13,15 @@ PathLike = Union[str, Path]
 
 
 def set_dotted(cfg: Any, dotted: str, value: Any) -> None:
-    """``cfg['a']['b'] = value`` for ``dotted='a.b'`` (the path must exist; a number indexes a list)."""
+    """``cfg['a']['b'] = value`` for ``dotted='a.b'`` (the path must exist, KeyError/IndexError otherwise;
+    a number indexes a list)."""
     *parents, last = dotted.split('.')
     node = cfg
     for key in parents:
         node = node[int(key)] if isinstance(node, list) else node[key]
-    node[int(last) if isinstance(node, list) else last] = value
+    key = int(last) if isinstance(node, list) else last
+    node[key]   # noqa: B018 - the entry must exist already
+    node[key] = value
 
 
 def _local_pretrained(cfg: Any, entries: Dict[str, str], root: Path, where: str) -> Any:

@@ -211,7 +211,10 @@ def check_read_folders(root: Path, config: Dict[str, Any]) -> None:
         unlisted = [p.relative_to(root).as_posix() for p in paths
                     if not p.is_dir() and p.relative_to(root).as_posix() not in listed]
         if unlisted:
-            raise ModelFolderError(f'{root / unlisted[0]} is not listed in {CONFIG_FILE} (nor are '
-                                   f'{len(unlisted) - 1} more files in {folder}/): files there are read when '
-                                   f'loading, so only listed, hashed files may be there; remove it or export '
-                                   f'the model again')
+            more = f' (nor are {len(unlisted) - 1} more files in {folder}/)' if len(unlisted) > 1 else ''
+            raise ModelFolderError(f'{root / unlisted[0]} is not listed in {CONFIG_FILE}{more}: files there are '
+                                   f'read when loading, so only listed, hashed files may be there; remove it or '
+                                   f'export the model again')
+        if folder != TOKENIZER_DIR and not any(name.startswith(f'{folder}/') for name in listed):
+            raise ModelFolderError(f'{root / CONFIG_FILE} names pretrained folder {folder}/, which holds no file '
+                                   f'it lists')
