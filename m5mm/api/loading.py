@@ -19,9 +19,9 @@ def set_dotted(cfg: Any, dotted: str, value: Any) -> None:
     node = cfg
     for key in parents:
         node = node[int(key)] if isinstance(node, list) else node[key]
-    key = int(last) if isinstance(node, list) else last
-    node[key]   # noqa: B018 - the entry must exist already
-    node[key] = value
+    if isinstance(node, dict) and last not in node:
+        raise KeyError(dotted)
+    node[int(last) if isinstance(node, list) else last] = value   # a list index out of range: IndexError
 
 
 def _local_pretrained(cfg: Any, entries: Dict[str, str], root: Path, where: str) -> Any:
