@@ -22,8 +22,8 @@ def _brute_force(index, vector, k):
     return [index.index.ids[i] for i in order], [scores[i] for i in order]
 
 
-def test_text_and_image_queries_print_ranked_products_with_their_modalities(tiny_encoder, tiny_index, demo_root,
-                                                                             capsys, monkeypatch):
+def test_text_and_image_queries_print_ranked_products_with_their_modalities(
+        tiny_encoder, tiny_index, demo_root, capsys, monkeypatch):
     tool = _tool()
     manifest = {r['id']: r for r in map(json.loads, (demo_root / 'manifest.jsonl').read_text().splitlines())}
     rows = tool.main([str(tiny_encoder.source), '--index', tiny_index.directory, '--text', 'red sneakers', '--k', '4'])
