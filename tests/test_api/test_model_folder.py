@@ -53,6 +53,10 @@ def test_card_has_data_results_and_the_robustness_table(tiny_model_dir, folder_e
         assert f"| {' + '.join(row['modalities'])} | {100 * coarse:.2f} |" in card
     assert set(evaluation['results']) == {'retrieval_coarse', 'retrieval_fine', 'zero_shot', 'text_retrieval'}
     assert '| zero_shot |' in card and '| text_retrieval |' in card and '## Training data' in card
+    header = next(line for line in card.splitlines() if line.startswith('| task | mAP@1 |'))
+    assert [c.strip() for c in header.strip('|').split('|')] == ['task'] + [
+        f'{m}@{k}' for m in ('mAP', 'Prec', 'Recall', 'M5Prec') for k in (1, 5, 10, 50, 100)]
+    assert 'M5Prec@K = hits in the top K / min(K, #positives)' in card   # what each column means
     assert f"- training records: {evaluation['data']['num_records']}" in card
 
 
