@@ -26,8 +26,9 @@ def main(argv=None) -> None:
     parser.add_argument('--out', required=True, help='output file: .pt/.bin (torch.save) or .safetensors')
     parser.add_argument('--merge-lora', action='store_true',
                         help='merge the LoRA adapters of pretrained towers into plain weights (needs the config)')
-    parser.add_argument('--config', help='with --merge-lora: the run\'s config, executed if a .py file (default: '
-                                          'the checkpoint\'s config.json, read as data)')
+    parser.add_argument('--config',
+                        help='with --merge-lora: the run\'s config, executed if a .py file (default: the '
+                             'checkpoint\'s config.json, read as data)')
     args = parser.parse_args(argv)
     path = latest_checkpoint(args.checkpoint) or args.checkpoint
     try:
