@@ -70,11 +70,11 @@ def verify_files(folder: PathLike, meta: Dict[str, Any], names: Iterable[str]) -
 def verify_in_checkpoint(path: PathLike) -> None:
     """Check a file that sits in a checkpoint directory against that directory's ``meta.json``.
 
-    A file outside a checkpoint (no ``meta.json`` next to it, or one that does not list the file,
-    e.g. a weights file from ``tools/convert_checkpoint.py``) is not checked.
+    A file outside a checkpoint (no ``meta.json`` next to it, or one that is not a checkpoint's or
+    does not list the file, e.g. a weights file from ``tools/convert_checkpoint.py``) is not checked.
     """
     path = Path(path)
     if (path.parent / META_FILE).is_file():
-        meta = read_meta(path.parent)
-        if isinstance(meta.get('files'), dict):
+        meta = read_json(path.parent / META_FILE)
+        if isinstance(meta, dict) and isinstance(meta.get('files'), dict):
             verify_files(path.parent, meta, [path.name])

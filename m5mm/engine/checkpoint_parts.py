@@ -4,7 +4,7 @@ Format 2 (``meta.json`` ``"format": 2``), one directory per checkpoint::
 
     meta.json                    step, epoch, processes, distributed type, and every file with its size and
                                  sha256 (see :mod:`m5mm.engine.checkpoint_integrity`)
-    config.py, config.json       the resolved config (text for people, JSON for resume checks; never executed)
+    config.py, config.json       the resolved config (text for people; JSON for resume checks and loaders, data only)
     trainer_state_<rank>.json    TrainState of each process: counters + ``extra`` (hook states, message record,
                                  data state)
     rng_<rank>.safetensors/.json random generator states of each process (torch as tensors, Python/NumPy as JSON)
