@@ -49,6 +49,7 @@ def test_loading_a_run_never_runs_its_config_py(tiny_work_dir, demo_root, tmp_pa
     expected = _features(trained)
     for path in (checkpoint, work_dir):
         encoder = ProductEncoder.from_pretrained(path, device='cpu')
+        assert not marker.exists(), f'loading {path} ran its config.py'
         assert encoder.model.modalities == trained.model.modalities == ['image', 'text', 'table', 'video', 'audio']
         np.testing.assert_array_equal(_features(encoder), expected)
     run = load_run(checkpoint)
