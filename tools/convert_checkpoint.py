@@ -6,7 +6,9 @@
         # writes merged.pt.config.py too (the config with lora removed), e.g. for tools/test.py
 
 Every file is read without unpickling objects (safetensors, weights-only torch files; DeepSpeed's
-files weights-only too): a checkpoint that holds anything else is refused, naming the file.
+files weights-only too) and checked against the size and sha256 its checkpoint's meta.json recorded:
+a checkpoint that holds anything else, or a damaged file, is refused, naming the file. --merge-lora
+builds the model from the checkpoint's config.json (registered names only; its config.py is never run).
 """
 import argparse
 import os
@@ -24,7 +26,9 @@ def main(argv=None) -> None:
     parser.add_argument('--out', required=True, help='output file: .pt/.bin (torch.save) or .safetensors')
     parser.add_argument('--merge-lora', action='store_true',
                         help='merge the LoRA adapters of pretrained towers into plain weights (needs the config)')
-    parser.add_argument('--config', help='with --merge-lora: the run\'s config (default: the checkpoint\'s config.py)')
+    parser.add_argument('--config',
+                        help='with --merge-lora: the run\'s config, executed if a .py file (default: the '
+                             'checkpoint\'s config.json, read as data)')
     args = parser.parse_args(argv)
     path = latest_checkpoint(args.checkpoint) or args.checkpoint
     try:
@@ -40,11 +44,10 @@ def main(argv=None) -> None:
 
 
 def merge_lora(path, out: str, config) -> None:
-    from pathlib import Path
+    from m5mm.api.saved_config import run_config
     from m5mm.engine.lora_export import export_merged_weights
-    from m5mm.utils.config import load_config
-    config = config or str(Path(path) / 'config.py')
-    weights, config_path, count = export_merged_weights(load_config(config), path, out)
+    cfg, _ = run_config(path, config=config)   # default: the checkpoint's config.json, read as data
+    weights, config_path, count = export_merged_weights(cfg, path, out)
     print(f'{path} -> {weights}: {count} LoRA layers merged; config without LoRA: {config_path}')
 
 

@@ -30,7 +30,9 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument('checkpoint', help='checkpoint dir, work dir or weights file')
     parser.add_argument('--out', required=True, help='model folder to write')
-    parser.add_argument('--config', default=None, help='training config (default: saved with the checkpoint)')
+    parser.add_argument('--config', default=None,
+                        help='training config, executed if a .py file (default: the checkpoint\'s config.json, '
+                             'read as data)')
     parser.add_argument('--no-eval', action='store_true', help='skip the evaluation (card without results)')
     parser.add_argument('--tasks', type=comma_list, default=None, help='evaluation tasks of the card')
     parser.add_argument('--robustness', default='default', type=_subsets,

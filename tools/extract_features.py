@@ -15,9 +15,9 @@ import sys
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
+from m5mm.api.saved_config import load_config_file  # noqa: E402
 from m5mm.engine.evaluate_checkpoint import export_features  # noqa: E402
 from m5mm.utils.cli import add_cfg_options, add_checkpoint_arguments  # noqa: E402
-from m5mm.utils.config import load_config  # noqa: E402
 
 
 def parse_args(argv=None) -> argparse.Namespace:
@@ -34,7 +34,7 @@ def parse_args(argv=None) -> argparse.Namespace:
 def main(argv=None) -> str:
     args = parse_args(argv)
     try:
-        cfg = load_config(args.config, args.cfg_options)
+        cfg = load_config_file(args.config, args.cfg_options)
         features, path = export_features(cfg, args.checkpoint, split=args.split, out=args.out,
                                          kind=args.feature, modalities=args.modalities,
                                          per_modality=args.per_modality)

@@ -6,8 +6,10 @@
                          [--prompt 'a photo of {}' ...] [--query-file queries.jsonl]
                          [--save-features] [--cfg-options key=value ...]
 
-CHECKPOINT: a checkpoint directory (WORK_DIR/checkpoints/step_N, Accelerate or DeepSpeed), a work dir
-(its latest checkpoint) or a weights file from tools/convert_checkpoint.py. Writes DIR/results.json
+CONFIG: the training config, a .py file (executed: name only one you trust) or the checkpoint's
+config.json (read as data, registered names only). CHECKPOINT: a checkpoint directory
+(WORK_DIR/checkpoints/step_N, Accelerate or DeepSpeed), a work dir (its latest checkpoint) or a weights
+file from tools/convert_checkpoint.py. Writes DIR/results.json
 (fractions in [0, 1]; ARI in [-0.5, 1]) and DIR/test_info.json, and prints the table. DIR defaults to
 <the checkpoint's work dir>/test_<YYYYmmdd_HHMMSS>. A fine-tuned classifier is scored by its logits, a
 pretrained model by a linear probe (--classification forces one). --tasks zero_shot classifies products
@@ -21,11 +23,11 @@ import sys
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
+from m5mm.api.saved_config import load_config_file  # noqa: E402
 from m5mm.engine.evaluate import ALL_TASKS, CLASSIFICATION_SOURCES, TASK_PRESETS  # noqa: E402
 from m5mm.engine.evaluate_checkpoint import evaluate_checkpoint  # noqa: E402
 from m5mm.evaluation import format_results  # noqa: E402
 from m5mm.utils.cli import add_cfg_options, add_checkpoint_arguments, comma_list  # noqa: E402
-from m5mm.utils.config import load_config  # noqa: E402
 
 
 def parse_args(argv=None) -> argparse.Namespace:
@@ -53,7 +55,7 @@ def parse_args(argv=None) -> argparse.Namespace:
 def main(argv=None) -> dict:
     args = parse_args(argv)
     try:
-        cfg = load_config(args.config, args.cfg_options)
+        cfg = load_config_file(args.config, args.cfg_options)
         results, out = evaluate_checkpoint(cfg, args.checkpoint, work_dir=args.work_dir, tasks=args.tasks,
                                            kind=args.feature, modalities=args.modalities,
                                            cross_modal=args.cross_modal, classification=args.classification,

@@ -11,6 +11,8 @@ import sys
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 from m5mm.engine import run_training  # noqa: E402
+from m5mm.engine.safe_load import CheckpointError  # noqa: E402
+from m5mm.utils.config import ConfigError  # noqa: E402
 from m5mm.utils.cli import add_cfg_options  # noqa: E402
 
 
@@ -33,8 +35,11 @@ def parse_args(argv=None) -> argparse.Namespace:
 
 def main(argv=None) -> None:
     args = parse_args(argv)
-    run_training(args.config, work_dir=args.work_dir, resume=args.resume, cfg_options=args.cfg_options,
-                 max_steps=args.max_steps, allow_config_change=args.allow_config_change)
+    try:
+        run_training(args.config, work_dir=args.work_dir, resume=args.resume, cfg_options=args.cfg_options,
+                     max_steps=args.max_steps, allow_config_change=args.allow_config_change)
+    except (ConfigError, CheckpointError) as exc:   # what to change is in the message (and in train.log)
+        sys.exit(f'error: {exc}')
 
 
 if __name__ == '__main__':

@@ -72,7 +72,8 @@ def export_model(checkpoint: PathLike, out_dir: PathLike, *, config: Optional[Pa
     Args:
         checkpoint: checkpoint dir, work dir (latest checkpoint) or weights file.
         out_dir: the model folder to write.
-        config, cfg_options: the training config (default: saved with the checkpoint) and overrides.
+        config, cfg_options: the training config (default: the checkpoint's ``config.json``, read as data;
+            a Python config given here is executed) and overrides.
         evaluate: run the evaluation for the card (else the card has the data summary only).
         tasks: evaluation tasks (default retrieval, classification, clustering, zero_shot, and
             text_retrieval when ``DATA_ROOT/queries.jsonl`` exists).

@@ -21,13 +21,13 @@ must be one of the folder's own ``pretrained/<n>``.
 """
 from __future__ import annotations
 
-import hashlib
 import json
 import shutil
 from pathlib import Path, PurePosixPath
-from typing import Any, Dict, Iterable, List, Union
+from typing import Any, Dict, Iterable, List, Type, Union
 
 from m5mm.utils.files import read_json
+from m5mm.utils.files import sha256_file  # noqa: F401 (re-exported: checkpoints hash with it too)
 from m5mm.version import __version__
 
 PathLike = Union[str, Path]
@@ -60,38 +60,34 @@ def read_folder_json(path: PathLike) -> Any:
     return read_json(path, error=ModelFolderError)
 
 
-def sha256_file(path: PathLike, chunk: int = 1 << 20) -> str:
-    """Hex sha256 of a file's bytes."""
-    digest = hashlib.sha256()
-    with open(path, 'rb') as handle:
-        for block in iter(lambda: handle.read(chunk), b''):
-            digest.update(block)
-    return digest.hexdigest()
-
-
 def is_model_folder(path: PathLike) -> bool:
     """Whether ``path`` is a folder with an ``m5mm_model.json``."""
     return (Path(path) / CONFIG_FILE).is_file()
 
 
-def check_registered_types(node: Any, where: str) -> None:
-    """Refuse any ``type`` that is not a plain registered name (a dotted path would be imported)."""
+def check_registered_types(node: Any, where: str, *, what: str = 'a model folder',
+                           error: Type[Exception] = ModelFolderError) -> None:
+    """Refuse any ``type`` that is not a plain registered name (a dotted path would be imported).
+
+    Args:
+        what, error: the kind of file checked, in the message, and the error raised (checkpoints'
+            ``config.json`` is checked the same way, see :mod:`m5mm.api.saved_config`).
+    """
     if isinstance(node, dict):
         scoped = [key for key in node if key in ('_scope_', 'custom_imports')]
         if scoped:
-            raise ModelFolderError(f'{where}: {scoped[0]!r} is not allowed in a model folder (it would import '
-                                   f'modules)')
+            raise error(f'{where}: {scoped[0]!r} is not allowed in {what} (it would import modules)')
         kind = node.get('type')
         if 'type' in node:
             name = kind[len('m5mm.'):] if isinstance(kind, str) and kind.startswith('m5mm.') else kind
             if not isinstance(name, str) or not name or '.' in name:
-                raise ModelFolderError(f'{where}: type {kind!r} is not a registered name; model folders may '
-                                       f'only name registered m5mm types')
+                raise error(f'{where}: type {kind!r} is not a registered name; {what} may only name registered '
+                            f'm5mm types')
         for key, value in node.items():
-            check_registered_types(value, f'{where}.{key}')
+            check_registered_types(value, f'{where}.{key}', what=what, error=error)
     elif isinstance(node, (list, tuple)):
         for i, value in enumerate(node):
-            check_registered_types(value, f'{where}[{i}]')
+            check_registered_types(value, f'{where}[{i}]', what=what, error=error)
 
 
 def to_json_data(value: Any, where: str) -> Any:

@@ -75,7 +75,8 @@ class ProductEncoder:
         (with ``config``) or a Hugging Face Hub id (``'org/name'``, through the local cache).
 
         Args:
-            config, cfg_options: the training config of a checkpoint (default: the one saved with it).
+            config, cfg_options: the training config of a checkpoint (default: its ``config.json``, read as
+                data with registered names only; a Python config given here is executed).
             revision, cache_dir: of a hub download.
         """
         from .loading import load_encoder_parts

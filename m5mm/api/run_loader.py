@@ -9,13 +9,13 @@ from typing import Any, Dict, Optional, Union
 
 from torch import nn
 
-from m5mm.engine.checkpoint import META_FILE, checkpoint_work_dir, resolve_checkpoint
+from m5mm.engine.checkpoint import META_FILE, resolve_checkpoint
 from m5mm.engine.data import build_dataset
 
 from .preprocessor import Preprocessor
+from .saved_config import run_config
 
 PathLike = Union[str, Path]
-RUN_CONFIG = 'config.py'
 
 
 @dataclass
@@ -32,18 +32,6 @@ class LoadedRun:
     provenance: Dict[str, Any]
 
 
-def find_run_config(checkpoint: PathLike) -> Path:
-    """The config a checkpoint was trained with: ``CKPT/config.py``, else ``WORK_DIR/config.py``."""
-    path = Path(checkpoint)
-    candidates = [path / RUN_CONFIG] if path.is_dir() else []
-    candidates.append(checkpoint_work_dir(path) / RUN_CONFIG)
-    for candidate in candidates:
-        if candidate.is_file():
-            return candidate
-    raise FileNotFoundError(f'no {RUN_CONFIG} next to {path} (looked in {", ".join(map(str, candidates))}); '
-                            f'give the training config explicitly')
-
-
 def _dataset_cfg(loader_cfg) -> dict:
     cfg = copy.deepcopy(dict(loader_cfg.dataset))
     cfg.pop('generate_if_missing', None)
@@ -56,16 +44,16 @@ def load_run(checkpoint: PathLike, *, config: Optional[PathLike] = None,
 
     Args:
         checkpoint: checkpoint dir, work dir (its latest checkpoint) or weights file.
-        config: the training config (default: the one saved with the checkpoint / in the work dir).
+        config: the training config; a Python file is executed, so only pass one you trust (default:
+            the ``config.json`` saved with the checkpoint / in the work dir, read as data, see
+            :mod:`m5mm.api.saved_config`; its ``config.py`` is never run).
         cfg_options: ``--cfg-options`` style overrides (e.g. ``{'data_root': DIR}``).
     """
     from m5mm.engine.builder import import_config_modules
     from m5mm.engine.evaluate_checkpoint import build_model_for_eval
-    from m5mm.utils.config import load_config
     checkpoint = resolve_checkpoint(checkpoint)
-    config = Path(config) if config else find_run_config(checkpoint)
-    cfg = load_config(str(config), cfg_options)
-    import_config_modules(cfg)
+    cfg, config = run_config(checkpoint, config=config, cfg_options=cfg_options)
+    import_config_modules(cfg)   # installed plugins (+ the custom_imports of a Python config the user named)
     train_dataset = build_dataset(_dataset_cfg(cfg.train_dataloader))
     test_cfg = _dataset_cfg(cfg.test_dataloader)
     test_dataset = build_dataset(test_cfg)

@@ -61,6 +61,12 @@ def hook_configs(cfg: Config) -> List[dict]:
     custom = cfg.get('custom_hooks') or []
     if not isinstance(custom, (list, tuple)):
         raise ConfigError(f'custom_hooks must be a list of hook configs, got {type(custom).__name__}')
+    where_base = 'hooks' if cfg.get('hooks') is not None else 'default_hooks'
+    for where, hooks in ((where_base, base), ('custom_hooks', custom)):
+        bad = next((h for h in hooks if not isinstance(h, dict)), None)
+        if bad is not None:
+            raise ConfigError(f'{where} holds {bad!r}, which is not a hook config (a dict with a type); write hooks '
+                              f'in a config file as dict(type=..., ...)')
     return [dict(h) for h in [*base, *custom]]
 
 

@@ -1,13 +1,16 @@
 """Atomic, resumable checkpoints (what each holds: :mod:`m5mm.engine.checkpoint_parts`).
 
 A checkpoint is written to ``step_XXXXXXXX.tmp``; every file is fsynced, ``meta.json`` (listing
-each file and its size) is written last, and the directory is renamed into place. Replacing an
-existing step renames the old directory away first and deletes it after, so a kill at any moment
-leaves a complete checkpoint under every ``step_*`` name; :func:`recover_interrupted_saves`
-tidies what a killed save left. Only complete directories (with ``meta.json``) are resumed.
+each file with its size and sha256, :mod:`m5mm.engine.checkpoint_integrity`) is written last, and
+the directory is renamed into place. Replacing an existing step renames the old directory away
+first and deletes it after, so a kill at any moment leaves a complete checkpoint under every
+``step_*`` name; :func:`recover_interrupted_saves` tidies what a killed save left. Only complete
+directories (with ``meta.json``) are resumed; a ``step_*`` directory without one is skipped with
+a warning.
 """
 from __future__ import annotations
 
+import logging
 import os
 import re
 import shutil
@@ -16,9 +19,12 @@ from typing import Any, Dict, List, Optional, Union
 
 from m5mm.engine.checkpoint_parts import (FORMAT, META_FILE, TrainingParts, apply_parts, read_parts,
                                           write_parts)
+from m5mm.engine.checkpoint_integrity import DIGESTS_KEY
 from m5mm.engine.safe_load import CheckpointError, read_json
 from m5mm.utils.distributed import agree_on_error
-from m5mm.utils.files import fsync_dir, fsync_tree, write_json
+from m5mm.utils.files import fsync_dir, fsync_tree, sha256_file, write_json
+
+logger = logging.getLogger('m5mm')
 
 CHECKPOINT_DIR = 'checkpoints'
 CONFIG_JSON = 'config.json'
@@ -26,13 +32,24 @@ _NAME = re.compile(r'^step_(\d+)$')
 _REPLACED = '.replaced'
 
 
-def list_checkpoints(work_dir: str) -> List[Path]:
-    """Complete checkpoints under ``work_dir/checkpoints``, oldest first."""
+def list_checkpoints(work_dir: str, *, quiet: bool = False) -> List[Path]:
+    """Complete checkpoints under ``work_dir/checkpoints``, oldest first.
+
+    A ``step_*`` directory without ``meta.json`` is skipped with a warning (unless ``quiet``).
+    """
     root = Path(work_dir) / CHECKPOINT_DIR
     if not root.is_dir():
         return []
-    found = [(int(m.group(1)), p) for p in root.iterdir() if (m := _NAME.match(p.name))
-             and (p / META_FILE).is_file()]
+    found = []
+    for path in root.iterdir():
+        match = _NAME.match(path.name)
+        if not match or not path.is_dir():
+            continue
+        if (path / META_FILE).is_file():
+            found.append((int(match.group(1)), path))
+        elif not quiet:
+            logger.warning('Skipping checkpoint %s: it has no %s (written last by a save, so the save did not '
+                           'finish, or the file was removed); it is neither resumed nor loaded', path, META_FILE)
     return [p for _, p in sorted(found)]
 
 
@@ -138,20 +155,29 @@ class CheckpointManager:
             tmp.mkdir(parents=True)
         acc.wait_for_everyone()
         written = write_parts(tmp, self.parts, trainer_state)
-        fsync_tree(tmp, [] if self.parts.deepspeed and acc.is_local_main_process else written)
+        fsync_tree(tmp, [] if self.parts.deepspeed and acc.is_local_main_process else list(written))
         acc.wait_for_everyone()
         if acc.is_main_process:
             (tmp / 'config.py').write_text(config_text)
             write_json(tmp / CONFIG_JSON, config_json)
             fsync_tree(tmp, [tmp / 'config.py'])
-            files = {p.relative_to(tmp).as_posix(): p.stat().st_size for p in sorted(tmp.rglob('*')) if p.is_file()}
-            write_json(tmp / META_FILE, dict(meta, format=FORMAT, step=step, deepspeed=self.parts.deepspeed,
-                                             files=files))
-            fsync_dir(tmp)
+            self._write_meta(tmp, dict(meta, format=FORMAT, step=step, deepspeed=self.parts.deepspeed), written)
             self._replace(tmp, final)
             self._prune()
         acc.wait_for_everyone()
         return final
+
+    @staticmethod
+    def _write_meta(tmp: Path, meta: Dict[str, Any], written: Dict[Path, Optional[str]]) -> None:
+        """``meta.json``: ``meta`` with every file's size and sha256 (taken while writing where this process
+        wrote it; else read once from the file: small JSON and random states, other processes' files,
+        DeepSpeed's own files)."""
+        known = {p.relative_to(tmp).as_posix(): digest for p, digest in written.items() if digest}
+        paths = [p for p in sorted(tmp.rglob('*')) if p.is_file()]
+        files = {p.relative_to(tmp).as_posix(): p.stat().st_size for p in paths}
+        digests = {name: known.get(name) or sha256_file(tmp / name) for name in files}
+        write_json(tmp / META_FILE, dict(meta, files=files, **{DIGESTS_KEY: digests}))
+        fsync_dir(tmp)
 
     def _replace(self, tmp: Path, final: Path) -> None:
         old = final.with_name(final.name + _REPLACED)
@@ -185,5 +211,5 @@ class CheckpointManager:
     def _prune(self) -> None:
         if self.max_keep <= 0:
             return
-        for old in list_checkpoints(str(self.root.parent))[:-self.max_keep]:
+        for old in list_checkpoints(str(self.root.parent), quiet=True)[:-self.max_keep]:
             shutil.rmtree(old, ignore_errors=True)

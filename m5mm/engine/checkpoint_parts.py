@@ -2,8 +2,9 @@
 
 Format 2 (``meta.json`` ``"format": 2``), one directory per checkpoint::
 
-    meta.json                    step, epoch, processes, distributed type, and every file with its size
-    config.py, config.json       the resolved config (text for people, JSON for resume checks; never executed)
+    meta.json                    step, epoch, processes, distributed type, and every file with its size and
+                                 sha256 (see :mod:`m5mm.engine.checkpoint_integrity`)
+    config.py, config.json       the resolved config (text for people; JSON for resume checks and loaders, data only)
     trainer_state_<rank>.json    TrainState of each process: counters + ``extra`` (hook states, message record,
                                  data state)
     rng_<rank>.safetensors/.json random generator states of each process (torch as tensors, Python/NumPy as JSON)
@@ -23,20 +24,20 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Dict, List
+from typing import Any, Dict, Optional
 
 import torch
 
+from m5mm.engine.checkpoint_integrity import META_FILE, file_owner, read_meta, verify_file
 from m5mm.engine.fsdp_state import gather_full_state, load_full_state
 from m5mm.engine.rng_state import apply_rng_state, read_rng_state, rng_files, save_rng_state
 from m5mm.engine.safe_load import CheckpointError, deepspeed_weights_only, load_tensor_file, read_json
 from m5mm.engine.state import COUNTERS
-from m5mm.engine.weights import MODEL_FILE, load_safetensors, save_safetensors
+from m5mm.engine.weights import MODEL_FILE, load_safetensors, safetensors_bytes
 from m5mm.utils.distributed import unwrap_model
-from m5mm.utils.files import write_json
+from m5mm.utils.files import write_bytes_hashed, write_hashed, write_json
 
 FORMAT = 2
-META_FILE = 'meta.json'
 OPTIMIZER_FILE = 'optimizer.pt'
 SCHEDULER_FILE = 'scheduler.pt'
 SCALER_FILE = 'scaler.json'
@@ -74,18 +75,24 @@ class TrainingParts:
         return self.accelerator.process_index
 
 
-def _torch_save(value: Any, path: Path) -> Path:
-    torch.save(value, str(path))
-    return path
+def _torch_save(value: Any, path: Path) -> str:
+    """``torch.save`` streamed through a hashing writer: the sha256 of the bytes as they are written."""
+    return write_hashed(path, lambda handle: torch.save(value, handle))
 
 
-def write_parts(folder: Path, parts: TrainingParts, trainer_state: Dict[str, Any]) -> List[Path]:
+def write_parts(folder: Path, parts: TrainingParts, trainer_state: Dict[str, Any]) -> Dict[Path, Optional[str]]:
     """Write this process's share of a checkpoint into ``folder`` (every process calls it).
 
+    The large files are hashed while they are written, never read back: ``optimizer.pt`` and
+    ``scheduler.pt`` by streaming ``torch.save`` through a hashing writer, ``model.safetensors``
+    from the in-memory buffer that safetensors serializes (one extra copy of the weights in host
+    memory while it is written). The small JSON and random-state files get None: they are hashed
+    from the file when ``meta.json`` is written.
+
     Returns:
-        The files this process wrote (DeepSpeed's collective save excluded).
+        ``{file: sha256 or None}`` of the files this process wrote (DeepSpeed's collective save excluded).
     """
-    acc, written = parts.accelerator, []
+    acc, written = parts.accelerator, {}
     if parts.deepspeed:
         # frozen pretrained weights stay out, as they do in the module's own state dict
         parts.model.save_checkpoint(str(folder), DEEPSPEED_TAG, exclude_frozen_parameters=True)
@@ -95,18 +102,19 @@ def write_parts(folder: Path, parts: TrainingParts, trainer_state: Dict[str, Any
         model_state, optimizer_state = unwrap_model(parts.model).state_dict(), parts.optimizer.state_dict()
     if acc.is_main_process:
         if not parts.deepspeed:
-            written.append(save_safetensors(model_state, folder / MODEL_FILE))
-            written.append(_torch_save(optimizer_state, folder / OPTIMIZER_FILE))
-        written.append(_torch_save(parts.scheduler.state_dict(), folder / SCHEDULER_FILE))
+            written[folder / MODEL_FILE] = write_bytes_hashed(folder / MODEL_FILE, safetensors_bytes(model_state))
+            written[folder / OPTIMIZER_FILE] = _torch_save(optimizer_state, folder / OPTIMIZER_FILE)
+        written[folder / SCHEDULER_FILE] = _torch_save(parts.scheduler.state_dict(), folder / SCHEDULER_FILE)
         if acc.scaler is not None:
-            written.append(write_json(folder / SCALER_FILE, acc.scaler.state_dict()))
-    written.append(write_json(folder / trainer_state_file(parts.rank), dict(trainer_state, accelerator_step=acc.step)))
-    written += save_rng_state(folder, parts.rank)
+            written[write_json(folder / SCALER_FILE, acc.scaler.state_dict())] = None
+    state_file = write_json(folder / trainer_state_file(parts.rank), dict(trainer_state, accelerator_step=acc.step))
+    written.update(dict.fromkeys([state_file, *save_rng_state(folder, parts.rank)]))
     return written
 
 
 def check_files(folder: Path, meta: Dict[str, Any], rank: int) -> None:
-    """Every file ``meta.json`` lists is there with its size; this process's files are listed."""
+    """Every file ``meta.json`` lists is there with its size; this process's files are listed; the files this
+    process reads (shared ones and its own) have their recorded sha256 (when one is recorded)."""
     files = meta.get('files')
     if meta.get('format') != FORMAT or not isinstance(files, dict):
         raise CheckpointError(
@@ -118,13 +126,11 @@ def check_files(folder: Path, meta: Dict[str, Any], rank: int) -> None:
         if name not in files:
             raise CheckpointError(f'{folder / name}: missing; the checkpoint was written by {meta.get("processes")} '
                                   f'process(es), so process {rank} has no state in it')
-    for name, size in files.items():
-        path = folder / name
-        if not path.is_file():
-            raise CheckpointError(f'{path}: missing (listed in {META_FILE})')
-        if path.stat().st_size != size:
-            raise CheckpointError(f'{path}: {path.stat().st_size} bytes, but {META_FILE} recorded {size} '
-                                  f'(truncated or replaced)')
+    for name in files:
+        verify_file(folder, meta, name, digest=False)
+    for name in files:   # (another process checks its own files' digests)
+        if file_owner(name) in (None, rank):
+            verify_file(folder, meta, name)
 
 
 def _read_trainer_state(path: Path) -> Dict[str, Any]:
@@ -137,9 +143,7 @@ def _read_trainer_state(path: Path) -> Dict[str, Any]:
 
 def read_parts(folder: Path, parts: TrainingParts) -> Dict[str, Any]:
     """Read and check this process's share of checkpoint ``folder`` (nothing is applied yet)."""
-    meta = read_json(folder / META_FILE)
-    if not isinstance(meta, dict):
-        raise CheckpointError(f'{folder / META_FILE}: not a JSON object')
+    meta = read_meta(folder)
     check_files(folder, meta, parts.rank)
     loaded: Dict[str, Any] = dict(meta=meta, trainer_state=_read_trainer_state(folder / trainer_state_file(parts.rank)),
                                   rng=read_rng_state(folder, parts.rank),

@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Dict, List, Optional
 
 from m5mm.engine.checkpoint import CONFIG_JSON, check_resumable, list_checkpoints
+from m5mm.engine.checkpoint_integrity import verify_in_checkpoint
 from m5mm.engine.data import data_state, restore_data_state
 from m5mm.engine.run_config import config_changes, config_json, run_defining
 from m5mm.engine.safe_load import CheckpointError, read_json
@@ -23,7 +24,7 @@ if TYPE_CHECKING:
 
 def check_fresh_start(work_dir: Path, resume: Optional[str]) -> None:
     """A run that does not resume must not write into a work dir that holds another run's checkpoints."""
-    existing = list_checkpoints(str(work_dir))
+    existing = list_checkpoints(str(work_dir), quiet=resume is not None)   # (a resume lists them again)
     if resume is None and existing:
         raise ConfigError(f'work dir {work_dir} already holds a run (checkpoints up to {existing[-1].name}). '
                           f'Continue it with --resume, or train in another --work-dir')
@@ -70,6 +71,7 @@ def restore_state(trainer: 'Trainer', state: Dict[str, Any]) -> None:
 
 
 def _config_changes(path: Path, new: Dict[str, Any], allow_config_change: bool) -> List[str]:
+    verify_in_checkpoint(path / CONFIG_JSON)   # a damaged config.json falls back like any damaged file
     changes = config_changes(read_json(path / CONFIG_JSON), new)
     defining = run_defining(changes)
     if defining and not allow_config_change:
@@ -90,8 +92,8 @@ def resume_from(trainer: 'Trainer', candidates: List[Path], *, cfg_options: Opti
     """
     new = config_json(trainer.cfg)
     for i, path in enumerate(candidates):
-        check_resumable(path, trainer.accelerator)
         try:
+            check_resumable(path, trainer.accelerator)
             changes = _config_changes(path, new, allow_config_change)
             state = trainer.checkpoints.load(path)
         except CheckpointError as exc:

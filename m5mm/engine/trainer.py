@@ -10,7 +10,8 @@ from torch import Tensor
 
 from m5mm.engine.accelerator import build_accelerator
 from m5mm.engine.builder import build_hooks, build_model, import_config_modules, keyed_hooks
-from m5mm.engine.checkpoint import CheckpointManager, recover_interrupted_saves, resume_candidates
+from m5mm.engine.checkpoint import (CONFIG_JSON, CheckpointManager, recover_interrupted_saves,
+                                    resume_candidates)
 from m5mm.engine.checkpoint_parts import TrainingParts
 from m5mm.engine.contrastive_accumulation import build_contrastive_accumulator
 from m5mm.engine.data import (batches_per_process, build_dataset, build_train_loader, describe_empty_split,
@@ -25,6 +26,7 @@ from m5mm.engine.weights import load_model_weights
 from m5mm.engine.work_dir import lock_work_dir
 from m5mm.utils.config import check_config
 from m5mm.utils.distributed import unwrap_model
+from m5mm.utils.files import write_json
 from m5mm.utils.logging import close_log_file, get_logger, log_exception_to_file
 from m5mm.version import __version__
 
@@ -107,6 +109,7 @@ class Trainer:
         resumed = resume_from(self, candidates, cfg_options=cfg_options, allow_config_change=allow_config_change)
         if self.is_main and (not resumed or not (self.work_dir / 'config.py').is_file()):
             cfg.dump(str(self.work_dir / 'config.py'))   # a resumed run keeps the original
+            write_json(self.work_dir / CONFIG_JSON, config_json(cfg))   # what loaders read (never config.py)
         self.logger.info('Model: %.2f M trainable parameters; %d processes (%s), precision %s; '
                          '%d epochs x %d steps', self.num_parameters() / 1e6, self.accelerator.num_processes,
                          self.accelerator.distributed_type, self.accelerator.mixed_precision,

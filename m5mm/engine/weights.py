@@ -5,7 +5,8 @@ weights: from a training checkpoint (``model.safetensors``; DeepSpeed ZeRO folde
 one fp32 state dict with DeepSpeed's ``zero_to_fp32`` under :func:`deepspeed_weights_only`;
 ``pytorch_model.bin`` of checkpoints written before format 2), or from a ``.safetensors`` /
 ``.pt`` / ``.bin`` file. Torch files are read weights-only; a file holding anything else is a
-:class:`~m5mm.engine.safe_load.CheckpointError`.
+:class:`~m5mm.engine.safe_load.CheckpointError`, and so is a checkpoint file whose size or sha256
+differs from what its checkpoint's ``meta.json`` recorded (:mod:`m5mm.engine.checkpoint_integrity`).
 
 Tied weights (an LM head sharing the token embedding, the table encoder sharing the text BERT)
 are stored once in safetensors files; the file's metadata maps each tied name to the stored one
@@ -15,11 +16,12 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Dict, Tuple, Union
+from typing import Dict, Optional, Tuple, Union
 
 import torch
 from torch import Tensor, nn
 
+from m5mm.engine.checkpoint_integrity import META_FILE, read_meta, verify_files, verify_in_checkpoint
 from m5mm.engine.safe_load import CheckpointError, deepspeed_weights_only, load_tensor_file
 
 PathLike = Union[str, Path]
@@ -28,9 +30,8 @@ _LEGACY_FILE = 'pytorch_model.bin'   # checkpoints of format 1 (read weights-onl
 TIED_KEY = 'm5mm_tied'               # safetensors metadata: {tied name: stored name}
 
 
-def save_safetensors(state: Dict[str, Tensor], path: PathLike) -> Path:
-    """Write ``state`` as safetensors, each shared tensor once (the ties go to the metadata)."""
-    from safetensors.torch import save_file
+def _stored_once(state: Dict[str, Tensor]) -> Tuple[Dict[str, Tensor], Optional[Dict[str, str]]]:
+    """The tensors of ``state`` to store (each shared tensor once) and the metadata naming the ties."""
     unique: Dict[str, Tensor] = {}
     tied: Dict[str, str] = {}
     seen: Dict[Tuple, str] = {}
@@ -47,8 +48,22 @@ def save_safetensors(state: Dict[str, Tensor], path: PathLike) -> Path:
         shared = storage in storages and value.numel() > 0   # another view of a stored tensor: copy it
         storages.add(storage)
         unique[name] = value.clone().contiguous() if shared else value.contiguous()
-    save_file(unique, str(path), metadata={TIED_KEY: json.dumps(tied)} if tied else None)
+    return unique, {TIED_KEY: json.dumps(tied)} if tied else None
+
+
+def save_safetensors(state: Dict[str, Tensor], path: PathLike) -> Path:
+    """Write ``state`` as safetensors, each shared tensor once (the ties go to the metadata)."""
+    from safetensors.torch import save_file
+    unique, metadata = _stored_once(state)
+    save_file(unique, str(path), metadata=metadata)
     return Path(path)
+
+
+def safetensors_bytes(state: Dict[str, Tensor]) -> bytes:
+    """The bytes :func:`save_safetensors` would write (so a caller can hash them as it writes them)."""
+    from safetensors.torch import save
+    unique, metadata = _stored_once(state)
+    return save(unique, metadata=metadata)
 
 
 def load_safetensors(path: PathLike) -> Dict[str, Tensor]:
@@ -72,6 +87,7 @@ def load_safetensors(path: PathLike) -> Dict[str, Tensor]:
 
 
 def _load_file(path: Path) -> Dict[str, Tensor]:
+    verify_in_checkpoint(path)   # size and sha256 that the checkpoint's meta.json recorded, if it lists the file
     if path.suffix == '.safetensors':
         return load_safetensors(path)
     state = load_tensor_file(path)
@@ -94,6 +110,9 @@ def is_deepspeed_checkpoint(path: PathLike) -> bool:
 def _load_deepspeed(path: Path) -> Dict[str, Tensor]:
     from deepspeed.utils.zero_to_fp32 import get_fp32_state_dict_from_zero_checkpoint
     tag = (path / 'latest').read_text().strip()
+    if (path / META_FILE).is_file():
+        meta = read_meta(path)
+        verify_files(path, meta, [name for name in meta.get('files') or {} if name.startswith(f'{tag}/')])
     try:
         with deepspeed_weights_only():
             state = get_fp32_state_dict_from_zero_checkpoint(str(path), tag=tag)

@@ -21,7 +21,8 @@ def comma_list(text: str) -> list:
 def add_checkpoint_arguments(parser: argparse.ArgumentParser) -> None:
     """``CONFIG CHECKPOINT``, ``--feature`` and ``--modalities`` of the tools that run a trained model."""
     from m5mm.evaluation.features import KINDS
-    parser.add_argument('config', help='the config the checkpoint was trained with (or WORK_DIR/config.py)')
+    parser.add_argument('config', help='the config the checkpoint was trained with: a .py file (executed: name only '
+                                       'one you trust) or the checkpoint\'s config.json (read as data)')
     parser.add_argument('checkpoint', help='checkpoint dir, work dir (latest checkpoint) or weights file')
     parser.add_argument('--feature', default='joint', choices=KINDS, help='feature used (default joint)')
     parser.add_argument('--modalities', type=comma_list, default=None,

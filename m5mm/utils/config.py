@@ -2,8 +2,9 @@
 data-root retargeting, key checks."""
 from __future__ import annotations
 
+import re
 from pathlib import Path
-from typing import Any, Dict, Iterable, Mapping, Optional, Sequence, Tuple
+from typing import Any, Dict, Iterable, Iterator, Mapping, Optional, Sequence, Tuple
 
 from mmengine.config import Config
 
@@ -189,31 +190,62 @@ def _accepts(type_name: Any, argument: str) -> bool:
 
 
 def load_config(path: str, cfg_options: Optional[Dict[str, Any]] = None) -> Config:
-    """Load a config file, apply ``--cfg-options`` and check its keys.
+    """Load a Python config file (executed: only ever one the user named), apply ``--cfg-options``
+    (:func:`apply_cfg_options`) and check its keys."""
+    if not Path(path).is_file():
+        raise ConfigError(f'Config file not found: {path}')
+    return apply_cfg_options(Config.fromfile(path), cfg_options, source=path)
+
+
+def _python_values(options: Dict[str, Any]) -> Iterator[Tuple[str, str]]:
+    """The ``(key, value)`` of options whose value (or list item) is Python text such as ``dict(type=X)``."""
+    for key, value in options.items():
+        for item in value if isinstance(value, (list, tuple)) else [value]:
+            if isinstance(item, str) and re.match(r'\s*dict\s*\(', item):
+                yield key, item
+
+
+def check_cfg_options(options: Dict[str, Any]) -> None:
+    """Refuse ``--cfg-options`` that set ``custom_imports`` or hold Python text (never evaluated)."""
+    refused = [k for k in options if k.split('.')[0] in FILE_ONLY_KEYS]
+    if refused:
+        raise ConfigError(f'{refused[0]} cannot be set with --cfg-options (it imports modules); set it in a '
+                          f'config file')
+    for key, item in _python_values(options):
+        if key.split('.')[0] in ('hooks', 'custom_hooks', 'default_hooks'):
+            hint = ('add hooks in a config file (custom_hooks = [dict(type=...)] below _base_ = [YOUR_CONFIG]), '
+                    'or change a setting of a default hook with default_hooks.NAME.KEY=VALUE')
+        else:
+            hint = (f'set its entries one by one ({key}.KEY=VALUE), or write it in a config file that inherits '
+                    f'yours (_base_ = [YOUR_CONFIG])')
+        raise ConfigError(f'--cfg-options {key}: {item!r} is Python, which --cfg-options does not evaluate (values '
+                          f'are numbers, strings and [lists] of them); {hint}')
+
+
+def apply_cfg_options(cfg: Config, cfg_options: Optional[Dict[str, Any]] = None, *, source: str = 'the config'
+                      ) -> Config:
+    """Apply ``--cfg-options`` to a loaded config and check its keys; returns ``cfg``.
 
     ``data_root=DIR`` among the options retargets every dataset in the config to DIR;
     ``pretrained_root=DIR`` every pretrained model under the config's ``pretrained_root``; a top-level
     ``on_bad_line`` (in the file or the options) applies to every dataset. ``custom_imports`` may
     only be set in a config file.
+
+    Args:
+        source: the config's file, for messages.
     """
-    if not Path(path).is_file():
-        raise ConfigError(f'Config file not found: {path}')
-    cfg = Config.fromfile(path)
     options = dict(cfg_options or {})
-    refused = [k for k in options if k.split('.')[0] in FILE_ONLY_KEYS]
-    if refused:
-        raise ConfigError(f'{refused[0]} cannot be set with --cfg-options (it imports modules); set it in a '
-                          f'config file')
+    check_cfg_options(options)
     data_root = options.pop('data_root', None)
     pretrained_root = options.pop('pretrained_root', None)
     if options:
         cfg.merge_from_dict(options)
     if pretrained_root is not None and retarget_pretrained_root(cfg, str(pretrained_root)) == 0:
-        raise ConfigError(f'pretrained_root={pretrained_root} given, but no model of {path} is under its '
+        raise ConfigError(f'pretrained_root={pretrained_root} given, but no model of {source} is under its '
                           f'pretrained_root {cfg.get("pretrained_root")!r}')
     if data_root is not None:
         if retarget_data_root(cfg, str(data_root)) == 0:
-            raise ConfigError(f'data_root={data_root} given, but the config {path} has no dataset to retarget')
+            raise ConfigError(f'data_root={data_root} given, but the config {source} has no dataset to retarget')
     apply_on_bad_line(cfg)
     check_config(cfg)
     return cfg

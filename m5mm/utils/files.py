@@ -1,11 +1,13 @@
-"""Durable file writes (fsync before rename, so a crash never leaves a half-written file in place)
-and JSON reads whose errors name the file."""
+"""Durable file writes (fsync before rename, so a crash never leaves a half-written file in place),
+JSON reads whose errors name the file, and sha256 digests of files, taken from the bytes as they are
+written where the writer is m5mm's."""
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 from pathlib import Path
-from typing import Any, Iterable, Type, Union
+from typing import Any, BinaryIO, Callable, Iterable, Type, Union
 
 PathLike = Union[str, Path]
 
@@ -88,3 +90,46 @@ def atomic_write_text(path: PathLike, text: str) -> Path:
 def atomic_write_json(path: PathLike, value: Any, *, indent: int = 2) -> Path:
     """:func:`atomic_write_text` of ``value`` as JSON."""
     return atomic_write_text(path, json.dumps(value, indent=indent))
+
+
+def sha256_file(path: PathLike, chunk: int = 1 << 20) -> str:
+    """Hex sha256 of a file's bytes (read once, in chunks)."""
+    digest = hashlib.sha256()
+    with open(path, 'rb') as handle:
+        for block in iter(lambda: handle.read(chunk), b''):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+class Sha256Writer:
+    """A binary file open for writing that hashes every byte on its way to the file.
+
+    Writers that stream into a file object (``torch.save``) are given this instead of the file:
+    the digest is that of the bytes written, without reading the file back.
+    """
+
+    def __init__(self, handle: BinaryIO) -> None:
+        self.handle = handle
+        self.digest = hashlib.sha256()
+
+    def write(self, data) -> int:
+        self.digest.update(data)
+        return self.handle.write(data)
+
+    def flush(self) -> None:
+        self.handle.flush()
+
+
+def write_hashed(path: PathLike, write: Callable[[Sha256Writer], Any]) -> str:
+    """Create ``path`` with ``write(file)``, fsync it, and return the hex sha256 of the bytes written."""
+    with open(path, 'wb') as handle:
+        writer = Sha256Writer(handle)
+        write(writer)
+        handle.flush()
+        os.fsync(handle.fileno())
+    return writer.digest.hexdigest()
+
+
+def write_bytes_hashed(path: PathLike, data: bytes) -> str:
+    """Write ``data`` to ``path`` (fsynced); returns its hex sha256."""
+    return write_hashed(path, lambda handle: handle.write(data))

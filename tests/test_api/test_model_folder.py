@@ -32,7 +32,7 @@ def _rewrite_config(folder, change):
 
 
 def test_round_trips_give_identical_outputs(folder_encoder, tiny_work_dir, tmp_path, demo_root):
-    from_run = ProductEncoder.from_pretrained(tiny_work_dir, device='cpu')   # latest checkpoint + its config.py
+    from_run = ProductEncoder.from_pretrained(tiny_work_dir, device='cpu')   # latest checkpoint + its config.json
     records = RECORDS + [dict(id='d', image=str(demo_root / 'images' / 'D00000.jpg'))]
     expected = from_run.encode(records, progress=False).features
     np.testing.assert_array_equal(folder_encoder.encode(records, progress=False).features, expected)

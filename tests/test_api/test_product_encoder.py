@@ -35,7 +35,8 @@ def _records(demo_root, split):
 def test_vectors_equal_tools_extract_features(encoder, tiny_work_dir, demo_root, tmp_path, modalities):
     out = tmp_path / 'gallery.npz'
     extra = ['--modalities', modalities] if modalities else []
-    _tool('extract_features').main([str(tiny_work_dir / 'config.py'), str(tiny_work_dir), '--split', 'gallery',
+    # the run's config.json, read as data (the config.py dump lists the modalities sorted, not in training order)
+    _tool('extract_features').main([str(tiny_work_dir / 'config.json'), str(tiny_work_dir), '--split', 'gallery',
                                     '--out', str(out)] + extra)
     expected = load_features(str(out))
     records = _records(demo_root, 'gallery')

@@ -51,12 +51,50 @@ def assert_live(path: Path, marker: Path) -> None:
 
 
 def plant_in_checkpoint(checkpoint: Path, name: str, marker: Path, *, raw: bool = False) -> Path:
-    """Replace ``checkpoint/name`` with a planted file and record its new size in ``meta.json``, as an
-    attacker with write access would, so the file reaches the loader instead of the size check."""
+    """Replace ``checkpoint/name`` with a planted file and record its new size and sha256 in ``meta.json``,
+    as an attacker with write access would, so the file reaches the loader instead of the integrity check."""
     path = Path(checkpoint) / name
     (plant_raw_pickle if raw else plant_torch_file)(path, marker)
+    record_in_meta(checkpoint, name)
+    return path
+
+
+def record_in_meta(checkpoint: Path, name: str) -> None:
+    """Record ``checkpoint/name``'s current size (and sha256, where meta.json keeps digests) in ``meta.json``."""
+    from m5mm.utils.files import sha256_file
+    path = Path(checkpoint) / name
     meta_path = Path(checkpoint) / 'meta.json'
     meta = json.loads(meta_path.read_text())
     meta['files'][name] = path.stat().st_size
+    if 'sha256' in meta:
+        meta['sha256'][name] = sha256_file(path)
     meta_path.write_text(json.dumps(meta))
-    return path
+
+
+def _tensors(value) -> list:
+    if isinstance(value, torch.Tensor):
+        return [value]
+    if isinstance(value, dict):
+        return [t for item in value.values() for t in _tensors(item)]
+    if isinstance(value, (list, tuple)):
+        return [t for item in value for t in _tensors(item)]
+    return []
+
+
+def flip_a_stored_byte(path: Path) -> int:
+    """Damage ``path`` in place, size unchanged: flip one bit in the stored bytes of its largest tensor
+    (so the file still loads, with one wrong value). Returns the offset changed."""
+    path = Path(path)
+    if path.suffix == '.safetensors':
+        from safetensors.torch import load_file
+        tensors = list(load_file(str(path)).values())
+    else:
+        tensors = _tensors(torch.load(str(path), weights_only=True))
+    largest = max(tensors, key=lambda t: t.numel() * t.element_size())
+    data = bytearray(path.read_bytes())
+    at = data.find(largest.contiguous().view(torch.uint8).numpy().tobytes())
+    assert at > 0, f'the bytes of a tensor of {path} were not found in the file'
+    at += largest.numel() * largest.element_size() // 2
+    data[at] ^= 0x01
+    path.write_bytes(bytes(data))
+    return at

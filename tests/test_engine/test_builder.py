@@ -42,3 +42,8 @@ def test_bad_hook_configs_name_the_problem():
         build_hooks(Config(dict(hooks=[dict(type='TensorboardLoggerHook')])))
     with pytest.raises(ConfigError, match='custom_hooks must be a list'):
         hook_configs(Config(dict(custom_hooks=dict(type='CheckpointHook'))))
+    with pytest.raises(ConfigError, match=r"custom_hooks holds 'dict\(type=RunSummaryHook\)', which is not a hook "
+                                          r"config \(a dict with a type\)"):
+        hook_configs(Config(dict(custom_hooks=['dict(type=RunSummaryHook)'])))
+    with pytest.raises(ConfigError, match=r"hooks holds 'CheckpointHook', which is not a hook config"):
+        hook_configs(Config(dict(hooks=['CheckpointHook'])))

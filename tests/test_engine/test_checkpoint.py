@@ -16,7 +16,8 @@ from m5mm.engine.checkpoint_parts import TrainingParts
 from m5mm.engine.safe_load import CheckpointError
 from m5mm.engine.schedulers import WarmupLinearDecayLR
 from m5mm.engine.weights import load_model_state_dict
-from tests.test_engine.planted import assert_live, plant_in_checkpoint
+from m5mm.utils.files import sha256_file
+from tests.test_engine.planted import assert_live, flip_a_stored_byte, plant_in_checkpoint
 
 STATE = dict(epoch=1, step=4, batch_in_epoch=2, samples=32,
              extra=dict(hook_states=dict(MetricsLoggerHook=dict(values={'loss': [1.5]}, samples=8))))
@@ -145,6 +146,57 @@ def test_a_truncated_or_missing_part_is_an_error_naming_it(saved):
     (other / 'rng_0.json').unlink()
     with pytest.raises(CheckpointError, match=r'rng_0\.json: missing'):
         manager.load(other)
+
+
+def test_meta_records_the_sha256_of_every_file_as_written(saved):
+    path, _, _ = saved
+    meta = json.loads((path / 'meta.json').read_text())
+    assert set(meta['sha256']) == set(meta['files'])
+    assert all(meta['sha256'][name] == sha256_file(path / name) for name in meta['files'])
+
+
+@pytest.mark.parametrize('name', ['model.safetensors', 'optimizer.pt'])
+def test_a_flipped_byte_is_an_error_naming_the_file_and_restores_nothing(saved, name):
+    path, _, _ = saved
+    size = (path / name).stat().st_size
+    flip_a_stored_byte(path / name)
+    assert (path / name).stat().st_size == size
+    fresh = _parts(seed=1)
+    before = {k: v.clone() for k, v in fresh.model.state_dict().items()}
+    with pytest.raises(CheckpointError, match=rf'{name.replace(".", "[.]")}: its sha256 differs from the one '
+                                              rf'meta.json recorded'):
+        CheckpointManager(fresh.accelerator, str(path.parent.parent), parts=fresh).load(path)
+    assert all(torch.equal(v, before[k]) for k, v in fresh.model.state_dict().items())
+    if name == 'model.safetensors':   # every reader of the weights checks them (load_from, evaluation, export)
+        with pytest.raises(CheckpointError, match=r'model[.]safetensors: its sha256 differs'):
+            load_model_state_dict(path)
+        with pytest.raises(CheckpointError, match=r'model[.]safetensors: its sha256 differs'):
+            load_model_state_dict(path / name)
+
+
+def test_a_checkpoint_without_digests_is_checked_by_size(saved):
+    path, manager, parts = saved
+    meta = json.loads((path / 'meta.json').read_text())
+    del meta['sha256']                                   # as written before digests were recorded
+    (path / 'meta.json').write_text(json.dumps(meta))
+    assert {k: manager.load(path)[k] for k in STATE} == STATE
+    assert set(load_model_state_dict(path)) == {'embed.weight', 'head.weight', 'proj.weight', 'proj.bias'}
+    with open(path / 'optimizer.pt', 'r+b') as handle:
+        handle.truncate(100)
+    with pytest.raises(CheckpointError, match=r'optimizer\.pt: 100 bytes, but meta.json recorded'):
+        manager.load(path)
+
+
+def test_a_step_folder_without_meta_is_skipped_with_a_warning(saved, caplog):
+    import logging
+    path, _, _ = saved
+    work_dir = str(path.parent.parent)
+    unfinished = path.with_name('step_00000009')
+    unfinished.mkdir()
+    (unfinished / 'model.safetensors').write_bytes((path / 'model.safetensors').read_bytes())
+    with caplog.at_level(logging.WARNING, logger='m5mm'):
+        assert list_checkpoints(work_dir) == [path]
+    assert 'Skipping checkpoint' in caplog.text and 'step_00000009' in caplog.text and 'has no meta.json' in caplog.text
 
 
 def test_a_checkpoint_of_the_old_pickle_format_is_refused(saved, tmp_path):

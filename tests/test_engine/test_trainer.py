@@ -192,6 +192,21 @@ def test_a_damaged_newest_checkpoint_is_an_error_or_an_announced_fallback(two_ch
     assert [r['step'] for r in _rows(work_dir)] == [1, 2, 3]
 
 
+@pytest.mark.parametrize('name', ['model.safetensors', 'optimizer.pt'])
+def test_a_newest_checkpoint_damaged_in_place_falls_back_naming_the_file(two_checkpoints, demo_root, tmp_path, name):
+    from tests.test_engine.planted import flip_a_stored_byte
+    config, original = two_checkpoints
+    work_dir = _copy(original, tmp_path)
+    newest = work_dir / 'checkpoints' / 'step_00000002'
+    flip_a_stored_byte(newest / name)   # same size: only its sha256 tells
+    resumed = run_training(config, work_dir=str(work_dir), cfg_options=_opts(demo_root), resume='auto', max_steps=3)
+    log = (work_dir / 'train.log').read_text()
+    assert f'{newest / name}: its sha256 differs from the one meta.json recorded' in log
+    assert 'FALLING BACK to the previous complete checkpoint' in log and 'step_00000001' in log
+    assert resumed.state.step == 3 and [r['step'] for r in _rows(work_dir)] == [1, 2, 3]
+    assert json.loads((work_dir / 'resumes.jsonl').read_text().splitlines()[-1])['step'] == 1
+
+
 def test_resume_keeps_the_config_records_overrides_and_refuses_another_experiment(
         two_checkpoints, demo_root, tmp_path):
     from m5mm.utils.config import ConfigError

@@ -104,6 +104,18 @@ def test_custom_imports_cannot_come_from_an_override(config_tree):
     assert load_config(str(config_tree / 'imports.py')).custom_imports.imports == ['json']
 
 
+@pytest.mark.parametrize('option,hint', [
+    ({'custom_hooks': ['dict(type=EvaluationHook)']}, r'add hooks in a config file \(custom_hooks = \[dict'),
+    ({'default_hooks.extra': 'dict(type=EvaluationHook)'}, r'add hooks in a .*default_hooks\.NAME\.KEY=VALUE'),
+    ({'model.fusion': 'dict(type="ScaleFusion", dim=8)'}, r'set its entries one by one \(model\.fusion\.KEY=VALUE\)'),
+])
+def test_python_in_an_override_is_a_clear_error(config_tree, option, hint):
+    key = next(iter(option))
+    with pytest.raises(ConfigError, match=rf'--cfg-options {key}: .* is Python, which --cfg-options does not '
+                                          rf'evaluate .*; {hint}'):
+        load_config(str(config_tree / 'leaf.py'), option)
+
+
 def test_one_top_level_on_bad_line_covers_every_dataset(config_tree):
     cfg = load_config(str(config_tree / 'leaf.py'), {'on_bad_line': 'skip'})
     assert cfg.train_dataloader.dataset.on_bad_line == cfg.test_dataloader.dataset.on_bad_line == 'skip'

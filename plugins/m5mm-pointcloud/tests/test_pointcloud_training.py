@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import json
 
+import numpy as np
 import pytest
 import torch
 from mmengine.config import Config
@@ -64,3 +65,18 @@ def test_a_prepared_data_root_and_the_paper_size_config(pc_demo_root):
     assert set(cfg.train_dataloader.dataset.modalities) == SIX
     encoder = ENCODERS.build(cfg.model.encoders.pointcloud)
     assert encoder.dim == 768 and encoder.num_groups == 64 and encoder.target_dim == 96
+
+
+def test_a_run_with_the_plugin_modality_loads_from_its_config_json(tiny6_config, pc_demo_root, tmp_path):
+    from m5mm.api import ProductEncoder
+    work_dir = tmp_path / 'run'
+    run_training(tiny6_config, work_dir=str(work_dir), max_steps=1,
+                 cfg_options={'data_root': str(pc_demo_root),
+                              'hooks': [dict(type='CheckpointHook', by_epoch=True, max_keep=1)]})
+    saved = json.loads((work_dir / 'checkpoints' / 'step_00000001' / 'config.json').read_text())
+    assert saved['model']['encoders']['pointcloud']['type'] == 'PointCloudEncoder' and 'custom_imports' not in saved
+    encoder = ProductEncoder.from_pretrained(work_dir, device='cpu')   # registered through the entry point only
+    assert encoder.model.modalities == ['image', 'text', 'table', 'video', 'audio', 'pointcloud']
+    record = json.loads((pc_demo_root / 'manifest.jsonl').read_text().splitlines()[0])
+    only_points = encoder.encode([record], data_root=str(pc_demo_root), modalities=['pointcloud'], progress=False)
+    assert only_points.present['pointcloud'].all() and np.isfinite(only_points.features).all()
