@@ -48,18 +48,16 @@ class CollapseMonitorHook(Hook):
         self._values: Dict[str, Deque[float]] = defaultdict(lambda: deque(maxlen=self.window))
         self.collapsed: Set[str] = set()
         self.warned: Set[str] = set()
-        self._reasons: Dict[str, str] = {}
 
     def state_dict(self) -> Dict[str, Any]:
         return dict(values={k: list(v) for k, v in self._values.items()}, collapsed=sorted(self.collapsed),
-                    warned=sorted(self.warned), reasons=dict(self._reasons))
+                    warned=sorted(self.warned))
 
     def load_state_dict(self, state: Dict[str, Any]) -> None:
         for key, values in state.get('values', {}).items():
             self._values[key].extend(float(v) for v in values)
         self.collapsed = set(state.get('collapsed', ()))
         self.warned = set(state.get('warned', self.collapsed))
-        self._reasons = dict(state.get('reasons', {}))
 
     def before_run(self, trainer) -> None:
         model = unwrap_model(trainer.model)
@@ -104,14 +102,12 @@ class CollapseMonitorHook(Hook):
             if means.get('std', float('inf')) < std_limit:
                 reasons.append(f'per-dimension std {means["std"]:.4f} < {std_limit:.4f}')
         collapsed = bool(reasons)
-        if collapsed:
-            self._reasons[modality] = ' and '.join(reasons)
         if collapsed and modality not in self.collapsed:
             self.collapsed.add(modality)
             if trainer.state.step < self.warmup_steps:
                 trainer.logger.info('Step %d: the %s embeddings are close together (%s), as is common in the first '
                                     'steps; a warning follows if this lasts past step %d', trainer.state.step,
-                                    modality, self._reasons[modality], self.warmup_steps)
+                                    modality, ' and '.join(reasons), self.warmup_steps)
         elif not collapsed and modality in self.collapsed:
             self.collapsed.discard(modality)
             self.warned.discard(modality)
@@ -122,10 +118,17 @@ class CollapseMonitorHook(Hook):
         """One warning, with advice, per collapsed modality not yet warned about."""
         for modality in sorted(self.collapsed - self.warned):
             self.warned.add(modality)
+            means = self.means(modality)
+            spread = []
+            if means.get('cos', 0.0) > self.cos_threshold - self.margin:
+                spread.append(f'mean pairwise cosine {means["cos"]:.3f}, threshold {self.cos_threshold:.2f}')
+            std_limit = None if self.std_threshold is None else self.std_threshold * (1 + self.margin)
+            if std_limit is not None and means.get('std', float('inf')) < std_limit:
+                spread.append(f'per-dimension std {means["std"]:.4f}, threshold {self.std_threshold:.4f}')
             trainer.logger.warning(
                 'Step %d: the %s embeddings have collapsed (%s, mean of the last %d steps, %s): every product '
                 'gets nearly the same %s vector, so %s adds little to search. If %s should tell products apart '
                 'in your data, check its files (tools/inspect_dataset.py DATA --decode) and try '
                 'model.modality_dropout=0.3, a lower optim.optimizer.lr or more data; see docs/training.md, '
-                '"Collapse monitor"', trainer.state.step, modality, self._reasons.get(modality, ''), self.window,
+                '"Collapse monitor"', trainer.state.step, modality, '; '.join(spread), self.window,
                 when, modality, modality, modality)
