@@ -55,7 +55,7 @@ def tool_main(main: Callable) -> Callable:
         args = list(sys.argv[1:] if argv is None else argv)
         try:
             return main(args)
-        except Exception as exc:  # noqa: B902 -- sorted below; a bug is re-raised untouched
+        except Exception as exc:   # sorted below: a bug is re-raised untouched
             if DEBUG_FLAG in args or not is_user_error(exc):
                 raise
             raise report_user_error(exc, prog=os.path.basename(main.__code__.co_filename)) from None
