@@ -16,29 +16,40 @@ PathLike = Union[str, Path]
 
 
 def _pretrained_entries(node: Any, prefix: str = '') -> Dict[str, str]:
-    """``{'encoders.text.pretrained': '/local/folder'}`` for every pretrained backbone folder the config names."""
+    """``{'encoders.text.pretrained': 'folder or hub id'}`` for every ``pretrained`` a config names
+    (list items by index: ``'image.pipeline.1.pretrained'``)."""
     found: Dict[str, str] = {}
-    if isinstance(node, dict):
-        for key, value in node.items():
-            dotted = f'{prefix}.{key}' if prefix else str(key)
-            if key == 'pretrained' and isinstance(value, str) and os.path.isdir(value):
-                found[dotted] = value
-            else:
-                found.update(_pretrained_entries(value, dotted))
+    items = node.items() if isinstance(node, dict) else enumerate(node) if isinstance(node, list) else ()
+    for key, value in items:
+        dotted = f'{prefix}.{key}' if prefix else str(key)
+        if key == 'pretrained' and isinstance(value, str):
+            found[dotted] = value
+        else:
+            found.update(_pretrained_entries(value, dotted))
     return found
 
 
-def _export_pretrained(model_cfg: Dict[str, Any], out: Path) -> Tuple[Dict[str, Any], Dict[str, str], list]:
-    """Copy pretrained backbone folders into ``out/pretrained/<n>``; the config then names them relatively."""
+def _export_pretrained(configs: Dict[str, Any], out: Path) -> Tuple[Dict[str, Any], Dict[str, Dict[str, str]], list]:
+    """Copy every pretrained model that ``configs`` (``{'model': ..., 'modalities': ...}``) name into
+    ``out/pretrained/<n>`` (one copy per folder; a hub id through its local cache); the configs then
+    name them relatively: ``({'model': cfg, ...}, {'model': {dotted: 'pretrained/<n>'}, ...}, files)``."""
+    from m5mm.utils.pretrained_source import resolve_pretrained
+
     from .loading import set_dotted
-    model_cfg = json.loads(json.dumps(model_cfg))
-    relative, files = {}, []
-    for n, (dotted, folder) in enumerate(sorted(_pretrained_entries(model_cfg).items())):
-        rel = f'{PRETRAINED_DIR}/{n}'
-        files += [f'{rel}/{name}' for name in copy_pretrained(folder, out / rel)]
-        set_dotted(model_cfg, dotted, rel)
-        relative[dotted] = rel
-    return model_cfg, relative, files
+    configs = {part: to_json_data(cfg, part) for part, cfg in configs.items()}
+    entries = {(part, dotted): source for part, cfg in configs.items()
+               for dotted, source in _pretrained_entries(cfg).items()}
+    relative: Dict[str, Dict[str, str]] = {part: {} for part in configs}
+    copies: Dict[str, str] = {}
+    files: list = []
+    for (part, dotted), source in sorted(entries.items()):
+        folder = os.path.realpath(resolve_pretrained(source, what=f'{part}.{dotted}'))
+        if folder not in copies:
+            copies[folder] = f'{PRETRAINED_DIR}/{len(copies)}'
+            files += [f'{copies[folder]}/{name}' for name in copy_pretrained(folder, out / copies[folder])]
+        set_dotted(configs[part], dotted, copies[folder])
+        relative[part][dotted] = copies[folder]
+    return configs, relative, files
 
 
 def _write_tokenizer(tokenizer, out: Path) -> list:
@@ -47,8 +58,12 @@ def _write_tokenizer(tokenizer, out: Path) -> list:
     if tokenizer.path is not None:
         names = copy_tokenizer(tokenizer.path, out / TOKENIZER_DIR)
     else:
-        tokenizer.tokenizer.save_pretrained(str(out / TOKENIZER_DIR))
-        names = [p.name for p in (out / TOKENIZER_DIR).iterdir() if p.suffix == '.json']
+        folder = out / TOKENIZER_DIR
+        tokenizer.tokenizer.save_pretrained(str(folder))
+        for path in list(folder.iterdir()):   # m5mm loads tokenizer.json; a model folder holds JSON only
+            if path.suffix != '.json':
+                shutil.rmtree(path) if path.is_dir() else path.unlink()
+        names = sorted(p.name for p in folder.iterdir())
     return [f'{TOKENIZER_DIR}/{name}' for name in names]
 
 
@@ -57,18 +72,20 @@ def _fill(encoder, tmp: Path, evaluation: Mapping[str, Any]) -> None:
     state = {key: value.detach().cpu() for key, value in encoder.model.state_dict().items()}
     save_model_state_dict(state, tmp / WEIGHTS_FILE)
     files = [WEIGHTS_FILE] + _write_tokenizer(encoder.preprocessor.tokenizer, tmp)
-    model_cfg, pretrained, pretrained_files = _export_pretrained(encoder.config['model'], tmp)
+    configs, pretrained, pretrained_files = _export_pretrained(
+        dict(model=encoder.config['model'], modalities=encoder.preprocessor.modalities), tmp)
     files += pretrained_files
     if evaluation:
         (tmp / EVALUATION_FILE).write_text(json.dumps(to_json_data(evaluation, 'evaluation'), indent=1) + '\n',
                                            encoding='utf-8')
         files.append(EVALUATION_FILE)
-    config = dict(model=to_json_data(model_cfg, 'model config'),
+    config = dict(model=to_json_data(configs['model'], 'model config'),
                   data_meta=to_json_data(encoder.config['data_meta'], 'data meta'),
-                  modalities=to_json_data(encoder.preprocessor.modalities, 'modalities'),
+                  modalities=to_json_data(configs['modalities'], 'modalities'),
                   templates=encoder.config['templates'], feature=encoder.feature,
                   provenance=to_json_data(encoder.config.get('provenance') or {}, 'provenance'),
-                  pretrained=pretrained, files=file_hashes(tmp, files))
+                  pretrained=pretrained['model'], pipeline_pretrained=pretrained['modalities'],
+                  files=file_hashes(tmp, files))
     write_config(tmp, config)
     (tmp / CARD_FILE).write_text(render_card(config, evaluation, source=encoder.source), encoding='utf-8')
 

@@ -3,22 +3,72 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Any, Dict, Optional, Union
+from typing import Any, Dict, Optional, Set, Union
 
 from .model_folder import (CONFIG_FILE, EVALUATION_FILE, TOKENIZER_DIR, WEIGHTS_FILE, ModelFolderError,
-                           is_model_folder, read_config)
-from .preprocessor import Preprocessor, templates_to_json
+                           is_model_folder, read_config, read_folder_json)
+from .preprocessor import Preprocessor, templates_from_json, templates_to_json
 
 PathLike = Union[str, Path]
 
 
-def set_dotted(cfg: Dict[str, Any], dotted: str, value: Any) -> None:
-    """``cfg['a']['b'] = value`` for ``dotted='a.b'`` (the path must exist)."""
+def set_dotted(cfg: Any, dotted: str, value: Any) -> None:
+    """``cfg['a']['b'] = value`` for ``dotted='a.b'`` (the path must exist, KeyError/IndexError otherwise;
+    a number indexes a list)."""
     *parents, last = dotted.split('.')
     node = cfg
     for key in parents:
-        node = node[key]
-    node[last] = value
+        node = node[int(key)] if isinstance(node, list) else node[key]
+    if isinstance(node, dict) and last not in node:
+        raise KeyError(dotted)
+    node[int(last) if isinstance(node, list) else last] = value   # a list index out of range: IndexError
+
+
+def _local_pretrained(cfg: Any, entries: Dict[str, str], root: Path, where: str) -> Any:
+    """A copy of ``cfg`` whose ``pretrained`` entries name the folder's own ``pretrained/<n>``; any other
+    ``pretrained`` (a path or hub id outside the folder, whose files are not hashed) is refused."""
+    cfg = json.loads(json.dumps(cfg))
+    allowed: Set[str] = set()
+    for dotted, relative in entries.items():
+        try:
+            set_dotted(cfg, dotted, str(root / relative))
+        except (KeyError, IndexError, TypeError, ValueError):
+            raise ModelFolderError(f'{root / CONFIG_FILE}: {where}.{dotted} (pretrained) does not exist') from None
+        allowed.add(str(root / relative))
+    _refuse_outside(cfg, allowed, root, where)
+    return cfg
+
+
+def _refuse_outside(node: Any, allowed: Set[str], root: Path, where: str) -> None:
+    if isinstance(node, dict):
+        for key, value in node.items():
+            if key == 'pretrained' and value is not None and value not in allowed:
+                raise ModelFolderError(f'{root / CONFIG_FILE}: {where}.{key} = {value!r} names a model outside the '
+                                       f'folder (its files are not listed or hashed); export the model again '
+                                       f'with this m5mm, which copies it into pretrained/<n>')
+            _refuse_outside(value, allowed, root, f'{where}.{key}')
+    elif isinstance(node, list):
+        for i, value in enumerate(node):
+            _refuse_outside(value, allowed, root, f'{where}[{i}]')
+
+
+def _load_tokenizer(root: Path, config: Dict[str, Any]):
+    """The folder's tokenizer (None when it lists none), checked against the ids the model was trained with."""
+    from m5mm.datasets.tokenizer import load_tokenizer
+    folder = root / TOKENIZER_DIR
+    if not any(name.startswith(f'{TOKENIZER_DIR}/') for name in config['files']):
+        return None
+    try:
+        tokenizer = load_tokenizer(str(folder))
+    except Exception as exc:  # noqa: BLE001 - transformers / tokenizers raise many types for a bad file
+        raise ModelFolderError(f'{folder}: cannot load the tokenizer ({type(exc).__name__}: '
+                               f'{str(exc)[:300]})') from None
+    data_meta = config['data_meta'] if isinstance(config['data_meta'], dict) else {}
+    expected = data_meta.get('tokenizer')
+    if expected is not None and tokenizer.meta() != expected:
+        raise ModelFolderError(f'{folder}: the tokenizer gives {tokenizer.meta()}, the model was trained with '
+                               f'{expected} ({CONFIG_FILE} data_meta.tokenizer)')
+    return tokenizer
 
 
 def load_folder_parts(root: PathLike) -> Dict[str, Any]:
@@ -28,9 +78,9 @@ def load_folder_parts(root: PathLike) -> Dict[str, Any]:
     from m5mm.utils.plugins import load_plugins
     root = Path(root)
     config = read_config(root)
-    model_cfg = json.loads(json.dumps(config['model']))
-    for dotted, relative in (config.get('pretrained') or {}).items():
-        set_dotted(model_cfg, dotted, str(root / relative))
+    model_cfg = _local_pretrained(config['model'], config.get('pretrained') or {}, root, 'model')
+    modalities = _local_pretrained(config['modalities'], config.get('pipeline_pretrained') or {}, root,
+                                   'modalities')
     load_plugins()   # installed plugin packages only; nothing named by the folder is imported
     try:
         model = build_model(model_cfg, config['data_meta'])
@@ -41,12 +91,14 @@ def load_folder_parts(root: PathLike) -> Dict[str, Any]:
     except (KeyError, RuntimeError) as exc:
         raise ModelFolderError(f'{root / WEIGHTS_FILE} does not fit the model that {CONFIG_FILE} describes: '
                                f'{str(exc)[:500]}') from None
-    tokenizer_dir = root / TOKENIZER_DIR
-    preprocessor = Preprocessor.from_json(config['modalities'], config['templates'],
-                                          str(tokenizer_dir) if tokenizer_dir.is_dir() else None)
+    preprocessor = Preprocessor(modalities=modalities, tokenizer=_load_tokenizer(root, config),
+                                templates=templates_from_json(config['templates']))
     evaluation = {}
     if EVALUATION_FILE in config['files']:
-        evaluation = json.loads((root / EVALUATION_FILE).read_text(encoding='utf-8'))
+        evaluation = read_folder_json(root / EVALUATION_FILE)
+        if not isinstance(evaluation, dict):
+            raise ModelFolderError(f'{root / EVALUATION_FILE}: expected a JSON object')
+    config = dict(config, model=model_cfg, modalities=modalities)   # pretrained: this folder's copies
     return dict(model=model, preprocessor=preprocessor, config=config, evaluation=evaluation, source=str(root))
 
 

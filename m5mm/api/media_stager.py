@@ -7,15 +7,19 @@ to a private temporary folder, losslessly (encoded bytes as they are, images as 
 from __future__ import annotations
 
 import io
+import logging
 import os
 import shutil
 import tempfile
-from typing import Any, Dict, Mapping, Optional
+from typing import Any, Dict, List, Mapping, NamedTuple, Optional
 
 import numpy as np
 
+from m5mm.datasets.errors import MISSING_FILE, MediaError
 from m5mm.datasets.modalities.base_modality import ModalitySpec
 from m5mm.datasets.paths import resolve_media_path
+
+logger = logging.getLogger('m5mm')
 
 # (magic bytes at offset, suffix): decoders sniff content, the suffix only helps tools that look at it
 _SIGNATURES = ((0, b'\xff\xd8\xff', '.jpg'), (0, b'\x89PNG', '.png'), (0, b'GIF8', '.gif'), (8, b'WEBP', '.webp'),
@@ -31,6 +35,15 @@ def sniff_suffix(data: bytes) -> str:
     return '.bin'
 
 
+class MissingMedia(NamedTuple):
+    """A media path of a record that names no file."""
+
+    record: str      # the record's id (its position when it has none)
+    modality: str
+    given: str       # the path as the record gives it
+    tried: str       # the absolute path looked for
+
+
 class MediaStager:
     """Context manager that stages the media of raw records as files.
 
@@ -38,12 +51,15 @@ class MediaStager:
         specs: modality name -> spec (which record fields hold media paths).
         data_root: folder that relative paths are resolved in (and may not escape); None: paths
             are taken as given (relative to the working directory).
+
+    Paths that name no file are collected in :attr:`missing` (see :meth:`check_missing`).
     """
 
     def __init__(self, *, specs: Mapping[str, ModalitySpec], data_root: Optional[str] = None) -> None:
         self.specs = dict(specs)
         self.data_root = data_root
         self.folder: Optional[str] = None
+        self.missing: List[MissingMedia] = []
         self._count = 0
 
     def __enter__(self) -> 'MediaStager':
@@ -64,7 +80,31 @@ class MediaStager:
             value = out.get(spec.record_field)
             if spec.reads_path and value is not None:
                 out[spec.record_field] = self._stage(name, spec, value, position)
+                if isinstance(value, (str, os.PathLike)) and out[spec.record_field] \
+                        and not os.path.exists(out[spec.record_field]):
+                    self.missing.append(MissingMedia(str(record.get('id', position)), name, os.fspath(value),
+                                                     out[spec.record_field]))
         return out
+
+    def check_missing(self, *, on_error: str = 'raise') -> None:
+        """Report the media paths that name no file, with the folder they were looked up in and what
+        to change: a :class:`MediaError` (``on_error='raise'``) or one warning (they become absent)."""
+        if not self.missing:
+            return
+        first = self.missing[0]
+        if self.data_root is None:
+            where = f'the working directory {os.getcwd()}'
+            hint = ('relative media paths are looked up in the working directory; give data_root=the folder '
+                    'they are relative to (for manifest records: the catalogue folder holding manifest.jsonl)')
+        else:
+            where = f'data_root {os.path.abspath(self.data_root)}'
+            hint = 'check data_root: it should be the folder the records\' media paths are relative to'
+        more = f' ({len(self.missing) - 1} more media paths name no file)' if len(self.missing) > 1 else ''
+        message = (f'{first.modality} of record {first.record!r}: no file at {first.tried} '
+                   f'({first.given!r} looked up in {where}){more}; {hint}')
+        if on_error == 'raise':
+            raise MediaError(MISSING_FILE, message)
+        logger.warning('m5mm: %s (treated as absent)', message)
 
     def _stage(self, name: str, spec: ModalitySpec, value: Any, position: int) -> str:
         if isinstance(value, (str, os.PathLike)):

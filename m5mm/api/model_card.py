@@ -31,6 +31,12 @@ def _pct(value: Any) -> str:
     return f'{100 * value:.2f}' if isinstance(value, (int, float)) and value == value else 'n/a'
 
 
+#: What the retrieval columns of the card mean (docs/evaluation.md of m5mm has the protocol).
+RETRIEVAL_METRICS_NOTE = ('Retrieval: Prec@K = hits in the top K / K, Recall@K = hits in the top K / #positives, '
+                          'M5Prec@K = hits in the top K / min(K, #positives), the M5Product paper\'s "Prec@K"; '
+                          'mAP@K averages the precision at each hit in the top K over those hits.')
+
+
 def results_tables(results: Mapping[str, Mapping[str, float]]) -> str:
     """One markdown table per group of results with the same metrics (values in %)."""
     from m5mm.evaluation.tasks.runner import group_results
@@ -83,7 +89,8 @@ def render_card(config: Mapping[str, Any], evaluation: Optional[Mapping[str, Any
              "'image': 'p1.jpg'}])",
              "queries = encoder.encode_text(['red sneakers'])", '```', '',
              'Search a catalogue: `python tools/build_index.py MODEL --data-root CATALOGUE --out INDEX`, then '
-             '`python tools/serve.py MODEL --index INDEX` (see docs/inference.md of m5mm).', '']
+             '`python tools/serve.py MODEL --index INDEX` or `python tools/search.py MODEL --index INDEX --text '
+             '"red sneakers"` (see docs/inference.md of m5mm).', '']
     if evaluation.get('data'):
         parts += ['## Training data', '', data_section(evaluation['data']), '']
     if evaluation.get('results'):
@@ -91,6 +98,7 @@ def render_card(config: Mapping[str, Any], evaluation: Optional[Mapping[str, Any
         data_root = portable_path(where.get('data_root', '?'))
         parts += ['## Evaluation', '', f'On the query/gallery splits of `{data_root}` '
                   '(values in %; retrieval as in M5Product, zero-shot = nearest category name).', '',
+                  RETRIEVAL_METRICS_NOTE, '',
                   results_tables(evaluation['results']), '']
     if evaluation.get('robustness'):
         parts += ['## Modality robustness', '',

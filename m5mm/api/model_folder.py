@@ -7,22 +7,27 @@ Layout (``save_pretrained`` writes it, ``from_pretrained`` reads it)::
                           batch templates, feature kind, provenance, sha256 of every file below
       model.safetensors   the weights (tied / shared tensors stored once)
       tokenizer/          tokenizer.json (+ tokenizer_config.json, special_tokens_map.json)
-      pretrained/<n>/     config.json + *.safetensors of a pretrained backbone the config names
-      README.md           the model card
+      pretrained/<n>/     config.json (+ preprocessor_config.json) + *.safetensors of a pretrained
+                          backbone the model config or a modality pipeline names
+      README.md           the model card (not read when loading)
       evaluation.json     results, modality-robustness table, training data summary
 
 Loading reads JSON and safetensors only: every ``type`` in the configs must be a registered
 name (no dotted import paths), every listed file must match its sha256, and the weights must
-match the model the config builds; anything else is a :class:`ModelFolderError`.
+match the model the config builds; anything else is a :class:`ModelFolderError`. Every file a
+loader reads is listed and hashed: ``tokenizer/`` and ``pretrained/<n>/``, whose loaders read
+whatever those folders hold, may hold listed files only, and every ``pretrained`` a config names
+must be one of the folder's own ``pretrained/<n>``.
 """
 from __future__ import annotations
 
 import hashlib
 import json
 import shutil
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 from typing import Any, Dict, Iterable, List, Union
 
+from m5mm.utils.files import read_json
 from m5mm.version import __version__
 
 PathLike = Union[str, Path]
@@ -34,14 +39,25 @@ CARD_FILE = 'README.md'
 EVALUATION_FILE = 'evaluation.json'
 FORMAT, FORMAT_VERSION = 'm5mm-model', 1
 TOKENIZER_FILES = ('tokenizer.json', 'tokenizer_config.json', 'special_tokens_map.json')
+#: what the processors of pipeline steps (``ProcessImage``, ``ProcessAudio``, ...) read besides config.json
+PROCESSOR_FILES = ('preprocessor_config.json',)
 REQUIRED_KEYS = ('format', 'format_version', 'model', 'data_meta', 'modalities', 'templates', 'feature', 'files')
+#: ``pretrained`` entries of the model config / of the modality pipelines: dotted key -> ``pretrained/<n>``
+PRETRAINED_KEYS = ('pretrained', 'pipeline_pretrained')
 #: the files a hub download may fetch: JSON, safetensors and the card, never code or pickles
 SAFE_PATTERNS = [CONFIG_FILE, WEIGHTS_FILE, CARD_FILE, EVALUATION_FILE, f'{TOKENIZER_DIR}/*.json',
-                 f'{PRETRAINED_DIR}/*/config.json', f'{PRETRAINED_DIR}/*/*.safetensors']
+                 f'{PRETRAINED_DIR}/*/config.json', f'{PRETRAINED_DIR}/*/preprocessor_config.json',
+                 f'{PRETRAINED_DIR}/*/*.safetensors']
 
 
 class ModelFolderError(ValueError):
     """A model folder that cannot be loaded as written (missing, tampered, mismatched)."""
+
+
+def read_folder_json(path: PathLike) -> Any:
+    """The JSON value of a model-folder file; :class:`ModelFolderError` naming it when it is missing, not
+    UTF-8 or not JSON (every JSON read of a model folder goes through here)."""
+    return read_json(path, error=ModelFolderError)
 
 
 def sha256_file(path: PathLike, chunk: int = 1 << 20) -> str:
@@ -100,16 +116,17 @@ def copy_tokenizer(source_dir: PathLike, out_dir: PathLike) -> List[str]:
 
 
 def copy_pretrained(source_dir: PathLike, out_dir: PathLike) -> List[str]:
-    """Copy a pretrained backbone folder's ``config.json`` and safetensors weights."""
+    """Copy a pretrained backbone folder's ``config.json``, processor config and safetensors weights."""
     source_dir, out_dir = Path(source_dir), Path(out_dir)
     weights = sorted(p.name for p in source_dir.glob('*.safetensors'))
     if not (source_dir / 'config.json').is_file() or not weights:
         raise ModelFolderError(f'pretrained folder {source_dir} needs config.json and *.safetensors weights to be '
                                f'exported (convert its weights to safetensors first)')
     out_dir.mkdir(parents=True, exist_ok=True)
-    for name in ['config.json'] + weights:
+    names = ['config.json'] + [name for name in PROCESSOR_FILES if (source_dir / name).is_file()] + weights
+    for name in names:
         shutil.copyfile(source_dir / name, out_dir / name)
-    return ['config.json'] + weights
+    return names
 
 
 def file_hashes(root: PathLike, names: Iterable[str]) -> Dict[str, str]:
@@ -132,10 +149,7 @@ def read_config(root: PathLike) -> Dict[str, Any]:
     if not path.is_file():
         raise ModelFolderError(f'{root} is not an m5mm model folder (no {CONFIG_FILE}); make one with '
                                f'tools/export_model.py or ProductEncoder.save_pretrained')
-    try:
-        config = json.loads(path.read_text(encoding='utf-8'))
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise ModelFolderError(f'{path} is not valid JSON: {exc}') from None
+    config = read_folder_json(path)
     if not isinstance(config, dict) or config.get('format') != FORMAT:
         raise ModelFolderError(f'{path} is not an m5mm model config (format {FORMAT!r} expected)')
     missing = [key for key in REQUIRED_KEYS if key not in config]
@@ -144,26 +158,63 @@ def read_config(root: PathLike) -> Dict[str, Any]:
     if config['format_version'] != FORMAT_VERSION:
         raise ModelFolderError(f'{path} has format version {config["format_version"]}; this m5mm reads version '
                                f'{FORMAT_VERSION} (upgrade m5mm)')
-    files = config['files']
-    if not isinstance(files, dict) or not all(isinstance(k, str) and isinstance(v, str) for k, v in files.items()):
-        raise ModelFolderError(f'{path}: "files" must map file names to sha256 strings')
+    for key in ('files',) + PRETRAINED_KEYS:
+        value = config.get(key) or {}
+        if not isinstance(value, dict) or not all(isinstance(k, str) and isinstance(v, str) for k, v in value.items()):
+            raise ModelFolderError(f'{path}: {key!r} must map names to strings')
     check_registered_types(config['model'], 'model')
     check_registered_types(config['modalities'], 'modalities')
     verify_files(root, config['files'])
+    check_read_folders(root, config)
     return config
 
 
+def _check_inside(root: Path, name: str, what: str) -> None:
+    """``name`` is a plain relative path (no ``..``, not absolute): lexically inside the folder. (Lexical,
+    because a Hugging Face cache snapshot links its files to blobs elsewhere; their bytes are hashed.)"""
+    if not name or name.startswith('/') or '\\' in name or any(p in ('..', '.', '') for p in name.split('/')):
+        raise ModelFolderError(f'{root / CONFIG_FILE} lists {what} {name!r}, which is outside the folder')
+
+
 def verify_files(root: Path, files: Dict[str, str]) -> None:
-    """Every listed file exists inside ``root`` and has its recorded sha256."""
+    """Every listed file exists inside ``root`` and has its recorded sha256; listed JSON files parse."""
     if WEIGHTS_FILE not in files:
         raise ModelFolderError(f'{root / CONFIG_FILE} lists no {WEIGHTS_FILE}')
-    base = root.resolve()
     for name, digest in files.items():
-        path = (root / name).resolve()
-        if base not in path.parents:
-            raise ModelFolderError(f'{root / CONFIG_FILE} lists {name!r}, which is outside the folder')
+        _check_inside(root, name, 'file')
+        path = root / name
         if not path.is_file():
             raise ModelFolderError(f'{root} is incomplete: {name} is missing')
         if sha256_file(path) != digest:
             raise ModelFolderError(f'{root / name} does not match the sha256 recorded in {CONFIG_FILE}: the '
                                    f'folder was modified or damaged after export')
+        if name.endswith('.json'):
+            read_folder_json(path)
+
+
+def check_read_folders(root: Path, config: Dict[str, Any]) -> None:
+    """``tokenizer/`` and each ``pretrained/<n>/`` the config names hold listed files only: their loaders
+    (transformers, timm) read whatever such a folder holds (``special_tokens_map.json``,
+    ``added_tokens.json``, chat templates, other weight files), so an unlisted file there is refused."""
+    folders = {TOKENIZER_DIR}
+    for key in PRETRAINED_KEYS:
+        for relative in (config.get(key) or {}).values():
+            _check_inside(root, relative, 'pretrained folder')
+            parts = PurePosixPath(relative).parts
+            if len(parts) != 2 or parts[0] != PRETRAINED_DIR or not (root / relative).is_dir():
+                raise ModelFolderError(f'{root / CONFIG_FILE}: pretrained folder {relative!r} is not a folder '
+                                       f'under {PRETRAINED_DIR}/')
+            folders.add(relative)
+    listed = set(config['files'])
+    for folder in sorted(folders):
+        paths = sorted((root / folder).rglob('*')) if (root / folder).is_dir() else []
+        unlisted = [p.relative_to(root).as_posix() for p in paths
+                    if not p.is_dir() and p.relative_to(root).as_posix() not in listed]
+        if unlisted:
+            more = f' (nor are {len(unlisted) - 1} more files in {folder}/)' if len(unlisted) > 1 else ''
+            raise ModelFolderError(f'{root / unlisted[0]} is not listed in {CONFIG_FILE}{more}: files there are '
+                                   f'read when loading, so only listed, hashed files may be there; remove it or '
+                                   f'export the model again')
+        if folder != TOKENIZER_DIR and not any(name.startswith(f'{folder}/') for name in listed):
+            raise ModelFolderError(f'{root / CONFIG_FILE} names pretrained folder {folder}/, which holds no file '
+                                   f'it lists')

@@ -1,7 +1,6 @@
 """A model's input side: the modality pipelines, tokenizer and batch templates of its test dataset."""
 from __future__ import annotations
 
-import os
 from typing import Any, Dict, Mapping, Optional, Sequence
 
 import torch
@@ -9,7 +8,7 @@ import torch
 from m5mm.datasets.modalities.base_modality import ModalitySpec, Template
 from m5mm.datasets.sample_builder import build_modality_pipelines
 from m5mm.datasets.record_dataset import RecordDataset
-from m5mm.datasets.tokenizer import TextTokenizer, load_tokenizer
+from m5mm.datasets.tokenizer import TextTokenizer
 
 from .model_folder import ModelFolderError
 
@@ -73,13 +72,6 @@ class Preprocessor:
         """The preprocessor of a built dataset (``modalities_cfg``: its config's ``modalities``)."""
         return cls(modalities=resolved_modalities(dataset.specs, modalities_cfg), tokenizer=dataset.tokenizer,
                    templates={m: dataset.template(m) for m in dataset.specs})
-
-    @classmethod
-    def from_json(cls, modalities: Mapping[str, dict], templates: Mapping[str, Any],
-                  tokenizer_dir: Optional[str]) -> 'Preprocessor':
-        """The preprocessor stored in a model folder."""
-        tokenizer = load_tokenizer(tokenizer_dir) if tokenizer_dir and os.path.isdir(tokenizer_dir) else None
-        return cls(modalities=modalities, tokenizer=tokenizer, templates=templates_from_json(templates))
 
     def template(self, name: str) -> Template:
         """Item template of modality ``name``."""

@@ -140,10 +140,10 @@ class ProductEncoder:
                 Any subset of modalities; an absent one is None or missing.
             modalities: use only these modalities (the others are treated as absent); None = all.
             data_root: folder relative media paths are resolved in (and may not escape); None: the
-                working directory.
+                working directory. Manifest records need their catalogue folder here.
             kind: 'joint' (default: the model folder's feature), 'fused' or 'pooled'.
-            on_error: 'raise' (a MediaError naming the record) or 'absent' (unusable media are
-                treated as absent, as in training).
+            on_error: 'raise' (a MediaError naming the record, and for a path that names no file
+                the path tried) or 'absent' (unusable media are treated as absent, as in training).
 
         Returns:
             :class:`Encoding` ``(features (N, D) float32, ids, present)``.
@@ -161,6 +161,7 @@ class ProductEncoder:
         with MediaStager(specs=self.preprocessor.specs, data_root=data_root) as stager:
             staged = [stager.stage(self._only(record, keep), i) for i, record in enumerate(records)]
             dataset = self.preprocessor.dataset(staged, data_root=os.path.abspath(os.sep), on_error=on_error)
+            stager.check_missing(on_error=on_error)
             loader = DataLoader(dataset, batch_size=batch_size, shuffle=False, collate_fn=dataset.collate,
                                 num_workers=num_workers)
             if progress:

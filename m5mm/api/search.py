@@ -10,7 +10,11 @@ from .product_encoder import ProductEncoder
 
 def build_index(encoder: ProductEncoder, records: Sequence[Mapping[str, Any]], *, data_root: Optional[str] = None,
                 batch_size: int = 32, progress: bool = True, **index_options) -> SearchIndex:
-    """Index the vectors of ``records`` by their ids (``index_options``: see :class:`SearchIndex`)."""
+    """Index the vectors of ``records`` by their ids (``index_options``: see :class:`SearchIndex`).
+
+    ``data_root``: the folder the records' relative media paths are relative to (for manifest lines, the
+    catalogue folder); None: the working directory (see :meth:`ProductEncoder.encode`).
+    """
     encoded = encoder.encode(records, data_root=data_root, batch_size=batch_size, progress=progress)
     return SearchIndex.build(encoded.features, encoded.ids, **index_options)
 

@@ -68,6 +68,7 @@ class BaseProductDataset(SampleBuilder, Dataset):
         self._files_pid: Optional[int] = None
         self._init_samples(modalities, seed)
         self.index: RecordIndex = self._index_records()
+        self._check_not_empty()
         self._warn_absent_modalities()
         self.categories = list(self.index.category_names)
         self.category_to_index = {name: i for i, name in enumerate(self.categories)}
@@ -139,6 +140,13 @@ class BaseProductDataset(SampleBuilder, Dataset):
         self.bad_lines.append((where, reason))
         if len(self.bad_lines) <= MAX_LOGGED_BAD_LINES:
             logger.warning('m5mm: skipping malformed record %s: %s', where, reason)
+
+    def _check_not_empty(self) -> None:
+        """A source without a single valid record is an error naming it (before any tokenizer is trained)."""
+        if len(self.index):
+            return
+        skipped = f' ({self.num_bad_lines} malformed record(s) skipped, see the log)' if self.bad_lines else ''
+        raise ManifestError(f'{self.source_name}: no product records{skipped}; a dataset needs at least one')
 
     def _warn_absent_modalities(self) -> None:
         for name in self.specs:

@@ -58,6 +58,12 @@ class RecordDataset(SampleBuilder, Dataset):
         except ValueError as exc:
             raise ValueError(f'record {position} ({raw.get("id")!r}): {exc}') from None
 
+    def _media_failed(self, name: str, record_id: str, exc: MediaError, errors: Optional[Dict[str, str]]) -> None:
+        if self.on_error == 'raise' and errors is not None:   # raised by __getitem__, not treated as absent
+            errors[name] = exc.reason
+            return None
+        return super()._media_failed(name, record_id, exc, errors)
+
     def __len__(self) -> int:
         return len(self.records)
 

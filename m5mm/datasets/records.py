@@ -64,8 +64,9 @@ def normalize_record(raw: Any, specs: Mapping[str, Any]) -> dict:
     record_id = raw.get('id')
     if isinstance(record_id, bool) or not isinstance(record_id, (str, int)) or str(record_id).strip() == '':
         raise ValueError(f'missing or invalid "id": {record_id!r}')
-    split = raw.get('split') or 'train'
-    if split not in SPLITS:
+    split = raw.get('split')
+    split = 'train' if split is None or split == '' else split
+    if not isinstance(split, str) or split not in SPLITS:
         raise ValueError(f'unknown split {split!r} (expected one of {SPLITS})')
     fields = {}
     for name, spec in specs.items():

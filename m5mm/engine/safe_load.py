@@ -12,12 +12,13 @@ weights-only for the duration of a block, allowing the few DeepSpeed classes its
 from __future__ import annotations
 
 import contextlib
-import json
 import pickle
 from pathlib import Path
 from typing import Any, Iterator, List, Sequence, Union
 
 import torch
+
+from m5mm.utils import files
 
 PathLike = Union[str, Path]
 _TORCH_LOAD = torch.load   # the real loader, kept while :func:`deepspeed_weights_only` replaces ``torch.load``
@@ -36,13 +37,7 @@ def refusal_message(path: Any, exc: Exception) -> str:
 
 def read_json(path: PathLike) -> Any:
     """The JSON value in ``path``; :class:`CheckpointError` naming the file when it is missing or invalid."""
-    path = Path(path)
-    try:
-        return json.loads(path.read_text(encoding='utf-8'))
-    except FileNotFoundError:
-        raise CheckpointError(f'{path}: missing') from None
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise CheckpointError(f'{path}: not valid JSON ({exc})') from None
+    return files.read_json(path, error=CheckpointError)
 
 
 def load_tensor_file(path: PathLike, *, map_location: Any = 'cpu', safe_globals: Sequence[type] = ()) -> Any:

@@ -117,26 +117,26 @@ def check_json_items(body: bytes, limits: RequestLimits) -> None:
                         'max_json_items')
 
 
-def check_text(value: Any, name: str, limits: RequestLimits) -> Optional[str]:
-    """A text field: a string (422 otherwise) of at most ``max_text_chars`` characters (413)."""
+def _bounded_string(value: Any, name: str, limit: int, option: str) -> Optional[str]:
+    """``value`` when it is None or a string (422 otherwise) of at most ``limit`` characters (413)."""
     if value is None:
         return None
     if not isinstance(value, str):
         raise BadRequest(f'{name} must be a string, got {brief(value)}', status=WRONG_TYPE)
-    if len(value) > limits.max_text_chars:
-        raise too_large(name, f'has {len(value)} characters', f'{limits.max_text_chars}', 'max_text_chars')
+    if len(value) > limit:
+        raise too_large(name, f'has {len(value)} characters', f'{limit}', option)
     return value
+
+
+def check_text(value: Any, name: str, limits: RequestLimits) -> Optional[str]:
+    """A text field: a string (422 otherwise) of at most ``max_text_chars`` characters (413)."""
+    return _bounded_string(value, name, limits.max_text_chars, 'max_text_chars')
 
 
 def check_name(value: Any, name: str, limits: RequestLimits) -> Optional[str]:
     """``id`` / ``category``: a string (422) of at most ``max_name_chars`` characters (413); blank is None."""
-    if value is None:
-        return None
-    if not isinstance(value, str):
-        raise BadRequest(f'{name} must be a string, got {brief(value)}', status=WRONG_TYPE)
-    if len(value) > limits.max_name_chars:
-        raise too_large(name, f'has {len(value)} characters', f'{limits.max_name_chars}', 'max_name_chars')
-    return value.strip() or None
+    value = _bounded_string(value, name, limits.max_name_chars, 'max_name_chars')
+    return None if value is None else value.strip() or None
 
 
 def check_table(value: Any, name: str, spec: Any, limits: RequestLimits) -> Any:

@@ -1,10 +1,11 @@
-"""Durable file writes: fsync before rename, so a crash never leaves a half-written file in place."""
+"""Durable file writes (fsync before rename, so a crash never leaves a half-written file in place)
+and JSON reads whose errors name the file."""
 from __future__ import annotations
 
 import json
 import os
 from pathlib import Path
-from typing import Any, Iterable, Union
+from typing import Any, Iterable, Type, Union
 
 PathLike = Union[str, Path]
 
@@ -41,6 +42,24 @@ def fsync_tree(root: PathLike, files: Iterable[PathLike] = ()) -> None:
     for folder in sorted((p for p in root.rglob('*') if p.is_dir()), key=lambda p: -len(p.parts)):
         fsync_dir(folder)
     fsync_dir(root)
+
+
+def read_json(path: PathLike, *, error: Type[Exception] = ValueError) -> Any:
+    """The JSON value in ``path`` (UTF-8).
+
+    Raises:
+        error: naming the file when it is missing, not UTF-8 or not valid JSON (the caller's
+            error class, e.g. ``CheckpointError`` or ``ModelFolderError``).
+    """
+    path = Path(path)
+    try:
+        return json.loads(path.read_text(encoding='utf-8'))
+    except FileNotFoundError:
+        raise error(f'{path}: missing') from None
+    except UnicodeDecodeError as exc:
+        raise error(f'{path}: not valid JSON (not UTF-8: {exc.reason} at byte {exc.start})') from None
+    except json.JSONDecodeError as exc:
+        raise error(f'{path}: not valid JSON ({exc})') from None
 
 
 def write_json(path: PathLike, value: Any, *, indent: int = 2) -> Path:

@@ -1,5 +1,7 @@
 """Model folders: save / load round trips, the card, tampered folders, the hub (local cache only)."""
 import json
+import os
+import re
 import shutil
 from pathlib import Path
 
@@ -51,6 +53,10 @@ def test_card_has_data_results_and_the_robustness_table(tiny_model_dir, folder_e
         assert f"| {' + '.join(row['modalities'])} | {100 * coarse:.2f} |" in card
     assert set(evaluation['results']) == {'retrieval_coarse', 'retrieval_fine', 'zero_shot', 'text_retrieval'}
     assert '| zero_shot |' in card and '| text_retrieval |' in card and '## Training data' in card
+    header = next(line for line in card.splitlines() if line.startswith('| task | mAP@1 |'))
+    assert [c.strip() for c in header.strip('|').split('|')] == ['task'] + [
+        f'{m}@{k}' for m in ('mAP', 'Prec', 'Recall', 'M5Prec') for k in (1, 5, 10, 50, 100)]
+    assert 'M5Prec@K = hits in the top K / min(K, #positives)' in card   # what each column means
     assert f"- training records: {evaluation['data']['num_records']}" in card
 
 
@@ -90,12 +96,78 @@ def test_tampered_and_mismatched_folders_fail_clearly(tiny_model_dir, tmp_path):
         ProductEncoder.from_pretrained(tiny_model_dir).save_pretrained(tmp_path / 'other')
 
 
+def _rehash(folder, name):
+    """Record ``name``'s current sha256 in the config, as an editor re-hashing the folder would."""
+    _rewrite_config(folder, lambda c: c['files'].update({name: sha256_file(folder / name)}))
+
+
+@pytest.mark.parametrize('name', ['tokenizer/tokenizer.json', 'evaluation.json'])
+def test_a_json_file_that_is_not_utf8_fails_naming_it(tiny_model_dir, tmp_path, name):
+    folder = _copy(tiny_model_dir, tmp_path)
+    (folder / name).write_bytes(b'{"title": "caf\xe9"}')   # Latin-1, not UTF-8
+    with pytest.raises(ModelFolderError, match='does not match the sha256'):
+        ProductEncoder.from_pretrained(folder)
+    _rehash(folder, name)   # hashes that agree do not make the file readable
+    with pytest.raises(ModelFolderError, match=re.escape(f'{folder / name}: not valid JSON (not UTF-8')):
+        ProductEncoder.from_pretrained(folder)
+
+
+def test_every_file_a_loader_reads_is_listed_and_hashed(tiny_model_dir, tmp_path):
+    folder = _copy(tiny_model_dir, tmp_path)
+    config = (folder / CONFIG_FILE).read_text()
+    assert 'tokenizer/special_tokens_map.json' not in json.loads(config)['files']
+    crafted = folder / 'tokenizer' / 'special_tokens_map.json'   # transformers would read it
+    crafted.write_text(json.dumps({'pad_token': '[NEW]', 'cls_token': '[SEP]'}))
+    with pytest.raises(ModelFolderError, match=re.escape(f'{crafted} is not listed in {CONFIG_FILE}')):
+        ProductEncoder.from_pretrained(folder)
+    _rehash(folder, 'tokenizer/special_tokens_map.json')   # listed and hashed, but not the trained tokenizer
+    with pytest.raises(ModelFolderError, match='the model was trained with') as info:
+        ProductEncoder.from_pretrained(folder)
+    gives, trained = str(info.value).split('the model was trained with')
+    assert "'pad_id': 0," not in gives and "'pad_id': 0," in trained   # [NEW] would have been the padding
+    crafted.unlink()
+    (folder / CONFIG_FILE).write_text(config)
+    (folder / 'pretrained' / '0').mkdir(parents=True)
+    _rewrite_config(folder, lambda c: c['modalities']['image']['pipeline'].append(
+        dict(type='ProcessImage', pretrained='/elsewhere/clip')))
+    step = len(json.loads((folder / CONFIG_FILE).read_text())['modalities']['image']['pipeline']) - 1
+    with pytest.raises(ModelFolderError, match=re.escape(f"modalities.image.pipeline[{step}].pretrained = "
+                                                         f"'/elsewhere/clip' names a model outside the folder")):
+        ProductEncoder.from_pretrained(folder)
+    _rewrite_config(folder, lambda c: c.update(pipeline_pretrained={f'image.pipeline.{step}.pretrained':
+                                                                    'pretrained/0'}))
+    with pytest.raises(ModelFolderError, match='names pretrained folder pretrained/0/, which holds no file it lists'):
+        ProductEncoder.from_pretrained(folder)
+    (folder / 'pretrained' / '0' / 'config.json').write_text('{}')
+    with pytest.raises(ModelFolderError, match=re.escape(f'{folder / "pretrained/0/config.json"} is not listed')):
+        ProductEncoder.from_pretrained(folder)
+    (folder / CONFIG_FILE).write_text(config)
+    _rewrite_config(folder, lambda c: c.update(pretrained={'encoders.image.pretrained': '../elsewhere'}))
+    with pytest.raises(ModelFolderError, match="pretrained folder '../elsewhere', which is outside the folder"):
+        ProductEncoder.from_pretrained(folder)
+
+
+def test_a_folder_without_pipeline_pretrained_still_loads(tiny_model_dir, folder_encoder, tmp_path):
+    folder = _copy(tiny_model_dir, tmp_path)   # as written before pipelines' pretrained models were copied in
+    _rewrite_config(folder, lambda c: c.pop('pipeline_pretrained', None))
+    loaded = ProductEncoder.from_pretrained(folder, device='cpu')
+    np.testing.assert_array_equal(loaded.encode(RECORDS, progress=False).features,
+                                  folder_encoder.encode(RECORDS, progress=False).features)
+
+
 def test_hub_ids_resolve_through_the_local_cache(tiny_model_dir, folder_encoder, tmp_path, monkeypatch):
     import huggingface_hub.constants
     monkeypatch.setattr(huggingface_hub.constants, 'HF_HUB_OFFLINE', True)
     commit = '0123456789abcdef0123456789abcdef01234567'
     repo = tmp_path / 'cache' / 'models--shop--tiny-scale'
-    shutil.copytree(tiny_model_dir, repo / 'snapshots' / commit)
+    snapshot = repo / 'snapshots' / commit   # as huggingface_hub stores it: links to content-named blobs
+    for path in sorted(p for p in tiny_model_dir.rglob('*') if p.is_file()):
+        blob = repo / 'blobs' / sha256_file(path)
+        blob.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(path, blob)
+        link = snapshot / path.relative_to(tiny_model_dir)
+        link.parent.mkdir(parents=True, exist_ok=True)
+        os.symlink(os.path.relpath(blob, link.parent), link)
     (repo / 'refs').mkdir()
     (repo / 'refs' / 'main').write_text(commit)
     loaded = ProductEncoder.from_pretrained('shop/tiny-scale', cache_dir=str(tmp_path / 'cache'), device='cpu')

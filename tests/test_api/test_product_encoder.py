@@ -100,3 +100,23 @@ def test_bad_input_is_a_clear_error(encoder, demo_root):
     buffer = io.BytesIO()
     Image.new('RGB', (8, 8)).save(buffer, 'PNG')
     assert encoder.encode_image([buffer.getvalue()]).shape[0] == 1
+
+
+def test_manifest_records_without_data_root_name_the_path_and_the_fix(encoder, demo_root, tmp_path, monkeypatch,
+                                                                      caplog):
+    """Manifest records' media paths are relative to the catalogue: without data_root= the error names the
+    path it tried and the folder, and points at data_root= (nothing is logged as 'treated as absent')."""
+    from m5mm.api import build_index
+    records = _records(demo_root, 'query')[:3]
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(MediaError) as info:
+        build_index(encoder, records, progress=False)
+    message = str(info.value)
+    modality = message.split(': ')[1].split(' of record ')[0]
+    assert message.startswith(f"missing file: {modality} of record {records[0]['id']!r}: no file at ")
+    assert str(tmp_path / records[0][modality]) in message and 'data_root=' in message
+    assert 'treated as absent' not in caplog.text
+    absent = encoder.encode(records, on_error='absent', progress=False)   # one warning, with the same hint
+    assert not absent.present[modality].any() and 'data_root=' in caplog.text
+    index = build_index(encoder, records, data_root=str(demo_root), progress=False)
+    assert len(index) == 3

@@ -245,3 +245,29 @@ def test_a_modality_absent_from_every_record_is_warned_about(tmp_path, tokenizer
         make(tmp_path, tokenizer_dir, modalities=dict(text=None, image=None))
     assert "modality 'image' is configured but absent from every record" in caplog.text
     assert "'text' is configured" not in caplog.text
+
+
+def test_wrong_typed_fields_are_malformed_lines(tmp_path, tokenizer_dir, caplog):
+    lines = [dict(id='a', text='red shirt'), dict(id='b', text=42), dict(id='c', text=1.5),
+             dict(id='d', text='mug', split=0), dict(id='e', text='pan', split=False), dict(id='f', text=['x']),
+             dict(id='g', text='blue jeans', table=[['size', 32]])]   # numbers in a table are values
+    write_manifest(tmp_path / 'manifest.jsonl', lines)
+    with pytest.raises(ManifestError, match=r"manifest.jsonl:2: field 'text': text: expected a string, got int"):
+        make(tmp_path, tokenizer_dir)
+    with caplog.at_level(logging.WARNING, logger='m5mm'):
+        ds = make(tmp_path, tokenizer_dir, split=None, on_bad_line='skip')
+    assert [r['id'] for r in ds.records] == ['a', 'g'] and ds.records[1]['fields']['table'] == [('size', '32')]
+    assert [where.rsplit(':', 1)[1] for where, _ in ds.bad_lines] == ['2', '3', '4', '5', '6']
+    splits = "(expected one of ('train', 'val', 'query', 'gallery'))"
+    assert [reason for _, reason in ds.bad_lines][2:4] == [f'unknown split {v!r} {splits}' for v in (0, False)]
+    assert 'skipped 5 malformed' in caplog.text
+
+
+@pytest.mark.parametrize('content', ['', '\n\n', '{"id": 5.5}\n'])
+def test_an_empty_manifest_is_an_error_naming_it_before_any_tokenizer(tmp_path, content):
+    (tmp_path / 'manifest.jsonl').write_text(content)
+    skip = dict(on_bad_line='skip') if content.strip() else {}
+    with pytest.raises(ManifestError, match=r'manifest.jsonl: no product records') as info:
+        ManifestDataset(data_root=str(tmp_path), modalities=dict(text=None), **skip)   # tokenizer path=None: train
+    assert ('1 malformed record(s) skipped' in str(info.value)) == bool(skip)
+    assert not (tmp_path / 'tokenizer').exists()

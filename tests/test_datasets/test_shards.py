@@ -1,12 +1,14 @@
 """Shards: built from the real test media, read back equal to ManifestDataset, damage and mixing."""
 from __future__ import annotations
 
+import io
 import json
 import logging
 import os
 import shutil
 import tarfile
 
+import numpy as np
 import pytest
 import torch
 
@@ -165,6 +167,108 @@ def test_a_truncated_shard_keeps_the_steps_and_counts_the_lost_samples(preproces
     lost = [errors for errors in samples if LOST_KEY in errors]
     assert len(lost) == 1 and shard['file'] in lost[0][LOST_KEY]
     assert 'differ in size from the index' in caplog.text and shard['file'] in caplog.text
+
+
+def _replace_member(path, name, data: bytes) -> None:
+    """Rewrite the tar ``path`` with member ``name``'s bytes replaced by ``data`` (the rest unchanged)."""
+    with tarfile.open(path) as tar:
+        members = [(info, tar.extractfile(info).read()) for info in tar.getmembers()]
+    with tarfile.open(path, 'w') as tar:
+        for info, content in members:
+            if info.name == name:
+                content, info.size = data, len(data)
+            tar.addfile(info, io.BytesIO(content))
+
+
+def _member_of(path, suffix):
+    """``(member name, sample id)`` of the first member of ``path`` whose name ends with ``suffix``."""
+    with tarfile.open(path) as tar:
+        name = next(info.name for info in tar.getmembers() if info.name.endswith(suffix))
+        meta = json.loads(tar.extractfile(name.split('.')[0] + '.json').read())
+    return name, meta['id']
+
+
+class Planted:
+    """An object whose unpickling would create a directory (it must never be unpickled)."""
+
+    def __init__(self, marker):
+        self.marker = marker
+
+    def __reduce__(self):
+        return os.mkdir, (self.marker,)
+
+
+def _damaged(kind: str, good: bytes, marker: str) -> bytes:
+    if kind == 'truncated':
+        return good[:len(good) // 2]
+    if kind == 'random bytes':
+        return np.random.default_rng(0).bytes(len(good))
+    buffer = io.BytesIO()   # an object array, as np.save(allow_pickle=True) writes it
+    np.save(buffer, np.array([Planted(marker), None], dtype=object), allow_pickle=True)
+    return buffer.getvalue()
+
+
+@pytest.mark.parametrize('kind', ['truncated', 'random bytes', 'object array'])
+def test_a_damaged_stored_array_is_a_counted_absence(preprocessed_built, tmp_path, kind):
+    _, out, modalities, _ = preprocessed_built
+    copy = _copy(out, tmp_path)
+    shard = copy / load_index(str(copy))['splits']['train']['shards'][0]['file']
+    member, damaged_id = _member_of(shard, '.image.pixels.npy')
+    with tarfile.open(shard) as tar:
+        good = tar.extractfile(member).read()
+    marker = tmp_path / 'unpickled'
+    _replace_member(shard, member, _damaged(kind, good, str(marker)))
+
+    expected = {s['id']: s for s in ShardedDataset(data_root=str(out), modalities=modalities)}
+    dataset = ShardedDataset(data_root=str(copy), modalities=modalities)
+    got = {s['id']: s for s in dataset}
+    assert got.keys() == expected.keys() and not marker.exists()   # refused, never unpickled
+    for sample_id, sample in got.items():
+        if sample_id != damaged_id:
+            _assert_same_sample(expected[sample_id], sample)
+    sample, reference = got[damaged_id], expected[damaged_id]
+    assert sample['image'] is None and sample['errors'] == dict(reference['errors'], image='corrupt shard member')
+    for name in ('text', 'table', 'video', 'audio'):
+        assert reference[name] is not None and sample[name].keys() == reference[name].keys()
+        assert all(torch.equal(sample[name][k], reference[name][k]) for k in sample[name])
+    report = MediaReport()   # what training aggregates into media_report.json
+    loader = build_dataloader(dict(batch_size=2, num_workers=0), dataset=dataset, shuffle=False)
+    for batch in loader:
+        report.update(batch['meta'])
+        assert not batch['image']['present'][[i for i, sid in enumerate(batch['meta']['ids'])
+                                              if sid == damaged_id]].any()
+    assert report.counts['image']['corrupt shard member'] == 1 and report.examples[
+        ('image', 'corrupt shard member')] == [damaged_id]
+
+
+def test_a_wrong_typed_value_in_a_sample_json_is_a_counted_absence(files_built, tmp_path):
+    _, out, modalities, _ = files_built
+    copy = _copy(out, tmp_path)
+    shard = copy / load_index(str(copy))['splits']['train']['shards'][0]['file']
+    member, damaged_id = _member_of(shard, '.json')
+    with tarfile.open(shard) as tar:
+        meta = json.loads(tar.extractfile(member).read())
+    meta['values']['text'] = 42
+    _replace_member(shard, member, json.dumps(meta).encode())
+    got = {s['id']: s for s in ShardedDataset(data_root=str(copy), modalities=modalities)}
+    assert got[damaged_id]['text'] is None and got[damaged_id]['errors']['text'] == 'corrupt shard sample'
+    assert got[damaged_id]['table'] is not None and got[damaged_id]['image'] is not None
+
+
+def test_a_wrong_typed_manifest_field_is_a_malformed_line_of_the_build(data_root, tokenizer_dir, tmp_path):
+    root = tmp_path / 'data'
+    root.mkdir()
+    lines = [dict(id='a', text='red shirt'), dict(id='b', text=42), dict(id='c', text='mug', split=0),
+             dict(id='d', text='blue jeans')]
+    (root / 'manifest.jsonl').write_text(''.join(json.dumps(line) + '\n' for line in lines))
+    cfg = dict(type='ManifestDataset', data_root=str(root), tokenizer=dict(path=tokenizer_dir),
+               modalities=dict(text=None), on_bad_line='skip')
+    build_shards(cfg, out=str(tmp_path / 'shards'), shard_size=2, log=lambda line: None)
+    index = load_index(str(tmp_path / 'shards'))
+    assert index['splits']['train']['samples'] == 2 and index['bad_lines']['count'] == 2
+    reasons = [reason for _, reason in index['bad_lines']['examples']]
+    assert "field 'text': text: expected a string, got int" in reasons[0] and 'unknown split 0' in reasons[1]
+    assert sorted(s['id'] for s in ShardedDataset(data_root=str(tmp_path / 'shards'))) == ['a', 'd']
 
 
 def test_weighted_sources_mix_in_their_ratio(files_built, tmp_path):

@@ -1,9 +1,12 @@
 """Training with pretrained towers (configs/scale_5mod_pretrained_tiny.py): small checkpoints, exact resume,
-LoRA merged into plain weights, 2-process DDP with frozen and partly trained towers."""
+LoRA merged into plain weights, a self-contained exported model folder, 2-process DDP with frozen and partly
+trained towers."""
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
 
@@ -83,6 +86,26 @@ def test_merged_lora_weights_give_the_same_features(straight_run):
     batch = dataset.collate([dataset[i] for i in range(4)])
     torch.testing.assert_close(merged.extract_features(batch)['joint'], with_lora.extract_features(batch)['joint'],
                                rtol=1e-4, atol=1e-5)
+
+
+def test_an_exported_model_folder_holds_every_pretrained_model_it_reads(straight_run, demo_root,
+                                                                        tiny_pretrained, tmp_path):
+    from m5mm.api import ProductEncoder
+    _, work_dir = straight_run
+    from_run = ProductEncoder.from_pretrained(str(work_dir), device='cpu')
+    folder = Path(from_run.save_pretrained(tmp_path / 'model'))
+    text = (folder / 'm5mm_model.json').read_text()
+    assert str(tiny_pretrained) not in text   # the towers and the pipelines' processors: copied in, hashed
+    config = json.loads(text)
+    pipelines = config['pipeline_pretrained']
+    assert sorted(pipelines) == ['audio.pipeline.0.pretrained', 'image.pipeline.1.pretrained',
+                                 'video.pipeline.0.pretrained']
+    assert pipelines['image.pipeline.1.pretrained'] == config['pretrained']['encoders.image.pretrained']  # one copy
+    assert all(f'{folder_name}/preprocessor_config.json' in config['files'] for folder_name in pipelines.values())
+    records = [json.loads(line) for line in (demo_root / 'manifest.jsonl').read_text().splitlines()[:6]]
+    loaded = ProductEncoder.from_pretrained(folder, device='cpu')
+    np.testing.assert_array_equal(loaded.encode(records, data_root=str(demo_root), progress=False).features,
+                                  from_run.encode(records, data_root=str(demo_root), progress=False).features)
 
 
 def test_ddp_two_processes_with_frozen_and_partly_trained_towers(sparse_video_root, tiny_pretrained,  # noqa: F811

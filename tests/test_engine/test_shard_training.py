@@ -1,12 +1,17 @@
-"""Training on shards: exact resume with DataLoader workers, a clear error when workers change,
-and two DDP processes on shards of unequal sizes reading every sample of an epoch once."""
+"""Training on shards: exact resume with DataLoader workers, a clear error when workers change, a damaged
+member counted in media_report.json, and two DDP processes on shards of unequal sizes reading every sample
+of an epoch once."""
 from __future__ import annotations
 
+import io
 import json
+import shutil
 import subprocess
 import sys
+import tarfile
 from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
 
@@ -53,6 +58,30 @@ def test_a_run_resumed_mid_epoch_on_shards_ends_with_the_same_weights(tiny_shard
     with pytest.raises(ValueError, match='train_dataloader.num_workers=2'):
         run_training(TINY, work_dir=str(tmp_path / 'resumed'), resume='auto',
                      cfg_options=_opts(tiny_shards, **{'train_dataloader.num_workers': 1}))
+
+
+def test_a_damaged_stored_array_is_counted_in_media_report_json(tiny_shards, tmp_path):
+    shards = Path(shutil.copytree(tiny_shards, tmp_path / 'shards'))
+    index = json.loads((shards / 'index.json').read_text())
+    path = shards / index['splits']['train']['shards'][0]['file']
+    with tarfile.open(path) as tar:
+        members = [(info, tar.extractfile(info).read()) for info in tar.getmembers()]
+    damaged = next(info.name for info, _ in members if info.name.endswith('.npy') and '.image.' in info.name)
+    sample_id = json.loads(dict((i.name, d) for i, d in members)[damaged.split('.')[0] + '.json'])['id']
+    buffer = io.BytesIO()
+    np.save(buffer, np.array([{'not': 'an array'}], dtype=object), allow_pickle=True)
+    with tarfile.open(path, 'w') as tar:
+        for info, data in members:
+            data = buffer.getvalue() if info.name == damaged else data
+            info.size = len(data)
+            tar.addfile(info, io.BytesIO(data))
+    samples = index['splits']['train']['samples']   # one batch of all of them: every sample is read
+    run_training(TINY, work_dir=str(tmp_path / 'run'), cfg_options={
+        'data_root': str(shards), 'train_cfg.max_epochs': 1, 'train_dataloader.batch_size': samples,
+        'hooks': [dict(type='MediaReportHook')]})
+    epoch = json.loads((tmp_path / 'run' / 'media_report.json').read_text())['train']['epochs'][0]
+    assert epoch['samples_read'] == samples and epoch['errors']['image']['corrupt shard member'] == 1
+    assert epoch['examples']['image: corrupt shard member'] == [sample_id]
 
 
 def test_two_ddp_processes_on_uneven_shards_read_each_sample_once(tiny_shards, tmp_path):

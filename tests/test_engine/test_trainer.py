@@ -9,6 +9,7 @@ import sys
 
 import pytest
 import torch
+from PIL import Image
 
 from m5mm.engine import run_training
 from m5mm.engine.checkpoint import latest_checkpoint, list_checkpoints
@@ -40,6 +41,8 @@ def test_training_lowers_the_loss_and_fills_the_work_dir(demo_root, tiny_config,
     weights = json.loads((work_dir / 'modality_weights.json').read_text())
     assert len(weights) == 6 and set(weights[0]['weights']) == {'image', 'text', 'table', 'video', 'audio'}
     assert (work_dir / 'modality_weights.png').stat().st_size > 0
+    with Image.open(work_dir / 'curves.png') as curves:   # losses per step (no per-epoch evaluation here)
+        assert curves.format == 'PNG' and curves.size == (600, 350)
     assert (work_dir / 'config.py').is_file() and (work_dir / 'train.log').is_file()
     assert len(list_checkpoints(str(work_dir))) == 3  # max_keep
 

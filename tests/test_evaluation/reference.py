@@ -17,8 +17,8 @@ def ranked_gallery(q, g, qid=None, gids=None):
 
 
 def retrieval_reference(q, g, ql, gl, ks, qids=None, gids=None, no_positive='skip', cutoff='k'):
-    """mAP@K / Prec@K by the M5Product protocol, one query at a time."""
-    sums = {f'{n}@{k}': 0.0 for n in ('mAP', 'Prec') for k in ks}
+    """mAP@K / Prec@K / Recall@K / M5Prec@K by the M5Product protocol, one query at a time."""
+    sums = {f'{n}@{k}': 0.0 for n in ('mAP', 'Prec', 'Recall', 'M5Prec') for k in ks}
     used = 0
     for i in range(len(q)):
         ranked = ranked_gallery(q[i], g, None if qids is None else qids[i], gids)
@@ -31,13 +31,16 @@ def retrieval_reference(q, g, ql, gl, ks, qids=None, gids=None, no_positive='ski
         used += 1
         for k in ks:
             kp = min(k, npos, len(ranked))
+            in_top_k = sum(rel[:k])
+            sums[f'Prec@{k}'] += in_top_k / k
+            sums[f'Recall@{k}'] += in_top_k / npos
             window = k if cutoff == 'k' else kp
             hits, ap = 0, 0.0
             for r in range(min(window, len(ranked))):
                 if rel[r]:
                     hits += 1
                     ap += hits / (r + 1)
-            sums[f'Prec@{k}'] += hits / kp
+            sums[f'M5Prec@{k}'] += hits / kp
             sums[f'mAP@{k}'] += ap / hits if hits else 0.0
     return {key: (v / used if used else math.nan) for key, v in sums.items()}, used
 

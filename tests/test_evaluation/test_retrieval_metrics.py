@@ -33,13 +33,13 @@ def test_matches_brute_force(seed, no_positive, cutoff):
                                     no_positive=no_positive, cutoff=cutoff, query_chunk=7, gallery_chunk=13,
                                     return_counts=True)
     ref, used = retrieval_reference(q, g, ql, gl, KS, qids, gids, no_positive, cutoff)
-    assert list(got) == [f'mAP@{k}' for k in KS] + [f'Prec@{k}' for k in KS]
+    assert list(got) == [f'{m}@{k}' for m in ('mAP', 'Prec', 'Recall', 'M5Prec') for k in KS]
     for key in ref:
         assert got[key] == pytest.approx(ref[key], abs=1e-12), key
         assert 0.0 <= got[key] <= 1.0
     assert counts['num_evaluated'] == used
     assert counts['num_queries'] == len(q)
-    assert got['mAP@1'] == got['Prec@1']
+    assert got['mAP@1'] == got['Prec@1'] == got['M5Prec@1']
 
 
 def test_hand_made_case():
@@ -49,13 +49,29 @@ def test_hand_made_case():
     gl = np.array([1, 0, 1, 1])
     out = retrieval_metrics(q, g, np.array([1]), gl, ks=(1, 2, 3, 10))
     # hits at ranks 1, 3, 4; 3 positives
-    assert out['Prec@1'] == 1.0 and out['mAP@1'] == 1.0
-    assert out['Prec@2'] == pytest.approx(1 / 2)           # K' = 2
+    assert out['Prec@1'] == 1.0 and out['mAP@1'] == 1.0 and out['M5Prec@1'] == 1.0
+    assert out['Prec@2'] == pytest.approx(1 / 2)           # 1 hit in the top 2
+    assert out['M5Prec@2'] == pytest.approx(1 / 2)         # K' = 2
     assert out['mAP@2'] == pytest.approx(1.0)              # one hit (rank 1)
-    assert out['Prec@3'] == pytest.approx(2 / 3)
+    assert out['Prec@3'] == pytest.approx(2 / 3) and out['M5Prec@3'] == pytest.approx(2 / 3)
     assert out['mAP@3'] == pytest.approx((1 + 2 / 3) / 2)
-    assert out['Prec@10'] == pytest.approx(3 / 3)          # K' = min(10, 3 positives, 4 items) = 3
+    assert out['Prec@10'] == pytest.approx(3 / 10)         # 3 hits in the top 10 (the list has 4 items)
+    assert out['M5Prec@10'] == pytest.approx(3 / 3)        # K' = min(10, 3 positives, 4 items) = 3
     assert out['mAP@10'] == pytest.approx((1 + 2 / 3 + 3 / 4) / 3)
+    assert [out[f'Recall@{k}'] for k in (1, 2, 3, 10)] == pytest.approx([1 / 3, 1 / 3, 2 / 3, 1.0])
+
+
+def test_precision_at_k_never_grows_past_the_positives():
+    """Standard Prec@K: a query with 2 positives, both ranked first, has Prec@10 = 0.2 and Prec@50 = 0.04
+    (M5Prec@K stays 1: it divides by min(K, #positives)); Prec@K of a perfect ranking never rises with K."""
+    q = np.ones((1, 1), dtype=np.float32)
+    g = np.arange(60, 0, -1, dtype=np.float32)[:, None]     # ranked in gallery order
+    gl = np.array([1, 1] + [0] * 58)
+    out = retrieval_metrics(q, g, [1], gl, ks=(1, 10, 50))
+    assert [out[f'Prec@{k}'] for k in (1, 10, 50)] == pytest.approx([1.0, 0.2, 0.04])
+    assert [out[f'M5Prec@{k}'] for k in (1, 10, 50)] == pytest.approx([1.0, 1.0, 1.0])
+    assert [out[f'Recall@{k}'] for k in (1, 10, 50)] == pytest.approx([0.5, 1.0, 1.0])
+    assert [out[f'mAP@{k}'] for k in (1, 10, 50)] == pytest.approx([1.0, 1.0, 1.0])
 
 
 def test_query_excluded_from_its_own_ranking():
@@ -66,7 +82,8 @@ def test_query_excluded_from_its_own_ranking():
     without = retrieval_metrics(q, g, [7], gl, query_ids=['a'], gallery_ids=['a', 'b', 'c'], ks=(1, 2))
     assert with_self['Prec@1'] == 1.0
     assert without['Prec@1'] == 0.0                         # 'b' (other label) ranks first
-    assert without['Prec@2'] == 1.0                         # K' = min(2, 1 positive left, 2 items) = 1
+    assert without['Prec@2'] == 0.5                         # 'c' at rank 2: 1 hit in the top 2
+    assert without['M5Prec@2'] == 1.0                       # K' = min(2, 1 positive left, 2 items) = 1
     assert without['mAP@2'] == pytest.approx(0.5)
 
 
@@ -96,7 +113,8 @@ def test_cosine_and_dot_differ_and_k_beyond_gallery():
     dot = retrieval_metrics(q, g, [1], [0, 1], ks=(1, 100))
     cos = retrieval_metrics(q, g, [1], [0, 1], ks=(1, 100), similarity='cosine')
     assert dot['Prec@1'] == 0.0 and cos['Prec@1'] == 1.0
-    assert dot['Prec@100'] == 1.0 and dot['mAP@100'] == pytest.approx(0.5)
+    assert dot['Prec@100'] == pytest.approx(1 / 100) and dot['M5Prec@100'] == 1.0
+    assert dot['Recall@100'] == 1.0 and dot['mAP@100'] == pytest.approx(0.5)
 
 
 def test_counts_and_errors():

@@ -29,7 +29,7 @@ def splits():
 def test_run_tasks_layout_and_values(splits):
     results, counts = run_tasks(splits, return_counts=True)
     assert list(results) == ['retrieval_coarse', 'retrieval_fine', 'classification', 'clustering']
-    assert list(results['retrieval_coarse']) == [f'mAP@{k}' for k in KS] + [f'Prec@{k}' for k in KS]
+    assert list(results['retrieval_coarse']) == [f'{m}@{k}' for m in ('mAP', 'Prec', 'Recall', 'M5Prec') for k in KS]
     assert list(results['classification']) == ['accuracy', 'top5']
     assert list(results['clustering']) == ['NMI', 'purity', 'ARI']
     for metrics in results.values():

@@ -65,6 +65,12 @@ def test_typed_query_shows_the_api_top_k_and_a_click_searches_like_it(page, serv
     first = page.query_selector('.result-card')
     assert api[0]['category'] in first.inner_text() and f"{api[0]['score']:.3f}" in first.inner_text()
     assert 'red sneakers' in page.inner_text('#status')
+    chips = page.eval_on_selector_all('.result-card', 'cards => cards.map(c => [...c.querySelectorAll(".modality")]'
+                                      '.map(m => [m.textContent, m.classList.contains("has")]))')
+    model = httpx.get(server_url + '/health').json()['modalities']
+    for card, result in zip(chips, api):   # every model modality, marked as the product has it or not
+        assert card == [[m, m in result['modalities']] for m in model]
+    assert any(not has for card in chips for _, has in card)   # the demo catalogue has products lacking some
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
     page.wait_for_load_state('networkidle')
     page.screenshot(path=str(ARTIFACTS / 'search_page.png'), full_page=True)

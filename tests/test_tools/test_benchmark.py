@@ -147,6 +147,18 @@ def test_stats_and_tables_against_hand_computed_values():
         comparison_tables(agg, ['a'], ['T'], kinds=('rows',))
 
 
+def test_precision_column_is_m5prec_also_for_results_recorded_before_the_rename():
+    """The tables' precision column is M5Prec@10 (the paper's Prec@10); results recorded before the rename
+    stored it as 'Prec@10' (no Recall@10 / M5Prec@10 keys), new ones also hold the standard Prec@10."""
+    old = {'retrieval_coarse': {'mAP@10': 0.5, 'Prec@10': 0.8}}
+    new = {'retrieval_coarse': {'mAP@10': 0.5, 'Prec@10': 0.2, 'Recall@10': 1.0, 'M5Prec@10': 0.9}}
+    agg = aggregate([dict(method='old', label='OLD', code='T', seed=0, metrics=old),
+                     dict(method='new', label='NEW', code='T', seed=0, metrics=new)])
+    assert agg[('old', 'T')]['stats']['coarse M5Prec@10'].mean == 0.8
+    assert agg[('new', 'T')]['stats']['coarse M5Prec@10'].mean == 0.9
+    assert 'coarse Prec@10' not in agg[('new', 'T')]['stats']
+
+
 # ------------------------------------------------------------------ end to end
 
 def _values(metrics: dict):

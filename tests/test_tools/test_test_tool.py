@@ -19,7 +19,7 @@ from tests.conftest import REPO
 
 CONFIG = str(REPO / 'configs' / 'scale_5mod_tiny.py')
 MODALITIES = ('image', 'text', 'table', 'video', 'audio')
-RETRIEVAL_KEYS = [f'{m}@{k}' for m in ('mAP', 'Prec') for k in (1, 5, 10, 50, 100)]
+RETRIEVAL_KEYS = [f'{m}@{k}' for m in ('mAP', 'Prec', 'Recall', 'M5Prec') for k in (1, 5, 10, 50, 100)]
 
 
 def _tool(name: str):

@@ -22,9 +22,7 @@ class TextModality(ModalitySpec):
     raw_pipeline = (dict(type='TokenizeText'),)
 
     def parse_raw_value(self, value: Any) -> Any:
-        """A string (numbers are converted); empty means absent."""
-        if isinstance(value, (int, float)) and not isinstance(value, bool):
-            value = str(value)
+        """A string; empty means absent (a number or any other type is a wrong-typed field: malformed)."""
         if not isinstance(value, str):
             raise ValueError(f'text: expected a string, got {type(value).__name__}')
         return value.strip() or None

@@ -16,6 +16,8 @@ import json
 import os
 from typing import Any, Dict, List
 
+from m5mm.utils import files
+
 INDEX_FILE = 'index.json'
 PLAN_FILE = 'build_plan.json'
 INSTANCES_FILE = 'instances.txt'
@@ -52,8 +54,8 @@ def write_json_atomic(path: str, data: Any) -> None:
 
 
 def read_json(path: str) -> Any:
-    with open(path, encoding='utf-8') as handle:
-        return json.load(handle)
+    """The JSON value in ``path``; :class:`ShardIndexError` naming the file when it is missing or invalid."""
+    return files.read_json(path, error=ShardIndexError)
 
 
 def load_index(root: str) -> Dict[str, Any]:

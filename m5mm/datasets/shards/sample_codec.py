@@ -10,12 +10,15 @@ in its split (10 digits). The JSON holds::
      "errors": {"audio": "corrupt audio"}}                              # media found unusable at build
 
 A medium is stored raw (the file's bytes, ``<modality><ext>``) or as the output of the
-build-time steps of its pipeline (one ``.npy`` per array: ``<modality>.<key>.npy``).
+build-time steps of its pipeline (one ``.npy`` per array: ``<modality>.<key>.npy``). A stored
+array is read back by :func:`load_stored_array`: plain ``.npy`` of a numeric array only (never
+unpickled); a damaged one is a :class:`MediaError` (that modality absent for that sample, counted).
 """
 from __future__ import annotations
 
 import io
 import json
+import math
 import os
 from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
 
@@ -28,6 +31,9 @@ from ..paths import resolve_media_path
 INPUT_KEYS = frozenset({'id', 'index', 'modality', 'source', 'data_root', 'tokenizer', 'seed', 'path', 'data',
                         'value'})
 KEY_DIGITS = 10
+CORRUPT_MEMBER = 'corrupt shard member'
+CORRUPT_SAMPLE = 'corrupt shard sample'
+ARRAY_KINDS = frozenset('biufc')   # bool, integer, unsigned, float, complex: what the builder stores
 
 
 def sample_key(index: int) -> str:
@@ -128,10 +134,41 @@ def stored_inputs(name: str, meta: dict, members: Dict[str, bytes], source: str)
     inputs: Dict[str, Any] = {}
     for member in names:
         key = member[len(name) + 1:-len('.npy')]
-        inputs[key] = torch.from_numpy(np.load(io.BytesIO(members[member]), allow_pickle=False))
+        inputs[key] = load_stored_array(members[member], f'{source}/{member}')
     for key, value in (meta.get('extras') or {}).get(name, {}).items():
         inputs[key] = tuple(value) if isinstance(value, list) else value
     return inputs
+
+
+def load_stored_array(data: bytes, where: str) -> torch.Tensor:
+    """The array of a stored ``.npy`` member as a tensor.
+
+    Only the plain ``.npy`` format of a numeric or boolean array is read: no pickle is ever
+    loaded (an object array is refused, not unpickled), no ``.npz`` archive, and the header must
+    describe exactly the bytes that follow it.
+
+    Raises:
+        MediaError: ``'corrupt shard member'`` (truncated, random bytes, an object array, ...),
+            naming ``where``.
+    """
+    handle = io.BytesIO(data)
+    try:
+        version = np.lib.format.read_magic(handle)
+        if version not in ((1, 0), (2, 0)):
+            raise ValueError(f'.npy format version {version} is not one m5mm writes')
+        read_header = np.lib.format.read_array_header_1_0 if version == (1, 0) \
+            else np.lib.format.read_array_header_2_0
+        shape, _, dtype = read_header(handle)
+        if dtype.hasobject or dtype.kind not in ARRAY_KINDS:
+            raise ValueError(f'dtype {dtype} is not numeric (object arrays are refused, never unpickled)')
+        expected, found = math.prod(shape) * dtype.itemsize, len(data) - handle.tell()
+        if found != expected:
+            raise ValueError(f'the header describes a {shape} {dtype} array ({expected} bytes), '
+                             f'the member holds {found}')
+        handle.seek(0)
+        return torch.from_numpy(np.lib.format.read_array(handle, allow_pickle=False))
+    except (ValueError, TypeError, EOFError, OverflowError) as exc:
+        raise MediaError(CORRUPT_MEMBER, f'{where}: {str(exc)[:200]}') from None
 
 
 def is_complete(members: Dict[str, bytes]) -> bool:
@@ -150,7 +187,7 @@ def parse_meta(data: Optional[bytes], source: str) -> dict:
     try:
         meta = json.loads(data.decode('utf-8'))
     except (UnicodeDecodeError, ValueError) as exc:
-        raise MediaError('corrupt shard sample', f'{source}: {exc}') from None
+        raise MediaError(CORRUPT_SAMPLE, f'{source}: {exc}') from None
     if not isinstance(meta, dict) or 'id' not in meta:
-        raise MediaError('corrupt shard sample', f'{source}: not a sample JSON')
+        raise MediaError(CORRUPT_SAMPLE, f'{source}: not a sample JSON')
     return meta

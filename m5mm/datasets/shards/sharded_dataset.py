@@ -18,7 +18,7 @@ from ..sample_builder import SampleBuilder
 from ..tokenizer import TextTokenizer, load_tokenizer
 from . import epoch_plan
 from .layout import INDEX_FILE, TOKENIZER_DIR, read_json
-from .sample_codec import is_complete, parse_meta, stored_inputs
+from .sample_codec import CORRUPT_SAMPLE, is_complete, parse_meta, stored_inputs
 from .shard_reader import ShardDamaged, iter_shard
 from .shard_source import ShardSource
 from .stream import StreamReader
@@ -221,18 +221,25 @@ class ShardedDataset(SampleBuilder, IterableDataset):
         instance = instance + int(self._instance_offsets[source_index]) if instance >= 0 else -1
         sample: Dict[str, Any] = dict(id=meta['id'], index=index, category=category, instance=instance)
         errors = {k: v for k, v in meta.get('errors', {}).items() if only is None or k == only}
-        for name, spec in self.specs.items():
+        for name in self.specs:
             if only is not None and name != only:
                 continue
             if name in meta['values']:
-                sample[name] = self.run_pipeline(name, spec.parse_value(meta['values'][name]), meta['id'], index,
-                                                 errors, seed=seed)
+                sample[name] = self._finish_value(name, meta, index, where, seed, errors)
             elif name in meta['media']:
                 sample[name] = self._finish_medium(source, name, meta, members, index, where, seed, errors)
             else:
                 sample[name] = None
         sample['errors'] = errors
         return sample
+
+    def _finish_value(self, name: str, meta: dict, index: int, where: str, seed: int,
+                      errors: Dict[str, str]) -> Optional[dict]:
+        try:
+            value = self.specs[name].parse_value(meta['values'][name])
+        except ValueError as exc:   # a damaged sample JSON: counted like a damaged medium
+            return self._media_failed(name, meta['id'], MediaError(CORRUPT_SAMPLE, f'{where}: {exc}'), errors)
+        return self.run_pipeline(name, value, meta['id'], index, errors, seed=seed)
 
     def _finish_medium(self, source: ShardSource, name: str, meta: dict, members: Dict[str, bytes], index: int,
                        where: str, seed: int, errors: Dict[str, str]) -> Optional[dict]:

@@ -11,6 +11,7 @@ from m5mm.registry import HOOKS
 from m5mm.utils.files import atomic_write_json
 
 from .base import Hook
+from .curves import plot_curves
 
 PREFIX = 'weight_'
 
@@ -18,7 +19,8 @@ PREFIX = 'weight_'
 @HOOKS.register_module()
 class ModalityWeightHook(Hook):
     """Averages the model's ``weight_<modality>`` outputs over each epoch, appends them to
-    ``WORK_DIR/modality_weights.json`` and redraws ``modality_weights.png``.
+    ``WORK_DIR/modality_weights.json`` and redraws ``modality_weights.png``; also redraws
+    ``curves.png``, the logged losses and per-epoch metrics (:func:`plot_curves`), for every model.
 
     The values of an epoch that a checkpoint cut in two are carried in the checkpoint, so a
     resumed run writes the average of the whole epoch.
@@ -50,6 +52,8 @@ class ModalityWeightHook(Hook):
                 self._epoch_values[key[len(PREFIX):]].append(float(value))
 
     def after_train_epoch(self, trainer) -> None:
+        if self.plot and trainer.is_main:
+            plot_curves(trainer.work_dir)
         names = sorted(self._epoch_values)
         if not names:
             return

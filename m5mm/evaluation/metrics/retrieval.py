@@ -1,4 +1,4 @@
-"""M5Product retrieval metrics: mAP@K and Prec@K of a query set against a gallery.
+"""M5Product retrieval metrics: mAP@K, Prec@K, Recall@K and M5Prec@K of a query set against a gallery.
 
 Protocol (docs/evaluation.md has the formulas):
 
@@ -7,13 +7,15 @@ Protocol (docs/evaluation.md has the formulas):
   coarse retrieval, instance for fine retrieval); labels < 0 mean "unknown" and never match;
 * a gallery item with the query's own id is removed from that query's ranking;
 * ties in score keep gallery order (stable sort);
-* with K' = min(K, #positives, list length): Prec@K = hits in the top K / K';
-  AP@K = sum of the precision at each hit within the top K / #hits (0 without hits);
+* with H_K = hits in the top K and K' = min(K, #positives, list length):
+  Prec@K = H_K / K (the standard precision at K), Recall@K = H_K / #positives,
+  M5Prec@K = H_K / K' (what the M5Product/Product1M toolkit and paper call "Prec@K"),
+  AP@K = sum of the precision at each hit within the top K / H_K (0 without hits);
 * queries without any positive are skipped and counted (``no_positive='skip'``, the
   M5Product toolkit assumes every query has one) or scored 0 (``no_positive='zero'``).
 
-``cutoff='k_prime'`` reproduces the Product1M/M5Product toolkit code, which counts hits and
-AP within the top K' instead of the top K.
+``cutoff='k_prime'`` reproduces the Product1M/M5Product toolkit code, which counts hits of
+AP@K and M5Prec@K within the top K' instead of the top K (Prec@K and Recall@K always use the top K).
 """
 from __future__ import annotations
 
@@ -32,6 +34,8 @@ logger = logging.getLogger('m5mm')
 DEFAULT_KS = (1, 5, 10, 50, 100)
 NO_POSITIVE = ('skip', 'zero')
 CUTOFFS = ('k', 'k_prime')
+#: The metric families, in the order of the returned dict.
+MEASURES = ('mAP', 'Prec', 'Recall', 'M5Prec')
 
 
 def as_labels(labels, n: int, name: str) -> np.ndarray:
@@ -75,42 +79,41 @@ def _positive_counts(q_labels: np.ndarray, g_labels: np.ndarray, excl: Tuple[Ten
 
 
 def per_query_scores(hits: Tensor, num_pos: Tensor, list_len: Tensor, ks: Sequence[int],
-                     cutoff: str = 'k') -> Tuple[Tensor, Tensor]:
-    """AP@K and Prec@K of every query from its ranked hit list.
+                     cutoff: str = 'k') -> Dict[str, Tensor]:
+    """AP@K, Prec@K, Recall@K and M5Prec@K of every query from its ranked hit list.
 
     Args:
         hits: (Q, L) bool, hit at each rank (False beyond a query's list length).
         num_pos: (Q,) positives per query. list_len: (Q,) ranked items per query.
-        ks: the cut-offs K. cutoff: 'k' (this protocol) or 'k_prime' (toolkit code).
+        ks: the cut-offs K. cutoff: 'k' (this protocol) or 'k_prime' (toolkit code, AP and M5Prec only).
 
     Returns:
-        ap, prec: (Q, len(ks)) float64; NaN for queries without positives.
+        :data:`MEASURES` name -> (Q, len(ks)) float64; NaN for queries without positives.
     """
     num_q, width = hits.shape
     h = hits.to(torch.float64)
     cum = h.cumsum(dim=1)
     ranks = torch.arange(1, width + 1, dtype=torch.float64)
     prec_sum = (h * cum / ranks).cumsum(dim=1)
-    ap = torch.full((num_q, len(ks)), float('nan'), dtype=torch.float64)
-    prec = ap.clone()
+    out = {name: torch.full((num_q, len(ks)), float('nan'), dtype=torch.float64) for name in MEASURES}
     has_pos = num_pos > 0
+    positives = num_pos.to(torch.float64).clamp_min(1)
+
+    def at(table: Tensor, window: Tensor) -> Tensor:
+        if width == 0:
+            return torch.zeros(num_q, dtype=torch.float64)
+        return table.gather(1, (window - 1).clamp_min(0).clamp_max(width - 1).unsqueeze(1)).squeeze(1)
+
     for col, k in enumerate(ks):
         k_prime = torch.minimum(torch.minimum(num_pos, list_len), torch.tensor(k)).clamp_min(1)
-        if cutoff == 'k':
-            window = torch.full((num_q,), min(k, width), dtype=torch.long)
-        else:
-            window = k_prime.clamp_max(width)
-        if width == 0:
-            n_hits = s_prec = torch.zeros(num_q, dtype=torch.float64)
-        else:
-            idx = (window - 1).clamp_min(0).unsqueeze(1)
-            n_hits = cum.gather(1, idx).squeeze(1)
-            s_prec = prec_sum.gather(1, idx).squeeze(1)
-        p = n_hits / k_prime.to(torch.float64)
-        a = torch.where(n_hits > 0, s_prec / n_hits.clamp_min(1), torch.zeros_like(n_hits))
-        prec[:, col] = torch.where(has_pos, p, prec[:, col])
-        ap[:, col] = torch.where(has_pos, a, ap[:, col])
-    return ap, prec
+        top_k = torch.full((num_q,), min(k, width), dtype=torch.long)
+        window = top_k if cutoff == 'k' else k_prime.clamp_max(width)
+        hits_k, n_hits, s_prec = at(cum, top_k), at(cum, window), at(prec_sum, window)
+        values = dict(mAP=torch.where(n_hits > 0, s_prec / n_hits.clamp_min(1), torch.zeros_like(n_hits)),
+                      Prec=hits_k / k, Recall=hits_k / positives, M5Prec=n_hits / k_prime.to(torch.float64))
+        for name, value in values.items():
+            out[name][:, col] = torch.where(has_pos, value, out[name][:, col])
+    return out
 
 
 def retrieval_metrics(query_features, gallery_features, query_labels, gallery_labels, *,
@@ -118,20 +121,23 @@ def retrieval_metrics(query_features, gallery_features, query_labels, gallery_la
                       ks: Sequence[int] = DEFAULT_KS, similarity: str = 'dot', no_positive: str = 'skip',
                       cutoff: str = 'k', query_chunk: int = DEFAULT_QUERY_CHUNK,
                       gallery_chunk: int = DEFAULT_GALLERY_CHUNK, return_counts: bool = False):
-    """mAP@K and Prec@K of ``query_features`` (Q, D) against ``gallery_features`` (G, D).
+    """mAP@K, Prec@K, Recall@K and M5Prec@K of ``query_features`` (Q, D) against ``gallery_features`` (G, D).
 
     Args:
         query_labels: (Q,) int, gallery_labels: (G,) int; -1 = unknown (never a positive).
         query_ids, gallery_ids: when both are given, a gallery item with the query's id is
             removed from that query's ranking.
         ks: cut-offs. similarity: 'dot' or 'cosine'. no_positive: 'skip' or 'zero'.
-        cutoff: 'k' (hits within the top K) or 'k_prime' (within the top K', toolkit code).
+        cutoff: 'k' (hits within the top K) or 'k_prime' (AP@K and M5Prec@K count hits within the
+            top K', as the toolkit code does).
         query_chunk, gallery_chunk: block sizes of the chunked search.
         return_counts: also return ``{'num_queries', 'num_evaluated', 'num_without_positive'}``.
 
     Returns:
-        ``{'mAP@1': .., ..., 'Prec@1': .., ...}`` fractions in [0, 1] (NaN when no query is
-        evaluated), and the counts dict when ``return_counts``.
+        ``{'mAP@1': .., ..., 'Prec@1': .., ..., 'Recall@1': .., ..., 'M5Prec@1': .., ...}`` fractions
+        in [0, 1] (NaN when no query is evaluated), and the counts dict when ``return_counts``.
+        Prec@K = hits in the top K / K; Recall@K = hits in the top K / #positives; M5Prec@K = hits /
+        min(K, #positives, list length), the toolkit's "Prec@K"; mAP@K divides by the hits (docs/evaluation.md).
     """
     if no_positive not in NO_POSITIVE:
         raise ValueError(f'no_positive must be one of {NO_POSITIVE}, got {no_positive!r}')
@@ -159,20 +165,21 @@ def retrieval_metrics(query_features, gallery_features, query_labels, gallery_la
     q_lab = torch.from_numpy(q_labels).unsqueeze(1)
     in_list = torch.arange(top.shape[1]).unsqueeze(0) < list_len.unsqueeze(1)
     hits = (g_lab[top] == q_lab) & (q_lab >= 0) & in_list
-    ap, prec = per_query_scores(hits, num_pos, list_len, ks, cutoff)
-    metrics, counts = summarize(ap, prec, ks, no_positive)
+    tables = per_query_scores(hits, num_pos, list_len, ks, cutoff)
+    metrics, counts = summarize(tables, ks, no_positive)
     return (metrics, counts) if return_counts else metrics
 
 
-def summarize(ap: Tensor, prec: Tensor, ks: Sequence[int], no_positive: str = 'skip'
+def summarize(tables: Dict[str, Tensor], ks: Sequence[int], no_positive: str = 'skip'
               ) -> Tuple[Dict[str, float], Dict[str, int]]:
-    """Average per-query (Q, len(ks)) AP and precision (NaN = no positive) into the metrics dict."""
-    valid = ~torch.isnan(ap[:, 0]) if ap.numel() else torch.zeros(ap.shape[0], dtype=torch.bool)
+    """Average per-query (Q, len(ks)) tables (name -> values, NaN = no positive) into the metrics dict."""
+    first = next(iter(tables.values()))
+    valid = ~torch.isnan(first[:, 0]) if first.numel() else torch.zeros(first.shape[0], dtype=torch.bool)
     if no_positive == 'zero':
-        ap, prec, used = ap.nan_to_num(0.0), prec.nan_to_num(0.0), torch.ones_like(valid)
+        tables, used = {name: t.nan_to_num(0.0) for name, t in tables.items()}, torch.ones_like(valid)
     else:
         used = valid
-    counts = {'num_queries': int(ap.shape[0]), 'num_evaluated': int(used.sum()),
+    counts = {'num_queries': int(first.shape[0]), 'num_evaluated': int(used.sum()),
               'num_without_positive': int((~valid).sum())}
     if counts['num_without_positive']:
         logger.info('retrieval: %d of %d queries have no positive in the gallery (%s)',
@@ -181,7 +188,7 @@ def summarize(ap: Tensor, prec: Tensor, ks: Sequence[int], no_positive: str = 's
     if counts['num_evaluated'] == 0:
         logger.warning('retrieval: no query has a positive in the gallery; metrics are NaN')
     metrics: Dict[str, float] = {}
-    for name, table in (('mAP', ap), ('Prec', prec)):
+    for name, table in tables.items():
         for col, k in enumerate(ks):
             mean = float(table[used, col].mean()) if counts['num_evaluated'] else float('nan')
             metrics[f'{name}@{k}'] = mean

@@ -14,7 +14,8 @@ DEFAULT_LEVELS = {'coarse': 'category', 'fine': 'instance'}
 
 @TASKS.register_module()
 class RetrievalTask:
-    """M5Product coarse (same category) and fine (same instance) retrieval: mAP@K and Prec@K.
+    """M5Product coarse (same category) and fine (same instance) retrieval: mAP@K, Prec@K, Recall@K and
+    M5Prec@K (docs/evaluation.md).
 
     ``task(features_by_split) -> TaskResult({'retrieval_coarse': {...}, 'retrieval_fine': {...}},
     counts={'retrieval_coarse': {'num_queries': .., 'num_evaluated': .., ...}, ...})``.
@@ -39,7 +40,8 @@ class RetrievalTask:
         self.exclude_same_id = exclude_same_id
 
     def __call__(self, features_by_split: FeaturesBySplit) -> TaskResult:
-        """Run every level -> ``{'retrieval_<level>': {'mAP@K': .., 'Prec@K': ..}}`` and its counts."""
+        """Run every level -> ``{'retrieval_<level>': {'mAP@K': .., 'Prec@K': .., 'Recall@K': .., 'M5Prec@K': ..}}``
+        and its counts."""
         query = get_split(features_by_split, self.query_split)
         gallery = get_split(features_by_split, self.gallery_split)
         ids = dict(query_ids=query['ids'], gallery_ids=gallery['ids']) if self.exclude_same_id else {}

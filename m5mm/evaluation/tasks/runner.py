@@ -32,7 +32,8 @@ def run_tasks(features_by_split: FeaturesBySplit, tasks: Optional[Sequence[Union
         return_counts: also return the tasks' counts (queries scored, ...) by result name.
 
     Returns:
-        ``{'retrieval_coarse': {'mAP@1': .., ..., 'Prec@100': ..}, 'retrieval_fine': {...},
+        ``{'retrieval_coarse': {'mAP@1': .., ..., 'Prec@1': .., ..., 'Recall@1': .., ..., 'M5Prec@100': ..},
+        'retrieval_fine': {...},
         'classification': {'accuracy': .., 'top5': ..}, 'clustering': {'NMI': .., 'purity': ..,
         'ARI': ..}}`` (fractions in [0, 1]; ARI may be negative), and the counts when asked.
     """

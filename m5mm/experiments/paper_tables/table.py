@@ -3,13 +3,14 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import Any, Dict, List, Mapping, Sequence, Tuple
+from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple
 
-#: The table's columns: (task key, metric key, header).
+#: The table's columns: (task key, metric key, header). The precision column is the paper's "Prec@K",
+#: M5Prec@K = hits / min(K, #positives) (docs/evaluation.md), not the standard Prec@K.
 COLUMNS: Tuple[Tuple[str, str, str], ...] = (
     ('retrieval_coarse', 'mAP@1', 'coarse mAP@1'), ('retrieval_coarse', 'mAP@10', 'coarse mAP@10'),
-    ('retrieval_coarse', 'Prec@10', 'coarse Prec@10'), ('retrieval_fine', 'mAP@1', 'fine mAP@1'),
-    ('retrieval_fine', 'mAP@10', 'fine mAP@10'), ('retrieval_fine', 'Prec@10', 'fine Prec@10'),
+    ('retrieval_coarse', 'M5Prec@10', 'coarse M5Prec@10'), ('retrieval_fine', 'mAP@1', 'fine mAP@1'),
+    ('retrieval_fine', 'mAP@10', 'fine mAP@10'), ('retrieval_fine', 'M5Prec@10', 'fine M5Prec@10'),
     ('classification', 'accuracy', 'accuracy'), ('clustering', 'NMI', 'NMI'), ('clustering', 'purity', 'purity'),
 )
 
@@ -38,6 +39,18 @@ class Stat:
 Key = Tuple[str, str]   # (method, modality code)
 
 
+def metric_value(metrics: Mapping[str, float], metric: str) -> Optional[float]:
+    """``metrics[metric]``, or None. Results recorded before M5Prec@K had a name (no ``M5Prec@K`` and no
+    ``Recall@K`` keys) stored it as ``Prec@K``, so those are read for ``M5Prec@K``."""
+    if metric in metrics:
+        return metrics[metric]
+    if metric.startswith('M5Prec@'):
+        k = metric.split('@', 1)[1]
+        if f'Recall@{k}' not in metrics and f'Prec@{k}' in metrics:
+            return metrics[f'Prec@{k}']
+    return None
+
+
 def aggregate(results: Sequence[Mapping[str, Any]]) -> Dict[Key, Dict[str, Any]]:
     """Group cell results by (method, modality code): ``seeds``, ``label`` and a :class:`Stat`
     per column header (columns a result lacks are left out)."""
@@ -48,7 +61,7 @@ def aggregate(results: Sequence[Mapping[str, Any]]) -> Dict[Key, Dict[str, Any]]
     for key, rows in groups.items():
         entry: Dict[str, Any] = {'label': rows[0]['label'], 'seeds': sorted(r['seed'] for r in rows), 'stats': {}}
         for task, metric, header in COLUMNS:
-            values = [r['metrics'][task][metric] for r in rows if metric in r['metrics'].get(task, {})]
+            values = [v for v in (metric_value(r['metrics'].get(task, {}), metric) for r in rows) if v is not None]
             if len(values) == len(rows):
                 entry['stats'][header] = Stat.of(values)
         out[key] = entry
@@ -109,7 +122,8 @@ def format_report(tables: Sequence[Mapping[str, Any]], spec: Mapping[str, Any], 
             f'{spec["size"]}, data {spec["data_root"]}'
             + (f', options {spec["cfg_options"]}' if spec.get('cfg_options') else '') + '.',
             'Values in %, mean ± sample std over seeds; best mean per column in bold. Retrieval: query -> '
-            'gallery (coarse = same category, fine = same product); accuracy: linear probe; NMI / purity: '
+            'gallery (coarse = same category, fine = same product); M5Prec@10 = hits in the top 10 / min(10, '
+            '#positives), the paper\'s "Prec@10"; accuracy: linear probe; NMI / purity: '
             'k-means on the query + gallery features.', '']
     body = []
     for table in tables:

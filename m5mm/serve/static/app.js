@@ -7,6 +7,7 @@
   const useText = $('use-text'), useImage = $('use-image'), category = $('category'), kSelect = $('k');
   const statusBox = $('status'), results = $('results'), button = $('search-button');
   let image = null;
+  let modalities = [];   // the model's modalities (from /health), in its order
 
   function setStatus(html, isError) {
     statusBox.className = 'status' + (isError ? ' error' : '');
@@ -58,7 +59,7 @@
       const title = item.title ? `<div class="title">${escapeHtml(item.title)}</div>`
         : '<div class="title none">untitled product</div>';
       card.innerHTML = `<div class="thumb">${thumb}</div><div class="meta">${title}` +
-        `<div class="pid">${escapeHtml(item.id)}</div><div class="row">` +
+        `<div class="pid">${escapeHtml(item.id)}</div>${modalityChips(item.modalities || [])}<div class="row">` +
         `<span class="category">${escapeHtml(item.category || 'uncategorised')}</span>` +
         `<span class="score">${item.score.toFixed(3)}</span></div></div>`;
       const similar = () => searchLike(item);
@@ -66,6 +67,18 @@
       card.addEventListener('keydown', (e) => { if (e.key === 'Enter') similar(); });
       results.appendChild(card);
     }
+  }
+
+  // One chip per modality of the model: solid when the product has it, faint and struck through when not.
+  function modalityChips(has) {
+    const names = modalities.length ? modalities : has;
+    const chips = names.map((name) => {
+      const present = has.includes(name);
+      return `<span class="modality ${present ? 'has' : 'lacks'}" title="${present ? 'has' : 'no'} ` +
+        `${escapeHtml(name)}">${escapeHtml(name)}</span>`;
+    });
+    const label = has.length ? `modalities: ${has.join(', ')}` : 'no modality recorded';
+    return `<div class="modalities" aria-label="${escapeHtml(label)}">${chips.join('')}</div>`;
   }
 
   function options() {
@@ -121,6 +134,7 @@
   });
 
   fetch('/health').then((r) => r.json()).then((h) => {
+    modalities = h.modalities.slice();
     $('stats').textContent = `${h.products} products · ${h.modalities.join(', ')} · ${h.feature} vectors (${h.dim}-d)`;
     useText.disabled = !h.modalities.includes('text');
     useImage.disabled = !h.modalities.includes('image');
