@@ -16,23 +16,22 @@ import sys
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-from m5mm.experiments.paper_tables import (SIZES, BenchmarkSpec, Budget, parse_methods,  # noqa: E402
-                                           parse_modality_sets, parse_seeds, run_benchmark)
-from m5mm.experiments.paper_tables.methods import DEFAULT_CONFIG_DIR, DEFAULT_METHODS  # noqa: E402
-from m5mm.utils.cli import add_cfg_options  # noqa: E402
+from m5mm.utils.cli import add_cfg_options, tool_main, tool_parser  # noqa: E402
+from m5mm.utils.cli_choices import BENCHMARK_METHODS, CONFIG_SIZES  # noqa: E402
 
 
 def parse_args(argv=None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument('--methods', default=','.join(DEFAULT_METHODS), help='comma-separated methods')
+    parser = tool_parser(__doc__)
+    parser.add_argument('--methods', default=','.join(BENCHMARK_METHODS), help='comma-separated methods')
     parser.add_argument('--modalities', default='all', help='comma-separated modality sets, e.g. T,T+I,all')
     parser.add_argument('--data-root', required=True, help='the catalogue (DIR/manifest.jsonl), e.g. data/demo')
     parser.add_argument('--budget', required=True, help='per cell: epochs=N or steps=N')
     parser.add_argument('--seeds', default='0', help='comma-separated seeds, e.g. 0,1,2')
     parser.add_argument('--out', required=True, help='output directory (rerun with the same one to resume)')
-    parser.add_argument('--config-size', default='small', choices=sorted(SIZES),
+    parser.add_argument('--config-size', default='small', choices=sorted(CONFIG_SIZES),
                         help="'small': the configs as written (width 256); 'tiny': width 32, depth 1 (smoke tests)")
-    parser.add_argument('--config-dir', default=str(DEFAULT_CONFIG_DIR), help='where <method>_5mod.py live')
+    parser.add_argument('--config-dir', default=None,
+                        help="where <method>_5mod.py live (default: the checkout's configs/fusion)")
     parser.add_argument('--tables', default='methods,modalities',
                         help="table kinds: 'methods' (comparison per modality set), 'modalities' (ablation per method)")
     parser.add_argument('--num-threads', type=int, default=None,
@@ -47,13 +46,17 @@ def parse_args(argv=None) -> argparse.Namespace:
     return parser.parse_args(argv)
 
 
+@tool_main
 def main(argv=None) -> dict:
     args = parse_args(argv)
+    from m5mm.experiments.paper_tables import (BenchmarkSpec, Budget, parse_methods, parse_modality_sets,
+                                               parse_seeds, run_benchmark)
+    from m5mm.experiments.paper_tables.methods import DEFAULT_CONFIG_DIR
     try:
         spec = BenchmarkSpec(methods=parse_methods(args.methods), modality_sets=parse_modality_sets(args.modalities),
                              seeds=parse_seeds(args.seeds), budget=Budget.parse(args.budget),
                              data_root=args.data_root, out_dir=args.out, size=args.config_size,
-                             config_dir=args.config_dir, cfg_options=dict(args.cfg_options),
+                             config_dir=args.config_dir or str(DEFAULT_CONFIG_DIR), cfg_options=dict(args.cfg_options),
                              keep_checkpoints=args.keep_checkpoints, rerun_changed=args.rerun_changed,
                              diagnose=args.diagnose,
                              tables=[t.strip() for t in args.tables.split(',') if t.strip()])

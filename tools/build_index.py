@@ -14,14 +14,12 @@ import sys
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-from m5mm.api import ProductEncoder  # noqa: E402
-from m5mm.serve import CatalogueIndex  # noqa: E402
-from m5mm.utils.cli import comma_list  # noqa: E402
+from m5mm.utils.cli import comma_list, tool_main, tool_parser  # noqa: E402
 from m5mm.utils.logging import get_logger  # noqa: E402
 
 
 def parse_args(argv=None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = tool_parser(__doc__)
     parser.add_argument('model', help='model folder, checkpoint / work dir, or hub id')
     parser.add_argument('--data-root', required=True, help='the catalogue folder')
     parser.add_argument('--out', required=True, help='index folder to write (must be new or empty)')
@@ -35,16 +33,16 @@ def parse_args(argv=None) -> argparse.Namespace:
     return parser.parse_args(argv)
 
 
+@tool_main
 def main(argv=None) -> str:
     args = parse_args(argv)
     get_logger()
-    try:
-        encoder = ProductEncoder.from_pretrained(args.model, device=args.device)
-        catalogue = CatalogueIndex.build(encoder, args.data_root, args.out, manifest=args.manifest, splits=args.split,
-                                         batch_size=args.batch_size, num_workers=args.num_workers,
-                                         index_type=args.type, metric=args.metric)
-    except (ValueError, KeyError, FileNotFoundError, FileExistsError, ImportError) as exc:
-        sys.exit(f'error: {exc.args[0] if isinstance(exc, KeyError) and exc.args else exc}')
+    from m5mm.api import ProductEncoder
+    from m5mm.serve import CatalogueIndex
+    encoder = ProductEncoder.from_pretrained(args.model, device=args.device)
+    catalogue = CatalogueIndex.build(encoder, args.data_root, args.out, manifest=args.manifest, splits=args.split,
+                                     batch_size=args.batch_size, num_workers=args.num_workers,
+                                     index_type=args.type, metric=args.metric)
     print(f'indexed {len(catalogue.index)} products of {catalogue.data_root} -> {args.out}')
     return args.out
 

@@ -11,13 +11,11 @@ import sys
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-from m5mm.utils.cli import add_cfg_options  # noqa: E402
-from m5mm.datasets.tokenizer_builder import build_dataset_tokenizer  # noqa: E402
+from m5mm.utils.cli import add_cfg_options, tool_main, tool_parser  # noqa: E402
 
 
 def parse_args(argv=None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = tool_parser(__doc__)
     parser.add_argument('target', help='a data folder (manifest.jsonl or meta.json) or a config file')
     parser.add_argument('--out', default=None, help="output folder (default: the config's tokenizer.path or "
                                                     'DATA_ROOT/tokenizer)')
@@ -28,8 +26,10 @@ def parse_args(argv=None) -> argparse.Namespace:
     return parser.parse_args(argv)
 
 
+@tool_main
 def main(argv=None) -> int:
     args = parse_args(argv)
+    from m5mm.datasets.tokenizer_builder import build_dataset_tokenizer
     tokenizer, path = build_dataset_tokenizer(args.target, out=args.out, vocab_size=args.vocab_size,
                                               lowercase=not args.no_lowercase, cfg_options=args.cfg_options)
     print(f'tokenizer saved to {path}: {tokenizer.meta()}')

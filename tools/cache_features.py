@@ -18,9 +18,8 @@ import sys
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-from m5mm.engine.feature_cache import DTYPES, cache_features  # noqa: E402
-from m5mm.utils.cli import add_cfg_options, comma_list  # noqa: E402
-from m5mm.utils.config import load_config  # noqa: E402
+from m5mm.utils.cli import add_cfg_options, comma_list, tool_main, tool_parser  # noqa: E402
+from m5mm.utils.cli_choices import CACHE_DTYPES  # noqa: E402
 
 
 def shard(text: str):
@@ -30,11 +29,11 @@ def shard(text: str):
 
 
 def parse_args(argv=None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = tool_parser(__doc__)
     parser.add_argument('config', help='the config whose frozen towers are run (reading raw media)')
     parser.add_argument('--out', required=True, help='output folder, inside the dataset\'s data root')
     parser.add_argument('--modalities', type=comma_list, default=None, help='towers to cache (default all frozen)')
-    parser.add_argument('--dtype', default='float16', choices=DTYPES, help='stored dtype (default float16)')
+    parser.add_argument('--dtype', default='float16', choices=CACHE_DTYPES, help='stored dtype (default float16)')
     parser.add_argument('--precision', default='no', choices=('no', 'bf16', 'fp16'), help='autocast of the towers')
     parser.add_argument('--batch-size', type=int, default=None, help='default: the train loader\'s')
     parser.add_argument('--num-workers', type=int, default=None, help='default: the train loader\'s')
@@ -44,8 +43,11 @@ def parse_args(argv=None) -> argparse.Namespace:
     return parser.parse_args(argv)
 
 
+@tool_main
 def main(argv=None) -> None:
     args = parse_args(argv)
+    from m5mm.engine.feature_cache import cache_features
+    from m5mm.utils.config import load_config
     cfg = load_config(args.config, args.cfg_options)
     summary = cache_features(cfg, args.out, modalities=args.modalities, batch_size=args.batch_size,
                              num_workers=args.num_workers, dtype=args.dtype, precision=args.precision,

@@ -10,18 +10,17 @@ files weights-only too) and checked against the size and sha256 its checkpoint's
 a checkpoint that holds anything else, or a damaged file, is refused, naming the file. --merge-lora
 builds the model from the checkpoint's config.json (registered names only; its config.py is never run).
 """
-import argparse
 import os
 import sys
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-from m5mm.engine.checkpoint import latest_checkpoint  # noqa: E402
-from m5mm.engine.weights import load_model_state_dict, save_model_state_dict  # noqa: E402
+from m5mm.utils.cli import tool_main, tool_parser  # noqa: E402
 
 
+@tool_main
 def main(argv=None) -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = tool_parser(__doc__)
     parser.add_argument('checkpoint', help='a checkpoint directory, or a work dir (its latest checkpoint)')
     parser.add_argument('--out', required=True, help='output file: .pt/.bin (torch.save) or .safetensors')
     parser.add_argument('--merge-lora', action='store_true',
@@ -30,14 +29,13 @@ def main(argv=None) -> None:
                         help='with --merge-lora: the run\'s config, executed if a .py file (default: the '
                              'checkpoint\'s config.json, read as data)')
     args = parser.parse_args(argv)
+    from m5mm.engine.checkpoint import latest_checkpoint
+    from m5mm.engine.weights import load_model_state_dict, save_model_state_dict
     path = latest_checkpoint(args.checkpoint) or args.checkpoint
-    try:
-        if args.merge_lora:
-            merge_lora(path, args.out, args.config)
-            return
-        state = load_model_state_dict(path)
-    except (ValueError, FileNotFoundError) as exc:   # CheckpointError: damaged or refused (never run)
-        sys.exit(f'error: {exc}')
+    if args.merge_lora:
+        merge_lora(path, args.out, args.config)
+        return
+    state = load_model_state_dict(path)   # CheckpointError: damaged or refused (never run)
     out = save_model_state_dict(state, args.out)
     count = sum(v.numel() for v in state.values())
     print(f'{path} -> {out}: {len(state)} tensors, {count / 1e6:.2f} M values (fp32)')

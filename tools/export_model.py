@@ -15,10 +15,8 @@ import sys
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-from m5mm.api import export_model  # noqa: E402
-from m5mm.api.export import ROBUSTNESS  # noqa: E402
-from m5mm.api.hub import push_folder_to_hub  # noqa: E402
-from m5mm.utils.cli import add_cfg_options, comma_list  # noqa: E402
+from m5mm.utils.cli import add_cfg_options, comma_list, tool_main, tool_parser  # noqa: E402
+from m5mm.utils.cli_choices import ROBUSTNESS  # noqa: E402
 from m5mm.utils.logging import get_logger  # noqa: E402
 
 
@@ -27,7 +25,7 @@ def _subsets(text: str):
 
 
 def parse_args(argv=None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = tool_parser(__doc__)
     parser.add_argument('checkpoint', help='checkpoint dir, work dir or weights file')
     parser.add_argument('--out', required=True, help='model folder to write')
     parser.add_argument('--config', default=None,
@@ -43,16 +41,16 @@ def parse_args(argv=None) -> argparse.Namespace:
     return parser.parse_args(argv)
 
 
+@tool_main
 def main(argv=None) -> str:
     args = parse_args(argv)
     get_logger()
-    try:
-        export_model(args.checkpoint, args.out, config=args.config, cfg_options=args.cfg_options,
-                     evaluate=not args.no_eval, tasks=args.tasks, robustness=args.robustness)
-        if args.push_to_hub:
-            print(f'uploaded: {push_folder_to_hub(args.out, args.push_to_hub)}')
-    except (KeyError, ValueError, FileNotFoundError, FileExistsError, ImportError) as exc:
-        sys.exit(f'error: {exc.args[0] if isinstance(exc, KeyError) and exc.args else exc}')
+    from m5mm.api import export_model
+    from m5mm.api.hub import push_folder_to_hub
+    export_model(args.checkpoint, args.out, config=args.config, cfg_options=args.cfg_options,
+                 evaluate=not args.no_eval, tasks=args.tasks, robustness=args.robustness)
+    if args.push_to_hub:
+        print(f'uploaded: {push_folder_to_hub(args.out, args.push_to_hub)}')
     print(f'model folder written to {args.out}')
     return args.out
 

@@ -15,14 +15,11 @@ import sys
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-from m5mm.api.saved_config import load_config_file  # noqa: E402
-from m5mm.engine.evaluate_checkpoint import export_features  # noqa: E402
-from m5mm.utils.cli import add_cfg_options, add_checkpoint_arguments  # noqa: E402
+from m5mm.utils.cli import add_cfg_options, add_checkpoint_arguments, tool_main, tool_parser  # noqa: E402
 
 
 def parse_args(argv=None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = tool_parser(__doc__)
     add_checkpoint_arguments(parser)
     parser.add_argument('--split', required=True, help='split(s) to export, e.g. gallery or query,gallery')
     parser.add_argument('--out', required=True, help='output .npz')
@@ -31,15 +28,15 @@ def parse_args(argv=None) -> argparse.Namespace:
     return parser.parse_args(argv)
 
 
+@tool_main
 def main(argv=None) -> str:
     args = parse_args(argv)
-    try:
-        cfg = load_config_file(args.config, args.cfg_options)
-        features, path = export_features(cfg, args.checkpoint, split=args.split, out=args.out,
-                                         kind=args.feature, modalities=args.modalities,
-                                         per_modality=args.per_modality)
-    except (KeyError, ValueError, FileNotFoundError) as exc:
-        sys.exit(f'error: {exc.args[0] if isinstance(exc, KeyError) and exc.args else exc}')
+    from m5mm.engine.evaluate_checkpoint import export_features
+    from m5mm.api.saved_config import load_config_file
+    cfg = load_config_file(args.config, args.cfg_options)
+    features, path = export_features(cfg, args.checkpoint, split=args.split, out=args.out,
+                                     kind=args.feature, modalities=args.modalities,
+                                     per_modality=args.per_modality)
     n, d = features['features'].shape
     print(f'{n} products x {d} ({args.feature}) -> {path}')
     return path

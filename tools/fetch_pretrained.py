@@ -6,22 +6,22 @@ The config's `pretrained_models = dict(image='org/name', ...)` are saved to PRET
 towers, pipelines and tokenizer read them; training then runs offline. Only configs, safetensors weights,
 tokenizer and processor files are fetched (never code).
 """
-import argparse
 import os
 import sys
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-from m5mm.models.pretrained.fetch import fetch_pretrained  # noqa: E402
-from m5mm.utils.cli import add_cfg_options  # noqa: E402
-from m5mm.utils.config import load_config  # noqa: E402
+from m5mm.utils.cli import add_cfg_options, tool_main, tool_parser  # noqa: E402
 
 
+@tool_main
 def main(argv=None) -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = tool_parser(__doc__)
     parser.add_argument('config', help='a config with pretrained_models and pretrained_root')
     add_cfg_options(parser)
     args = parser.parse_args(argv)
+    from m5mm.models.pretrained.fetch import fetch_pretrained
+    from m5mm.utils.config import load_config
     cfg = load_config(args.config, args.cfg_options)
     if not cfg.get('pretrained_models') or not cfg.get('pretrained_root'):
         raise SystemExit(f'{args.config} sets no pretrained_models / pretrained_root to fetch')

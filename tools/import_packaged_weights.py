@@ -9,24 +9,25 @@ folder, for the image tower and, per frame, the video tower. OUT/all_minilm_l6_v
 safetensors and JSON files (provenance.json: package, version, licence, sha256 of the source); package
 checkpoints are read weights-only, so one holding code is refused. See docs/pretrained.md.
 """
-import argparse
 import os
 import sys
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-from m5mm.models.pretrained.packaged import PACKAGED, import_packaged_weights  # noqa: E402
-from m5mm.utils.cli import comma_list  # noqa: E402
+from m5mm.utils.cli import comma_list, tool_main, tool_parser  # noqa: E402
+from m5mm.utils.cli_choices import PACKAGED_MODELS  # noqa: E402
 
 
+@tool_main
 def main(argv=None) -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = tool_parser(__doc__)
     parser.add_argument('--out', required=True, help='output folder (one sub-folder per model)')
-    parser.add_argument('--models', type=comma_list, default=None, help=f'default all: {",".join(PACKAGED)}')
+    parser.add_argument('--models', type=comma_list, default=None, help=f'default all: {",".join(PACKAGED_MODELS)}')
     args = parser.parse_args(argv)
-    unknown = sorted(set(args.models or ()) - set(PACKAGED))
+    unknown = sorted(set(args.models or ()) - set(PACKAGED_MODELS))
     if unknown:
-        parser.error(f'unknown models {unknown}; choose from {sorted(PACKAGED)}')
+        parser.error(f'unknown models {unknown}; choose from {sorted(PACKAGED_MODELS)}')
+    from m5mm.models.pretrained.packaged import import_packaged_weights
     for folder in import_packaged_weights(args.out, models=args.models):
         print(folder)
 

@@ -12,14 +12,11 @@ import sys
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-from m5mm.utils.cli import add_cfg_options  # noqa: E402
-from m5mm.datasets.inspection import (dataset_for_inspection, format_report, inspect_dataset,  # noqa: E402
-                                      plot_report)
+from m5mm.utils.cli import add_cfg_options, tool_main, tool_parser  # noqa: E402
 
 
 def parse_args(argv=None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = tool_parser(__doc__)
     parser.add_argument('target', help='a data folder (manifest.jsonl, meta.json or shards: index.json) or a config')
     parser.add_argument('--split', default=None,
                         help='split(s) to inspect: train, val, query,gallery or all '
@@ -34,8 +31,10 @@ def parse_args(argv=None) -> argparse.Namespace:
     return parser.parse_args(argv)
 
 
+@tool_main
 def main(argv=None) -> int:
     args = parse_args(argv)
+    from m5mm.datasets.inspection import dataset_for_inspection, format_report, inspect_dataset, plot_report
     logging.basicConfig(level=logging.ERROR, format='%(levelname)s %(message)s')
     modalities = args.modalities.split(',') if args.modalities else None
     dataset = dataset_for_inspection(args.target, split=args.split, decode=args.decode, modalities=modalities,

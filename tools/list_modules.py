@@ -5,24 +5,25 @@
     python tools/list_modules.py optimizer --all  # include mmengine's / torch's optimizers
     python tools/list_modules.py --plugins [--strict]   # --strict: exit 1 if a plugin failed to import
 """
-import argparse
 import os
 import sys
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-from m5mm.utils.inventory import format_plugins, format_registries  # noqa: E402
-from m5mm.utils.plugins import load_plugins  # noqa: E402
+from m5mm.utils.cli import tool_main, tool_parser  # noqa: E402
 
 
+@tool_main
 def main(argv=None) -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = tool_parser(__doc__)
     parser.add_argument('registries', nargs='*', help='registry names (default: all)')
     parser.add_argument('--plugins', action='store_true', help='show installed plugins and what they registered')
     parser.add_argument('--strict', action='store_true',
                         help='with --plugins: exit 1 if a plugin failed to import')
     parser.add_argument('--all', action='store_true', help="include the parent registries' modules (torch optimizers)")
     args = parser.parse_args(argv)
+    from m5mm.utils.inventory import format_plugins, format_registries
+    from m5mm.utils.plugins import load_plugins
     if args.plugins:
         print(format_plugins())
         if args.strict and any(not s.loaded for s in load_plugins().values()):

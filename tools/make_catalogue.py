@@ -5,7 +5,6 @@ docs/emoji_data.md).
     python tools/make_catalogue.py bazaar --out data/bazaar --num 600
     python tools/make_catalogue.py emoji --out data/emoji --options num_categories=12 wrong_media_rate=0.05
 """
-import argparse
 import json
 import os
 import sys
@@ -15,11 +14,12 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 from mmengine.config import DictAction  # noqa: E402
 
-from m5mm.registry import CATALOGUES  # noqa: E402
+from m5mm.utils.cli import tool_main, tool_parser  # noqa: E402
 
 
+@tool_main
 def main(argv=None) -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = tool_parser(__doc__)
     parser.add_argument('type', help='catalogue name in the CATALOGUES registry: demo, bazaar, emoji')
     parser.add_argument('--out', required=True, help='output folder')
     parser.add_argument('--num', type=int, default=None, help="number of records (default: the generator's)")
@@ -27,6 +27,7 @@ def main(argv=None) -> None:
     parser.add_argument('--options', nargs='+', action=DictAction, default={},
                         help="more arguments of the generator, e.g. num_categories=6 (see its docs)")
     args = parser.parse_args(argv)
+    from m5mm.registry import CATALOGUES
     cfg = dict(args.options, type=args.type, out_dir=args.out, seed=args.seed)
     if args.num is not None:
         cfg['num_products'] = args.num

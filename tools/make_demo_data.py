@@ -2,7 +2,6 @@
 
     python tools/make_demo_data.py --out data/demo [--num 400] [--seed 0] [--categories 12] [--probe]
 """
-import argparse
 import json
 import os
 import sys
@@ -10,12 +9,12 @@ import time
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-from m5mm.experiments.catalogues.demo import make_demo_dataset  # noqa: E402
+from m5mm.utils.cli import tool_main, tool_parser  # noqa: E402
 
 
+@tool_main
 def main(argv=None) -> None:
-    parser = argparse.ArgumentParser(description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = tool_parser(__doc__)
     parser.add_argument('--out', required=True, help='output folder')
     parser.add_argument('--num', type=int, default=400, help='number of records (manifest lines)')
     parser.add_argument('--seed', type=int, default=0, help='random seed (same seed, same bytes)')
@@ -24,6 +23,7 @@ def main(argv=None) -> None:
     parser.add_argument('--probe', action='store_true',
                         help='then score hand-crafted features per modality vs combined (sklearn)')
     args = parser.parse_args(argv)
+    from m5mm.experiments.catalogues.demo import make_demo_dataset
     start = time.perf_counter()
     try:
         summary = make_demo_dataset(args.out, num_products=args.num, seed=args.seed,

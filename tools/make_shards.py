@@ -16,12 +16,11 @@ import sys
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-from m5mm.datasets.shards.command import make_shards  # noqa: E402
-from m5mm.utils.cli import add_cfg_options, comma_list  # noqa: E402
+from m5mm.utils.cli import add_cfg_options, comma_list, tool_main, tool_parser  # noqa: E402
 
 
 def parse_args(argv=None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = tool_parser(__doc__)
     parser.add_argument('src', help='a manifest data root, an M5Product release folder, or a config file')
     parser.add_argument('--out', required=True, help='the shard folder to write')
     parser.add_argument('--shard-size', type=int, default=None, help='products per shard (default 1000)')
@@ -36,8 +35,10 @@ def parse_args(argv=None) -> argparse.Namespace:
     return parser.parse_args(argv)
 
 
+@tool_main
 def main(argv=None) -> dict:
     args = parse_args(argv)
+    from m5mm.datasets.shards.command import make_shards
     logging.basicConfig(level=logging.ERROR, format='%(levelname)s %(message)s')
     result = make_shards(args.src, out=args.out, shard_size=args.shard_size, max_shard_mb=args.max_shard_mb,
                          preprocess=args.preprocess, workers=args.workers, part=args.part,

@@ -7,22 +7,23 @@ the same pretrained= path as a hub model; configs/scale_5mod_pretrained_tiny.py 
 (--cfg-options pretrained_root=OUT). Families: image vit, clip, siglip, dinov2, convnext, timm_vit;
 video videomae; audio wav2vec2, hubert, ast, whisper; text bert, xlmr.
 """
-import argparse
 import os
 import sys
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-from m5mm.experiments.tiny_pretrained.models import FAMILIES, make_tiny_pretrained  # noqa: E402
-from m5mm.utils.cli import comma_list  # noqa: E402
+from m5mm.utils.cli import comma_list, tool_main, tool_parser  # noqa: E402
+from m5mm.utils.cli_choices import TINY_FAMILIES  # noqa: E402
 
 
+@tool_main
 def main(argv=None) -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = tool_parser(__doc__)
     parser.add_argument('--out', required=True, help='output folder (one sub-folder per family)')
-    parser.add_argument('--families', type=comma_list, default=None, help=f'default all: {",".join(FAMILIES)}')
+    parser.add_argument('--families', type=comma_list, default=None, help=f'default all: {",".join(TINY_FAMILIES)}')
     parser.add_argument('--seed', type=int, default=0)
     args = parser.parse_args(argv)
+    from m5mm.experiments.tiny_pretrained.models import make_tiny_pretrained
     for folder in make_tiny_pretrained(args.out, args.families, seed=args.seed):
         print(folder)
 

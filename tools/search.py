@@ -13,16 +13,12 @@ import sys
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-from m5mm.api import ProductEncoder  # noqa: E402
-from m5mm.api.search import search  # noqa: E402
-from m5mm.datasets.errors import MediaError  # noqa: E402
-from m5mm.serve import CatalogueIndex  # noqa: E402
-from m5mm.serve.ranked_products import format_ranked_products, ranked_products  # noqa: E402
+from m5mm.utils.cli import tool_main, tool_parser  # noqa: E402
 from m5mm.utils.logging import get_logger  # noqa: E402
 
 
 def parse_args(argv=None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = tool_parser(__doc__)
     parser.add_argument('model', help='model folder, checkpoint / work dir, or hub id (the index\'s model)')
     parser.add_argument('--index', required=True, help='index folder written by tools/build_index.py')
     parser.add_argument('--text', default=None, help='query text (a title or a description)')
@@ -37,16 +33,18 @@ def parse_args(argv=None) -> argparse.Namespace:
     return args
 
 
+@tool_main
 def main(argv=None) -> list:
     args = parse_args(argv)
     get_logger()
-    try:
-        catalogue = CatalogueIndex.load(args.index)
-        encoder = ProductEncoder.from_pretrained(args.model, device=args.device)
-        catalogue.check_model(encoder)
-        result = search(encoder, catalogue.index, text=args.text, image=args.image, k=min(args.k, len(catalogue.index)))
-    except (ValueError, KeyError, FileNotFoundError, MediaError, ImportError) as exc:
-        sys.exit(f'error: {exc.args[0] if isinstance(exc, KeyError) and exc.args else exc}')
+    from m5mm.api import ProductEncoder
+    from m5mm.api.search import search
+    from m5mm.serve import CatalogueIndex
+    from m5mm.serve.ranked_products import format_ranked_products, ranked_products
+    catalogue = CatalogueIndex.load(args.index)
+    encoder = ProductEncoder.from_pretrained(args.model, device=args.device)
+    catalogue.check_model(encoder)
+    result = search(encoder, catalogue.index, text=args.text, image=args.image, k=min(args.k, len(catalogue.index)))
     rows = ranked_products(catalogue, result.ids[0], result.scores[0])
     print(format_ranked_products(rows))
     return rows

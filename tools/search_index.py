@@ -14,14 +14,14 @@ import sys
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-from m5mm.evaluation.search import build_index_from_features, format_search_result, query_index  # noqa: E402
+from m5mm.utils.cli import add_debug_argument, tool_main, tool_parser  # noqa: E402
 
 
 def parse_args(argv=None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = tool_parser(__doc__)
     sub = parser.add_subparsers(dest='command', required=True)
     build = sub.add_parser('build', help='index the features of an exported .npz')
+    add_debug_argument(build)
     build.add_argument('--features', required=True, help='features .npz (tools/extract_features.py output)')
     build.add_argument('--out', required=True, help='index directory to write')
     build.add_argument('--type', default='flat', choices=['flat', 'ivf', 'hnsw'],
@@ -33,6 +33,7 @@ def parse_args(argv=None) -> argparse.Namespace:
     build.add_argument('--hnsw-m', type=int, help='HNSW links per node')
     build.add_argument('--ef-search', type=int, help='HNSW search beam width')
     query = sub.add_parser('query', help='rank indexed products for a product id or a feature vector')
+    add_debug_argument(query)
     query.add_argument('index_dir')
     source = query.add_mutually_exclusive_group(required=True)
     source.add_argument('--id', help='a product id (in the index, or in --features)')
@@ -43,22 +44,21 @@ def parse_args(argv=None) -> argparse.Namespace:
     return parser.parse_args(argv)
 
 
+@tool_main
 def main(argv=None) -> None:
     args = parse_args(argv)
-    try:
-        if args.command == 'build':
-            options = {key: value for key, value in (('nlist', args.nlist), ('nprobe', args.nprobe),
-                                                     ('hnsw_m', args.hnsw_m), ('ef_search', args.ef_search))
-                       if value is not None}
-            index = build_index_from_features(args.features, args.out, index_type=args.type,
-                                              metric=args.metric, backend=args.backend, **options)
-            print(f'indexed {len(index)} products ({args.type}, {index.backend}) -> {args.out}')
-        else:
-            result = query_index(args.index_dir, pid=args.id, features_path=args.features,
-                                 vector_path=args.vector, topk=args.topk, include_self=args.include_self)
-            print(format_search_result(result))
-    except (KeyError, ValueError, FileNotFoundError, ImportError) as exc:
-        sys.exit(f'error: {exc.args[0] if isinstance(exc, KeyError) else exc}')
+    from m5mm.evaluation.search import build_index_from_features, format_search_result, query_index
+    if args.command == 'build':
+        options = {key: value for key, value in (('nlist', args.nlist), ('nprobe', args.nprobe),
+                                                 ('hnsw_m', args.hnsw_m), ('ef_search', args.ef_search))
+                   if value is not None}
+        index = build_index_from_features(args.features, args.out, index_type=args.type,
+                                          metric=args.metric, backend=args.backend, **options)
+        print(f'indexed {len(index)} products ({args.type}, {index.backend}) -> {args.out}')
+    else:
+        result = query_index(args.index_dir, pid=args.id, features_path=args.features,
+                             vector_path=args.vector, topk=args.topk, include_self=args.include_self)
+        print(format_search_result(result))
 
 
 if __name__ == '__main__':

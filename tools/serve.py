@@ -16,15 +16,14 @@ import sys
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-from m5mm.datasets.tokenizer import CHARS_PER_TOKEN  # noqa: E402
-from m5mm.serve.request_limits import (DEFAULT_MAX_IMAGE_PIXELS, DEFAULT_MAX_MEDIA_BYTES,  # noqa: E402
-                                       TABLE_PAIRS_PER_TOKEN)
-from m5mm.serve.server import serve  # noqa: E402
+from m5mm.utils.cli import tool_main, tool_parser  # noqa: E402
+from m5mm.utils.cli_choices import (CHARS_PER_TOKEN, DEFAULT_MAX_IMAGE_PIXELS, DEFAULT_MAX_MEDIA_BYTES,  # noqa: E402
+                                    TABLE_PAIRS_PER_TOKEN)
 from m5mm.utils.logging import get_logger  # noqa: E402
 
 
 def parse_args(argv=None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = tool_parser(__doc__)
     parser.add_argument('model', help='model folder, checkpoint / work dir, or hub id')
     parser.add_argument('--index', required=True, help='index folder built by tools/build_index.py')
     parser.add_argument('--host', default='127.0.0.1')
@@ -53,14 +52,13 @@ def request_limits(args: argparse.Namespace) -> dict:
                 max_image_pixels=args.max_image_pixels)
 
 
+@tool_main
 def main(argv=None) -> None:
     args = parse_args(argv)
     get_logger()
-    try:
-        serve(args.model, args.index, host=args.host, port=args.port, device=args.device,
-              max_upload_bytes=int(args.max_upload_mb * 1024 * 1024), max_k=args.max_k, limits=request_limits(args))
-    except (ValueError, FileNotFoundError, ImportError) as exc:
-        sys.exit(f'error: {exc}')
+    from m5mm.serve.server import serve
+    serve(args.model, args.index, host=args.host, port=args.port, device=args.device,
+          max_upload_bytes=int(args.max_upload_mb * 1024 * 1024), max_k=args.max_k, limits=request_limits(args))
 
 
 if __name__ == '__main__':

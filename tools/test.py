@@ -23,20 +23,17 @@ import sys
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-from m5mm.api.saved_config import load_config_file  # noqa: E402
-from m5mm.engine.evaluate import ALL_TASKS, CLASSIFICATION_SOURCES, TASK_PRESETS  # noqa: E402
-from m5mm.engine.evaluate_checkpoint import evaluate_checkpoint  # noqa: E402
-from m5mm.evaluation import format_results  # noqa: E402
-from m5mm.utils.cli import add_cfg_options, add_checkpoint_arguments, comma_list  # noqa: E402
+from m5mm.utils.cli import (add_cfg_options, add_checkpoint_arguments, comma_list, tool_main,  # noqa: E402
+                            tool_parser)
+from m5mm.utils.cli_choices import CLASSIFICATION_SOURCES, DEFAULT_TASKS, TASK_NAMES  # noqa: E402
 
 
 def parse_args(argv=None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = tool_parser(__doc__)
     add_checkpoint_arguments(parser)
     parser.add_argument('--work-dir', help='output folder (default <work dir>/test_<timestamp>)')
-    parser.add_argument('--tasks', type=comma_list, default=list(ALL_TASKS),
-                        help=f'comma-separated, from {",".join(TASK_PRESETS)} (default {",".join(ALL_TASKS)}; "" with '
+    parser.add_argument('--tasks', type=comma_list, default=list(DEFAULT_TASKS),
+                        help=f'comma-separated, from {",".join(TASK_NAMES)} (default {",".join(DEFAULT_TASKS)}; "" with '
                              f'--cross-modal: cross-modal only)')
     parser.add_argument('--cross-modal', default=None,
                         help='cross-modal retrieval pairs, e.g. text:image,image:text')
@@ -52,18 +49,19 @@ def parse_args(argv=None) -> argparse.Namespace:
     return parser.parse_args(argv)
 
 
+@tool_main
 def main(argv=None) -> dict:
     args = parse_args(argv)
-    try:
-        cfg = load_config_file(args.config, args.cfg_options)
-        results, out = evaluate_checkpoint(cfg, args.checkpoint, work_dir=args.work_dir, tasks=args.tasks,
-                                           kind=args.feature, modalities=args.modalities,
-                                           cross_modal=args.cross_modal, classification=args.classification,
-                                           save_splits=args.save_features,
-                                           task_options=dict(zero_shot=dict(prompts=args.prompts),
-                                                             text_retrieval=dict(query_file=args.query_file)))
-    except (KeyError, ValueError, FileNotFoundError) as exc:
-        sys.exit(f'error: {exc.args[0] if isinstance(exc, KeyError) and exc.args else exc}')
+    from m5mm.engine.evaluate_checkpoint import evaluate_checkpoint
+    from m5mm.evaluation import format_results
+    from m5mm.api.saved_config import load_config_file
+    cfg = load_config_file(args.config, args.cfg_options)
+    results, out = evaluate_checkpoint(cfg, args.checkpoint, work_dir=args.work_dir, tasks=args.tasks,
+                                       kind=args.feature, modalities=args.modalities,
+                                       cross_modal=args.cross_modal, classification=args.classification,
+                                       save_splits=args.save_features,
+                                       task_options=dict(zero_shot=dict(prompts=args.prompts),
+                                                         text_retrieval=dict(query_file=args.query_file)))
     print(format_results(results))
     print(f'results written to {out / "results.json"}')
     return results

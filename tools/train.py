@@ -10,14 +10,11 @@ import sys
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-from m5mm.engine import run_training  # noqa: E402
-from m5mm.engine.safe_load import CheckpointError  # noqa: E402
-from m5mm.utils.config import ConfigError  # noqa: E402
-from m5mm.utils.cli import add_cfg_options  # noqa: E402
+from m5mm.utils.cli import add_cfg_options, tool_main, tool_parser  # noqa: E402
 
 
 def parse_args(argv=None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = tool_parser(__doc__)
     parser.add_argument('config', help='config file, e.g. configs/scale_5mod.py')
     parser.add_argument('--work-dir', help='where checkpoints and logs go (default work_dirs/<config name>)')
     parser.add_argument('--resume', nargs='?', const='auto', default=None,
@@ -33,13 +30,12 @@ def parse_args(argv=None) -> argparse.Namespace:
     return parser.parse_args(argv)
 
 
+@tool_main
 def main(argv=None) -> None:
     args = parse_args(argv)
-    try:
-        run_training(args.config, work_dir=args.work_dir, resume=args.resume, cfg_options=args.cfg_options,
-                     max_steps=args.max_steps, allow_config_change=args.allow_config_change)
-    except (ConfigError, CheckpointError) as exc:   # what to change is in the message (and in train.log)
-        sys.exit(f'error: {exc}')
+    from m5mm.engine import run_training
+    run_training(args.config, work_dir=args.work_dir, resume=args.resume, cfg_options=args.cfg_options,
+                 max_steps=args.max_steps, allow_config_change=args.allow_config_change)
 
 
 if __name__ == '__main__':

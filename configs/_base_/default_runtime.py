@@ -13,7 +13,7 @@ default_hooks = dict(
     progress=dict(type='ProgressBarHook'),
     summary=dict(type='RunSummaryHook'),
     modality_weights=dict(type='ModalityWeightHook'),
-    collapse=dict(type='CollapseMonitorHook', cos_threshold=0.95),  # warns when a modality's embeddings collapse
+    collapse=dict(type='CollapseMonitorHook', cos_threshold=0.95),  # warns when a modality's embeddings stay collapsed
     media_report=dict(type='MediaReportHook'),
     checkpoint=dict(type='CheckpointHook', by_epoch=True, max_keep=2),
     evaluation=dict(type='EvaluationHook', tasks=('retrieval',)),  # prints the query-set mAP at the end

@@ -1,9 +1,23 @@
 """The model card (``README.md``) of a model folder: usage, training data, evaluation, robustness."""
 from __future__ import annotations
 
+import os
 from typing import Any, Dict, Mapping, Optional, Sequence
 
 from m5mm.version import __version__
+
+
+def portable_path(value: Any, *, start: Optional[str] = None) -> Any:
+    """``value`` as the card shows it: an absolute path becomes relative to ``start`` (default: the current
+    directory) when inside it, else its last two components (``demo/manifest.jsonl``), so a card never
+    names the folders of the machine it was made on. Anything else is returned unchanged."""
+    if not isinstance(value, str) or not os.path.isabs(value):
+        return value
+    start = os.path.abspath(start or os.getcwd())
+    path = os.path.normpath(value)
+    if start != os.sep and os.path.commonpath([path, start]) == start:
+        return os.path.relpath(path, start)
+    return '/'.join(path.split(os.sep)[-2:]).lstrip('/') or path
 
 
 def markdown_table(header: Sequence[str], rows: Sequence[Sequence[Any]]) -> str:
@@ -44,7 +58,8 @@ def robustness_table(rows: Sequence[Mapping[str, Any]]) -> str:
 
 def data_section(data: Mapping[str, Any]) -> str:
     """The training data summary: source, records, categories, modality coverage."""
-    lines = [f'- source: `{data.get("source", "?")}`', f'- training records: {data.get("num_records", "?")}',
+    lines = [f'- source: `{portable_path(data.get("source", "?"))}`',
+             f'- training records: {data.get("num_records", "?")}',
              f'- categories: {data.get("num_categories", "?")}']
     lines += [f'- {line.strip()}' for line in data.get('long_tail', [])[1:]]
     coverage = data.get('coverage') or {}
@@ -80,7 +95,8 @@ def render_card(config: Mapping[str, Any], evaluation: Optional[Mapping[str, Any
         parts += ['## Training data', '', data_section(evaluation['data']), '']
     if evaluation.get('results'):
         where = evaluation.get('evaluated_on') or {}
-        parts += ['## Evaluation', '', f'On the query/gallery splits of `{where.get("data_root", "?")}` '
+        data_root = portable_path(where.get('data_root', '?'))
+        parts += ['## Evaluation', '', f'On the query/gallery splits of `{data_root}` '
                   '(values in %; retrieval as in M5Product, zero-shot = nearest category name).', '',
                   RETRIEVAL_METRICS_NOTE, '',
                   results_tables(evaluation['results']), '']
@@ -90,7 +106,8 @@ def render_card(config: Mapping[str, Any], evaluation: Optional[Mapping[str, Any
                   '', robustness_table(evaluation['robustness']), '']
     provenance = config.get('provenance') or {}
     if provenance:
-        parts += ['## Provenance', ''] + [f'- {key}: `{value}`' for key, value in provenance.items()] + ['']
+        parts += ['## Provenance', '']
+        parts += [f'- {key}: `{portable_path(value)}`' for key, value in provenance.items()] + ['']
     parts += ['## Files', '', '`m5mm_model.json` (config, pipelines, sha256 of every file), `model.safetensors`, '
               '`tokenizer/`, `evaluation.json`. Loading reads JSON and safetensors only and checks every hash.', '']
     return '\n'.join(parts)

@@ -79,10 +79,13 @@ def test_inspect_tool_on_a_config_and_bad_targets(data_root, tmp_path, capsys):
     assert main([str(config), '--split', 'val', '--examples', '1']) == 0
     out = capsys.readouterr().out
     assert 'records: 1 (val 1)' in out and 'first 1 records' in out
-    with pytest.raises(FileNotFoundError, match='neither manifest.jsonl nor meta.json'):
+    with pytest.raises(SystemExit, match='neither manifest.jsonl nor meta.json') as info:   # one line, exit 2
         main([str(tmp_path)])
+    assert info.value.code == 2
+    with pytest.raises(FileNotFoundError, match='neither manifest.jsonl nor meta.json'):
+        main([str(tmp_path), '--debug'])
     (tmp_path / 'empty.py').write_text('x = 1\n')
-    with pytest.raises(KeyError, match='train_dataloader'):
+    with pytest.raises(SystemExit, match='has no train_dataloader.dataset'):
         main([str(tmp_path / 'empty.py')])
 
 

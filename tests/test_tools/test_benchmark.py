@@ -202,8 +202,11 @@ def test_tool_end_to_end_then_rerun_skips_finished_cells(demo_root, tmp_path, ca
     assert {p: p.stat().st_mtime_ns for d in cell_dirs for p in d.iterdir()} == stamps   # nothing retrained
     assert (out / 'table.md').read_text() == table
 
-    with pytest.raises(BenchmarkMismatchError, match='different config'):
+    with pytest.raises(SystemExit, match='different config') as info:     # one line, exit 2 (tools/ CLI)
         tool.main([a if a != 'steps=2' else 'steps=3' for a in argv])
+    assert info.value.code == 2
+    with pytest.raises(BenchmarkMismatchError, match='different config'):      # --debug: the exception itself
+        tool.main([a if a != 'steps=2' else 'steps=3' for a in argv] + ['--debug'])
 
 
 def test_interrupted_cell_resumes_from_its_checkpoint(demo_root, tmp_path):
