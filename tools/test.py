@@ -33,8 +33,8 @@ def parse_args(argv=None) -> argparse.Namespace:
     add_checkpoint_arguments(parser)
     parser.add_argument('--work-dir', help='output folder (default <work dir>/test_<timestamp>)')
     parser.add_argument('--tasks', type=comma_list, default=list(DEFAULT_TASKS),
-                        help=f'comma-separated, from {",".join(TASK_NAMES)} (default {",".join(DEFAULT_TASKS)}; "" with '
-                             f'--cross-modal: cross-modal only)')
+                        help=f'comma-separated, from {",".join(TASK_NAMES)} (default {",".join(DEFAULT_TASKS)}; '
+                             f'"" with --cross-modal: cross-modal only)')
     parser.add_argument('--cross-modal', default=None,
                         help='cross-modal retrieval pairs, e.g. text:image,image:text')
     parser.add_argument('--classification', default='auto', choices=CLASSIFICATION_SOURCES,
