@@ -4,7 +4,8 @@
 
     INDEX_DIR/
       catalogue.json    format, the catalogue (data root, manifest, its size / mtime / sha256, splits),
-                        the model (source, weights fingerprint, feature kind), the index settings
+                        the model (source, weights fingerprint, feature kind), the index settings,
+                        the size and sha256 of products.sqlite (checked before SQLite opens it)
       products.sqlite   id, row, title, category, image path, modalities of every indexed product
       meta.json, ids.npy, index.faiss | vectors.npy     the SearchIndex (m5mm.evaluation.search)
 
@@ -20,8 +21,9 @@ import os
 import time
 from typing import Any, Dict, Iterator, List, Optional, Sequence, Tuple
 
-from m5mm.api.model_folder import sha256_file
 from m5mm.evaluation.search import SearchIndex
+from m5mm.evaluation.search.index_files import describe_index_files, verify_index_files
+from m5mm.utils.files import read_json, sha256_file
 from m5mm.version import __version__
 
 from .product_table import ProductTable
@@ -115,7 +117,8 @@ class CatalogueIndex:
                                    splits=list(splits) if splits else None, num_products=len(index),
                                    skipped_records=dataset.num_bad_lines),
                     model=dict(source=encoder.source, fingerprint=encoder.fingerprint, feature=encoder.feature),
-                    index=dict(type=index_type, metric=metric, backend=index.backend, dim=index.dim))
+                    index=dict(type=index_type, metric=metric, backend=index.backend, dim=index.dim),
+                    files=describe_index_files(out_dir, [PRODUCTS_FILE]))
         with open(os.path.join(out_dir, INFO_FILE), 'w') as handle:
             json.dump(info, handle, indent=1)
         return cls.load(out_dir)
@@ -127,10 +130,14 @@ class CatalogueIndex:
         if not os.path.isfile(path):
             raise IndexMismatchError(f'{directory} is not a catalogue index (no {INFO_FILE}); build one with '
                                      f'tools/build_index.py MODEL --data-root CATALOGUE --out {directory}')
-        with open(path) as handle:
-            info = json.load(handle)
-        if info.get('format') != FORMAT or info.get('format_version') != FORMAT_VERSION:
+        info = read_json(path, error=IndexMismatchError)
+        if not isinstance(info, dict) or info.get('format') != FORMAT or info.get('format_version') != FORMAT_VERSION:
             raise IndexMismatchError(f'{path}: not a version-{FORMAT_VERSION} {FORMAT} folder')
+        if 'files' in info:
+            verify_index_files(directory, info['files'])
+        else:
+            logger.warning('m5mm: %s lists no digest of %s (built before m5mm 0.3): not verified; rebuild the '
+                           'index to have it checked', path, PRODUCTS_FILE)
         index = SearchIndex.load(directory)
         products = ProductTable(os.path.join(directory, PRODUCTS_FILE))
         catalogue = info['catalogue']

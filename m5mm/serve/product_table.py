@@ -23,6 +23,14 @@ class ProductTable:
     def __init__(self, path: str) -> None:
         self.path = path
         self._conn = sqlite3.connect(f'file:{path}?mode=ro', uri=True, check_same_thread=False)
+        try:
+            self._conn.execute('PRAGMA trusted_schema = OFF')   # no SQL function runs from the file's schema
+            kind = self._conn.execute("SELECT type FROM sqlite_master WHERE name = 'products'").fetchone()
+        except sqlite3.DatabaseError as exc:
+            kind = exc
+        if kind != ('table',):
+            self._conn.close()
+            raise ValueError(f'{path}: not an m5mm product table ({kind if kind else "no products table"})')
         self._lock = threading.Lock()
 
     @staticmethod

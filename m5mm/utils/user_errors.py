@@ -30,6 +30,7 @@ USER_ERROR_TYPES = (
     ('m5mm.datasets.errors', 'ManifestError'),
     ('m5mm.datasets.shards.layout', 'ShardIndexError'),
     ('m5mm.serve.catalogue_index', 'IndexMismatchError'),
+    ('m5mm.evaluation.search.index_files', 'IndexFolderError'),
     ('m5mm.models.pretrained.weight_mapping', 'WeightMappingError'),
     ('m5mm.models.pretrained.loading', 'WrongModalityError'),
     ('m5mm.experiments.paper_tables.runner', 'BenchmarkMismatchError'),

@@ -9,7 +9,11 @@ import numpy as np
 
 from m5mm.utils.require import require
 
+from .index_files import IndexFolderError
+
 INDEX_FILE = 'index.faiss'
+#: The constructor options a saved index's ``meta.json`` may name.
+FAISS_OPTIONS = ('nlist', 'nprobe', 'hnsw_m', 'ef_construction', 'ef_search', 'train_size', 'seed')
 
 
 def default_nlist(n: int) -> int:
@@ -29,6 +33,7 @@ class FaissIndex:
     """
 
     index_types = ('flat', 'ivf', 'hnsw')
+    file_name = INDEX_FILE
 
     def __init__(self, *, dim: int, index_type: str = 'flat', nlist: Optional[int] = None, nprobe: int = 32,
                  hnsw_m: int = 32, ef_construction: int = 80, ef_search: int = 64, train_size: int = 262144,
@@ -101,7 +106,13 @@ class FaissIndex:
     def load(cls, directory: str, *, dim: int, index_type: str, **kwargs) -> 'FaissIndex':
         """Read an index written by :meth:`save`."""
         obj = cls(dim=dim, index_type=index_type, **kwargs)
-        obj.index = obj.faiss.read_index(os.path.join(directory, INDEX_FILE))
+        path = os.path.join(directory, INDEX_FILE)
+        try:
+            obj.index = obj.faiss.read_index(path)
+        except RuntimeError as exc:   # FAISS reports a malformed file as a RuntimeError
+            raise IndexFolderError(f'{path}: not a readable FAISS index ({str(exc).splitlines()[0]})') from None
+        if obj.index.d != dim:
+            raise IndexFolderError(f'{path}: vectors of size {obj.index.d}, meta.json says {dim}')
         if index_type == 'ivf':
             obj.nlist = obj.index.nlist
             obj.index.make_direct_map()

@@ -7,7 +7,8 @@ product already in the index. Backends: FAISS (``IndexFlatIP`` exact, ``IndexIVF
 (``backend='auto'`` takes FAISS when it is installed). Scores are inner products
 (``metric='cosine'`` L2-normalises vectors on the way in).
 
-On disk (``save(directory)``): ``meta.json`` (type, backend, metric, dim, count, options),
+On disk (``save(directory)``): ``meta.json`` (type, backend, metric, dim, count, options, and the size
+and sha256 of every other file, checked by :meth:`SearchIndex.load` before it parses any of them),
 ``ids.npy`` and ``index.faiss`` or ``vectors.npy``.
 """
 from __future__ import annotations
@@ -15,16 +16,19 @@ from __future__ import annotations
 import importlib.util
 import json
 import logging
+import numbers
 import os
 from dataclasses import dataclass
-from typing import Dict, List, Optional, Sequence, Tuple
+from typing import Any, Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
 
+from m5mm.utils.files import read_json
 from m5mm.version import __version__
 
-from .faiss_index import FaissIndex
-from .torch_exact_index import TorchExactIndex
+from .faiss_index import FAISS_OPTIONS, FaissIndex
+from .index_files import IndexFolderError, describe_index_files, load_plain_array, verify_index_files
+from .torch_exact_index import TORCH_OPTIONS, TorchExactIndex
 
 logger = logging.getLogger('m5mm')
 
@@ -163,36 +167,60 @@ class SearchIndex:
         return self.search(self.vector(pid), topk, exclude_ids=None if include_self else [pid])
 
     def save(self, directory: str) -> str:
-        """Write the index, its ids and ``meta.json`` into ``directory``; returns it."""
+        """Write the index, its ids and ``meta.json`` (with each file's size and sha256) into ``directory``."""
         os.makedirs(directory, exist_ok=True)
         self.index.save(directory)
-        np.save(os.path.join(directory, IDS_FILE), np.asarray(self.ids, dtype=np.str_))
+        np.save(os.path.join(directory, IDS_FILE), np.asarray(self.ids, dtype=np.str_), allow_pickle=False)
         options = dict(self.options)
         if self.index_type == 'ivf':
             options['nlist'] = self.index.nlist
         meta = dict(m5mm_version=__version__, index_type=self.index_type, backend=self.backend,
-                    metric=self.metric, dim=self.dim, count=len(self), options=options)
+                    metric=self.metric, dim=self.dim, count=len(self), options=options,
+                    files=describe_index_files(directory, [IDS_FILE, self.index.file_name]))
         with open(os.path.join(directory, META_FILE), 'w') as f:
             json.dump(meta, f, indent=2)
         return directory
 
     @classmethod
     def load(cls, directory: str) -> 'SearchIndex':
-        """Read an index written by :meth:`save`."""
+        """Read an index written by :meth:`save`; :class:`IndexFolderError` naming the file that is wrong."""
         meta_path = os.path.join(directory, META_FILE)
         if not os.path.isfile(meta_path):
             raise FileNotFoundError(f'{directory!r} is not an m5mm search index (no {META_FILE})')
-        with open(meta_path) as f:
-            meta = json.load(f)
+        meta = _checked_meta(read_json(meta_path, error=IndexFolderError), meta_path)
+        if 'files' in meta:
+            verify_index_files(directory, meta['files'])
+        else:
+            logger.warning('m5mm: %s lists no file digests (written before m5mm 0.3): its files are not verified; '
+                           'rebuild the index to have them checked', meta_path)
         obj = cls(dim=meta['dim'], index_type=meta['index_type'], metric=meta['metric'],
                   backend=meta['backend'], **meta['options'])
         backend_cls = FaissIndex if obj.backend == 'faiss' else TorchExactIndex
         extra = dict(index_type=obj.index_type) if obj.backend == 'faiss' else {}
         obj.index = backend_cls.load(directory, dim=obj.dim, **extra, **meta['options'])
-        ids = [str(i) for i in np.load(os.path.join(directory, IDS_FILE))]
+        ids = [str(i) for i in load_plain_array(os.path.join(directory, IDS_FILE), ndim=1, kind='U')]
         if len(ids) != obj.index.ntotal:
-            raise ValueError(f'{directory}: {len(ids)} ids for {obj.index.ntotal} indexed vectors')
+            raise IndexFolderError(f'{directory}: {len(ids)} ids for {obj.index.ntotal} indexed vectors')
         obj.ids = ids
         for row, pid in enumerate(ids):
             obj._rows.setdefault(pid, []).append(row)
         return obj
+
+
+def _checked_meta(meta: Any, path: str) -> dict:
+    """``meta.json``'s values, checked for type and known names before any reaches a constructor."""
+    if not isinstance(meta, dict):
+        raise IndexFolderError(f'{path}: expected a JSON object')
+    checks = dict(index_type=lambda v: v in INDEX_TYPES, metric=lambda v: v in INDEX_METRICS,
+                  backend=lambda v: v in ('faiss', 'torch'),
+                  dim=lambda v: isinstance(v, int) and not isinstance(v, bool) and v > 0,
+                  options=lambda v: isinstance(v, dict))
+    for key, ok in checks.items():
+        if key not in meta or not ok(meta[key]):
+            raise IndexFolderError(f'{path}: missing or invalid {key!r}: {meta.get(key)!r}')
+    allowed = FAISS_OPTIONS if meta['backend'] == 'faiss' else TORCH_OPTIONS
+    for key, value in meta['options'].items():
+        if key not in allowed or not (value is None or isinstance(value, numbers.Real)):
+            raise IndexFolderError(f'{path}: unknown or invalid option {key!r}={value!r} for the {meta["backend"]} '
+                                   f'backend (known: {", ".join(allowed)})')
+    return meta

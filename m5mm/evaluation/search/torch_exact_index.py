@@ -8,8 +8,11 @@ import numpy as np
 import torch
 
 from ..topk import DEFAULT_GALLERY_CHUNK, DEFAULT_QUERY_CHUNK, exact_topk
+from .index_files import IndexFolderError, load_plain_array
 
 VECTORS_FILE = 'vectors.npy'
+#: The constructor options a saved index's ``meta.json`` may name.
+TORCH_OPTIONS = ('query_chunk', 'gallery_chunk')
 
 
 class TorchExactIndex:
@@ -20,6 +23,8 @@ class TorchExactIndex:
     """
 
     index_types = ('flat',)
+
+    file_name = VECTORS_FILE
 
     def __init__(self, *, dim: int, query_chunk: int = DEFAULT_QUERY_CHUNK,
                  gallery_chunk: int = DEFAULT_GALLERY_CHUNK) -> None:
@@ -54,11 +59,15 @@ class TorchExactIndex:
 
     def save(self, directory: str) -> None:
         """Write the vectors to ``directory/vectors.npy``."""
-        np.save(os.path.join(directory, VECTORS_FILE), self.vectors.numpy())
+        np.save(os.path.join(directory, VECTORS_FILE), self.vectors.numpy(), allow_pickle=False)
 
     @classmethod
     def load(cls, directory: str, *, dim: int, **kwargs) -> 'TorchExactIndex':
         """Read an index written by :meth:`save`."""
         index = cls(dim=dim, **kwargs)
-        index.add(np.load(os.path.join(directory, VECTORS_FILE)))
+        path = os.path.join(directory, VECTORS_FILE)
+        vectors = load_plain_array(path, ndim=2, kind='f')
+        if vectors.shape[1] != dim:
+            raise IndexFolderError(f'{path}: vectors of size {vectors.shape[1]}, meta.json says {dim}')
+        index.add(vectors)
         return index
