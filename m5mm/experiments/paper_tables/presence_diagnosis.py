@@ -8,8 +8,8 @@ partial-query reference included, see :mod:`m5mm.engine.partial_queries`) and ad
   mean pairwise cosine of their ``joint`` vectors (:func:`~m5mm.models.backbones.spread.embedding_spread`);
   ``query_spread``: the same for the query products encoded with only each subset (``query@text``
   ...), and for the text queries of the query file (``text_queries``: "teapot" vs "red sneakers");
-* ``diagnosis``: :func:`~m5mm.experiments.paper_tables.diagnosis.diagnose_model`'s per-tower pooled /
-  fused spread and single-source retrieval.
+* ``diagnosis`` (first joint form only): :func:`~m5mm.experiments.paper_tables.diagnosis.diagnose_model`'s
+  per-tower pooled / fused spread and single-source retrieval.
 
 With ``joints`` the model is evaluated once per way of forming ``joint`` (the backbone's
 ``joint_source``, e.g. ``('fusion', 'centred')`` for a model trained with ``joint='centred'``,
@@ -76,11 +76,12 @@ def presence_diagnosis(model, cfg, *, joints: Sequence[str] = ('fusion',),
                 raise ValueError("joint='centred' needs a model trained with joint='centred' (its running centre)")
             backbone.joint_source = joint
             metrics, counts, features = evaluate_features(model, cfg, tasks=tasks, classification='probe')
-            diagnosis = diagnose_model(model, cfg)
             out[joint] = dict(metrics=_round(metrics), counts=counts, pattern_spread=pattern_spread(features['test']),
-                              query_spread=split_spread(features),
-                              diagnosis=dict(spread=diagnosis['spread'], retrieval=diagnosis['retrieval'],
-                                             distinct_top1=diagnosis['distinct_top1']))
+                              query_spread=split_spread(features))
+            if joint == joints[0]:   # the towers' numbers do not depend on how joint is formed
+                diagnosis = diagnose_model(model, cfg)
+                out[joint]['diagnosis'] = dict(spread=diagnosis['spread'], retrieval=diagnosis['retrieval'],
+                                               distinct_top1=diagnosis['distinct_top1'])
             logger.info('presence diagnosis (joint=%s): %s', joint, out[joint]['metrics'].get('presence'))
     finally:
         backbone.joint_source = original

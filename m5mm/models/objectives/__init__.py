@@ -15,5 +15,5 @@ from .subset_consistency_objective import SubsetConsistencyObjective
 
 __all__ = ['BaseMaskedObjective', 'BaseObjective', 'ClassificationObjective', 'InterModalityContrastiveObjective',
            'MaskedEntityModelObjective', 'MaskedFeatureRegressionObjective', 'MaskedLanguageModelObjective',
-           'MatchingObjective', 'SubsetConsistencyObjective', 'build_objectives', 'default_objectives', 'objective_needs', 'pretext_objective',
-           'select_objectives']
+           'MatchingObjective', 'SubsetConsistencyObjective', 'build_objectives', 'default_objectives',
+           'objective_needs', 'pretext_objective', 'select_objectives']

@@ -87,5 +87,6 @@ class SubsetConsistencyObjective(BaseObjective):
         logits = a @ b.t() / self.temperature
         targets = torch.arange(rows.numel(), device=logits.device)
         loss = 0.5 * (F.cross_entropy(logits, targets) + F.cross_entropy(logits.t(), targets))
-        acc = 0.5 * ((logits.argmax(dim=1) == targets).float().mean() + (logits.argmax(dim=0) == targets).float().mean())
+        hits = (logits.argmax(dim=1) == targets).float().mean() + (logits.argmax(dim=0) == targets).float().mean()
+        acc = 0.5 * hits
         return {f'loss_{self.name}': self.loss_weight * loss + tie, f'acc_{self.name}': acc.detach()}
