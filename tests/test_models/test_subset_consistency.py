@@ -58,7 +58,7 @@ def test_training_with_the_subset_term_reaches_the_fusion(batch):
     model.train()
     torch.manual_seed(3)
     out = model(batch)
-    assert 'loss_subset' in out and torch.isfinite(out['loss_subset']) and float(out['loss_subset']) > 0
+    assert 'loss_subset' in out and torch.isfinite(out['loss_subset']) and float(out['loss_subset'].detach()) > 0
     out['loss_subset'].backward()
     grads = [p.grad for p in model.backbone.fusion.parameters() if p.grad is not None]
     assert grads and any(float(g.abs().sum()) > 0 for g in grads)
