@@ -12,7 +12,7 @@ from typing import Any, Dict, Optional, Sequence, Tuple
 
 from torch import nn
 
-from m5mm.evaluation.tasks.partial_query_task import (DEFAULT_REFERENCE, DEFAULT_SUBSETS, subset_split,
+from m5mm.evaluation.tasks.partial_query_retrieval_task import (DEFAULT_REFERENCE, DEFAULT_SUBSETS, subset_split,
                                                       with_all_present)
 from m5mm.utils.distributed import unwrap_model
 

@@ -104,7 +104,7 @@ def test_partial_query_retrieval_against_the_mixed_and_the_text_only_gallery():
     assert out.counts['partial_text']['num_evaluated'] == 2
 
 
-def test_partial_query_task_checks_its_subsets():
+def test_partial_query_retrieval_task_checks_its_subsets():
     with pytest.raises(ValueError, match='reference'):
         PartialQueryRetrievalTask(subsets=[['image']], reference=['text'])
     with pytest.raises(ValueError, match='non-empty'):

@@ -2,7 +2,7 @@
 from .classification_task import ClassificationTask
 from .clustering_task import ClusteringTask
 from .cross_modal_retrieval_task import CrossModalRetrievalTask
-from .partial_query_task import PartialQueryRetrievalTask
+from .partial_query_retrieval_task import PartialQueryRetrievalTask
 from .presence_task import PresenceTask
 from .retrieval_task import RetrievalTask
 from .runner import format_results, run_tasks
