@@ -12,8 +12,8 @@ from typing import Any, Dict, Optional, Sequence, Tuple
 
 from torch import nn
 
-from m5mm.evaluation.tasks.partial_query_retrieval_task import (DEFAULT_REFERENCE, DEFAULT_SUBSETS, subset_split,
-                                                      with_all_present)
+from m5mm.evaluation.tasks.partial_query_retrieval_task import (DEFAULT_REFERENCE, DEFAULT_SUBSETS,
+                                                                subset_split, with_all_present)
 from m5mm.utils.distributed import unwrap_model
 
 logger = logging.getLogger('m5mm')
