@@ -18,6 +18,7 @@ import numpy as np
 from torch import nn
 
 from m5mm.engine.data import build_dataloader, describe_empty_split, prepare_eval_loader
+from m5mm.engine.partial_queries import partial_query_splits
 from m5mm.engine.text_queries import TEXT_TASKS, text_splits
 from m5mm.evaluation import extract_features, run_tasks
 from m5mm.utils.distributed import unwrap_model
@@ -25,6 +26,7 @@ from m5mm.utils.distributed import unwrap_model
 logger = logging.getLogger('m5mm')
 CLASSIFICATION_SOURCES = ('auto', 'logits', 'probe')
 CROSS_SPLIT = 'test_modalities'   # per-modality pooled vectors of the test split, for cross-modal retrieval
+TEXT_REFERENCE_GALLERY = 'gallery@text'   # partial_query's text-only gallery; text_retrieval is also ranked on it
 
 #: task name (``tools/test.py --tasks``) -> (the task-registry config it runs, the splits it reads)
 TASK_PRESETS = {
@@ -37,7 +39,11 @@ TASK_PRESETS = {
                   ('query', 'gallery')),
     'text_retrieval': (dict(type='TextQueryRetrievalTask', query_split='text_queries', gallery_split='gallery'),
                        ('gallery',)),
+    'presence': (dict(type='PresenceTask', split='test'), ('query', 'gallery')),
+    'partial_query': (dict(type='PartialQueryRetrievalTask'), ('query', 'gallery')),
 }
+#: the tasks run on the query / gallery / test features as extracted (no extra split)
+_PLAIN_TASKS = ('retrieval', 'classification', 'clustering', 'presence')
 
 
 def split_dataloader(cfg, split: str, *, batch_size: Optional[int] = None):
@@ -130,7 +136,11 @@ def evaluate_features(model: nn.Module, cfg, *, tasks: Sequence[str] = ALL_TASKS
     taken from the test pass when it already holds them (kind 'joint' or 'pooled', all modalities);
     ``category_prompts`` / ``text_queries`` (texts embedded with only ``text`` present, see
     :mod:`m5mm.engine.text_queries`) for 'zero_shot' / 'text_retrieval', whose ``task_options``
-    are ``{'zero_shot': {'prompts': [...]}, 'text_retrieval': {'query_file': PATH}}``.
+    are ``{'zero_shot': {'prompts': [...]}, 'text_retrieval': {'query_file': PATH}}``; ``query@S`` /
+    ``gallery@text`` (the query split with only the modalities S, the text-only gallery, see
+    :mod:`m5mm.engine.partial_queries`) for 'partial_query', whose options are
+    ``{'partial_query': {'subsets': [[..], ..], 'reference': [..]}}``; with 'text_retrieval' too, the text
+    queries are also ranked on ``gallery@text`` (``text_retrieval_ref``).
 
     Args:
         media: receives each split's media report (see :func:`extract_splits`).
@@ -159,13 +169,21 @@ def evaluate_features(model: nn.Module, cfg, *, tasks: Sequence[str] = ALL_TASKS
         features.update(extract_splits(model, cfg, ('train',), kind=kind, modalities=modalities,
                                        accelerator=accelerator, media=media))
     task_cfgs += [dict(TASK_PRESETS[t][0], **({'source': classification} if t == 'classification' else {}))
-                  for t in ('retrieval', 'classification', 'clustering') if t in tasks]
+                  for t in _PLAIN_TASKS if t in tasks]
+    if 'partial_query' in tasks:
+        splits, partial_cfg = partial_query_splits(model, cfg, kind=kind, accelerator=accelerator, media=media,
+                                                   **dict((task_options or {}).get('partial_query') or {}))
+        features.update(splits)
+        task_cfgs.append(partial_cfg)
     if any(t in TEXT_TASKS for t in tasks):
         dataset = split_dataloader(cfg, 'gallery').dataset
         splits, updates = text_splits(model, dataset, tasks, kind=kind, options=task_options,
                                       batch_size=cfg.test_dataloader.get('batch_size', 64))
         features.update(splits)
         task_cfgs += [dict(TASK_PRESETS[t][0], **updates[t]) for t in TEXT_TASKS if t in tasks]
+        if 'text_retrieval' in tasks and TEXT_REFERENCE_GALLERY in features:   # the text-only index
+            task_cfgs.append(dict(TASK_PRESETS['text_retrieval'][0], **updates['text_retrieval'],
+                                  gallery_split=TEXT_REFERENCE_GALLERY, name='text_retrieval_ref'))
     if pairs:
         if reuse:
             features[CROSS_SPLIT] = features['test']
@@ -188,13 +206,14 @@ def evaluate_model(model: nn.Module, cfg, *, tasks: Sequence[str] = ALL_TASKS,
     """Run the named downstream ``tasks`` on ``model`` over the config's test data.
 
     Args:
-        tasks: any of 'retrieval', 'classification', 'clustering', 'zero_shot', 'text_retrieval'.
+        tasks: any of 'retrieval', 'classification', 'clustering', 'zero_shot', 'text_retrieval',
+            'presence', 'partial_query'.
         kind: the feature scored: 'joint', 'fused' or 'pooled' (see ``extract_features``).
         modalities: compute every split's features with only these modalities present (None: all).
         cross_modal: pairs ``'text:image,image:text'`` for cross-modal retrieval (pooled vectors).
         classification: 'auto' (the model's ``logits`` if it returns them, else a linear probe),
             'logits' or 'probe'.
-        task_options: options of the text tasks (see :func:`evaluate_features`).
+        task_options: options of the text and partial-query tasks (see :func:`evaluate_features`).
 
     Returns:
         ``{'retrieval_coarse': {...}, 'retrieval_fine': {...}, 'classification': {...},

@@ -225,3 +225,17 @@ def test_objective_configuration_errors_are_clear():
             mem=dict(type='MaskedEntityModelObjective', modality='table', share_head='mlm')))
     with pytest.raises(ValueError, match='needs `objectives`'):
         _model(type='MultiModalPretrainer', objectives=None)
+
+
+def test_an_objective_may_share_the_head_of_one_listed_after_it():
+    """A saved config.py lists the objectives sorted by name ('mem' before 'mlm'); the model still builds,
+    with the one head, and keeps the config's order."""
+    objectives = dict(sorted(_objectives().items()))
+    assert list(objectives).index('mem') < list(objectives).index('mlm')
+    model = _model(objectives=objectives)
+    assert list(model.objectives) == list(objectives)
+    assert model.objectives['mlm'].head is model.objectives['mem'].head
+    with pytest.raises(ValueError, match='cycle'):
+        _model(objectives=dict(
+            mem=dict(type='MaskedEntityModelObjective', modality='table', share_head='mlm'),
+            mlm=dict(type='MaskedLanguageModelObjective', modality='text', share_head='mem')))

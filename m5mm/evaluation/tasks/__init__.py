@@ -2,11 +2,14 @@
 from .classification_task import ClassificationTask
 from .clustering_task import ClusteringTask
 from .cross_modal_retrieval_task import CrossModalRetrievalTask
+from .partial_query_retrieval_task import PartialQueryRetrievalTask
+from .presence_task import PresenceTask
 from .retrieval_task import RetrievalTask
 from .runner import format_results, run_tasks
 from .task_result import TaskResult
 from .text_query_retrieval_task import TextQueryRetrievalTask
 from .zero_shot_task import ZeroShotClassificationTask
 
-__all__ = ['ClassificationTask', 'ClusteringTask', 'CrossModalRetrievalTask', 'RetrievalTask', 'TaskResult',
-           'TextQueryRetrievalTask', 'ZeroShotClassificationTask', 'format_results', 'run_tasks']
+__all__ = ['ClassificationTask', 'ClusteringTask', 'CrossModalRetrievalTask', 'PartialQueryRetrievalTask',
+           'PresenceTask', 'RetrievalTask', 'TaskResult', 'TextQueryRetrievalTask', 'ZeroShotClassificationTask',
+           'format_results', 'run_tasks']

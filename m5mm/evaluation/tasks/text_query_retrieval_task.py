@@ -24,11 +24,14 @@ class TextQueryRetrievalTask:
     Args:
         query_file: the query file. query_split, gallery_split: split names.
         k: nDCG cut-off. gain: 'exponential' (2^rel - 1) or 'linear'. similarity: 'dot' or 'cosine'.
+        name: the result name (another one lets a second instance rank another gallery split).
     """
 
     def __init__(self, *, query_file: str, query_split: str = 'text_queries', gallery_split: str = 'gallery',
-                 k: int = 10, gain: str = 'exponential', similarity: str = 'dot') -> None:
+                 k: int = 10, gain: str = 'exponential', similarity: str = 'dot',
+                 name: str = 'text_retrieval') -> None:
         self.query_file = query_file
+        self.name = name
         self.query_split = query_split
         self.gallery_split = gallery_split
         self.kwargs = dict(k=k, gain=gain, similarity=similarity)
@@ -44,4 +47,4 @@ class TextQueryRetrievalTask:
         rows, extra = relevance_rows([queries[qid]['relevance'] for qid in data['ids']], gallery['ids'])
         out, counts = graded_retrieval_metrics(data['features'], gallery['features'], rows, return_counts=True,
                                                **self.kwargs)
-        return TaskResult({'text_retrieval': out}, dict(counts, **extra))
+        return TaskResult({self.name: out}, dict(counts, **extra))

@@ -39,13 +39,29 @@ def build_objectives(cfgs: Mapping[str, Any], *, backbone: 'MultiModalBackbone',
         raise ValueError(f'no objective applies to the modalities {backbone.modalities} (dropped: {dropped}); '
                          f'configure objectives for them')
     built: Dict[str, nn.Module] = {}
-    for name, cfg in kept.items():
-        if isinstance(cfg, nn.Module):
-            built[name] = cfg
-        else:
-            built[name] = _build_one(name, dict(cfg), built, backbone, data_meta, mask_ratio)
+    for name in kept:
+        _build_with_shared(name, kept, built, (), backbone, data_meta, mask_ratio)
+    built = {name: built[name] for name in kept}   # config order, whatever order share_head built them in
     _check_masking(built)
     return built, dropped
+
+
+def _build_with_shared(name: str, kept: Mapping[str, Any], built: Dict[str, nn.Module], chain: Tuple[str, ...],
+                       backbone: 'MultiModalBackbone', data_meta: Optional[dict], mask_ratio: Optional[float]) -> None:
+    """Build objective ``name`` into ``built``, first the objective its ``share_head`` names (a saved config
+    lists its objectives sorted by name, so the one that owns the head may come after the one sharing it)."""
+    if name in built:
+        return
+    cfg = kept[name]
+    if isinstance(cfg, nn.Module):
+        built[name] = cfg
+        return
+    share = dict(cfg).get('share_head')
+    if share is not None and share in kept and share not in built:
+        if share in chain + (name,):
+            raise ValueError(f'objectives share heads in a cycle: {" -> ".join(chain + (name, share))}')
+        _build_with_shared(share, kept, built, chain + (name,), backbone, data_meta, mask_ratio)
+    built[name] = _build_one(name, dict(cfg), built, backbone, data_meta, mask_ratio)
 
 
 def _build_one(name: str, cfg: dict, built: Mapping[str, nn.Module], backbone: 'MultiModalBackbone',

@@ -1,0 +1,92 @@
+"""Subset consistency: a product's vector from a random subset of its modalities finds the product."""
+from __future__ import annotations
+
+from dataclasses import replace
+from typing import TYPE_CHECKING, Dict, Mapping
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor
+
+from m5mm.models.backbones.modality_dropout import drop_modalities
+from m5mm.models.fusion.fusion_utils import masked_joint
+from m5mm.registry import OBJECTIVES
+from m5mm.structures import FusionOutput
+from .base_objective import BaseObjective
+
+if TYPE_CHECKING:
+    from m5mm.models.backbones import ForwardContext, MultiModalBackbone
+
+
+@OBJECTIVES.register_module()
+class SubsetConsistencyObjective(BaseObjective):
+    """InfoNCE between the ``joint`` vector of each product and the ``joint`` vector of a random
+    subset of its modalities: the two are positives, the other products of the batch negatives.
+
+    A product's vector should say what the product is, not which modalities it came with; this
+    term makes a partial record (a text-only listing, a query with only a title) land next to the
+    full record of the same product instead of next to other partial records (docs/benchmark.md,
+    "Presence pattern").
+
+    Each step draws the subset per sample with :func:`~m5mm.models.backbones.modality_dropout.drop_modalities`
+    (each present modality dropped with ``drop_rate``, at least one kept). The encoders run once: a
+    tower does not see the other modalities, so the subset's encoder outputs are the step's with
+    ``present`` changed, and only the fusion runs again. ``joint`` is formed as the backbone forms it
+    for ``joint='fusion'`` (the fusion's) or ``'centred'`` (minus the running centre); for
+    ``'importance'`` the fusion's is used. Logits are ``cos(full_b, part_c) / T`` over the samples of
+    the local batch that have any modality (no gathering across processes); the loss is the mean of
+    both directions' cross-entropy. Fewer than 2 such samples give a 0 tied to the graph.
+
+    Args:
+        drop_rate: probability of dropping each present modality from the subset, in (0, 1).
+        temperature: softmax temperature T.
+        loss_weight: factor of ``loss_{name}``.
+        name: key suffix of the outputs (``loss_subset``, ``acc_subset``).
+    """
+
+    min_modalities = 2
+
+    def __init__(self, *, drop_rate: float = 0.5, temperature: float = 0.07, loss_weight: float = 1.0,
+                 name: str = 'subset') -> None:
+        super().__init__(name=name, loss_weight=loss_weight)
+        if not 0.0 < drop_rate < 1.0:
+            raise ValueError(f'drop_rate must be in (0, 1), got {drop_rate}')
+        if temperature <= 0:
+            raise ValueError(f'temperature must be > 0, got {temperature}')
+        self.drop_rate = float(drop_rate)
+        self.temperature = float(temperature)
+
+    @staticmethod
+    def joint_of(backbone: 'MultiModalBackbone', fused: FusionOutput, present: Mapping[str, Tensor]) -> Tensor:
+        """(B, D) ``joint`` of a fusion output as the backbone forms it (before normalisation)."""
+        if getattr(backbone, 'centre', None) is not None:
+            return masked_joint(backbone.modalities, backbone.centre(fused.fused), present, fused.joint)
+        return fused.joint
+
+    def forward(self, ctx: 'ForwardContext') -> Dict[str, Tensor]:
+        """The step's ``joint`` against the ``joint`` of a random modality subset -> loss and accuracy."""
+        backbone = ctx.backbone
+        order = list(backbone.modalities)
+        present = {m: ctx.present[m].bool() for m in order}
+        subset = drop_modalities({m: {'present': present[m]} for m in order}, order, self.drop_rate)
+        part_present = {m: subset[m]['present'] for m in order}
+        part_encoded = {m: replace(ctx.encoded[m], present=part_present[m]) for m in order}
+        full = self.joint_of(backbone, ctx.fused, present)
+        part = self.joint_of(backbone, backbone.fuse(part_encoded), part_present)
+        return self.compute(full, part, torch.stack([present[m] for m in order], dim=1).any(dim=1))
+
+    def compute(self, full: Tensor, part: Tensor, valid: Tensor) -> Dict[str, Tensor]:
+        """Symmetric InfoNCE of (B, D) ``full`` and ``part`` over the (B,) ``valid`` rows."""
+        tie = 0.0 * (full.float().sum() + part.float().sum())
+        rows = valid.nonzero().squeeze(1)
+        if rows.numel() < 2:
+            zero = tie + 0.0
+            return {f'loss_{self.name}': zero, f'acc_{self.name}': zero.detach()}
+        a = F.normalize(full[rows].float(), dim=-1)
+        b = F.normalize(part[rows].float(), dim=-1)
+        logits = a @ b.t() / self.temperature
+        targets = torch.arange(rows.numel(), device=logits.device)
+        loss = 0.5 * (F.cross_entropy(logits, targets) + F.cross_entropy(logits.t(), targets))
+        hits = (logits.argmax(dim=1) == targets).float().mean() + (logits.argmax(dim=0) == targets).float().mean()
+        acc = 0.5 * hits
+        return {f'loss_{self.name}': self.loss_weight * loss + tie, f'acc_{self.name}': acc.detach()}
