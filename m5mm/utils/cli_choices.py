@@ -9,7 +9,8 @@ from __future__ import annotations
 FEATURE_KINDS = ('joint', 'fused', 'pooled')                  # m5mm.evaluation.features.KINDS
 CLASSIFICATION_SOURCES = ('auto', 'logits', 'probe')          # m5mm.engine.evaluate.CLASSIFICATION_SOURCES
 DEFAULT_TASKS = ('retrieval', 'classification', 'clustering')  # m5mm.engine.evaluate.ALL_TASKS
-TASK_NAMES = ('retrieval', 'classification', 'clustering', 'zero_shot', 'text_retrieval')  # TASK_PRESETS keys
+TASK_NAMES = ('retrieval', 'classification', 'clustering', 'zero_shot', 'text_retrieval', 'presence',
+              'partial_query')                                 # m5mm.engine.evaluate.TASK_PRESETS keys
 CACHE_DTYPES = ('float16', 'float32')                          # m5mm.engine.feature_cache.DTYPES
 ROBUSTNESS = ('default', 'all', 'none')                        # m5mm.api.export.ROBUSTNESS
 CHARS_PER_TOKEN = 64                                           # m5mm.datasets.tokenizer.CHARS_PER_TOKEN
