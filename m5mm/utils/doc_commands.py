@@ -32,18 +32,22 @@ class DocCommand:
 
 
 def _lines(block: List[str], first: int):
-    """(line number, logical line) of a block: ``\\`` continuations joined, blank lines dropped."""
-    pending, start = '', first
+    """(line number, logical line) of a block: ``\\`` continuations and indented ``[--option]`` lines of a
+    usage synopsis joined, blank lines dropped."""
+    logical: List[list] = []
+    pending = ''
     for number, line in enumerate(block, first):
-        if not pending:
-            start = number
-        if line.rstrip().endswith('\\'):
-            pending += line.rstrip()[:-1] + ' '
+        if logical and not pending and re.match(r'\s+\[', line):   # an indented usage continuation: [--opt X]
+            logical[-1][1] += ' ' + line.strip()
             continue
-        text = (pending + line).strip()
+        if not pending:
+            logical.append([number, ''])
+        if line.rstrip().endswith('\\'):
+            pending = logical[-1][1] = logical[-1][1] + line.rstrip()[:-1] + ' '
+            continue
+        logical[-1][1] = (logical[-1][1] + line).strip()
         pending = ''
-        if text:
-            yield start, text
+    return [(number, text) for number, text in logical if text]
 
 
 def split_steps(line: str) -> List[str]:
