@@ -78,7 +78,8 @@ def _serve(argv: list, cwd: Path, log: Path, port: int, timeout: float) -> dict:
         base, page = f'http://127.0.0.1:{port}', None
         while time.perf_counter() - start < timeout:
             if proc.poll() is not None:
-                sys.exit(f'{shlex.join(argv)} exited ({proc.returncode}); its output: {log}\n' + log.read_text()[-3000:])
+                sys.exit(f'{shlex.join(argv)} exited ({proc.returncode}); its output: {log}\n'
+                         + log.read_text()[-3000:])
             try:
                 if httpx.get(f'{base}/', timeout=5).status_code == 200:
                     page = time.perf_counter() - start

@@ -44,21 +44,33 @@ TRAIN_SMALL = ['--max-steps', '1', '--cfg-options', 'train_cfg.max_epochs=1', 't
 EXECUTED: Dict[str, List[str]] = {
     'python tools/train.py configs/scale_5mod_small.py': TRAIN_SMALL,
     'python tools/export_model.py work_dirs/scale_5mod_small --out models/demo': ['--tasks', 'retrieval'],
-    'python tools/build_index.py models/demo --data-root data/demo --out indexes/demo': [],
+    'python tools/build_index.py models/demo --data-root data/demo --out indexes/demo': ['--split', 'gallery'],
     'python tools/list_modules.py encoder fusion': [],
+    'python tools/list_modules.py --plugins --strict': [],
     'python tools/inspect_dataset.py data/demo --plot coverage.png': [],
     'python tools/make_shards.py data/demo --out data/demo_shards --workers 2': ['--workers', '1'],
 }
-# The rest of the python commands are checked (exist, parse) but not run: why.
+# The other python commands are checked (exist, parse) but not run; the first key found in a command gives why.
 NOT_EXECUTED = {
-    'tools/serve.py': 'a server that runs until stopped: benchmarks/quickstart_time.py starts it and waits for the page',
-    'configs/scale_5mod.py': 'the paper-size model (224 M parameters, minutes per step on a CPU)',
-    'tools/benchmark.py': 'trains several methods and seeds (tests/test_tools/test_benchmark.py runs it small)',
+    'tools/serve.py': 'a server that runs until stopped: benchmarks/quickstart_time.py starts it, waits for the page',
+    '--preprocess all --config': 'preprocesses every medium (a minute here); tests/test_datasets/'
+                                 'test_shards_from_folder.py builds and trains that recipe with the tiny config',
+    '/data/': "a user's catalogue",
+    '$SLURM': 'one job of a SLURM array',
     'pytest': 'the test suite itself',
-    'tools/make_catalogue.py': 'draws hundreds of products with system fonts (tests/test_datasets cover the generators)',
+    'tools/benchmark.py': 'trains several methods and seeds (tests/test_tools/test_benchmark.py runs it small)',
+    'tools/make_catalogue.py': 'draws hundreds of products (tests/test_datasets cover the generators)',
     'tools/make_demo_data.py': 'writes the 400-product catalogue (the fixture here makes a small one the same way)',
+    'scale_5mod.py': 'the paper-size model (224 M parameters, seconds per sample on a CPU)',
+    'work_dirs/scale_5mod ': 'needs the paper-size model trained',
+    'models/scale_5mod': 'needs the paper-size model trained',
+    'gallery.npz': 'needs the features of the paper-size model',
+    'configs/fusion/': 'a full training run; tests/test_configs.py builds every shipped config',
+    'configs/classification/': 'a full training run; tests/test_configs.py builds every shipped config',
+    'pretrained': 'pretrained towers: tests/test_models and tests/test_engine train the tiny ones',
+    'merged.pt': 'follows the pretrained tiny run above',
+    'tools/train.py configs/scale_5mod_small.py': 'the quick start, run above (shrunk)',
 }
-
 
 def _is_synopsis(command: DocCommand) -> bool:
     """A usage synopsis (``[--option X]`` words) rather than a command to type."""
@@ -165,11 +177,9 @@ def test_each_script_command_parses_with_the_scripts_parser():
 def test_the_executed_and_skipped_lists_name_documented_commands():
     texts = {c.text for c in SCRIPTS}
     assert not set(EXECUTED) - texts, set(EXECUTED) - texts
-    for command in SCRIPTS:
-        if command.text not in EXECUTED:
-            assert any(key in command.text for key in NOT_EXECUTED) or _has_placeholder(command) \
-                or command.text.startswith(('python tools/train.py configs/', 'python tools/test.py', 'python tools/')), \
-                _where(command)
+    unexplained = [_where(c) for c in SCRIPTS if c.text not in EXECUTED and not _has_placeholder(c)
+                   and not any(key in c.text + ' ' for key in NOT_EXECUTED)]
+    assert not unexplained, '\n'.join(unexplained)
 
 
 def _has_placeholder(command: DocCommand) -> bool:
@@ -187,13 +197,11 @@ def fresh_folder(tmp_path, monkeypatch, demo_root):
 
 
 def test_the_cheap_documented_commands_run_in_order(fresh_folder):
-    ran = []
     for text, extra in EXECUTED.items():
         argv = shlex.split(text)
         _load_tool(argv[1]).main(argv[2:] + extra)
-        ran.append(argv[1])
     card = json.loads((fresh_folder / 'models' / 'demo' / 'evaluation.json').read_text())
-    assert 'coarse_mAP@1' in json.dumps(card['results'])
+    assert 0 <= card['results']['retrieval_coarse']['mAP@1'] <= 1
     assert json.loads((fresh_folder / 'indexes' / 'demo' / 'catalogue.json').read_text())
     assert (fresh_folder / 'coverage.png').stat().st_size > 1000
     assert (fresh_folder / 'data' / 'demo_shards' / 'index.json').is_file()

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import re
 import shlex
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import List, Optional
 
 _FENCE = re.compile(r'^```(\w*)\s*$')
@@ -28,7 +28,6 @@ class DocCommand:
     line: int
     section: str = ''
     marker: Optional[str] = None
-    chain: List[str] = field(default_factory=list)
 
 
 def _lines(block: List[str], first: int):
@@ -89,8 +88,7 @@ def doc_commands(path: str, *, languages=('bash', 'sh', 'shell')) -> List[DocCom
             continue
         if language in languages:
             for at, text in _lines(block, start):
-                chain = split_steps(text)
                 out.extend(DocCommand(text=step, argv=shlex.split(step), path=path, line=at, section=section,
-                                      marker=marker, chain=chain) for step in chain)
+                                      marker=marker) for step in split_steps(text))
         block, marker = None, None
     return out
