@@ -39,8 +39,8 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser.add_argument('--tasks', type=comma_list, default=None, help='evaluation tasks of the card')
     parser.add_argument('--robustness', default='none', type=_subsets,
                         help=f'modality subsets of the robustness table, one evaluation pass each: '
-                             f'{"|".join(ROBUSTNESS)} (default: none; default: each alone, each left out, all) '
-                             f'or subsets like "text;image;text,image"')
+                             f'{"|".join(ROBUSTNESS)} (none, the default: no table; "default": each alone, each '
+                             f'left out, all; "all": every subset) or subsets like "text;image;text,image"')
     parser.add_argument('--push-to-hub', default=None, metavar='ORG/NAME', help='also upload the folder')
     add_cfg_options(parser)
     return parser.parse_args(argv)
