@@ -1,5 +1,6 @@
-# SCALE on five modalities at width 256 / depth 2 (configs/_base_/models/scale_small.py): a quick run on the
-# demo catalogue (a few minutes on a 2-core CPU), for trying ideas before the paper-size configs/scale_5mod.py.
+# SCALE on five modalities at width 256 / depth 2 (configs/_base_/models/scale_small.py): the README's quick
+# start on the demo catalogue (a few minutes on a 2-core CPU, see docs/benchmarks.md), for trying ideas before
+# the paper-size configs/scale_5mod.py.
 _base_ = ['_base_/models/scale_small.py', '_base_/datasets/demo_5mod.py',
           '_base_/schedules/adamw_warmup_linear.py', '_base_/default_runtime.py']
 

@@ -2,7 +2,11 @@
 
     python tools/export_model.py CHECKPOINT --out MODEL_DIR [--config CONFIG] [--no-eval]
                                  [--tasks retrieval,classification,clustering,zero_shot,text_retrieval]
-                                 [--robustness default|all|none] [--push-to-hub ORG/NAME] [--cfg-options ...]
+                                 [--robustness none|default|all] [--push-to-hub ORG/NAME] [--cfg-options ...]
+
+The card's evaluation runs on the config's query/gallery splits: one pass over them for --tasks (plus one
+over train for the linear probe, and the texts of zero-shot / text retrieval); --robustness adds one
+retrieval pass per modality subset (default none; 'default' = 11 passes for 5 modalities). --no-eval: none.
 
 CHECKPOINT: a checkpoint dir, a work dir (its latest checkpoint) or a weights file (then give --config).
 MODEL_DIR receives m5mm_model.json, model.safetensors, tokenizer/, evaluation.json and README.md (the card:
@@ -33,9 +37,10 @@ def parse_args(argv=None) -> argparse.Namespace:
                              'read as data)')
     parser.add_argument('--no-eval', action='store_true', help='skip the evaluation (card without results)')
     parser.add_argument('--tasks', type=comma_list, default=None, help='evaluation tasks of the card')
-    parser.add_argument('--robustness', default='default', type=_subsets,
-                        help=f'modality subsets of the robustness table: {"|".join(ROBUSTNESS)} (default: each '
-                             f'alone, each left out, all) or subsets like "text;image;text,image"')
+    parser.add_argument('--robustness', default='none', type=_subsets,
+                        help=f'modality subsets of the robustness table, one evaluation pass each: '
+                             f'{"|".join(ROBUSTNESS)} (none, the default: no table; "default": each alone, each '
+                             f'left out, all; "all": every subset) or subsets like "text;image;text,image"')
     parser.add_argument('--push-to-hub', default=None, metavar='ORG/NAME', help='also upload the folder')
     add_cfg_options(parser)
     return parser.parse_args(argv)

@@ -1,11 +1,14 @@
 """Write WebDataset shards of a catalogue (every split), optionally with media preprocessed.
 
     python tools/make_shards.py data/demo --out data/demo_shards --workers 2
+    python tools/make_shards.py data/demo --out shards/ --preprocess all --config configs/scale_5mod.py
     python tools/make_shards.py configs/scale_5mod.py --out shards/ --preprocess image,video,audio
     python tools/make_shards.py /data/m5product --out /shards/m5 --part 3/16   # one job of an array
 
 Rerunning skips complete chunks; the part that completes the last chunk writes index.json.
-Train on the result with --cfg-options data_root=DIR (see docs/data.md).
+Train on the result with --cfg-options data_root=DIR (see docs/data.md). --preprocess stores the output of
+the pipelines' first steps, so the shards train only with a config whose pipelines start the same: with a
+data folder as SRC it needs --config, the config you will train with.
 """
 from __future__ import annotations
 
@@ -31,6 +34,9 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser.add_argument('--workers', type=int, default=1, help='processes writing chunks in parallel')
     parser.add_argument('--part', default=None, metavar='I/N', help='build only chunks I, I+N, ... (job arrays)')
     parser.add_argument('--modalities', type=comma_list, default=None, help='modalities of a data folder')
+    parser.add_argument('--config', default=None,
+                        help='with a data folder SRC: the training config whose modalities and pipelines to use '
+                             '(required with --preprocess)')
     add_cfg_options(parser)
     return parser.parse_args(argv)
 
@@ -42,7 +48,7 @@ def main(argv=None) -> dict:
     logging.basicConfig(level=logging.ERROR, format='%(levelname)s %(message)s')
     result = make_shards(args.src, out=args.out, shard_size=args.shard_size, max_shard_mb=args.max_shard_mb,
                          preprocess=args.preprocess, workers=args.workers, part=args.part,
-                         modalities=args.modalities, cfg_options=args.cfg_options)
+                         modalities=args.modalities, cfg_options=args.cfg_options, config=args.config)
     print(f'{result["built"]} chunks built ({result["samples"]} products), {result["skipped"]} already complete, '
           f'in {result["seconds"]:.1f} s; index: {result["index"] or "not yet (other parts missing)"}')
     return result

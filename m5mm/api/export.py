@@ -53,10 +53,13 @@ def evaluate_for_card(run, *, tasks: Optional[Sequence[str]] = None,
     if tasks is None:
         has_queries = data_root is not None and os.path.isfile(os.path.join(data_root, DEFAULT_QUERY_FILE))
         tasks = CARD_TASKS + (('text_retrieval',) if has_queries else ())
+    subsets = robustness_subsets(list(run.preprocessor.specs), robustness)
+    logger.info('evaluating for the model card on %s: %s, then %d robustness pass(es) (--no-eval skips, '
+                '--tasks / --robustness choose)', data_root, ', '.join(tasks), len(subsets))
     results, counts, features = evaluate_features(run.model, run.cfg, tasks=tasks)
     rows = []
-    for subset in robustness_subsets(list(run.preprocessor.specs), robustness):
-        logger.info('robustness: retrieval with %s present', '+'.join(subset))
+    for number, subset in enumerate(subsets, 1):
+        logger.info('robustness %d/%d: retrieval with %s present', number, len(subsets), '+'.join(subset))
         scores = evaluate_model(run.model, run.cfg, tasks=('retrieval',), modalities=subset)
         rows.append(dict(modalities=subset, **scores))
     dim = int(features['query']['features'].shape[1]) if 'query' in features else None

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import copy
 import logging
+import time
 from typing import Any, Dict, Iterable, List, Optional, Sequence, Tuple, Union
 
 import numpy as np
@@ -90,9 +91,12 @@ def extract_splits(model: nn.Module, cfg, splits: Iterable[str], *, kind: str = 
         if accelerator is not None:
             loader = prepare_eval_loader(loader, accelerator)
         report = MediaReport()
+        start = time.perf_counter()
         features[split] = extract_features(model, loader, kind=kind, modalities=modalities,
                                            accelerator=accelerator, keep_modalities=keep_modalities,
                                            media_report=report)
+        logger.info('features of the %s split: %d products in %.1f s%s', split, len(dataset),
+                    time.perf_counter() - start, f' ({"+".join(modalities)} present)' if modalities else '')
         if media is not None and split not in media:
             media[split] = (gather_report(report, accelerator), dataset)
     return features

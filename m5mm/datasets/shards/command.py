@@ -31,22 +31,47 @@ def parse_preprocess(value, modalities: Sequence[str]) -> list:
     return list(modalities) if names == ['all'] else [n for n in names if n]
 
 
+def source_cfg(target: str, *, config: Optional[str], modalities: Optional[Sequence[str]],
+               cfg_options: Optional[dict]) -> dict:
+    """The dataset config of ``target``; with ``config``, that config's ``train_dataloader.dataset`` (its
+    modalities and pipelines) reading the data folder ``target``."""
+    if config is None:
+        return dataset_cfg_from_target(target, modalities=modalities, cfg_options=cfg_options)
+    if not os.path.isdir(target):
+        raise ValueError(f'--config {config} goes with a data folder as SRC; {target} is not a folder '
+                         f'(give a config as SRC without --config)')
+    if modalities:
+        raise ValueError('--modalities and --config exclude each other: the config names the modalities')
+    folder = dataset_cfg_from_target(target)
+    cfg = dataset_cfg_from_target(config, cfg_options=cfg_options)
+    return dict(cfg, type=folder['type'], data_root=target)
+
+
 def make_shards(target: str, *, out: str, shard_size: Optional[int] = None, max_shard_mb: Optional[float] = None,
                 preprocess=None, workers: int = 1, part: Optional[str] = None,
                 modalities: Optional[Sequence[str]] = None, cfg_options: Optional[dict] = None,
-                log: Callable[[str], None] = print) -> dict:
+                config: Optional[str] = None, log: Callable[[str], None] = print) -> dict:
     """Build shards of every split of ``target`` (a data folder or a config's ``train_dataloader.dataset``);
-    arguments left None come from the config's ``shards`` dict, then the defaults."""
-    options = shard_options(target, cfg_options)
-    cfg = dataset_cfg_from_target(target, modalities=modalities, cfg_options=cfg_options)
+    arguments left None come from the config's ``shards`` dict, then the defaults.
+
+    ``config`` (with a data folder): take the modalities and pipelines from this training config. Preprocessed
+    shards store the output of a config's pipeline steps and train only with a config whose pipelines start
+    with the same steps, so preprocessing a data folder requires it.
+    """
+    if config is None and os.path.isdir(target) and parse_preprocess(preprocess, ['all']):
+        raise ValueError(f'--preprocess {preprocess} on the data folder {target} needs the training config: '
+                         f'preprocessed shards store the output of its pipeline steps and train only with a config '
+                         f'whose pipelines start with the same steps. Add --config CONFIG (the config you will '
+                         f'train with, e.g. --config configs/scale_5mod.py), or leave out --preprocess')
+    options = shard_options(config or target, cfg_options)
+    cfg = source_cfg(target, config=config, modalities=modalities, cfg_options=cfg_options)
     if cfg['type'] == 'ShardedDataset':
         raise ValueError(f'{target} is already a shard folder')
     cfg['data_root'] = os.path.abspath(cfg['data_root'])
     cfg.pop('generate_if_missing', None)
     cfg.pop('split', None)
     names = list(cfg.get('modalities') or ('image', 'text', 'table', 'video', 'audio'))
+    steps = parse_preprocess(preprocess if preprocess is not None else options.get('preprocess'), names)
     return build_shards(cfg, out=out, shard_size=shard_size or options.get('shard_size') or DEFAULT_SHARD_SIZE,
-                        max_shard_mb=max_shard_mb or options.get('max_shard_mb'),
-                        preprocess=parse_preprocess(preprocess if preprocess is not None
-                                                    else options.get('preprocess'), names),
+                        max_shard_mb=max_shard_mb or options.get('max_shard_mb'), preprocess=steps,
                         workers=workers, part=part, log=log)

@@ -56,7 +56,7 @@ def split_pipeline(transforms: Sequence[Callable], stored: Sequence[str], *, wha
     if ours != list(stored):
         raise ValueError(f'{what}: the shards store the output of {list(stored)}, but the configured pipeline '
                          f'starts with {ours}; use the same leading steps, or rebuild the shards '
-                         f'(tools/make_shards.py) with this pipeline')
+                         f'with this pipeline (tools/make_shards.py SRC --config CONFIG --preprocess ...)')
     rest = list(transforms[len(stored):])
     reads_bytes = bool(rest) and bool(getattr(rest[0], 'reads_bytes', False))
     return rest, reads_bytes
