@@ -17,7 +17,8 @@ def test_python_in_cfg_options_is_a_one_line_error(tmp_path):
     error, hint = result.stderr.strip().splitlines()[-2:]
     assert hint == '(add --debug for the traceback)'
     assert error == (
-        "train.py: error: --cfg-options custom_hooks: 'dict(type=EvaluationHook)' is Python, which --cfg-options does not "
+        "train.py: error: --cfg-options custom_hooks: 'dict(type=EvaluationHook)' is Python, which --cfg-options "
+        "does not "
         "evaluate (values are numbers, strings and [lists] of them); add hooks in a config file "
         "(custom_hooks = [dict(type=...)] below _base_ = [YOUR_CONFIG]), or change a setting of a default hook "
         "with default_hooks.NAME.KEY=VALUE")
