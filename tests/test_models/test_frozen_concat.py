@@ -1,4 +1,5 @@
-"""FrozenConcatModel on the packaged real towers: the joint vector by hand, nothing trains, evaluation without weights."""
+"""FrozenConcatModel on the packaged real towers: the joint vector by hand, nothing trains, evaluation without
+weights."""
 from __future__ import annotations
 
 import math
