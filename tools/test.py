@@ -9,7 +9,8 @@
 CONFIG: the training config, a .py file (executed: name only one you trust) or the checkpoint's
 config.json (read as data, registered names only). CHECKPOINT: a checkpoint directory
 (WORK_DIR/checkpoints/step_N, Accelerate or DeepSpeed), a work dir (its latest checkpoint) or a weights
-file from tools/convert_checkpoint.py. Writes DIR/results.json
+file from tools/convert_checkpoint.py ("none" for a model without weights, such as the frozen concat
+baseline configs/frozen_concat_packaged.py). Writes DIR/results.json
 (fractions in [0, 1]; ARI in [-0.5, 1]) and DIR/test_info.json, and prints the table. DIR defaults to
 <the checkpoint's work dir>/test_<YYYYmmdd_HHMMSS>. A fine-tuned classifier is scored by its logits, a
 pretrained model by a linear probe (--classification forces one). --tasks zero_shot classifies products

@@ -21,11 +21,17 @@ from m5mm.evaluation import extract_features, format_results, save_features
 
 logger = logging.getLogger('m5mm')
 PathLike = Union[str, Path]
+#: the CHECKPOINT of a model that needs no weights (``needs_weights = False``, e.g. ``FrozenConcatModel``)
+NO_WEIGHTS = 'none'
+#: where the results of a model without weights go by default
+NO_WEIGHTS_WORK_DIR = Path('work_dirs')
 
 
-def default_test_dir(checkpoint: PathLike) -> Path:
-    """``<the checkpoint's work dir>/test_<YYYYmmdd_HHMMSS>`` (``_1``, ``_2`` ... if taken)."""
-    base = checkpoint_work_dir(checkpoint) / time.strftime('test_%Y%m%d_%H%M%S')
+def default_test_dir(checkpoint: Optional[PathLike]) -> Path:
+    """``<the checkpoint's work dir>/test_<YYYYmmdd_HHMMSS>`` (``_1``, ``_2`` ... if taken; no checkpoint:
+    under :data:`NO_WEIGHTS_WORK_DIR`)."""
+    folder = NO_WEIGHTS_WORK_DIR if checkpoint is None else checkpoint_work_dir(checkpoint)
+    base = folder / time.strftime('test_%Y%m%d_%H%M%S')
     path, n = base, 0
     while path.exists():
         n += 1
@@ -57,6 +63,22 @@ def build_model_for_eval(cfg, checkpoint: Optional[PathLike] = None, *, meta: Op
     return model.eval()
 
 
+def resolve_weights(checkpoint: Optional[PathLike]) -> Optional[Path]:
+    """A checkpoint argument -> its weights path, or None for :data:`NO_WEIGHTS` (``'none'``) or None."""
+    if checkpoint is None or str(checkpoint).lower() == NO_WEIGHTS:
+        return None
+    return resolve_checkpoint(checkpoint)
+
+
+def build_eval_model(cfg, checkpoint: Optional[Path]) -> nn.Module:
+    """:func:`build_model_for_eval`; without a checkpoint only for a model that needs no weights."""
+    model = build_model_for_eval(cfg, checkpoint)
+    if checkpoint is None and getattr(model, 'needs_weights', True):
+        raise ValueError(f'CHECKPOINT {NO_WEIGHTS!r} is only for a model that needs no trained weights (such as '
+                         f'FrozenConcatModel); {type(model).__name__} does: give its checkpoint')
+    return model
+
+
 def _device_and_accelerator(model: nn.Module):
     from m5mm.engine.accelerator import build_accelerator, launched_distributed
     if launched_distributed():   # accelerate launch / torchrun: features gathered from every process
@@ -65,7 +87,7 @@ def _device_and_accelerator(model: nn.Module):
     return model.to('cuda' if torch.cuda.is_available() else 'cpu'), None
 
 
-def evaluate_checkpoint(cfg, checkpoint: PathLike, *, work_dir: Optional[PathLike] = None,
+def evaluate_checkpoint(cfg, checkpoint: Optional[PathLike], *, work_dir: Optional[PathLike] = None,
                         tasks: Sequence[str] = ALL_TASKS, kind: str = 'joint',
                         modalities: Optional[Sequence[str]] = None,
                         cross_modal: Union[str, Sequence, None] = None, classification: str = 'auto',
@@ -74,6 +96,8 @@ def evaluate_checkpoint(cfg, checkpoint: PathLike, *, work_dir: Optional[PathLik
     """Evaluate ``checkpoint`` of ``cfg.model``; write ``WORK_DIR/results.json`` and ``test_info.json``.
 
     Args:
+        checkpoint: see ``tools/test.py``; None or ``'none'`` for a model without weights
+            (``needs_weights = False``, e.g. ``FrozenConcatModel``).
         work_dir: output folder (default :func:`default_test_dir`).
         save_splits: also write each split's features as ``WORK_DIR/features_<split>.npz``.
         tasks, kind, modalities, cross_modal, classification, task_options: see :func:`evaluate_model`.
@@ -81,7 +105,7 @@ def evaluate_checkpoint(cfg, checkpoint: PathLike, *, work_dir: Optional[PathLik
     Returns:
         (results, work_dir).
     """
-    checkpoint = resolve_checkpoint(checkpoint)   # bad arguments fail before the model is built
+    checkpoint = resolve_weights(checkpoint)   # bad arguments fail before the model is built
     pairs = parse_cross_modal(cross_modal)
     unknown = [t for t in tasks if t not in TASK_PRESETS]
     if unknown:
@@ -89,7 +113,7 @@ def evaluate_checkpoint(cfg, checkpoint: PathLike, *, work_dir: Optional[PathLik
     if classification not in CLASSIFICATION_SOURCES:
         raise ValueError(f'classification must be one of {CLASSIFICATION_SOURCES}, got {classification!r}')
     out = Path(work_dir) if work_dir else default_test_dir(checkpoint)
-    model, accelerator = _device_and_accelerator(build_model_for_eval(cfg, checkpoint))
+    model, accelerator = _device_and_accelerator(build_eval_model(cfg, checkpoint))
     media: dict = {}
     results, counts, features = evaluate_features(model, cfg, tasks=tasks, kind=kind, modalities=modalities,
                                                   cross_modal=pairs, classification=classification,
@@ -101,7 +125,7 @@ def evaluate_checkpoint(cfg, checkpoint: PathLike, *, work_dir: Optional[PathLik
     document = results_document(results, counts)
     (out / 'results.json').write_text(json.dumps(document, indent=2))
     warn_about_queries(document.get(QUERY_COUNTS, {}))
-    info = dict(checkpoint=str(checkpoint), tasks=list(tasks), feature=kind,
+    info = dict(checkpoint=str(checkpoint or NO_WEIGHTS), tasks=list(tasks), feature=kind,
                 modalities=None if modalities is None else list(modalities),
                 cross_modal=[':'.join(p) for p in pairs],
                 classification='logits' if 'logits' in features.get('test', {}) and classification != 'probe'
@@ -119,7 +143,7 @@ def evaluate_checkpoint(cfg, checkpoint: PathLike, *, work_dir: Optional[PathLik
     return results, out
 
 
-def export_features(cfg, checkpoint: PathLike, *, split: Union[str, Sequence[str]], out: PathLike,
+def export_features(cfg, checkpoint: Optional[PathLike], *, split: Union[str, Sequence[str]], out: PathLike,
                     kind: str = 'joint', modalities: Optional[Sequence[str]] = None,
                     per_modality: bool = False) -> Tuple[Dict[str, Any], str]:
     """Features of ``split`` (a name, ``'query,gallery'`` or a list) under ``checkpoint`` -> ``out`` (.npz).
@@ -131,8 +155,8 @@ def export_features(cfg, checkpoint: PathLike, *, split: Union[str, Sequence[str
         (features dict, path written).
     """
     splits = [s.strip() for s in split.split(',')] if isinstance(split, str) else list(split)
-    checkpoint = resolve_checkpoint(checkpoint)
-    model, accelerator = _device_and_accelerator(build_model_for_eval(cfg, checkpoint))
+    checkpoint = resolve_weights(checkpoint)   # 'none': a model without weights, as in evaluate_checkpoint
+    model, accelerator = _device_and_accelerator(build_eval_model(cfg, checkpoint))
     if modalities is not None:
         check_modalities(model, modalities, 'modalities')
     loader = split_dataloader(cfg, splits[0] if len(splits) == 1 else splits)

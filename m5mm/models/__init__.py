@@ -1,7 +1,7 @@
 """Model parts: encoders, fusion strategies, harmonizers, heads, the backbone composed from them,
 the objectives trained on it, and the models (pretrainers, classifiers) that compose a backbone with
-objectives. Importing this package registers every part."""
-from . import backbones, classifiers, encoders, fusion, harmonizers, heads, layers, objectives, pretrainers
+objectives, and training-free baselines. Importing this package registers every part."""
+from . import backbones, baselines, classifiers, encoders, fusion, harmonizers, heads, layers, objectives, pretrainers
 
-__all__ = ['backbones', 'classifiers', 'encoders', 'fusion', 'harmonizers', 'heads', 'layers', 'objectives',
-           'pretrainers']
+__all__ = ['backbones', 'baselines', 'classifiers', 'encoders', 'fusion', 'harmonizers', 'heads', 'layers',
+           'objectives', 'pretrainers']

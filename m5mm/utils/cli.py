@@ -79,7 +79,8 @@ def add_checkpoint_arguments(parser: argparse.ArgumentParser) -> None:
     """``CONFIG CHECKPOINT``, ``--feature`` and ``--modalities`` of the tools that run a trained model."""
     parser.add_argument('config', help='the config the checkpoint was trained with: a .py file (executed: name only '
                                        'one you trust) or the checkpoint\'s config.json (read as data)')
-    parser.add_argument('checkpoint', help='checkpoint dir, work dir (latest checkpoint) or weights file')
+    parser.add_argument('checkpoint', help='checkpoint dir, work dir (latest checkpoint) or weights file; '
+                                           '"none" for a model without weights (FrozenConcatModel)')
     parser.add_argument('--feature', default='joint', choices=FEATURE_KINDS, help='feature used (default joint)')
     parser.add_argument('--modalities', type=comma_list, default=None,
                         help='compute features with only these modalities present, e.g. text or image,text')
