@@ -71,6 +71,8 @@ NOT_EXECUTED = {
     'configs/fusion/': 'a full training run; tests/test_configs.py builds every shipped config',
     'configs/classification/': 'a full training run; tests/test_configs.py builds every shipped config',
     'pretrained': 'pretrained towers: tests/test_models and tests/test_engine train the tiny ones',
+    'configs/frozen_concat_packaged': 'needs the packaged towers written (tools/import_packaged_weights.py); '
+                                      'tests/test_models/test_frozen_concat.py evaluates it as tools/test.py does',
     'merged.pt': 'follows the pretrained tiny run above',
     'tools/train.py configs/scale_5mod_small.py': 'the quick start, run above (shrunk)',
 }
