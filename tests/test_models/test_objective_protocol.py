@@ -152,3 +152,22 @@ def _renamed_class():
             BaseObjective.__init__(self, name=name)
 
     return _RenamedArgObjective
+
+
+def test_masked_token_modelling_on_a_modality_without_token_batches_fails_at_build():
+    """A spec that pads a key with PAD_ID gets masked token modelling by default; when its batches have no
+    `input_ids` + `attention_mask`, building the model says so (instead of a KeyError at the first forward)."""
+    from m5mm.datasets.modalities import PAD_ID, KeySpec, ModalitySpec
+    from m5mm.registry import MODALITIES
+
+    @MODALITIES.register_module(name='_tags', force=True)
+    class _TagModality(ModalitySpec):
+        name = '_tags'
+        field_type = 'value'
+        keys = (KeySpec('tag_ids', pad=PAD_ID, shape=(), dtype=torch.long),)
+        mask_key = 'tag_mask'
+
+    cfg = dict(_TagModality.pretext_objective(), modality='_tags')
+    assert cfg['type'] == 'MaskedLanguageModelObjective'
+    with pytest.raises(ValueError, match=r"modality '_tags'.*without \['input_ids', 'attention_mask'\]"):
+        OBJECTIVES.build(dict(cfg, data_meta=tiny_data_meta()))

@@ -7,8 +7,9 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from m5mm.registry import HEADS, OBJECTIVES
+from m5mm.registry import HEADS, MODALITIES, OBJECTIVES
 from m5mm.structures import EncoderOutput
+from m5mm.utils.build import find_registered
 from .base_masked_objective import BaseMaskedObjective
 from .sampling import random_ints, random_like
 
@@ -17,6 +18,8 @@ if TYPE_CHECKING:
 
 TOKENIZER_KEYS = ('vocab_size', 'pad_id', 'cls_id', 'sep_id', 'mask_id')
 IGNORE_INDEX = -100
+#: what masked token modelling needs in the modality's batch entry: (B, L) ids and their padding mask
+TOKEN_BATCH_KEYS = ('input_ids', 'attention_mask')
 
 
 @OBJECTIVES.register_module()
@@ -48,6 +51,7 @@ class MaskedLanguageModelObjective(BaseMaskedObjective):
                  loss_weight: float = 1.0, name: str = 'mlm') -> None:
         super().__init__(modality=modality, mask_ratio=mask_ratio, weight_mode=weight_mode, backbone=backbone,
                          loss_weight=loss_weight, name=name)
+        self.check_token_batch()
         tokenizer = dict((data_meta or {}).get('tokenizer') or {})
         missing = [k for k in TOKENIZER_KEYS if tokenizer.get(k) is None]
         if missing:
@@ -62,6 +66,22 @@ class MaskedLanguageModelObjective(BaseMaskedObjective):
         self.replace_prob = replace_prob
         self.random_prob = random_prob
         self.head = self.build_head(backbone, head)
+
+    def check_token_batch(self) -> None:
+        """Raise, at build time, when the registered spec of :attr:`modality` gives batch entries without
+        :data:`TOKEN_BATCH_KEYS` (e.g. a key padded with ``PAD_ID`` that is not token ids, or a 0.1 spec
+        whose padding mask has another name); a modality without a registered spec is not checked."""
+        spec = find_registered(MODALITIES, self.modality)
+        if spec is None:
+            return
+        keys = [key.name for key in spec.keys] + ([spec.mask_key] if spec.mask_key else [])
+        missing = [k for k in TOKEN_BATCH_KEYS if k not in keys]
+        if missing:
+            raise ValueError(f'{type(self).__name__} {self.name!r} masks the token ids of modality {self.modality!r}, '
+                             f'but its spec {spec.__name__} gives batch entries without {missing} (keys {keys}): '
+                             f'masked token modelling needs (B, L) `input_ids` with an `attention_mask` and an '
+                             f'encoder with get_word_embeddings() and one output token per id. Declare the '
+                             f'modality\'s own `pretext` objective in its spec, or configure another objective')
 
     def build_head(self, backbone: Optional['MultiModalBackbone'], head: Union[dict, nn.Module, None]
                    ) -> nn.Module:
