@@ -21,6 +21,7 @@ HARMONIZERS = Registry('harmonizer', scope='m5mm', build_func=build_with_hints,
                        locations=['m5mm.models.harmonizers'])
 OBJECTIVES = Registry('objective', scope='m5mm', build_func=build_with_hints,
                       locations=['m5mm.models.objectives'])
+NECKS = Registry('neck', scope='m5mm', build_func=build_with_hints, locations=['m5mm.models.necks'])
 HEADS = Registry('head', scope='m5mm', build_func=build_with_hints, locations=['m5mm.models.heads'])
 MODELS = Registry('model', scope='m5mm', build_func=build_with_hints, locations=['m5mm.models'])
 DATASETS = Registry('dataset', scope='m5mm', build_func=build_with_hints, locations=['m5mm.datasets'])
@@ -40,6 +41,6 @@ CATALOGUES = Registry('catalogue', scope='m5mm', build_func=build_with_hints,
 
 def all_registries() -> Dict[str, Registry]:
     """Every m5mm registry by its name (``'encoder'``, ``'fusion'``, ...)."""
-    return {reg.name: reg for reg in (MODALITIES, ENCODERS, FUSIONS, HARMONIZERS, OBJECTIVES, HEADS, MODELS,
+    return {reg.name: reg for reg in (MODALITIES, ENCODERS, FUSIONS, HARMONIZERS, OBJECTIVES, NECKS, HEADS, MODELS,
                                       DATASETS, TRANSFORMS, HOOKS, TASKS, OPTIMIZERS, SCHEDULERS,
                                       CATALOGUES)}

@@ -14,9 +14,10 @@ from tests.test_models.batch_factory import tiny_data_meta, tiny_encoder_cfgs
 ORDER = ['image', 'text', 'table', 'video', 'audio']
 
 
-def _model(**kwargs):
-    """A tiny SCALE model; ``joint`` un-normalised unless asked, so hand computations compare directly."""
-    kwargs.setdefault('normalize_joint', False)
+def _model(neck='FusionJointNeck', **kwargs):
+    """A tiny SCALE model; ``joint`` un-normalised, so hand computations compare directly."""
+    if neck is not None:
+        kwargs['neck'] = dict(type=neck, normalize=False)
     torch.manual_seed(0)
     return MODELS.build(dict(type='ScalePretrainer', encoders=tiny_encoder_cfgs(32), data_meta=tiny_data_meta(),
                              fusion=dict(type='ScaleFusion', dim=32, depth=1, num_heads=2),
@@ -61,7 +62,7 @@ def test_modality_dropout_runs_in_training_only(batch):
 
 
 def test_importance_weighted_joint_equals_a_hand_computation(batch):
-    model = _model(joint='importance')
+    model = _model('ImportanceJointNeck')
     model.eval()
     features = model.extract_features(batch)
     ctx = model.backbone.context(batch)
@@ -76,7 +77,8 @@ def test_importance_weighted_joint_equals_a_hand_computation(batch):
     assert not torch.allclose(features['joint'], _model().extract_features(batch)['joint'])
     with pytest.raises(ValueError, match='harmonizer'):
         MODELS.build(dict(type='MultiModalPretrainer', encoders=tiny_encoder_cfgs(32), data_meta=tiny_data_meta(),
-                          fusion=dict(type='ScaleFusion', dim=32, depth=1, num_heads=2), joint='importance',
+                          fusion=dict(type='ScaleFusion', dim=32, depth=1, num_heads=2),
+                          neck=dict(type='ImportanceJointNeck'),
                           objectives=dict(con=dict(type='InterModalityContrastiveObjective'))))
 
 
@@ -138,9 +140,9 @@ def test_normalize_joint_gives_unit_vectors_in_the_direction_of_the_joint(batch)
 
 
 def test_centred_joint_tracks_the_fused_mean_in_training_and_subtracts_it(batch):
-    model = _model(joint='centred')
-    centre = model.backbone.centre
-    assert torch.equal(centre.mean, torch.zeros(5, 32)) and set(model.state_dict()) >= {'backbone.centre.mean'}
+    model = _model('CentredJointNeck')
+    centre = model.backbone.neck.centre
+    assert torch.equal(centre.mean, torch.zeros(5, 32)) and set(model.state_dict()) >= {'backbone.neck.centre.mean'}
     model.train()
     torch.manual_seed(3)
     model(batch)
@@ -158,3 +160,19 @@ def test_centred_joint_tracks_the_fused_mean_in_training_and_subtracts_it(batch)
     for b in range(4):
         rows = [fused[m][b] - centre.mean[k] for k, m in enumerate(model.modalities) if batch[m]['present'][b]]
         assert torch.allclose(features['joint'][b], sum(rows) / len(rows), atol=1e-5)
+
+
+def test_the_0_2_joint_arguments_build_the_neck_they_stand_for_and_old_checkpoints_load(batch):
+    """``joint=`` / ``normalize_joint=`` (m5mm 0.2) map to the neck with a FutureWarning; a 0.2 state dict
+    (``backbone.centre.*``) loads into ``backbone.neck.centre.*``."""
+    from m5mm.models.necks import CentredJointNeck, ImportanceJointNeck
+    with pytest.warns(FutureWarning, match="neck=.*CentredJointNeck.*'normalize': False"):
+        old = _model(neck=None, joint='centred', normalize_joint=False)
+    assert isinstance(old.backbone.neck, CentredJointNeck) and not old.backbone.neck.normalize
+    with pytest.warns(FutureWarning, match='ImportanceJointNeck'):
+        assert isinstance(_model(neck=None, joint='importance').backbone.neck, ImportanceJointNeck)
+    with pytest.raises(ValueError, match='only'):
+        _model(joint='centred')
+    state = {k.replace('backbone.neck.centre.', 'backbone.centre.'): v + 1 for k, v in old.state_dict().items()}
+    old.load_state_dict(state)
+    assert torch.equal(old.backbone.neck.centre.mean, torch.ones(5, 32))

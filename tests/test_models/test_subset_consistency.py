@@ -11,13 +11,14 @@ from m5mm.registry import MODELS
 from tests.test_models.batch_factory import tiny_data_meta, tiny_encoder_cfgs
 
 
-def _model(**kwargs):
+def _model(neck='FusionJointNeck', **kwargs):
     torch.manual_seed(0)
+    kwargs['neck'] = dict(type=neck, normalize=False)
     objectives = dict(default_objectives(['image', 'text', 'table', 'video', 'audio'], {'table': 'text'}),
                       subset=dict(type='SubsetConsistencyObjective', temperature=0.1))
     return MODELS.build(dict(type='ScalePretrainer', encoders=tiny_encoder_cfgs(32), data_meta=tiny_data_meta(),
                              fusion=dict(type='ScaleFusion', dim=32, depth=1, num_heads=2), objectives=objectives,
-                             projection=dict(type='ProjectionHead', out_dim=32), normalize_joint=False, **kwargs))
+                             projection=dict(type='ProjectionHead', out_dim=32), **kwargs))
 
 
 def test_compute_equals_a_hand_infonce():
@@ -40,7 +41,7 @@ def test_compute_equals_a_hand_infonce():
 def test_subset_joint_is_the_joint_of_the_record_without_those_modalities(batch):
     """The encoders run once: re-running only the fusion on the changed ``present`` flags gives the same
     ``joint`` as encoding the batch with those modalities dropped."""
-    model = _model(joint='centred')
+    model = _model('CentredJointNeck')
     model.eval()
     keep = ['text', 'image']
     ctx = model.backbone.context(batch)

@@ -12,7 +12,7 @@ partial-query reference included, see :mod:`m5mm.engine.partial_queries`) and ad
   per-tower pooled / fused spread and single-source retrieval.
 
 With ``joints`` the model is evaluated once per way of forming ``joint`` (the backbone's
-``joint_source``, e.g. ``('fusion', 'centred')`` for a model trained with ``joint='centred'``,
+joint neck, e.g. ``('fusion', 'centred')`` for a model trained with a ``CentredJointNeck``,
 whose training is the same as with ``'fusion'``).
 """
 from __future__ import annotations
@@ -22,6 +22,7 @@ from typing import Any, Dict, Mapping, Optional, Sequence
 
 import numpy as np
 import torch
+from torch import nn
 
 from m5mm.evaluation.metrics.presence import presence_patterns
 from m5mm.models.backbones.spread import embedding_spread
@@ -68,13 +69,11 @@ def presence_diagnosis(model, cfg, *, joints: Sequence[str] = ('fusion',),
     from m5mm.engine.evaluate import evaluate_features
     from .diagnosis import diagnose_model
     backbone = model.backbone
-    original = backbone.joint_source
+    original = backbone.neck
     out: Dict[str, Any] = {}
     try:
         for joint in joints:
-            if joint == 'centred' and getattr(backbone, 'centre', None) is None:
-                raise ValueError("joint='centred' needs a model trained with joint='centred' (its running centre)")
-            backbone.joint_source = joint
+            backbone.neck = _neck_for(joint, original)
             metrics, counts, features = evaluate_features(model, cfg, tasks=tasks, classification='probe')
             out[joint] = dict(metrics=_round(metrics), counts=counts, pattern_spread=pattern_spread(features['test']),
                               query_spread=split_spread(features))
@@ -84,5 +83,18 @@ def presence_diagnosis(model, cfg, *, joints: Sequence[str] = ('fusion',),
                                                distinct_top1=diagnosis['distinct_top1'])
             logger.info('presence diagnosis (joint=%s): %s', joint, out[joint]['metrics'].get('presence'))
     finally:
-        backbone.joint_source = original
+        backbone.neck = original
     return out
+
+
+def _neck_for(joint: str, trained: nn.Module) -> nn.Module:
+    """The neck that forms ``joint`` ('fusion', 'importance' or 'centred') of a model trained with ``trained``."""
+    from m5mm.models.necks import CentredJointNeck, FusionJointNeck, ImportanceJointNeck
+    kinds = {'fusion': FusionJointNeck, 'importance': ImportanceJointNeck, 'centred': CentredJointNeck}
+    if joint not in kinds:
+        raise ValueError(f'joint must be one of {tuple(kinds)}, got {joint!r}')
+    if isinstance(trained, kinds[joint]):
+        return trained
+    if joint == 'centred':
+        raise ValueError("joint='centred' needs a model trained with a CentredJointNeck (its running centre)")
+    return kinds[joint](modalities=trained.modalities, dim=trained.dim, normalize=trained.normalize)

@@ -1,24 +1,22 @@
 """Encoders + fusion + projections + harmonizer: the backbone every multi-modal model is built on."""
 from __future__ import annotations
 
+import warnings
 from typing import Any, Dict, Iterable, List, Mapping, Optional, Sequence
 
 import torch
-import torch.nn.functional as F
 from torch import Tensor, nn
 
 from m5mm.models.builders import build
-from m5mm.registry import FUSIONS, HARMONIZERS, HEADS, MODELS
+from m5mm.registry import FUSIONS, HARMONIZERS, HEADS, MODELS, NECKS
 from m5mm.structures import EncoderOutput, FusionOutput, HarmonizerOutput, select_modalities
-from m5mm.models.fusion.fusion_utils import masked_joint
 from .forward_context import ForwardContext
-from .fused_centre import FusedCentre
 from .modality_dropout import drop_modalities
 from .parts import build_encoders, resolve_modalities
 
-#: how :meth:`MultiModalBackbone.features` forms ``joint``: the fusion's own (the mean of the present
-#: modalities' fused vectors for SCALE) or the fused vectors weighted by the harmonizer's importances
-JOINT_SOURCES = ('fusion', 'importance', 'centred')
+#: the 0.2 ``joint=`` values and the neck each one is now (see :func:`neck_config`)
+JOINT_SOURCES = {'fusion': 'FusionJointNeck', 'importance': 'ImportanceJointNeck', 'centred': 'CentredJointNeck'}
+DEFAULT_NECK = dict(type='FusionJointNeck')
 
 ConfigOrModule = Any
 
@@ -48,16 +46,11 @@ class MultiModalBackbone(nn.Module):
         modality_dropout: in training mode, mark each present modality of each sample absent with
             this probability, keeping at least one per sample (:func:`drop_modalities`); 0 = off.
             Never applied in eval mode (feature extraction, evaluation).
-        joint: ``'fusion'`` (the fusion's ``joint``) or ``'importance'``: ``joint[b] = sum_m a[b, m]
-            fused[m][b] / sum_m a[b, m]`` with ``a`` the per-sample importances of the harmonizer's
-            weights of the fused vectors (:meth:`BaseHarmonizer.sample_importance`, clamped at 0);
-            the fusion's ``joint`` where all are 0. Needs a harmonizer. ``'centred'``: the mean of the
-            present modalities' fused vectors after subtracting each modality's running mean over
-            training (:class:`FusedCentre`, updated by :meth:`track` in every training step).
-        normalize_joint: L2-normalise ``joint`` (B, D). A mean of fused vectors has a norm that
-            depends on how many modalities a product has and how much they agree, so under a dot
-            product the incomplete records become hubs that every query retrieves (docs/benchmark.md,
-            "More modalities"); unit vectors rank by cosine.
+        neck: how ``joint`` is formed (``NECKS``; default ``FusionJointNeck``, the fusion's ``joint``,
+            L2-normalised): a config (gets ``modalities`` and ``dim``, the fusion width) or a built neck.
+        joint, normalize_joint: deprecated (m5mm 0.2): ``joint='fusion' | 'importance' | 'centred'`` and
+            ``normalize_joint`` are ``neck=dict(type='FusionJointNeck' | 'ImportanceJointNeck' |
+            'CentredJointNeck', normalize=...)`` (see :func:`neck_config`).
 
     Attributes:
         modalities: the modalities, in order (fusion sequence and harmonizer order).
@@ -67,19 +60,14 @@ class MultiModalBackbone(nn.Module):
     def __init__(self, *, encoders: Mapping[str, ConfigOrModule], fusion: ConfigOrModule,
                  harmonizer: Optional[ConfigOrModule] = None, projection: Optional[dict] = None,
                  modalities: Optional[Sequence[str]] = None, share_text_table: bool = True,
-                 data_meta: Optional[dict] = None, modality_dropout: float = 0.0, joint: str = 'fusion',
-                 normalize_joint: bool = True) -> None:
+                 data_meta: Optional[dict] = None, modality_dropout: float = 0.0,
+                 neck: Optional[Any] = None, joint: Optional[str] = None,
+                 normalize_joint: Optional[bool] = None) -> None:
         super().__init__()
         if not 0.0 <= modality_dropout < 1.0:
             raise ValueError(f'modality_dropout must be in [0, 1), got {modality_dropout}')
-        if joint not in JOINT_SOURCES:
-            raise ValueError(f'joint must be one of {JOINT_SOURCES}, got {joint!r}')
-        if joint == 'importance' and harmonizer is None:
-            raise ValueError("joint='importance' weighs the fused vectors by the harmonizer's importances; "
-                             'configure a harmonizer')
+        neck = neck_config(neck, joint, normalize_joint)
         self.modality_dropout = float(modality_dropout)
-        self.joint_source = joint
-        self.normalize_joint = bool(normalize_joint)
         self.modalities: List[str] = resolve_modalities(encoders, modalities)
         tokenizer = dict((data_meta or {}).get('tokenizer') or {})
         self.encoders, self.encoder_sharing = build_encoders({m: encoders[m] for m in self.modalities},
@@ -92,8 +80,12 @@ class MultiModalBackbone(nn.Module):
             build(harmonizer, HARMONIZERS, 'harmonizer', dict(modalities=self.modalities))
         self.projections = None if projection is None else nn.ModuleDict({
             m: HEADS.build(dict(projection), default_args=dict(in_dim=self._pooled_dim(m))) for m in self.modalities})
-        self.centre = FusedCentre(modalities=self.modalities, dim=self.fused_dim("joint='centred'")) \
-            if joint == 'centred' else None
+        self.neck = neck if isinstance(neck, nn.Module) else NECKS.build(neck, default_args=dict(
+            modalities=self.modalities, dim=getattr(self.fusion, 'dim', None)))
+        if getattr(self.neck, 'requires_harmonizer', False) and self.harmonizer is None:
+            raise ValueError(f'{type(self.neck).__name__} weighs the fused vectors by the harmonizer\'s importances; '
+                             f'configure a harmonizer')
+        self._register_load_state_dict_pre_hook(_move_centre_into_neck, with_module=True)
 
     def _pooled_dim(self, m: str) -> int:
         width = getattr(self.encoders[m], 'out_dim', None)
@@ -150,29 +142,10 @@ class MultiModalBackbone(nn.Module):
         return ForwardContext(self, batch, objectives)
 
     def features(self, ctx: ForwardContext) -> Dict[str, Any]:
-        """``joint`` (B, D), ``fused`` {m: (B, D)}, ``pooled`` {m: (B, D)} and ``present`` {m: (B,)}."""
-        fused = ctx.fused
-        if self.joint_source == 'fusion':
-            joint = fused.joint
-        elif self.joint_source == 'centred':
-            joint = masked_joint(self.modalities, self.centre(fused.fused), ctx.present, fused.joint)
-        else:
-            joint = self.weighted_joint(ctx)
-        if self.normalize_joint:
-            joint = F.normalize(joint.float(), dim=-1).to(joint.dtype)
-        return {'joint': joint, 'fused': dict(fused.fused), 'pooled': ctx.embeddings, 'present': ctx.present}
-
-    def weighted_joint(self, ctx: ForwardContext) -> Tensor:
-        """(B, D): the fused vectors weighted by the per-sample importances of the harmonizer's
-        weights of them (see ``joint='importance'``)."""
-        fused = ctx.fused
-        weights = ctx.pair_weights('fused').weights
-        present = torch.stack([ctx.present[m].bool() for m in self.modalities], dim=1)      # (B, M)
-        share = self.harmonizer.sample_importance(weights, present).clamp_min(0.0)          # (B, M)
-        stacked = torch.stack([fused.fused[m] for m in self.modalities], dim=1)           # (B, M, D)
-        total = share.sum(dim=1, keepdim=True)
-        mixed = (share[..., None].to(stacked.dtype) * stacked).sum(dim=1) / total.clamp_min(1e-12).to(stacked.dtype)
-        return torch.where(total > 0, mixed, fused.joint)
+        """``joint`` (B, D) (the :attr:`neck`'s), ``fused`` {m: (B, D)}, ``pooled`` {m: (B, D)} and
+        ``present`` {m: (B,)}."""
+        joint = self.neck(ctx)
+        return {'joint': joint, 'fused': dict(ctx.fused.fused), 'pooled': ctx.embeddings, 'present': ctx.present}
 
     @torch.no_grad()
     def extract_features(self, batch: Mapping[str, Any]) -> Dict[str, Any]:
@@ -184,10 +157,9 @@ class MultiModalBackbone(nn.Module):
         return self.features(self.context(batch))
 
     def update_running_stats(self, ctx: ForwardContext) -> None:
-        """Update the running statistics of a training step (the fused vectors' centre of
-        ``joint='centred'``); nothing otherwise."""
-        if self.centre is not None:
-            self.centre.update(ctx.fused.fused, ctx.present)
+        """Update the running statistics of a training step (the :attr:`neck`'s, e.g. the running centre of
+        ``CentredJointNeck``)."""
+        self.neck.update(ctx)
 
     def tie_unused(self, ctx: ForwardContext) -> Tensor:
         """A 0 (float scalar) that depends on every output the step's objectives did not read: the
@@ -203,3 +175,32 @@ class MultiModalBackbone(nn.Module):
                 p.requires_grad for p in self.harmonizer.parameters()):
             parts.append(ctx.pair_weights('embeddings').weights.float().sum())
         return 0.0 * sum(parts)
+
+
+def neck_config(neck: Optional[Any], joint: Optional[str], normalize_joint: Optional[bool]) -> Any:
+    """The neck config (or module) of a backbone's arguments: ``neck``, or the one the deprecated 0.2
+    arguments ``joint`` / ``normalize_joint`` stand for (with a ``FutureWarning``), or the default."""
+    if joint is None and normalize_joint is None:
+        return DEFAULT_NECK if neck is None else neck
+    if neck is not None:
+        raise ValueError('give the joint neck as `neck=dict(type=..., normalize=...)` only; `joint` and '
+                         '`normalize_joint` are its deprecated 0.2 spelling')
+    if joint is not None and joint not in JOINT_SOURCES:
+        raise ValueError(f'joint must be one of {tuple(JOINT_SOURCES)}, got {joint!r}')
+    cfg = dict(type=JOINT_SOURCES[joint or 'fusion'])
+    if normalize_joint is not None:
+        cfg['normalize'] = bool(normalize_joint)
+    warnings.warn(f'joint={joint!r} / normalize_joint={normalize_joint!r} are deprecated since m5mm 0.3: use '
+                  f'neck={cfg!r}', FutureWarning, stacklevel=3)
+    return cfg
+
+
+def _move_centre_into_neck(module: nn.Module, state_dict: dict, prefix: str, *args) -> None:
+    """Load-state-dict pre-hook: a 0.2 checkpoint's running centre ``centre.*`` is ``neck.centre.*`` (dropped
+    when the neck keeps none, e.g. a classifier's backbone, which never read it)."""
+    old = [k for k in state_dict if k.startswith(prefix + 'centre.')]
+    keep = hasattr(module.neck, 'centre')
+    for key in old:
+        value = state_dict.pop(key)
+        if keep:
+            state_dict[prefix + 'neck.' + key[len(prefix):]] = value

@@ -7,6 +7,7 @@ from m5mm.models.backbones import MultiModalBackbone
 from m5mm.models.builders import build
 from m5mm.models.checkpoint_names import CLASSIFIER_ORDER
 from m5mm.models.multi_modal_model import MultiModalModel
+from m5mm.models.necks import FusionJointNeck
 from m5mm.models.objectives import ClassificationObjective
 from m5mm.registry import MODELS
 from .matching_weights import WeightsLoadReport, load_matching_weights
@@ -14,15 +15,16 @@ from .matching_weights import WeightsLoadReport, load_matching_weights
 
 def take_backbone(cfg: Any, data_meta: Optional[dict]) -> MultiModalBackbone:
     """The backbone of a model config (a pretrainer's, e.g. ``ScalePretrainer``) or a backbone
-    config / module itself, without its harmonizer (classification weighs no modality pairs; a
-    ``joint='importance'`` backbone falls back to the fusion's ``joint``)."""
+    config / module itself, without its harmonizer (classification weighs no modality pairs) and with the
+    fusion's ``joint`` (a :class:`~m5mm.models.necks.FusionJointNeck` with the neck's ``normalize``)."""
     model = build(cfg, MODELS, 'backbone', dict(data_meta=data_meta))
     backbone = model if isinstance(model, MultiModalBackbone) else getattr(model, 'backbone', None)
     if not isinstance(backbone, MultiModalBackbone):
         raise TypeError(f'MultiModalClassifier: {type(model).__name__} is neither a MultiModalBackbone nor a '
                         f'model with one (`backbone`); use a pretrainer config such as ScalePretrainer')
     backbone.harmonizer = None
-    backbone.joint_source = 'fusion'
+    if not isinstance(backbone.neck, FusionJointNeck):
+        backbone.neck = FusionJointNeck(modalities=backbone.modalities, normalize=backbone.neck.normalize)
     return backbone
 
 

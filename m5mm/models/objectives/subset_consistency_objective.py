@@ -9,7 +9,6 @@ import torch.nn.functional as F
 from torch import Tensor
 
 from m5mm.models.backbones.modality_dropout import drop_modalities
-from m5mm.models.fusion.fusion_utils import masked_joint
 from m5mm.registry import OBJECTIVES
 from m5mm.structures import FusionOutput
 from .base_objective import BaseObjective
@@ -31,11 +30,12 @@ class SubsetConsistencyObjective(BaseObjective):
     Each step draws the subset per sample with :func:`~m5mm.models.backbones.modality_dropout.drop_modalities`
     (each present modality dropped with ``drop_rate``, at least one kept). The encoders run once: a
     tower does not see the other modalities, so the subset's encoder outputs are the step's with
-    ``present`` changed, and only the fusion runs again. ``joint`` is formed as the backbone forms it
-    for ``joint='fusion'`` (the fusion's) or ``'centred'`` (minus the running centre); for
-    ``'importance'`` the fusion's is used. Logits are ``cos(full_b, part_c) / T`` over the samples of
-    the local batch that have any modality (no gathering across processes); the loss is the mean of
-    both directions' cross-entropy. Fewer than 2 such samples give a 0 tied to the graph.
+    ``present`` changed, and only the fusion runs again. ``joint`` is formed as the backbone's neck
+    forms it (:meth:`~m5mm.models.necks.BaseJointNeck.of_fusion`: the fusion's, minus the running
+    centre for ``CentredJointNeck``; the fusion's for ``ImportanceJointNeck``). Logits are
+    ``cos(full_b, part_c) / T`` over the samples of the local batch that have any modality (no
+    gathering across processes); the loss is the mean of both directions' cross-entropy. Fewer than
+    2 such samples give a 0.
 
     Args:
         drop_rate: probability of dropping each present modality from the subset, in (0, 1).
@@ -59,10 +59,8 @@ class SubsetConsistencyObjective(BaseObjective):
 
     @staticmethod
     def joint_of(backbone: 'MultiModalBackbone', fused: FusionOutput, present: Mapping[str, Tensor]) -> Tensor:
-        """(B, D) ``joint`` of a fusion output as the backbone forms it (before normalisation)."""
-        if getattr(backbone, 'centre', None) is not None:
-            return masked_joint(backbone.modalities, backbone.centre(fused.fused), present, fused.joint)
-        return fused.joint
+        """(B, D) ``joint`` of a fusion output as the backbone's neck forms it (before normalisation)."""
+        return backbone.neck.of_fusion(fused, present)
 
     def forward(self, ctx: 'ForwardContext') -> Dict[str, Tensor]:
         """The step's ``joint`` against the ``joint`` of a random modality subset -> loss and accuracy."""

@@ -1,7 +1,7 @@
 """SCALE: the multi-modal pretrainer with self-harmonized modality weights."""
 from __future__ import annotations
 
-from typing import Any, Dict, Mapping, Optional, Sequence
+from typing import Any, Dict, Optional
 
 from m5mm.models.backbones import MultiModalBackbone
 from m5mm.models.objectives import default_objectives
@@ -17,20 +17,13 @@ class ScalePretrainer(MultiModalPretrainer):
     (:func:`~m5mm.models.objectives.default_objectives`: ``con`` plus each modality's pretext
     objective as its spec declares it, e.g. ``mlm``, ``mem``, ``mfm_image``); ``fusion``
     defaults to ``ScaleFusion`` (width 768, 6 layers, 8 heads). See
-    :class:`MultiModalPretrainer` for the arguments.
+    :class:`MultiModalPretrainer` for the other arguments (``harmonizer=None`` also gives SCALE's).
     """
 
-    def __init__(self, *, encoders: Mapping[str, ConfigOrModule], fusion: ConfigOrModule = None,
-                 objectives: Optional[Mapping[str, ConfigOrModule]] = None,
-                 harmonizer: Optional[ConfigOrModule] = None, projection: Optional[dict] = None,
-                 modalities: Optional[Sequence[str]] = None, mask_ratio: float = 0.15,
-                 share_text_table: bool = True, data_meta: Optional[dict] = None,
-                 modality_dropout: float = 0.0, joint: str = 'fusion', normalize_joint: bool = True) -> None:
-        super().__init__(encoders=encoders, fusion=fusion or dict(type='ScaleFusion'), objectives=objectives,
-                         harmonizer=harmonizer or dict(type='CosineGraphHarmonizer'), projection=projection,
-                         modalities=modalities, mask_ratio=mask_ratio, share_text_table=share_text_table,
-                         data_meta=data_meta, modality_dropout=modality_dropout, joint=joint,
-                         normalize_joint=normalize_joint)
+    def __init__(self, *, fusion: Optional[ConfigOrModule] = None, harmonizer: Optional[ConfigOrModule] = None,
+                 **kwargs: Any) -> None:
+        super().__init__(fusion=fusion or dict(type='ScaleFusion'),
+                         harmonizer=harmonizer or dict(type='CosineGraphHarmonizer'), **kwargs)
 
     @classmethod
     def default_objectives(cls, backbone: MultiModalBackbone) -> Dict[str, Any]:

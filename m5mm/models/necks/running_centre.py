@@ -1,4 +1,5 @@
-"""A running mean of each modality's fused vectors, removed before they are averaged into ``joint``."""
+"""A running mean of each modality's fused vectors, removed before they are averaged into ``joint``
+(:class:`~m5mm.models.necks.CentredJointNeck`)."""
 from __future__ import annotations
 
 from typing import Dict, Mapping, Sequence
@@ -7,7 +8,7 @@ import torch
 from torch import Tensor, nn
 
 
-class FusedCentre(nn.Module):
+class RunningCentre(nn.Module):
     """Per-modality exponential moving average of the fused vectors of the samples that have the
     modality, updated by :meth:`update` in training (the first update takes the batch mean).
     Subtracting it removes the component every product shares (a collapsed tower's constant output),
