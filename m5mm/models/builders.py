@@ -7,7 +7,7 @@ from typing import Any, Dict, Mapping, Optional
 from mmengine.registry import Registry
 from torch import nn
 
-from m5mm.models.stacks import set_grad_checkpointing
+from m5mm.models.activation_checkpointing import set_grad_checkpointing
 from m5mm.registry import MODELS
 from m5mm.utils.build import find_registered
 
@@ -47,7 +47,7 @@ def build(cfg: Any, registry: Registry, what: str, defaults: Optional[Dict[str, 
     ``defaults`` are passed only when the class accepts them and ``cfg`` does not set them.
     ``grad_checkpointing=True`` in ``cfg`` (for a class that does not take it itself) switches on
     activation checkpointing of the built module's transformer stacks
-    (:func:`~m5mm.models.stacks.set_grad_checkpointing`).
+    (:func:`~m5mm.models.activation_checkpointing.set_grad_checkpointing`).
     """
     if isinstance(cfg, nn.Module):
         return cfg
@@ -72,7 +72,7 @@ def build_model(model_cfg: Mapping[str, Any], data_meta: Optional[dict] = None, 
     Args:
         model_cfg: the ``model`` config; besides the class's own arguments it may hold
             ``grad_checkpointing=True`` (activation checkpointing of every transformer stack, see
-            :func:`~m5mm.models.stacks.set_grad_checkpointing`) and ``compile=dict(...)``
+            :func:`~m5mm.models.activation_checkpointing.set_grad_checkpointing`) and ``compile=dict(...)``
             (``torch.compile`` options for the stacks, see
             :func:`~m5mm.models.compile_stacks.compile_stacks`; ``compile=dict()`` for the
             defaults, None or False for none).

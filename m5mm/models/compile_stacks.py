@@ -22,7 +22,7 @@ import torch
 from torch import nn
 
 from m5mm.models.layers import TransformerBlock, TransformerEncoder
-from .stacks import outermost
+from .activation_checkpointing import outermost
 
 logger = logging.getLogger('m5mm')
 

@@ -8,7 +8,7 @@ import torch
 from torch import Tensor, nn
 
 from .backbones import MultiModalBackbone
-from .backbones.spread import modality_spread
+from .backbones.collapse_statistics import modality_spread
 from .checkpoint_names import PRETRAINER_ORDER, legacy_order_differs, upgrade_state_dict
 from .micro_batch_plan import MicroBatchPlan
 from .objectives.base_objective import COUNT_PREFIX
@@ -25,7 +25,7 @@ class MultiModalModel(nn.Module):
     every parameter gets a gradient; objectives do not tie anything) and, in training mode with
     :attr:`monitor_spread` set (``CollapseMonitorHook`` sets it), append the collapse monitor's
     ``spread_cos_<m>`` / ``spread_std_<m>`` of the pooled embeddings
-    (:func:`~m5mm.models.backbones.spread.modality_spread`, detached).
+    (:func:`~m5mm.models.backbones.collapse_statistics.modality_spread`, detached).
     ``extract_features(batch)``: the backbone's features of the unmasked batch plus what the objectives predict (a
     classifier's ``logits``).
 

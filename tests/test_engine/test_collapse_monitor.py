@@ -5,7 +5,7 @@ from types import SimpleNamespace
 import torch
 
 from m5mm.engine.hooks import CollapseMonitorHook
-from m5mm.models.backbones.spread import modality_spread
+from m5mm.models.backbones.collapse_statistics import modality_spread
 
 
 def _trainer():

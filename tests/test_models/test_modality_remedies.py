@@ -7,7 +7,7 @@ import torch
 import torch.nn.functional as F
 
 from m5mm.models.backbones.modality_dropout import drop_modalities
-from m5mm.models.backbones.spread import embedding_spread, modality_spread
+from m5mm.models.backbones.collapse_statistics import embedding_spread, modality_spread
 from m5mm.registry import HARMONIZERS, MODELS
 from tests.test_models.batch_factory import tiny_data_meta, tiny_encoder_cfgs
 

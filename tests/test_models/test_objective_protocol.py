@@ -171,3 +171,15 @@ def test_masked_token_modelling_on_a_modality_without_token_batches_fails_at_bui
     assert cfg['type'] == 'MaskedLanguageModelObjective'
     with pytest.raises(ValueError, match=r"modality '_tags'.*without \['input_ids', 'attention_mask'\]"):
         OBJECTIVES.build(dict(cfg, data_meta=tiny_data_meta()))
+
+
+@pytest.mark.parametrize('old, new, name', [
+    ('m5mm.models.stacks', 'm5mm.models.activation_checkpointing', 'set_grad_checkpointing'),
+    ('m5mm.models.backbones.spread', 'm5mm.models.backbones.collapse_statistics', 'modality_spread')])
+def test_renamed_modules_keep_a_deprecated_alias(old, new, name):
+    import importlib
+    import sys
+    sys.modules.pop(old, None)
+    with pytest.warns(FutureWarning, match=new):
+        module = importlib.import_module(old)
+    assert getattr(module, name) is getattr(importlib.import_module(new), name)

@@ -4,7 +4,7 @@ from __future__ import annotations
 from collections import defaultdict, deque
 from typing import Any, Deque, Dict, Optional, Set
 
-from m5mm.models.backbones.spread import COS_PREFIX, STD_PREFIX
+from m5mm.models.backbones.collapse_statistics import COS_PREFIX, STD_PREFIX
 from m5mm.registry import HOOKS
 from m5mm.utils.distributed import unwrap_model
 

@@ -9,7 +9,7 @@ vector, ``joint`` and the harmonizer's weights, and reports (docs/benchmark.md, 
   with each modality's gallery mean removed (``joint_centered``: ``joint`` without the component every
   product shares) and from the fused vectors weighted by the harmonizer's importances (``joint_weighted``);
 * ``spread``: per source, the mean pairwise cosine and mean per-dimension std over the query + gallery
-  records that have it (see :mod:`m5mm.models.backbones.spread`), and the number of distinct top-1 gallery
+  records that have it (see :mod:`m5mm.models.backbones.collapse_statistics`), and the number of distinct top-1 gallery
   items the queries retrieve with ``joint``;
 * ``harmonizer``: per weight source (pooled ``embeddings``, ``fused``), the share of negative
   off-diagonal weights, their mean, per-modality importances, and the effective contrastive temperature
@@ -24,7 +24,7 @@ import torch
 from torch import Tensor
 
 from m5mm.evaluation.metrics.retrieval import retrieval_metrics
-from m5mm.models.backbones.spread import embedding_spread
+from m5mm.models.backbones.collapse_statistics import embedding_spread
 from m5mm.models.harmonizers import BaseHarmonizer
 
 

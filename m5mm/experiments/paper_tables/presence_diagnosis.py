@@ -5,7 +5,7 @@
 partial-query reference included, see :mod:`m5mm.engine.partial_queries`) and adds:
 
 * ``pattern_spread``: per presence pattern of the test products, the number of products and the
-  mean pairwise cosine of their ``joint`` vectors (:func:`~m5mm.models.backbones.spread.embedding_spread`);
+  mean pairwise cosine of their ``joint`` vectors (:func:`~m5mm.models.backbones.collapse_statistics.embedding_spread`);
   ``query_spread``: the same for the query products encoded with only each subset (``query@text``
   ...), and for the text queries of the query file (``text_queries``: "teapot" vs "red sneakers");
 * ``diagnosis`` (first joint form only): :func:`~m5mm.experiments.paper_tables.diagnosis.diagnose_model`'s
@@ -25,7 +25,7 @@ import torch
 from torch import nn
 
 from m5mm.evaluation.metrics.presence import presence_patterns
-from m5mm.models.backbones.spread import embedding_spread
+from m5mm.models.backbones.collapse_statistics import embedding_spread
 
 logger = logging.getLogger('m5mm')
 PRESENCE_TASKS = ('retrieval', 'classification', 'presence', 'partial_query', 'text_retrieval')

@@ -13,7 +13,7 @@ from m5mm.registry import MODELS
 from .matching_weights import WeightsLoadReport, load_matching_weights
 
 
-def take_backbone(cfg: Any, data_meta: Optional[dict]) -> MultiModalBackbone:
+def backbone_to_fine_tune(cfg: Any, data_meta: Optional[dict]) -> MultiModalBackbone:
     """The backbone of a model config (a pretrainer's, e.g. ``ScalePretrainer``) or a backbone
     config / module itself, without its harmonizer (classification weighs no modality pairs) and with the
     fusion's ``joint`` (a :class:`~m5mm.models.necks.FusionJointNeck` with the neck's ``normalize``)."""
@@ -60,7 +60,7 @@ class MultiModalClassifier(MultiModalModel):
     def __init__(self, *, backbone: Any, head: Optional[dict] = None, num_classes: Optional[int] = None,
                  label_key: str = 'category', init_from: Optional[str] = None,
                  data_meta: Optional[dict] = None) -> None:
-        net = take_backbone(backbone, data_meta)
+        net = backbone_to_fine_tune(backbone, data_meta)
         objective = ClassificationObjective(backbone=net, head=head, num_classes=num_classes, label_key=label_key,
                                             data_meta=data_meta)
         super().__init__(backbone=net, objectives={'cls': objective})

@@ -71,7 +71,7 @@ class FeedForward(nn.Sequential):
 class TransformerBlock(nn.Module):
     """Pre-LN block: self-attention, optional cross-attention, feed-forward.
 
-    With ``grad_checkpointing`` set (see :func:`m5mm.models.stacks.set_grad_checkpointing`) a
+    With ``grad_checkpointing`` set (see :func:`m5mm.models.activation_checkpointing.set_grad_checkpointing`) a
     training forward that records gradients keeps only the block's inputs and recomputes its
     activations in the backward pass (``torch.utils.checkpoint``, non-reentrant; the RNG state is
     restored for the recomputation, so dropout draws the same masks).

@@ -7,7 +7,7 @@ import pytest
 import torch
 
 from m5mm.models.builders import build, build_model
-from m5mm.models.stacks import set_grad_checkpointing
+from m5mm.models.activation_checkpointing import set_grad_checkpointing
 from m5mm.registry import FUSIONS
 from tests.test_models.batch_factory import make_batch, tiny_data_meta, tiny_encoder_cfgs
 from tests.test_models.test_fusion_strategies import SPEC, _encoded
