@@ -2,7 +2,8 @@
 from __future__ import annotations
 
 import inspect
-from typing import Any, Dict, Mapping, Optional
+import warnings
+from typing import Any, Dict, Iterable, Mapping, Optional, Tuple
 
 from mmengine.registry import Registry
 from torch import nn
@@ -39,6 +40,53 @@ def accepts(cls: Optional[type], arg: str) -> bool:
         if not any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params.values()):
             return False
     return True
+
+
+def takes_keyword(cls: Optional[type], arg: str) -> bool:
+    """Whether ``cls.__init__`` names the keyword ``arg``, itself or through ``**kwargs`` passed to a base
+    class's constructor that names it (``**kwargs`` that only reach ``nn.Module`` / ``object`` do not count)."""
+    if cls is None:
+        return False
+    for klass in cls.__mro__:
+        if '__init__' not in vars(klass):
+            continue
+        params = inspect.signature(klass.__init__).parameters
+        if arg in params:
+            return True
+        if not any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params.values()):
+            return False
+    return False
+
+
+def needed_facts(cls: type, offered: Iterable[str], *, what: str) -> Tuple[str, ...]:
+    """The facts of ``offered`` (names a builder can pass) that ``cls`` declares in its ``needs``.
+
+    Each declared fact must be a keyword its constructor takes, and each offered fact its constructor
+    takes by name must be declared: a renamed or forgotten argument is an error, never a fact silently
+    left out. A class without ``needs`` (None, the m5mm 0.2 protocol) gets the offered facts it takes,
+    with a ``FutureWarning``.
+
+    Raises:
+        TypeError: a declared fact is not taken, or a taken one is not declared.
+    """
+    offered = tuple(offered)
+    needs = getattr(cls, 'needs', None)
+    if needs is None:
+        inferred = tuple(f for f in offered if accepts(cls, f))
+        if inferred:
+            warnings.warn(f'{cls.__name__} declares no `needs`; set `needs = {inferred!r}` (the {what} it takes): '
+                          f'inferring them from the constructor is deprecated since m5mm 0.3', FutureWarning,
+                          stacklevel=3)
+        return inferred
+    untaken = [f for f in needs if not takes_keyword(cls, f)]
+    if untaken:
+        raise TypeError(f'{cls.__name__}.needs declares {untaken} but {cls.__name__}.__init__ takes no such '
+                        f'keyword; rename the argument back or update `needs`')
+    undeclared = [f for f in offered if f not in needs and takes_keyword(cls, f)]
+    if undeclared:
+        raise TypeError(f'{cls.__name__}.__init__ takes {undeclared}, which the {what} offer, but '
+                        f'{cls.__name__}.needs = {tuple(needs)!r} does not list them; add them to `needs`')
+    return tuple(f for f in needs if f in offered)
 
 
 def build(cfg: Any, registry: Registry, what: str, defaults: Optional[Dict[str, Any]] = None) -> nn.Module:

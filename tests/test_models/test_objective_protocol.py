@@ -183,3 +183,25 @@ def test_renamed_modules_keep_a_deprecated_alias(old, new, name):
     with pytest.warns(FutureWarning, match=new):
         module = importlib.import_module(old)
     assert getattr(module, name) is getattr(importlib.import_module(new), name)
+
+
+def test_encoders_get_the_data_facts_they_declare_and_a_forgotten_one_is_an_error():
+    from m5mm.models.backbones import build_encoders
+    from m5mm.registry import ENCODERS
+
+    @ENCODERS.register_module(name='_SizedEncoder', force=True)
+    class _SizedEncoder(nn.Module):
+        needs = ('image_size',)
+
+        def __init__(self, *, image_size: int = 8, n_mels: int = 4) -> None:
+            super().__init__()
+            self.image_size, self.n_mels = image_size, n_mels
+
+    inputs = {'image': {'image_size': 32}}
+    built, _ = build_encoders({'image': dict(type='_SizedEncoder')}, {}, False, inputs=inputs)
+    assert built['image'].image_size == 32
+    with pytest.raises(TypeError, match=r"takes \['n_mels'\].*does not list them"):   # offered, taken, not declared
+        build_encoders({'image': dict(type='_SizedEncoder')}, {}, False, inputs={'image': {'n_mels': 16}})
+    _SizedEncoder.needs = ('image_size', 'num_frames')                                  # declared, not taken
+    with pytest.raises(TypeError, match=r"declares \['num_frames'\]"):
+        build_encoders({'image': dict(type='_SizedEncoder')}, {}, False, inputs=inputs)

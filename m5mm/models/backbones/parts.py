@@ -5,7 +5,7 @@ from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple
 
 from torch import nn
 
-from m5mm.models.builders import accepts, build, config_class
+from m5mm.models.builders import accepts, build, config_class, needed_facts
 from m5mm.registry import ENCODERS
 
 
@@ -30,9 +30,10 @@ def resolve_modalities(encoders: Mapping[str, Any], modalities: Optional[Sequenc
 
 def build_encoders(cfgs: Mapping[str, Any], tokenizer: Mapping[str, Any], share_text_table: bool, *,
                    inputs: Optional[Mapping[str, Mapping[str, Any]]] = None) -> Tuple[nn.ModuleDict, Dict[str, str]]:
-    """Encoders from configs (or modules). Arguments a config leaves unset come from the data: token
-    encoders get ``vocab_size`` / ``pad_token_id`` from the tokenizer meta, a modality's encoder what its
-    pipeline fixes (``inputs[m]``, e.g. ``image_size``; the dataset meta's ``inputs``), where it accepts them.
+    """Encoders from configs (or modules). Arguments a config leaves unset come from the data, where the
+    encoder class declares them in ``needs`` (see :func:`~m5mm.models.builders.needed_facts`): ``vocab_size``
+    / ``pad_token_id`` from the tokenizer meta, what the modality's pipeline fixes (``inputs[m]``, e.g.
+    ``image_size``, ``n_mels``; the dataset meta's ``inputs``).
 
     With ``share_text_table`` a table config without its own ``backbone`` / ``pretrained`` is built
     on the text encoder's model.
@@ -45,8 +46,10 @@ def build_encoders(cfgs: Mapping[str, Any], tokenizer: Mapping[str, Any], share_
     built: Dict[str, nn.Module] = {}
     sharing: Dict[str, str] = {}
     for m in sorted(cfgs, key=lambda name: name != 'text'):   # text first: the table may share its model
-        defaults = {**token_defaults, **dict((inputs or {}).get(m) or {})}
+        offered = {**token_defaults, **dict((inputs or {}).get(m) or {})}
         cfg = cfgs[m]
+        cls = config_class(cfg, ENCODERS)
+        defaults = {} if cls is None else {k: offered[k] for k in needed_facts(cls, offered, what='data facts')}
         if m == 'table' and share_text_table and 'text' in built and isinstance(cfg, dict) \
                 and 'backbone' not in cfg and 'pretrained' not in cfg:
             if not accepts(config_class(cfg, ENCODERS), 'backbone') or not hasattr(built['text'], 'backbone'):

@@ -34,6 +34,9 @@ class AudioMelEncoder(ContinuousEncoder):
         pooled_proj, pooled_dim: projection of token 0 to ``pooled``.
     """
 
+    #: the data facts the builder passes (see m5mm.models.builders.needed_facts)
+    needs = ('n_mels',)
+
     def __init__(self, *, n_mels: int = 80, patch_frames: int = 16, max_tokens: int = 64, dim: int = 768,
                  depth: int = 6, num_heads: int = 12, mlp_ratio: float = 4.0, dropout: float = 0.0,
                  pooled_proj: str = 'identity', pooled_dim: Optional[int] = None) -> None:

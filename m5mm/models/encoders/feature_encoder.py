@@ -29,6 +29,9 @@ class FeatureEncoder(ContinuousEncoder):
         pooled_proj, pooled_dim: projection of token 0 to ``pooled``.
     """
 
+    #: the data facts the builder passes (see m5mm.models.builders.needed_facts)
+    needs = ()
+
     def __init__(self, *, feat_dim: int, box_dim: int = 0, max_tokens: int = 64, dim: int = 768,
                  depth: int = 6, num_heads: int = 12, mlp_ratio: float = 4.0, dropout: float = 0.0,
                  pooled_proj: str = 'identity', pooled_dim: Optional[int] = None) -> None:

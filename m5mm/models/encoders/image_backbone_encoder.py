@@ -85,6 +85,9 @@ class ImageBackboneEncoder(ContinuousEncoder):
         pooled_proj, pooled_dim: projection of token 0 to ``pooled``.
     """
 
+    #: the data facts the builder passes (see m5mm.models.builders.needed_facts)
+    needs = ()
+
     def __init__(self, *, backbone: str = 'resnet18', checkpoint: Optional[str] = None,
                  norm_eval: bool = False, dim: int = 768, depth: int = 0, num_heads: int = 12,
                  mlp_ratio: float = 4.0, dropout: float = 0.0, grid_size: int = 7, target_grid: int = 2,

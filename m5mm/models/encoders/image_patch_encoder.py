@@ -51,6 +51,9 @@ class ImagePatchEncoder(ContinuousEncoder):
         pooled_proj, pooled_dim: projection of token 0 to ``pooled`` (see ``build_projection``).
     """
 
+    #: the data facts the builder passes (see m5mm.models.builders.needed_facts)
+    needs = ('image_size',)
+
     def __init__(self, *, image_size: int = 224, patch_size: int = 16, in_channels: int = 3, dim: int = 768,
                  depth: int = 6, num_heads: int = 12, mlp_ratio: float = 4.0, dropout: float = 0.0,
                  target_grid: Optional[int] = None, pooled_proj: str = 'identity',

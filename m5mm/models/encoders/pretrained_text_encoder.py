@@ -38,6 +38,9 @@ class PretrainedTextEncoder(PretrainedWeightsMixin, TextBertEncoder):
         vocab_size, pad_token_id, out_dim, pooled_proj, pooled_dim: see :class:`TextBertEncoder`.
     """
 
+    #: the data facts the builder passes (see m5mm.models.builders.needed_facts)
+    needs = ('vocab_size', 'pad_token_id')
+
     def __init__(self, *, pretrained: Optional[str] = None, backbone: Optional[nn.Module] = None,
                  freeze: bool = False, trainable_layers: Optional[int] = None, lora: Optional[dict] = None,
                  vocab_size: Optional[int] = None, pad_token_id: int = 0, out_dim: Optional[int] = None,

@@ -50,6 +50,9 @@ class PretrainedTowerEncoder(PretrainedWeightsMixin, FeatureEncoder):
     modality: ClassVar[str] = ''
     raw_key: ClassVar[str] = ''
 
+    #: the data facts the builder passes (see m5mm.models.builders.needed_facts)
+    needs = ()
+
     def __init__(self, *, pretrained: str, freeze: bool = False, trainable_layers: Optional[int] = None,
                  lora: Optional[dict] = None, token_pool: int = 1, max_tokens: Optional[int] = None,
                  dim: int = 768, depth: int = 1,

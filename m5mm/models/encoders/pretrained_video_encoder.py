@@ -45,6 +45,9 @@ class PretrainedVideoEncoder(PretrainedTowerEncoder):
     modality = 'video'
     raw_key = 'frames'
 
+    #: the data facts the builder passes (see m5mm.models.builders.needed_facts)
+    needs = ()
+
     def __init__(self, *, pretrained: str, frame_pool: str = 'auto', freeze: bool = False,
                  trainable_layers: Optional[int] = None, lora: Optional[dict] = None, token_pool: int = 1,
                  max_tokens: Optional[int] = None, dim: int = 768, depth: int = 1, num_heads: int = 12,

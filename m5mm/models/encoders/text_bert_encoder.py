@@ -77,6 +77,9 @@ class TextBertEncoder(nn.Module):
         pooled_proj, pooled_dim: projection of token 0 to ``pooled`` (see ``build_projection``).
     """
 
+    #: the data facts the builder passes (see m5mm.models.builders.needed_facts)
+    needs = ('vocab_size', 'pad_token_id')
+
     def __init__(self, *, vocab_size: Optional[int] = None, hidden_size: int = 768, num_layers: int = 6,
                  num_heads: int = 12, intermediate_size: int = 3072, max_position: int = 512,
                  type_vocab_size: int = 2, dropout: float = 0.1, pad_token_id: int = 0,

@@ -37,6 +37,9 @@ class VideoFrameEncoder(ContinuousEncoder):
             :meth:`~m5mm.datasets.transforms.Compose.output_meta`).
     """
 
+    #: the data facts the builder passes (see m5mm.models.builders.needed_facts)
+    needs = ('image_size',)
+
     def __init__(self, *, frame_encoder: Union[dict, nn.Module], max_frames: int = 32, dim: int = 768,
                  depth: int = 2, num_heads: int = 12, mlp_ratio: float = 4.0, dropout: float = 0.0,
                  target_size: int = 4, pooled_proj: str = 'identity',

@@ -1,11 +1,10 @@
 """What a model knows when it builds an objective, and the declared subset each objective takes."""
 from __future__ import annotations
 
-import warnings
 from dataclasses import dataclass, fields
 from typing import TYPE_CHECKING, Any, Dict, Mapping, Optional, Tuple
 
-from m5mm.models.builders import accepts
+from m5mm.models.builders import needed_facts
 
 if TYPE_CHECKING:
     from m5mm.models.backbones import MultiModalBackbone
@@ -33,30 +32,18 @@ FACT_NAMES: Tuple[str, ...] = tuple(f.name for f in fields(ObjectiveBuildFacts))
 
 
 def declared_needs(cls: type) -> Tuple[str, ...]:
-    """``cls.needs``, checked: every name is a fact and a keyword ``cls.__init__`` takes.
-
-    A class without a declaration (``needs = None``, the 0.2 protocol) gets the facts its ``__init__``
-    accepts, with a ``FutureWarning``.
+    """``cls.needs``, checked (see :func:`~m5mm.models.builders.needed_facts`; every name must be one of
+    :data:`FACT_NAMES`). A class without a declaration gets the facts it accepts, with a ``FutureWarning``.
 
     Raises:
-        TypeError: a declared name is no fact, or the constructor does not take it (renamed or removed).
+        TypeError: a declared name is no fact, the constructor does not take it (renamed or removed), or it
+            takes a fact it does not declare.
     """
-    needs = getattr(cls, 'needs', None)
-    if needs is None:
-        inferred = tuple(f for f in FACT_NAMES if accepts(cls, f))
-        warnings.warn(f'{cls.__name__} declares no `needs`; set `needs = {inferred!r}` (the build facts it takes, '
-                      f'see m5mm.models.objectives.ObjectiveBuildFacts): inferring them from the constructor is '
-                      f'deprecated since m5mm 0.3', FutureWarning, stacklevel=3)
-        return inferred
-    unknown = [f for f in needs if f not in FACT_NAMES]
+    unknown = [f for f in (getattr(cls, 'needs', None) or ()) if f not in FACT_NAMES]
     if unknown:
-        raise TypeError(f'{cls.__name__}.needs = {tuple(needs)!r} names {unknown}, which are no build facts; '
+        raise TypeError(f'{cls.__name__}.needs = {tuple(cls.needs)!r} names {unknown}, which are no build facts; '
                         f'known: {FACT_NAMES}')
-    untaken = [f for f in needs if not accepts(cls, f)]
-    if untaken:
-        raise TypeError(f'{cls.__name__}.needs declares {untaken} but {cls.__name__}.__init__ takes no such '
-                        f'keyword; rename the argument back or update `needs`')
-    return tuple(needs)
+    return needed_facts(cls, FACT_NAMES, what='objective build facts (ObjectiveBuildFacts)')
 
 
 def fact_kwargs(cls: Optional[type], facts: ObjectiveBuildFacts, cfg: Mapping[str, Any]) -> Dict[str, Any]:
