@@ -26,11 +26,9 @@ def config_class(cfg: Any, registry: Registry) -> Optional[type]:
     return find_registered(registry, kind) if isinstance(kind, str) else None
 
 
-def accepts(cls: Optional[type], arg: str) -> bool:
-    """Whether ``cls.__init__`` takes the keyword ``arg``: by name, or through ``**kwargs`` that a base
-    class's constructor (followed along the MRO) takes by name or swallows."""
-    if cls is None:
-        return False
+def _names_keyword(cls: type, arg: str) -> Optional[bool]:
+    """Follow ``cls.__init__``'s ``**kwargs`` along the MRO: True when a constructor names ``arg``, False
+    when one without ``**kwargs`` does not, None when they all pass it on (``nn.Module``, ``object``)."""
     for klass in cls.__mro__:
         if '__init__' not in vars(klass):
             continue
@@ -39,23 +37,19 @@ def accepts(cls: Optional[type], arg: str) -> bool:
             return True
         if not any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params.values()):
             return False
-    return True
+    return None
+
+
+def accepts(cls: Optional[type], arg: str) -> bool:
+    """Whether ``cls.__init__`` takes the keyword ``arg``: by name, or through ``**kwargs`` that a base
+    class's constructor (followed along the MRO) takes by name or swallows."""
+    return cls is not None and _names_keyword(cls, arg) is not False
 
 
 def takes_keyword(cls: Optional[type], arg: str) -> bool:
     """Whether ``cls.__init__`` names the keyword ``arg``, itself or through ``**kwargs`` passed to a base
     class's constructor that names it (``**kwargs`` that only reach ``nn.Module`` / ``object`` do not count)."""
-    if cls is None:
-        return False
-    for klass in cls.__mro__:
-        if '__init__' not in vars(klass):
-            continue
-        params = inspect.signature(klass.__init__).parameters
-        if arg in params:
-            return True
-        if not any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params.values()):
-            return False
-    return False
+    return cls is not None and _names_keyword(cls, arg) is True
 
 
 def needed_facts(cls: type, offered: Iterable[str], *, what: str) -> Tuple[str, ...]:
