@@ -46,7 +46,7 @@ def parse_args(argv=None) -> argparse.Namespace:
 @tool_main
 def main(argv=None) -> None:
     args = parse_args(argv)
-    from m5mm.engine.feature_cache import cache_features
+    from m5mm.evaluation.feature_cache import cache_features
     from m5mm.utils.config import load_config
     cfg = load_config(args.config, args.cfg_options)
     summary = cache_features(cfg, args.out, modalities=args.modalities, batch_size=args.batch_size,

@@ -29,8 +29,8 @@ def main(argv=None) -> None:
                         help='with --merge-lora: the run\'s config, executed if a .py file (default: the '
                              'checkpoint\'s config.json, read as data)')
     args = parser.parse_args(argv)
-    from m5mm.engine.checkpoint import latest_checkpoint
-    from m5mm.engine.weights import load_model_state_dict, save_model_state_dict
+    from m5mm.checkpoint.manager import latest_checkpoint
+    from m5mm.checkpoint.weights import load_model_state_dict, save_model_state_dict
     path = latest_checkpoint(args.checkpoint) or args.checkpoint
     if args.merge_lora:
         merge_lora(path, args.out, args.config)

@@ -31,7 +31,7 @@ def parse_args(argv=None) -> argparse.Namespace:
 @tool_main
 def main(argv=None) -> str:
     args = parse_args(argv)
-    from m5mm.engine.evaluate_checkpoint import export_features
+    from m5mm.evaluation.evaluate_checkpoint import export_features
     from m5mm.api.saved_config import load_config_file
     cfg = load_config_file(args.config, args.cfg_options)
     features, path = export_features(cfg, args.checkpoint, split=args.split, out=args.out,

@@ -53,7 +53,7 @@ def parse_args(argv=None) -> argparse.Namespace:
 @tool_main
 def main(argv=None) -> dict:
     args = parse_args(argv)
-    from m5mm.engine.evaluate_checkpoint import evaluate_checkpoint
+    from m5mm.evaluation.evaluate_checkpoint import evaluate_checkpoint
     from m5mm.evaluation import format_results
     from m5mm.api.saved_config import load_config_file
     cfg = load_config_file(args.config, args.cfg_options)

@@ -9,8 +9,8 @@ from typing import Any, Dict, Optional, Union
 
 from torch import nn
 
-from m5mm.engine.checkpoint import META_FILE, resolve_checkpoint
-from m5mm.engine.data import build_dataset
+from m5mm.checkpoint.manager import META_FILE, resolve_checkpoint
+from m5mm.datasets.loaders import build_dataset
 
 from .preprocessor import Preprocessor
 from .saved_config import run_config
@@ -49,8 +49,8 @@ def load_run(checkpoint: PathLike, *, config: Optional[PathLike] = None,
             :mod:`m5mm.api.saved_config`; its ``config.py`` is never run).
         cfg_options: ``--cfg-options`` style overrides (e.g. ``{'data_root': DIR}``).
     """
-    from m5mm.engine.builder import import_config_modules
-    from m5mm.engine.evaluate_checkpoint import build_model_for_eval
+    from m5mm.utils.plugins import import_config_modules
+    from m5mm.evaluation.evaluate_checkpoint import build_model_for_eval
     checkpoint = resolve_checkpoint(checkpoint)
     cfg, config = run_config(checkpoint, config=config, cfg_options=cfg_options)
     import_config_modules(cfg)   # installed plugins (+ the custom_imports of a Python config the user named)

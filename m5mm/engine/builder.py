@@ -10,7 +10,7 @@ from torch import nn
 from m5mm.models.builders import build_model as models_build_model
 from m5mm.registry import HOOKS
 from m5mm.utils.config import ConfigError
-from m5mm.utils.plugins import import_custom_modules, load_plugins
+from m5mm.utils.plugins import import_config_modules  # noqa: F401 (re-exported: its 0.2 home)
 
 #: The hooks of a config that names none.
 DEFAULT_HOOKS = dict(metrics=dict(type='MetricsLoggerHook'), progress=dict(type='ProgressBarHook'),
@@ -27,14 +27,6 @@ def resolve_work_dir(cfg: Config, config_path: Optional[str], work_dir: Optional
         return Path(cfg.work_dir)
     name = Path(config_path).stem if config_path else 'run'
     return Path('work_dirs') / name
-
-
-def import_config_modules(cfg: Config) -> None:
-    """Load installed plugins and the config's ``custom_imports``."""
-    load_plugins()
-    custom = cfg.get('custom_imports')
-    if custom:
-        import_custom_modules(list(custom.get('imports', [])), custom.get('allow_failed_imports', False))
 
 
 def hook_configs(cfg: Config) -> List[dict]:

@@ -10,12 +10,12 @@ import json
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Dict, List, Optional
 
-from m5mm.engine.checkpoint import CONFIG_JSON, check_resumable, list_checkpoints
-from m5mm.engine.checkpoint_integrity import verify_in_checkpoint
-from m5mm.engine.data import data_state, restore_data_state
-from m5mm.engine.run_config import config_changes, config_json, run_defining
-from m5mm.engine.safe_load import CheckpointError, read_json
-from m5mm.engine.work_dir import record_resume
+from m5mm.checkpoint.integrity import verify_in_checkpoint
+from m5mm.checkpoint.manager import CONFIG_JSON, check_resumable, list_checkpoints
+from m5mm.checkpoint.run_config import config_changes, config_json, run_defining
+from m5mm.checkpoint.safe_load import CheckpointError, read_json
+from m5mm.checkpoint.work_dir import record_resume
+from m5mm.datasets.loaders import data_state, restore_data_state
 from m5mm.utils.config import ConfigError
 
 if TYPE_CHECKING:

@@ -138,6 +138,14 @@ def import_custom_modules(modules: List[str], allow_failed_imports: bool = False
             raise ImportError(f'custom_imports: could not import {module!r}: {status.error}')
 
 
+def import_config_modules(cfg) -> None:
+    """Load installed plugins and the config's ``custom_imports`` (what every entry point does first)."""
+    load_plugins()
+    custom = cfg.get('custom_imports')
+    if custom:
+        import_custom_modules(list(custom.get('imports', [])), custom.get('allow_failed_imports', False))
+
+
 def plugin_status() -> Dict[str, PluginStatus]:
     """The status of every plugin seen so far (discovers them if not done yet)."""
     return load_plugins()

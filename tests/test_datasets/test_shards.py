@@ -15,7 +15,7 @@ import torch
 from m5mm.datasets import ManifestDataset, MediaReport, ShardedDataset, build_shards
 from m5mm.datasets.shards import ShardIndexError, load_index
 from m5mm.datasets.shards.stream import LOST_KEY
-from m5mm.engine.data import build_dataloader
+from m5mm.datasets.loaders import build_dataloader
 
 FIVE = dict(image=None, text=None, table=None, video=None, audio=None)
 IMAGE_PIPELINE = [dict(type='LoadImage'), dict(type='ResizeImage', size=32), dict(type='NormalizeImage')]

@@ -133,7 +133,7 @@ def test_debug_shows_the_original_exception():
 
 
 def test_is_user_error_names_the_library_error_types():
-    from m5mm.engine.safe_load import CheckpointError
+    from m5mm.checkpoint.safe_load import CheckpointError
     from m5mm.api.model_folder import ModelFolderError
     from m5mm.datasets.errors import MediaError
     from m5mm.datasets.shards.layout import ShardIndexError
@@ -147,8 +147,8 @@ def test_the_help_choices_mirror_the_library():
     """cli_choices keeps torch out of ``--help``; these are the values the library uses."""
     from m5mm.api.export import ROBUSTNESS
     from m5mm.datasets.tokenizer import CHARS_PER_TOKEN
-    from m5mm.engine.evaluate import ALL_TASKS, CLASSIFICATION_SOURCES, TASK_PRESETS
-    from m5mm.engine.feature_cache import DTYPES
+    from m5mm.evaluation.evaluate import ALL_TASKS, CLASSIFICATION_SOURCES, TASK_PRESETS
+    from m5mm.evaluation.feature_cache import DTYPES
     from m5mm.evaluation.features import KINDS
     from m5mm.experiments.paper_tables import SIZES
     from m5mm.experiments.paper_tables.methods import DEFAULT_METHODS

@@ -41,7 +41,7 @@ class PartialQueryRetrievalTask:
     """Coarse (same category) retrieval with partial queries against the full, mixed gallery.
 
     For each subset S of ``subsets`` the split ``<query_split>@<S>`` holds the query products encoded
-    with only S present (the others dropped at encode time, :func:`m5mm.engine.partial_queries`);
+    with only S present (the others dropped at encode time, :func:`m5mm.evaluation.partial_queries`);
     queries that lack a modality of S are left out (counted). Each is ranked against
     ``gallery_split`` as it is (every product with all its modalities):
     ``partial_<S>: {'mAP@1': .., 'mAP@10': ..}``.

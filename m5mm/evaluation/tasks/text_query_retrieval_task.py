@@ -17,7 +17,7 @@ class TextQueryRetrievalTask:
     ``task(features_by_split) -> {'text_retrieval': {'nDCG@10': .., 'MRR': ..}}``.
 
     The ``query_split`` holds the queries' text embeddings, one row per query with the query id
-    in ``ids`` (``m5mm.engine.text_queries`` embeds them); grades are read from ``query_file``
+    in ``ids`` (``m5mm.evaluation.text_queries`` embeds them); grades are read from ``query_file``
     (format: :mod:`m5mm.datasets.query_file`). Queries with no relevant gallery product are
     skipped and counted, as are judged ids that are not in the gallery.
 

@@ -34,7 +34,7 @@ class ZeroShotClassificationTask:
     ``task(features_by_split) -> {'zero_shot': {'accuracy': .., 'top5': ..}}``.
 
     The ``prompts_split`` holds one text embedding per (category, prompt) with the category
-    index in its ``category`` field (``m5mm.engine.text_queries`` embeds "a photo of {}"-style
+    index in its ``category`` field (``m5mm.evaluation.text_queries`` embeds "a photo of {}"-style
     prompts with the text tower); several prompts of a category are averaged (prompt
     ensembling). Scores are cosine similarities; labels < 0 are skipped.
 

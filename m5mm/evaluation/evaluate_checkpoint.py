@@ -11,13 +11,14 @@ from typing import Any, Dict, Optional, Sequence, Tuple, Union
 import torch
 from torch import nn
 
-from m5mm.engine.checkpoint import checkpoint_work_dir, resolve_checkpoint
-from m5mm.engine.data import build_dataset, prepare_eval_loader
-from m5mm.engine.evaluate import (ALL_TASKS, CLASSIFICATION_SOURCES, TASK_PRESETS, check_modalities,
-                                  evaluate_features, parse_cross_modal, split_dataloader)
-from m5mm.engine.eval_report import QUERY_COUNTS, results_document, warn_about_queries
-from m5mm.engine.media_log import report_entry
-from m5mm.evaluation import extract_features, format_results, save_features
+from m5mm.checkpoint.manager import checkpoint_work_dir, resolve_checkpoint
+from m5mm.datasets.loaders import build_dataset, prepare_eval_loader
+from m5mm.datasets.media_log import report_entry
+from m5mm.evaluation.evaluate import (ALL_TASKS, CLASSIFICATION_SOURCES, TASK_PRESETS, check_modalities,
+                                      evaluate_features, parse_cross_modal, split_dataloader)
+from m5mm.evaluation.features import extract_features, save_features
+from m5mm.evaluation.report import QUERY_COUNTS, results_document, warn_about_queries
+from m5mm.evaluation.tasks import format_results
 
 logger = logging.getLogger('m5mm')
 PathLike = Union[str, Path]
@@ -45,8 +46,9 @@ def build_model_for_eval(cfg, checkpoint: Optional[PathLike] = None, *, meta: Op
     A classifier's ``init_from`` is ignored (the checkpoint holds all its weights). ``meta``: the
     train dataset's meta when the caller has it (else the dataset is built to read it).
     """
-    from m5mm.engine.builder import build_model, import_config_modules
-    from m5mm.engine.weights import load_model_weights
+    from m5mm.models.builders import build_model
+    from m5mm.utils.plugins import import_config_modules
+    from m5mm.checkpoint.weights import load_model_weights
     import_config_modules(cfg)
     if meta is None:
         dataset_cfg = copy.deepcopy(dict(cfg.train_dataloader.dataset))
@@ -80,7 +82,7 @@ def build_eval_model(cfg, checkpoint: Optional[Path]) -> nn.Module:
 
 
 def _device_and_accelerator(model: nn.Module):
-    from m5mm.engine.accelerator import build_accelerator, launched_distributed
+    from m5mm.utils.accelerator import build_accelerator, launched_distributed
     if launched_distributed():   # accelerate launch / torchrun: features gathered from every process
         accelerator = build_accelerator(precision='no')
         return accelerator.prepare_model(model, evaluation_mode=True), accelerator

@@ -11,7 +11,7 @@ import copy
 import logging
 from typing import Any, Dict, Iterable, List, Mapping, Optional, Sequence
 
-from m5mm.engine.data import build_dataset
+from m5mm.datasets.loaders import build_dataset
 
 logger = logging.getLogger('m5mm')
 QUERY_COUNTS = 'query_counts'

@@ -15,7 +15,7 @@ from torch.utils.data import DataLoader
 
 from m5mm.datasets.query_file import DEFAULT_QUERY_FILE, load_query_file
 from m5mm.datasets.record_dataset import RecordDataset
-from m5mm.evaluation import extract_features
+from m5mm.evaluation.features import extract_features
 
 PROMPTS_SPLIT, QUERIES_SPLIT = 'category_prompts', 'text_queries'
 TEXT_TASKS = ('zero_shot', 'text_retrieval')

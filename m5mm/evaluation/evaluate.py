@@ -6,7 +6,7 @@ unseen in pretraining) with a fine-tuned classifier's ``logits`` when the model 
 else with a linear probe trained on ``train``; clustering runs on ``test``; cross-modal
 retrieval ranks one modality's pooled (uni-modal) vectors against another's on ``test``.
 
-:mod:`m5mm.engine.evaluate_checkpoint` builds ``tools/test.py`` and ``tools/extract_features.py`` on it.
+:mod:`m5mm.evaluation.evaluate_checkpoint` builds ``tools/test.py`` and ``tools/extract_features.py`` on it.
 """
 from __future__ import annotations
 
@@ -18,10 +18,11 @@ from typing import Any, Dict, Iterable, List, Optional, Sequence, Tuple, Union
 import numpy as np
 from torch import nn
 
-from m5mm.engine.data import build_dataloader, describe_empty_split, prepare_eval_loader
-from m5mm.engine.partial_queries import partial_query_splits
-from m5mm.engine.text_queries import TEXT_TASKS, text_splits
-from m5mm.evaluation import extract_features, run_tasks
+from m5mm.datasets.loaders import build_dataloader, describe_empty_split, prepare_eval_loader
+from m5mm.evaluation.features import extract_features
+from m5mm.evaluation.partial_queries import partial_query_splits
+from m5mm.evaluation.tasks import run_tasks
+from m5mm.evaluation.text_queries import TEXT_TASKS, text_splits
 from m5mm.utils.distributed import unwrap_model
 
 logger = logging.getLogger('m5mm')
@@ -81,7 +82,7 @@ def extract_splits(model: nn.Module, cfg, splits: Iterable[str], *, kind: str = 
         media: when given, receives ``{split: (MediaReport over all processes, the split's dataset)}``.
     """
     from m5mm.datasets import MediaReport
-    from m5mm.engine.media_log import gather_report
+    from m5mm.datasets.media_log import gather_report
     features = {}
     for split in splits:
         loader = split_dataloader(cfg, split)
@@ -139,10 +140,10 @@ def evaluate_features(model: nn.Module, cfg, *, tasks: Sequence[str] = ALL_TASKS
     ``test_modalities`` (pooled per-modality vectors, all modalities) for cross-modal pairs,
     taken from the test pass when it already holds them (kind 'joint' or 'pooled', all modalities);
     ``category_prompts`` / ``text_queries`` (texts embedded with only ``text`` present, see
-    :mod:`m5mm.engine.text_queries`) for 'zero_shot' / 'text_retrieval', whose ``task_options``
+    :mod:`m5mm.evaluation.text_queries`) for 'zero_shot' / 'text_retrieval', whose ``task_options``
     are ``{'zero_shot': {'prompts': [...]}, 'text_retrieval': {'query_file': PATH}}``; ``query@S`` /
     ``gallery@text`` (the query split with only the modalities S, the text-only gallery, see
-    :mod:`m5mm.engine.partial_queries`) for 'partial_query', whose options are
+    :mod:`m5mm.evaluation.partial_queries`) for 'partial_query', whose options are
     ``{'partial_query': {'subsets': [[..], ..], 'reference': [..]}}``; with 'text_retrieval' too, the text
     queries are also ranked on ``gallery@text`` (``text_retrieval_ref``).
 
