@@ -13,7 +13,7 @@ from .loading import parts_from_run
 from .model_card import summarize_training_data
 from .product_encoder import ProductEncoder
 
-logger = logging.getLogger('m5mm')
+logger = logging.getLogger(__name__)
 PathLike = Union[str, Path]
 CARD_TASKS = ('retrieval', 'classification', 'clustering', 'zero_shot')
 ROBUSTNESS = ('default', 'all', 'none')

@@ -1,7 +1,6 @@
 """Loading a trained model from a training run: checkpoint dir, work dir or weights file + its config."""
 from __future__ import annotations
 
-import copy
 import json
 from dataclasses import dataclass
 from pathlib import Path
@@ -11,6 +10,7 @@ from torch import nn
 
 from m5mm.checkpoint.manager import META_FILE, resolve_checkpoint
 from m5mm.datasets.loaders import build_dataset
+from m5mm.utils.config import reading_dataset_cfg
 
 from .preprocessor import Preprocessor
 from .saved_config import run_config
@@ -33,9 +33,7 @@ class LoadedRun:
 
 
 def _dataset_cfg(loader_cfg) -> dict:
-    cfg = copy.deepcopy(dict(loader_cfg.dataset))
-    cfg.pop('generate_if_missing', None)
-    return cfg
+    return reading_dataset_cfg(loader_cfg.dataset)
 
 
 def load_run(checkpoint: PathLike, *, config: Optional[PathLike] = None,

@@ -23,7 +23,7 @@ from m5mm.checkpoint.safe_load import CheckpointError, read_json
 from m5mm.utils.distributed import agree_on_error
 from m5mm.utils.files import fsync_dir, fsync_tree, sha256_file, write_json
 
-logger = logging.getLogger('m5mm')
+logger = logging.getLogger(__name__)
 
 CHECKPOINT_DIR = 'checkpoints'
 CONFIG_JSON = 'config.json'

@@ -23,9 +23,10 @@ from m5mm.evaluation.features import extract_features
 from m5mm.evaluation.partial_queries import partial_query_splits
 from m5mm.evaluation.tasks import run_tasks
 from m5mm.evaluation.text_queries import TEXT_TASKS, text_splits
+from m5mm.utils.config import reading_dataset_cfg
 from m5mm.utils.distributed import unwrap_model
 
-logger = logging.getLogger('m5mm')
+logger = logging.getLogger(__name__)
 CLASSIFICATION_SOURCES = ('auto', 'logits', 'probe')
 CROSS_SPLIT = 'test_modalities'   # per-modality pooled vectors of the test split, for cross-modal retrieval
 TEXT_REFERENCE_GALLERY = 'gallery@text'   # partial_query's text-only gallery; text_retrieval is also ranked on it
@@ -51,8 +52,7 @@ _PLAIN_TASKS = ('retrieval', 'classification', 'clustering', 'presence')
 def split_dataloader(cfg, split: str, *, batch_size: Optional[int] = None):
     """A loader over one split, built from ``cfg.test_dataloader`` (in dataset order)."""
     loader_cfg = copy.deepcopy(dict(cfg.test_dataloader))
-    loader_cfg['dataset'] = dict(loader_cfg['dataset'], split=split)
-    loader_cfg['dataset'].pop('generate_if_missing', None)
+    loader_cfg['dataset'] = dict(reading_dataset_cfg(loader_cfg['dataset']), split=split)
     if batch_size:
         loader_cfg['batch_size'] = batch_size
     return build_dataloader(loader_cfg, shuffle=False)

@@ -1,7 +1,6 @@
 """``tools/test.py`` and ``tools/extract_features.py`` as functions: config + checkpoint in, files out."""
 from __future__ import annotations
 
-import copy
 import json
 import logging
 import time
@@ -19,8 +18,9 @@ from m5mm.evaluation.evaluate import (ALL_TASKS, CLASSIFICATION_SOURCES, TASK_PR
 from m5mm.evaluation.features import extract_features, save_features
 from m5mm.evaluation.report import QUERY_COUNTS, results_document, warn_about_queries
 from m5mm.evaluation.tasks import format_results
+from m5mm.utils.config import reading_dataset_cfg
 
-logger = logging.getLogger('m5mm')
+logger = logging.getLogger(__name__)
 PathLike = Union[str, Path]
 #: the CHECKPOINT of a model that needs no weights (``needs_weights = False``, e.g. ``FrozenConcatModel``)
 NO_WEIGHTS = 'none'
@@ -51,9 +51,7 @@ def build_model_for_eval(cfg, checkpoint: Optional[PathLike] = None, *, meta: Op
     from m5mm.checkpoint.weights import load_model_weights
     import_config_modules(cfg)
     if meta is None:
-        dataset_cfg = copy.deepcopy(dict(cfg.train_dataloader.dataset))
-        dataset_cfg.pop('generate_if_missing', None)
-        meta = build_dataset(dataset_cfg).meta
+        meta = build_dataset(reading_dataset_cfg(cfg.train_dataloader.dataset)).meta
     model_cfg = cfg.model.to_dict() if hasattr(cfg.model, 'to_dict') else dict(cfg.model)
     if model_cfg.get('init_from'):
         model_cfg['init_from'] = None

@@ -33,7 +33,7 @@ from m5mm.registry import ENCODERS
 from m5mm.utils.plugins import import_config_modules
 from m5mm.version import __version__
 
-logger = logging.getLogger('m5mm')
+logger = logging.getLogger(__name__)
 DTYPES = ('float16', 'float32')
 MANIFEST = 'manifest.jsonl'
 

@@ -16,7 +16,7 @@ from m5mm.evaluation.tasks.partial_query_retrieval_task import (DEFAULT_REFERENC
                                                                 with_all_present)
 from m5mm.utils.distributed import unwrap_model
 
-logger = logging.getLogger('m5mm')
+logger = logging.getLogger(__name__)
 
 
 def usable_subsets(model: nn.Module, subsets: Sequence[Sequence[str]], reference: Optional[Sequence[str]]

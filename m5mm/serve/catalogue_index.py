@@ -28,7 +28,7 @@ from m5mm.version import __version__
 
 from .product_table import ProductTable
 
-logger = logging.getLogger('m5mm')
+logger = logging.getLogger(__name__)
 INFO_FILE, PRODUCTS_FILE = 'catalogue.json', 'products.sqlite'
 FORMAT, FORMAT_VERSION = 'm5mm-catalogue-index', 1
 

@@ -10,7 +10,7 @@ import torch
 from accelerate import Accelerator
 from accelerate.utils import DistributedDataParallelKwargs, InitProcessGroupKwargs, ProjectConfiguration
 
-logger = logging.getLogger('m5mm')
+logger = logging.getLogger(__name__)
 
 PRECISIONS = ('no', 'fp16', 'bf16')
 #: Where Accelerate's trackers write, under the run's work dir.

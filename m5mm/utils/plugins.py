@@ -25,7 +25,7 @@ from dataclasses import dataclass, field
 from importlib import metadata
 from typing import Dict, List, Optional
 
-logger = logging.getLogger('m5mm')
+logger = logging.getLogger(__name__)
 
 ENTRY_POINT_GROUP = 'm5mm.plugins'
 CONFIGS_ENV = 'M5MM_CONFIGS'

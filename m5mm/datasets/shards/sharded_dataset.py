@@ -24,7 +24,7 @@ from .shard_source import ShardSource
 from .stream import StreamReader
 from .temp_media import run_on_temp_file
 
-logger = logging.getLogger('m5mm')
+logger = logging.getLogger(__name__)
 PROBE_SAMPLES = 16
 
 

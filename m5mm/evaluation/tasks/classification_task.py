@@ -11,7 +11,7 @@ from ..metrics.classification import topk_accuracy
 from .split_access import FeaturesBySplit, get_field, get_split
 from .task_result import TaskResult
 
-logger = logging.getLogger('m5mm')
+logger = logging.getLogger(__name__)
 
 SOURCES = ('auto', 'logits', 'probe')
 

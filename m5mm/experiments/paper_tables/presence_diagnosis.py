@@ -26,7 +26,7 @@ import torch
 from m5mm.evaluation.metrics.presence import presence_patterns
 from m5mm.models.backbones.spread import embedding_spread
 
-logger = logging.getLogger('m5mm')
+logger = logging.getLogger(__name__)
 PRESENCE_TASKS = ('retrieval', 'classification', 'presence', 'partial_query', 'text_retrieval')
 
 

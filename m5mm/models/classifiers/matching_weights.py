@@ -9,7 +9,7 @@ from typing import Dict, List, Union
 import torch
 from torch import Tensor, nn
 
-logger = logging.getLogger('m5mm')
+logger = logging.getLogger(__name__)
 
 
 @dataclass
