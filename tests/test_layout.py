@@ -39,6 +39,7 @@ MAY_IMPORT = {
     'engine': {'datasets', 'models', 'checkpoint', 'evaluation'},
     'api': {'datasets', 'models', 'checkpoint', 'evaluation'},
     'serve': {'datasets', 'models', 'checkpoint', 'evaluation', 'api'},
+    'commands': {'datasets', 'models', 'checkpoint', 'evaluation', 'engine', 'api', 'serve'},
 }
 #: Packages that hold training code: the inference API and the server load none of them.
 TRAINING = ('m5mm.engine', 'm5mm.experiments')
@@ -111,11 +112,31 @@ def test_every_m5mm_import_of_the_tools_and_benchmarks_resolves():
     import importlib.util
     repo = LIBRARY.parent
     missing = []
-    for path in sorted([*(repo / 'tools').glob('*.py'), *(repo / 'benchmarks').glob('*.py')]):
+    commands = [*(LIBRARY / 'commands').glob('*.py'), *(EXPERIMENTS / 'commands').glob('*.py')]
+    for path in sorted([*(repo / 'tools').glob('*.py'), *(repo / 'benchmarks').glob('*.py'), *commands]):
         for node in ast.walk(ast.parse(path.read_text(encoding='utf-8'))):
             if not (isinstance(node, ast.ImportFrom) and node.level == 0 and (node.module or '').startswith('m5mm')):
                 continue
             module = importlib.import_module(node.module)
-            missing += [f'{path.name}: {node.module}.{a.name}' for a in node.names
-                        if not hasattr(module, a.name) and importlib.util.find_spec(f'{node.module}.{a.name}') is None]
+            missing += [f'{path.name}: {node.module}.{a.name}' for a in node.names if a.name != '*' and
+                        not hasattr(module, a.name) and importlib.util.find_spec(f'{node.module}.{a.name}') is None]
     assert not missing, missing
+
+
+def test_every_tool_is_a_console_command_and_a_clone_script():
+    """``python tools/NAME.py`` (a clone) and ``m5mm-NAME`` (installed) run the same ``main``; only
+    tools/_clone.py touches ``sys.path``."""
+    import configparser
+    repo = LIBRARY.parent
+    parser = configparser.ConfigParser()
+    parser.read(repo / 'setup.cfg')
+    scripts = dict(line.split(' = ') for line in parser['options.entry_points']['console_scripts'].strip().splitlines())
+    tools = sorted(p.stem for p in (repo / 'tools').glob('*.py') if p.stem != '_clone')
+    assert sorted(scripts) == [f"m5mm-{name.replace('_', '-')}" for name in tools]
+    for name in tools:
+        module, _, function = scripts[f"m5mm-{name.replace('_', '-')}"].partition(':')
+        assert module.rsplit('.', 1)[1] == name and function == 'main'
+        assert f'from {module} import main' in (repo / 'tools' / f'{name}.py').read_text(encoding='utf-8')
+    touching = sorted(p.name for p in [*(repo / 'tools').glob('*.py'), *LIBRARY.rglob('*.py')]
+                      if 'sys.path.insert' in p.read_text(encoding='utf-8'))
+    assert touching == ['_clone.py']

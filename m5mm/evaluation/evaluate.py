@@ -22,31 +22,20 @@ from m5mm.datasets.loaders import build_dataloader, describe_empty_split, prepar
 from m5mm.evaluation.features import extract_features
 from m5mm.evaluation.partial_queries import partial_query_splits
 from m5mm.evaluation.tasks import run_tasks
-from m5mm.evaluation.text_queries import TEXT_TASKS, text_splits
+from m5mm.evaluation.tasks.named import CLASSIFICATION_SOURCES, check_tasks
+from m5mm.evaluation.text_queries import text_splits
 from m5mm.utils.config import reading_dataset_cfg
 from m5mm.utils.distributed import unwrap_model
 
 logger = logging.getLogger(__name__)
-CLASSIFICATION_SOURCES = ('auto', 'logits', 'probe')
 CROSS_SPLIT = 'test_modalities'   # per-modality pooled vectors of the test split, for cross-modal retrieval
 TEXT_REFERENCE_GALLERY = 'gallery@text'   # partial_query's text-only gallery; text_retrieval is also ranked on it
-
-#: task name (``tools/test.py --tasks``) -> (the task-registry config it runs, the splits it reads)
-TASK_PRESETS = {
-    'retrieval': (dict(type='RetrievalTask', query_split='query', gallery_split='gallery'),
-                  ('query', 'gallery')),
-    'classification': (dict(type='ClassificationTask', train_split='train', test_split='test'),
-                       ('train', 'query', 'gallery')),
-    'clustering': (dict(type='ClusteringTask', split='test'), ('query', 'gallery')),
-    'zero_shot': (dict(type='ZeroShotClassificationTask', split='test', prompts_split='category_prompts'),
-                  ('query', 'gallery')),
-    'text_retrieval': (dict(type='TextQueryRetrievalTask', query_split='text_queries', gallery_split='gallery'),
-                       ('gallery',)),
-    'presence': (dict(type='PresenceTask', split='test'), ('query', 'gallery')),
-    'partial_query': (dict(type='PartialQueryRetrievalTask'), ('query', 'gallery')),
-}
-#: the tasks run on the query / gallery / test features as extracted (no extra split)
-_PLAIN_TASKS = ('retrieval', 'classification', 'clustering', 'presence')
+#: The feature sets a named task declares in ``inputs``: ``test`` (the ``query`` and ``gallery`` splits as
+#: extracted, and ``test``, both), ``train`` (the train split, extracted only when a linear probe needs it),
+#: ``category_prompts`` and ``text_queries`` (texts embedded alone, :mod:`m5mm.evaluation.text_queries`) and
+#: ``partial_queries`` (queries with some modalities dropped, :mod:`m5mm.evaluation.partial_queries`).
+INPUTS = ('test', 'train', 'category_prompts', 'text_queries', 'partial_queries')
+_TEXT_INPUTS = ('category_prompts', 'text_queries')
 
 
 def split_dataloader(cfg, split: str, *, batch_size: Optional[int] = None):
@@ -126,6 +115,8 @@ def check_modalities(model: nn.Module, names: Iterable[str], what: str) -> None:
 
 
 ALL_TASKS = ('retrieval', 'classification', 'clustering')
+#: 0.2 name of the classification sources (``m5mm.evaluation.tasks.named.CLASSIFICATION_SOURCES``)
+CLASSIFICATION_SOURCES = CLASSIFICATION_SOURCES
 
 
 def evaluate_features(model: nn.Module, cfg, *, tasks: Sequence[str] = ALL_TASKS,
@@ -153,11 +144,12 @@ def evaluate_features(model: nn.Module, cfg, *, tasks: Sequence[str] = ALL_TASKS
     Returns:
         (results, counts by result name, features_by_split).
     """
-    unknown = [t for t in tasks if t not in TASK_PRESETS]
-    if unknown:
-        raise ValueError(f'unknown tasks {unknown}; choose from {sorted(TASK_PRESETS)}')
-    if classification not in CLASSIFICATION_SOURCES:
-        raise ValueError(f'classification must be one of {CLASSIFICATION_SOURCES}, got {classification!r}')
+    classes = dict(zip(tasks, check_tasks(tasks, classification=classification)))
+    needs = {name: set(cls.inputs) for name, cls in classes.items()}
+    bad = sorted({i for inputs in needs.values() for i in inputs} - set(INPUTS))
+    if bad:
+        raise ValueError(f'tasks {sorted(n for n in needs if needs[n] & set(bad))} need inputs {bad}, which '
+                         f'evaluation does not make; it makes {INPUTS}')
     pairs = parse_cross_modal(cross_modal)
     if modalities is not None:
         check_modalities(model, modalities, 'modalities')
@@ -169,26 +161,31 @@ def evaluate_features(model: nn.Module, cfg, *, tasks: Sequence[str] = ALL_TASKS
         features = extract_splits(model, cfg, ('query', 'gallery'), kind=kind, modalities=modalities,
                                   accelerator=accelerator, keep_modalities=reuse, media=media)
         features['test'] = concat_features([features['query'], features['gallery']])
-    if 'classification' in tasks and (classification == 'probe' or
-                                      (classification == 'auto' and 'logits' not in features['test'])):
+    if any('train' in needs[t] for t in tasks) and (classification == 'probe' or
+                                                    (classification == 'auto' and 'logits' not in features['test'])):
         features.update(extract_splits(model, cfg, ('train',), kind=kind, modalities=modalities,
                                        accelerator=accelerator, media=media))
-    task_cfgs += [dict(TASK_PRESETS[t][0], **({'source': classification} if t == 'classification' else {}))
-                  for t in _PLAIN_TASKS if t in tasks]
-    if 'partial_query' in tasks:
-        splits, partial_cfg = partial_query_splits(model, cfg, kind=kind, accelerator=accelerator, media=media,
-                                                   **dict((task_options or {}).get('partial_query') or {}))
-        features.update(splits)
-        task_cfgs.append(partial_cfg)
-    if any(t in TEXT_TASKS for t in tasks):
+    task_cfgs += [dict(type=classes[t].__name__, **({'source': classification} if 'train' in needs[t] else {}))
+                  for t in tasks if needs[t] <= {'test', 'train'}]
+    for t in tasks:
+        if 'partial_queries' in needs[t]:
+            splits, partial_cfg = partial_query_splits(model, cfg, kind=kind, accelerator=accelerator, media=media,
+                                                       **dict((task_options or {}).get(t) or {}))
+            features.update(splits)
+            task_cfgs.append(partial_cfg)
+    text_tasks = [t for t in tasks if needs[t] & set(_TEXT_INPUTS)]
+    if text_tasks:
         dataset = split_dataloader(cfg, 'gallery').dataset
-        splits, updates = text_splits(model, dataset, tasks, kind=kind, options=task_options,
+        text_needs = {i: (task_options or {}).get(t) for t in text_tasks for i in needs[t] if i in _TEXT_INPUTS}
+        splits, updates = text_splits(model, dataset, text_needs, kind=kind,
                                       batch_size=cfg.test_dataloader.get('batch_size', 64))
         features.update(splits)
-        task_cfgs += [dict(TASK_PRESETS[t][0], **updates[t]) for t in TEXT_TASKS if t in tasks]
-        if 'text_retrieval' in tasks and TEXT_REFERENCE_GALLERY in features:   # the text-only index
-            task_cfgs.append(dict(TASK_PRESETS['text_retrieval'][0], **updates['text_retrieval'],
-                                  gallery_split=TEXT_REFERENCE_GALLERY, name='text_retrieval_ref'))
+        for t in text_tasks:
+            extra = {k: v for i in sorted(needs[t]) for k, v in updates.get(i, {}).items()}
+            task_cfgs.append(dict(type=classes[t].__name__, **extra))
+            if 'text_queries' in needs[t] and TEXT_REFERENCE_GALLERY in features:   # the text-only index
+                task_cfgs.append(dict(type=classes[t].__name__, **extra, gallery_split=TEXT_REFERENCE_GALLERY,
+                                      name=f'{t}_ref'))
     if pairs:
         if reuse:
             features[CROSS_SPLIT] = features['test']

@@ -13,11 +13,11 @@ from torch import nn
 from m5mm.checkpoint.manager import checkpoint_work_dir, resolve_checkpoint
 from m5mm.datasets.loaders import build_dataset, prepare_eval_loader
 from m5mm.datasets.media_log import report_entry
-from m5mm.evaluation.evaluate import (ALL_TASKS, CLASSIFICATION_SOURCES, TASK_PRESETS, check_modalities,
-                                      evaluate_features, parse_cross_modal, split_dataloader)
+from m5mm.evaluation.evaluate import (ALL_TASKS, check_modalities, evaluate_features, parse_cross_modal,
+                                      split_dataloader)
 from m5mm.evaluation.features import extract_features, save_features
 from m5mm.evaluation.report import QUERY_COUNTS, results_document, warn_about_queries
-from m5mm.evaluation.tasks import format_results
+from m5mm.evaluation.tasks import check_tasks, format_results
 from m5mm.utils.config import reading_dataset_cfg
 
 logger = logging.getLogger(__name__)
@@ -107,11 +107,7 @@ def evaluate_checkpoint(cfg, checkpoint: Optional[PathLike], *, work_dir: Option
     """
     checkpoint = resolve_weights(checkpoint)   # bad arguments fail before the model is built
     pairs = parse_cross_modal(cross_modal)
-    unknown = [t for t in tasks if t not in TASK_PRESETS]
-    if unknown:
-        raise ValueError(f'unknown tasks {unknown}; choose from {sorted(TASK_PRESETS)}')
-    if classification not in CLASSIFICATION_SOURCES:
-        raise ValueError(f'classification must be one of {CLASSIFICATION_SOURCES}, got {classification!r}')
+    check_tasks(tasks, classification=classification)
     out = Path(work_dir) if work_dir else default_test_dir(checkpoint)
     model, accelerator = _device_and_accelerator(build_eval_model(cfg, checkpoint))
     media: dict = {}

@@ -10,7 +10,7 @@ FEATURE_KINDS = ('joint', 'fused', 'pooled')                  # m5mm.evaluation.
 CLASSIFICATION_SOURCES = ('auto', 'logits', 'probe')          # m5mm.evaluation.evaluate.CLASSIFICATION_SOURCES
 DEFAULT_TASKS = ('retrieval', 'classification', 'clustering')  # m5mm.evaluation.evaluate.ALL_TASKS
 TASK_NAMES = ('retrieval', 'classification', 'clustering', 'zero_shot', 'text_retrieval', 'presence',
-              'partial_query')                                 # m5mm.evaluation.evaluate.TASK_PRESETS keys
+              'partial_query')                                 # m5mm.evaluation.tasks.named_tasks() keys
 CACHE_DTYPES = ('float16', 'float32')                          # m5mm.evaluation.feature_cache.DTYPES
 ROBUSTNESS = ('default', 'all', 'none')                        # m5mm.api.export.ROBUSTNESS
 CHARS_PER_TOKEN = 64                                           # m5mm.datasets.tokenizer.CHARS_PER_TOKEN

@@ -33,11 +33,9 @@ class EvaluationHook(Hook):
 
     def before_run(self, trainer) -> None:
         from m5mm.evaluation.report import runnable_tasks, split_sizes
-        from m5mm.evaluation.evaluate import TASK_PRESETS
-        unknown = [t for t in self.tasks if t not in TASK_PRESETS]
-        if unknown:
-            raise ValueError(f'EvaluationHook: unknown tasks {unknown}; choose from {sorted(TASK_PRESETS)}')
-        needed = {task: TASK_PRESETS[task][1] for task in self.tasks}
+        from m5mm.evaluation.tasks import check_tasks
+        classes = check_tasks(self.tasks, where='EvaluationHook')
+        needed = {task: cls.data_splits for task, cls in zip(self.tasks, classes)}
         sizes = split_sizes(trainer.cfg, [s for splits in needed.values() for s in splits],
                             train_dataset=trainer.train_dataset)
         self.tasks_to_run = runnable_tasks(self.tasks, needed, sizes, trainer.logger)

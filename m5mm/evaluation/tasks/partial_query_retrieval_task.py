@@ -60,6 +60,12 @@ class PartialQueryRetrievalTask:
     Example config: ``dict(type='PartialQueryRetrievalTask', subsets=[['text'], ['image', 'text']])``.
     """
 
+    #: what ``tools/test.py --tasks`` and ``EvaluationHook`` call it, the test-data splits it reads, and the
+    #: feature sets it scores (:data:`m5mm.evaluation.evaluate.INPUTS`)
+    task_name = 'partial_query'
+    data_splits = ('query', 'gallery')
+    inputs = ('test', 'partial_queries')
+
     def __init__(self, *, subsets: Sequence[Sequence[str]] = DEFAULT_SUBSETS,
                  reference: Optional[Sequence[str]] = DEFAULT_REFERENCE, query_split: str = 'query',
                  gallery_split: str = 'gallery', label_key: str = 'category', ks: Sequence[int] = (1, 10),

@@ -27,6 +27,12 @@ class TextQueryRetrievalTask:
         name: the result name (another one lets a second instance rank another gallery split).
     """
 
+    #: what ``tools/test.py --tasks`` and ``EvaluationHook`` call it, the test-data splits it reads, and the
+    #: feature sets it scores (:data:`m5mm.evaluation.evaluate.INPUTS`)
+    task_name = 'text_retrieval'
+    data_splits = ('gallery',)
+    inputs = ('test', 'text_queries')
+
     def __init__(self, *, query_file: str, query_split: str = 'text_queries', gallery_split: str = 'gallery',
                  k: int = 10, gain: str = 'exponential', similarity: str = 'dot',
                  name: str = 'text_retrieval') -> None:

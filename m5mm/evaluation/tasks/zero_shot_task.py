@@ -43,6 +43,12 @@ class ZeroShotClassificationTask:
         label_key: the true labels. ks: top-k cut-offs (1 -> 'accuracy', 5 -> 'top5').
     """
 
+    #: what ``tools/test.py --tasks`` and ``EvaluationHook`` call it, the test-data splits it reads, and the
+    #: feature sets it scores (:data:`m5mm.evaluation.evaluate.INPUTS`)
+    task_name = 'zero_shot'
+    data_splits = ('query', 'gallery')
+    inputs = ('test', 'category_prompts')
+
     def __init__(self, *, split: str = 'test', prompts_split: str = 'category_prompts',
                  label_key: str = 'category', ks: Sequence[int] = (1, 5)) -> None:
         self.split = split
