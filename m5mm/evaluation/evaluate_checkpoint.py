@@ -19,6 +19,7 @@ from m5mm.evaluation.features import extract_features, save_features
 from m5mm.evaluation.report import QUERY_COUNTS, results_document, warn_about_queries
 from m5mm.evaluation.tasks import check_tasks, format_results
 from m5mm.utils.config import reading_dataset_cfg
+from m5mm.utils.plugins import import_config_modules
 
 logger = logging.getLogger(__name__)
 PathLike = Union[str, Path]
@@ -47,7 +48,6 @@ def build_model_for_eval(cfg, checkpoint: Optional[PathLike] = None, *, meta: Op
     train dataset's meta when the caller has it (else the dataset is built to read it).
     """
     from m5mm.models.builders import build_model
-    from m5mm.utils.plugins import import_config_modules
     from m5mm.checkpoint.weights import load_model_weights
     import_config_modules(cfg)
     if meta is None:
@@ -107,6 +107,7 @@ def evaluate_checkpoint(cfg, checkpoint: Optional[PathLike], *, work_dir: Option
     """
     checkpoint = resolve_weights(checkpoint)   # bad arguments fail before the model is built
     pairs = parse_cross_modal(cross_modal)
+    import_config_modules(cfg)   # a plugin's task names are known from here on
     check_tasks(tasks, classification=classification)
     out = Path(work_dir) if work_dir else default_test_dir(checkpoint)
     model, accelerator = _device_and_accelerator(build_eval_model(cfg, checkpoint))
