@@ -140,3 +140,19 @@ def test_every_tool_is_a_console_command_and_a_clone_script():
     touching = sorted(p.name for p in [*(repo / 'tools').glob('*.py'), *LIBRARY.rglob('*.py')]
                       if 'sys.path.insert' in p.read_text(encoding='utf-8'))
     assert touching == ['_clone.py']
+
+
+def test_each_repeated_literal_lives_in_one_place():
+    """Issue 23 finding 7: the ``generate_if_missing`` scrub (:func:`m5mm.utils.config.reading_dataset_cfg`), the
+    built-in modality names (:data:`m5mm.structures.BUILTIN_MODALITIES`), and no reference to a method document
+    that does not ship (docs/method.md is the method)."""
+    import re
+    repo = LIBRARY.parent
+    texts = {p: p.read_text(encoding='utf-8') for p in LIBRARY.rglob('*.py')}
+    scrubs = sorted(str(p.relative_to(repo)) for p, t in texts.items() if "pop('generate_if_missing'" in t)
+    assert scrubs == []   # one helper: reading_dataset_cfg
+    names = re.compile(r"\(\s*'image',\s*'text',\s*'table',\s*'video',\s*'audio'\s*\)")
+    assert sorted(str(p.relative_to(repo)) for p, t in texts.items() if names.search(t)) == ['m5mm/structures.py']
+    shipped = [*texts, *(repo / 'docs').glob('*.md'), *(repo / 'configs').rglob('*.py'), repo / 'README.md']
+    assert [p for p in shipped if 'SCALE_SPEC' in Path(p).read_text(encoding='utf-8')] == []
+    assert (repo / 'docs' / 'method.md').is_file()
