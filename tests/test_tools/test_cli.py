@@ -15,7 +15,7 @@ from m5mm.utils.config import ConfigError
 from m5mm.utils.user_errors import is_user_error
 from tests.conftest import REPO
 
-TOOLS = sorted(p.name for p in (REPO / 'tools').glob('*.py'))
+TOOLS = sorted(p.name for p in (REPO / 'tools').glob('*.py') if not p.name.startswith('_'))   # _clone: a helper
 
 _HELP_SCRIPT = '''
 import contextlib, io, json, runpy, sys
