@@ -33,7 +33,7 @@ BASE = {'utils', 'registry', 'structures', 'version', 'third_party_logs', '__ver
 MAY_IMPORT = {
     'utils': {'datasets'},   # utils.config recognises a shard folder (a lazy import)
     'checkpoint': set(),
-    'datasets': {'models'},
+    'datasets': {'models', 'checkpoint'},
     'models': {'datasets', 'checkpoint'},
     'evaluation': {'datasets', 'models', 'checkpoint'},
     'engine': {'datasets', 'models', 'checkpoint', 'evaluation'},
