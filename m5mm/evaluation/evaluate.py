@@ -22,7 +22,7 @@ from m5mm.datasets.loaders import build_dataloader, describe_empty_split, prepar
 from m5mm.evaluation.features import extract_features
 from m5mm.evaluation.partial_queries import partial_query_splits
 from m5mm.evaluation.tasks import run_tasks
-from m5mm.evaluation.tasks.named import CLASSIFICATION_SOURCES, check_tasks
+from m5mm.evaluation.tasks.named import CLASSIFICATION_SOURCES, check_tasks, task_type
 from m5mm.evaluation.text_queries import text_splits
 from m5mm.utils.config import reading_dataset_cfg
 from m5mm.utils.distributed import unwrap_model
@@ -165,7 +165,7 @@ def evaluate_features(model: nn.Module, cfg, *, tasks: Sequence[str] = ALL_TASKS
                                                     (classification == 'auto' and 'logits' not in features['test'])):
         features.update(extract_splits(model, cfg, ('train',), kind=kind, modalities=modalities,
                                        accelerator=accelerator, media=media))
-    task_cfgs += [dict(type=classes[t].__name__, **({'source': classification} if 'train' in needs[t] else {}))
+    task_cfgs += [dict(type=task_type(classes[t]), **({'source': classification} if 'train' in needs[t] else {}))
                   for t in tasks if needs[t] <= {'test', 'train'}]
     for t in tasks:
         if 'partial_queries' in needs[t]:
@@ -182,9 +182,9 @@ def evaluate_features(model: nn.Module, cfg, *, tasks: Sequence[str] = ALL_TASKS
         features.update(splits)
         for t in text_tasks:
             extra = {k: v for i in sorted(needs[t]) for k, v in updates.get(i, {}).items()}
-            task_cfgs.append(dict(type=classes[t].__name__, **extra))
+            task_cfgs.append(dict(type=task_type(classes[t]), **extra))
             if 'text_queries' in needs[t] and TEXT_REFERENCE_GALLERY in features:   # the text-only index
-                task_cfgs.append(dict(type=classes[t].__name__, **extra, gallery_split=TEXT_REFERENCE_GALLERY,
+                task_cfgs.append(dict(type=task_type(classes[t]), **extra, gallery_split=TEXT_REFERENCE_GALLERY,
                                       name=f'{t}_ref'))
     if pairs:
         if reuse:

@@ -23,9 +23,9 @@ class ProductCountTask:
 
 @pytest.fixture()
 def registered():
-    TASKS.register_module(module=ProductCountTask, force=True)
+    TASKS.register_module(name='PluginProductCount', module=ProductCountTask, force=True)   # not its class name
     yield
-    TASKS.module_dict.pop('ProductCountTask', None)
+    TASKS.module_dict.pop('PluginProductCount', None)
 
 
 def test_the_built_in_tasks_declare_their_splits_and_inputs():

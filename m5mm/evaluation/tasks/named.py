@@ -30,3 +30,8 @@ def check_tasks(tasks: Sequence[str], *, classification: Optional[str] = None,
     if classification is not None and classification not in CLASSIFICATION_SOURCES:
         raise ValueError(f'classification must be one of {CLASSIFICATION_SOURCES}, got {classification!r}')
     return [known[t] for t in tasks]
+
+
+def task_type(cls: type) -> str:
+    """The name ``cls`` is registered under in ``TASKS`` (what a task config's ``type`` says)."""
+    return next(name for name, registered in TASKS.module_dict.items() if registered is cls)
