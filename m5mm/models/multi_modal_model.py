@@ -14,7 +14,7 @@ from .micro_batch_plan import MicroBatchPlan
 from .objectives.base_objective import COUNT_PREFIX
 from .unused_parameters import tie_unused
 
-logger = logging.getLogger('m5mm')
+logger = logging.getLogger(__name__)
 
 
 class MultiModalModel(nn.Module):
