@@ -5,6 +5,9 @@ import multiprocessing
 import time
 from pathlib import Path
 
+import pytest
+from filelock import FileLock, Timeout
+
 from m5mm.datasets import generation_lock
 
 
@@ -33,10 +36,18 @@ def test_ranks_generate_once_and_all_read_the_result(tmp_path):
 
 
 def test_lock_path_matches_the_tokenizer_and_manifest_convention(tmp_path):
-    from filelock import FileLock, Timeout
     with generation_lock(tmp_path / 'data'):
         try:                                   # a plugin locking DATA_ROOT + '.lock' by hand waits for us
             FileLock(str(tmp_path / 'data.lock'), timeout=0).acquire()
             raise AssertionError('the lock was not held')
         except Timeout:
             pass
+
+
+def test_the_old_private_lock_still_works_and_warns(tmp_path):
+    from m5mm.datasets.file_lock import file_lock
+    with pytest.warns(FutureWarning, match='generation_lock'):
+        lock = file_lock(str(tmp_path / 'data.lock'))
+    with lock:
+        with pytest.raises(Timeout):
+            FileLock(str(tmp_path / 'data.lock'), timeout=0).acquire()
