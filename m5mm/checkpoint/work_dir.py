@@ -8,6 +8,8 @@ import time
 from pathlib import Path
 from typing import Any, Dict, List, Optional
 
+from filelock import FileLock, Timeout
+
 from m5mm.utils.distributed import agree_on_error
 
 LOCK_FILE = '.m5mm.lock'
@@ -19,10 +21,10 @@ class WorkDirInUseError(RuntimeError):
 
 
 class WorkDirLock:
-    """An exclusive ``fcntl.flock`` on ``WORK_DIR/.m5mm.lock``, holding the owner's pid.
+    """An exclusive ``filelock.FileLock`` (``flock``) on ``WORK_DIR/.m5mm.lock``, holding the owner's pid.
 
     The kernel drops the lock when its process ends, however it ends, so the lock of a killed
-    run never blocks the next one. A no-op where ``fcntl`` does not exist.
+    run never blocks the next one.
     """
 
     def __init__(self, work_dir: Path) -> None:
@@ -31,37 +33,25 @@ class WorkDirLock:
 
     def acquire(self) -> 'WorkDirLock':
         """Take the lock now or raise :class:`WorkDirInUseError` naming the holder's pid."""
+        lock = FileLock(self.path, timeout=0, thread_local=False)
         try:
-            import fcntl
-        except ImportError:  # pragma: no cover - non-POSIX
-            return self
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        handle = open(self.path, 'a+')
-        try:
-            fcntl.flock(handle.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except OSError:
-            handle.seek(0)
-            holder = handle.read().strip() or 'unknown'
-            handle.close()
-            raise WorkDirInUseError(f'work dir {self.path.parent} in use by pid {holder}: another run trains '
-                                    f'there. Wait for it to end, or pass another --work-dir') from None
-        handle.seek(0)
-        handle.truncate()
-        handle.write(f'{os.getpid()} ({socket.gethostname()})\n')
-        handle.flush()
-        self._handle = handle
+            lock.acquire()
+        except Timeout:
+            holder = self.path.read_text(errors='replace').strip() if self.path.is_file() else ''
+            raise WorkDirInUseError(f'work dir {self.path.parent} in use by pid {holder or "unknown"}: another run '
+                                    f'trains there. Wait for it to end, or pass another --work-dir') from None
+        self.path.write_text(f'{os.getpid()} ({socket.gethostname()})\n')   # a loser's open leaves it intact
+        self._handle = lock
         return self
 
     def release(self) -> None:
         """Give the lock up (also done by the kernel when the process ends).
 
-        Unlocked explicitly before closing: forked DataLoader workers share the open file, and
+        ``flock(LOCK_UN)`` before closing: forked DataLoader workers share the open file, and
         closing only this process's handle would leave the lock held while they live.
         """
         if self._handle is not None:
-            import fcntl
-            fcntl.flock(self._handle.fileno(), fcntl.LOCK_UN)
-            self._handle.close()
+            self._handle.release()
             self._handle = None
 
     @property

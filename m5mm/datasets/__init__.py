@@ -3,6 +3,7 @@ from . import modalities, transforms
 from .base_dataset import BaseProductDataset
 from .collation import collate
 from .errors import ManifestError, MediaError
+from .generation_lock import generation_lock
 from .m5product_dataset import M5ProductDataset
 from .manifest_dataset import ManifestDataset
 from .media_report import MediaReport
@@ -14,4 +15,5 @@ from .worker import worker_init_fn
 
 __all__ = ['BaseProductDataset', 'M5ProductDataset', 'ManifestDataset', 'ManifestError', 'MediaError',
            'MediaReport', 'ModalitySpec', 'ShardedDataset', 'TextTokenizer', 'build_shards', 'collate',
-           'load_tokenizer', 'modalities', 'resolve_media_path', 'train_tokenizer', 'transforms', 'worker_init_fn']
+           'generation_lock', 'load_tokenizer', 'modalities', 'resolve_media_path', 'train_tokenizer', 'transforms',
+           'worker_init_fn']

@@ -1,26 +1,13 @@
-"""An inter-process file lock, so that ranks generating data or tokenizers do not race."""
+"""Deprecated since 0.3, removed in 0.4: use :func:`m5mm.datasets.generation_lock` (the public hook)."""
 from __future__ import annotations
 
-import contextlib
-import os
-from typing import Iterator
+import warnings
+
+from filelock import FileLock
 
 
-@contextlib.contextmanager
-def file_lock(path: str) -> Iterator[None]:
-    """Hold an exclusive lock on ``path`` (created if needed) for the duration of the block.
-
-    Uses ``fcntl.flock`` where available; elsewhere it is a no-op.
-    """
-    os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
-    try:
-        import fcntl
-    except ImportError:  # pragma: no cover - non-POSIX
-        yield
-        return
-    with open(path, 'a+') as handle:
-        fcntl.flock(handle.fileno(), fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(handle.fileno(), fcntl.LOCK_UN)
+def file_lock(path: str) -> FileLock:
+    """An exclusive lock on the file ``path`` (``with file_lock(path): ...``); deprecated, see the module."""
+    warnings.warn('m5mm.datasets.file_lock.file_lock(TARGET + ".lock") is deprecated: use '
+                  'm5mm.datasets.generation_lock(TARGET)', FutureWarning, stacklevel=2)
+    return FileLock(path)

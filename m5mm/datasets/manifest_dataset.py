@@ -10,7 +10,7 @@ from typing import Any, Dict, Iterator, Mapping, Optional, Sequence, Tuple, Unio
 from m5mm.registry import CATALOGUES, DATASETS
 
 from .base_dataset import DEFAULT_TOKENIZER, BaseProductDataset, RawRecord
-from .file_lock import file_lock
+from .generation_lock import generation_lock
 
 logger = logging.getLogger(__name__)
 
@@ -65,7 +65,7 @@ class ManifestDataset(BaseProductDataset):
         return os.path.abspath(manifest)
 
     def _generate(self, data_root: str, options: dict) -> None:
-        with file_lock(os.path.abspath(data_root).rstrip(os.sep) + '.lock'):
+        with generation_lock(data_root):
             if os.path.isfile(self.manifest):  # another process generated it meanwhile
                 return
             options = {'type': 'demo', **options}

@@ -21,7 +21,7 @@ from typing import Dict, Iterable, List, Optional
 
 from m5mm.utils.pretrained_source import looks_like_path, resolve_pretrained
 
-from .file_lock import file_lock
+from .generation_lock import generation_lock
 
 logger = logging.getLogger(__name__)
 
@@ -177,7 +177,7 @@ def get_or_train_tokenizer(path: str, texts_fn, *, vocab_size: int = 4000,
     path = os.path.abspath(path)
     if os.path.isfile(os.path.join(path, 'tokenizer.json')):
         return load_tokenizer(path)
-    with file_lock(path.rstrip(os.sep) + '.lock'):
+    with generation_lock(path):
         if not os.path.isfile(os.path.join(path, 'tokenizer.json')):
             texts = list(texts_fn())
             if not texts:

@@ -1,14 +1,17 @@
 """Linear probe: multinomial logistic regression on frozen features.
 
 Loss = mean cross-entropy + weight_decay / 2 * ||W||^2 (the bias is not decayed). Features
-are standardised with the training mean and std (option). ``optimizer='lbfgs'`` runs
-full-batch L-BFGS with a strong-Wolfe line search from a zero initialisation (deterministic);
-``optimizer='adam'`` runs seeded mini-batch Adam for sets whose N x C logits do not fit in
-memory. Classes are the labels seen in training; a test sample of an unseen class is counted
-as wrong, and labels < 0 (unknown) are left out.
+are standardised with the training mean and std (option). ``optimizer='lbfgs'`` is
+scikit-learn's ``LogisticRegression`` (full-batch L-BFGS, deterministic) with
+``C = 1 / (weight_decay * N)``, the same objective. ``optimizer='adam'`` runs seeded mini-batch
+Adam in torch, m5mm's own code because scikit-learn has no mini-batch *multinomial* logistic
+regression (``SGDClassifier`` fits one-vs-rest binary models, another model), for sets whose
+N x C probabilities do not fit in memory. Classes are the labels seen in training; a test
+sample of an unseen class is counted as wrong, and labels < 0 (unknown) are left out.
 """
 from __future__ import annotations
 
+import warnings
 from typing import Dict, Optional, Sequence
 
 import numpy as np
@@ -28,9 +31,9 @@ class LinearProbe:
 
     Args:
         weight_decay: L2 penalty on the weights.
-        optimizer: 'lbfgs' (full batch) or 'adam' (mini-batch).
+        optimizer: 'lbfgs' (scikit-learn, full batch) or 'adam' (mini-batch).
         max_iter: L-BFGS iterations, or Adam epochs.
-        lr: step size (L-BFGS: initial step, Adam: learning rate).
+        lr: Adam's learning rate.
         batch_size: Adam mini-batch size.
         standardize: centre and scale features with training statistics.
         seed: seeds the Adam shuffling.
@@ -72,24 +75,31 @@ class LinearProbe:
         self.mean = x.mean(dim=0)
         self.std = x.std(dim=0, unbiased=False).clamp_min(1e-6)
         x, y = self._normalise(x), torch.from_numpy(y_idx.astype(np.int64))
+        if self.optimizer == 'lbfgs':
+            self._fit_lbfgs(x, y)
+            return self
         self.weight = torch.zeros(len(self.classes), x.shape[1], requires_grad=True)
         self.bias = torch.zeros(len(self.classes), requires_grad=True)
         with torch.enable_grad():
-            (self._fit_lbfgs if self.optimizer == 'lbfgs' else self._fit_adam)(x, y)
+            self._fit_adam(x, y)
         self.weight, self.bias = self.weight.detach(), self.bias.detach()
         return self
 
     def _fit_lbfgs(self, x: Tensor, y: Tensor) -> None:
-        opt = torch.optim.LBFGS([self.weight, self.bias], lr=self.lr, max_iter=self.max_iter,
-                                history_size=20, line_search_fn='strong_wolfe',
-                                tolerance_grad=1e-7, tolerance_change=1e-10)
-
-        def closure() -> Tensor:
-            opt.zero_grad()
-            loss = self._loss(x, y)
-            loss.backward()
-            return loss
-        opt.step(closure)
+        """scikit-learn's multinomial ``LogisticRegression``; two classes are one logistic model with
+        ``C`` doubled, the softmax objective's optimum (logits -d/2, d/2)."""
+        from sklearn.exceptions import ConvergenceWarning
+        from sklearn.linear_model import LogisticRegression
+        scale = 2.0 if len(self.classes) == 2 else 1.0
+        c = scale / (self.weight_decay * x.shape[0]) if self.weight_decay > 0 else np.inf
+        model = LogisticRegression(C=c, max_iter=self.max_iter, tol=1e-6)
+        with warnings.catch_warnings():
+            warnings.simplefilter('ignore', ConvergenceWarning)   # max_iter is the documented budget
+            model.fit(x.double().numpy(), y.numpy())
+        weight, bias = torch.from_numpy(model.coef_).float(), torch.from_numpy(model.intercept_).float()
+        if len(self.classes) == 2:
+            weight, bias = torch.cat([-weight, weight]) / 2, torch.cat([-bias, bias]) / 2
+        self.weight, self.bias = weight, bias
 
     def _fit_adam(self, x: Tensor, y: Tensor) -> None:
         opt = torch.optim.Adam([self.weight, self.bias], lr=self.lr)

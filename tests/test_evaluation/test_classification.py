@@ -67,3 +67,19 @@ def test_linear_probe_deterministic_and_unseen_classes_count_wrong():
     assert out['top5'] == pytest.approx(1 - 30 / len(y))
     with pytest.raises(ValueError, match='at least 2 classes'):
         LinearProbe().fit(x, np.zeros(len(x), dtype=int))
+
+
+@pytest.mark.parametrize('classes', [2, 4])
+def test_linear_probe_minimises_the_documented_objective(classes):
+    """mean cross-entropy + weight_decay / 2 ||W||^2 (bias not decayed) has a zero gradient at the fit."""
+    x, y = _blobs(4, n_per=30, classes=classes, dim=6)
+    x += np.random.default_rng(5).normal(scale=3.0, size=x.shape).astype(np.float32)   # overlapping classes
+    probe = LinearProbe(weight_decay=1e-2, max_iter=500).fit(x, y)
+    xs = (torch.from_numpy(x).double() - probe.mean.double()) / probe.std.double()
+    target = torch.from_numpy(np.searchsorted(probe.classes, y))
+    weight = probe.weight.double().requires_grad_()
+    bias = probe.bias.double().requires_grad_()
+    loss = torch.nn.functional.cross_entropy(xs @ weight.T + bias, target) + 0.005 * (weight ** 2).sum()
+    loss.backward()
+    assert weight.grad.abs().max() < 1e-4 and bias.grad.abs().max() < 1e-4
+    assert probe.predict_logits(x).shape == (len(x), classes)

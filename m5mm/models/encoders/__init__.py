@@ -1,7 +1,7 @@
 """Per-modality encoders (ENCODERS registry): each returns an ``EncoderOutput``.
 
 The helpers an encoder plugin uses (``fetch``, ``fetch_mask``, ``fetch_present``, ``zero_invalid``,
-``EncoderInputError``, ``ContinuousEncoder``) are importable from this package.
+``EncoderInputError``, ``ContinuousEncoder``, ``TokenEncoder``) are importable from this package.
 """
 from .audio_mel_encoder import AudioMelEncoder
 from .continuous_encoder import ContinuousEncoder
@@ -18,10 +18,11 @@ from .pretrained_tower_encoder import PretrainedTowerEncoder
 from .pretrained_video_encoder import PretrainedVideoEncoder
 from .table_bert_encoder import TableBertEncoder
 from .text_bert_encoder import TextBertEncoder
+from .token_encoder import TokenEncoder
 from .video_frame_encoder import VideoFrameEncoder
 
 __all__ = ['AudioMelEncoder', 'ContinuousEncoder', 'EncoderInputError', 'FeatureEncoder',
            'ImageBackboneEncoder', 'ImagePatchEncoder', 'PretrainedAudioEncoder', 'PretrainedImageEncoder',
            'PretrainedTableEncoder', 'PretrainedTextEncoder', 'PretrainedTowerEncoder', 'PretrainedVideoEncoder',
-           'TableBertEncoder', 'TextBertEncoder', 'VideoFrameEncoder', 'build_projection', 'fetch', 'fetch_mask',
-           'fetch_present', 'masked_mean', 'random_token_mask', 'zero_invalid']
+           'TableBertEncoder', 'TextBertEncoder', 'TokenEncoder', 'VideoFrameEncoder', 'build_projection', 'fetch',
+           'fetch_mask', 'fetch_present', 'masked_mean', 'random_token_mask', 'zero_invalid']

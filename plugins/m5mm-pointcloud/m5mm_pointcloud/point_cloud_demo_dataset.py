@@ -1,12 +1,10 @@
 """The demo catalogue with point clouds, generated on a fresh data root."""
 from __future__ import annotations
 
-import os
 from pathlib import Path
 from typing import Any, Optional, Union
 
-from m5mm.datasets import ManifestDataset
-from m5mm.datasets.file_lock import file_lock
+from m5mm.datasets import ManifestDataset, generation_lock
 from m5mm.registry import CATALOGUES, DATASETS
 from m5mm.utils.build import check_arguments
 
@@ -23,7 +21,7 @@ def ensure_demo_with_pointclouds(data_root: Union[str, Path], *, demo: dict,
         The point-cloud summary of :func:`~m5mm_pointcloud.demo.add_pointclouds`.
     """
     root = Path(data_root)
-    with file_lock(os.path.abspath(root).rstrip(os.sep) + '.lock'):  # the lock ManifestDataset uses
+    with generation_lock(root):  # the lock ManifestDataset's generate_if_missing takes: ranks generate once
         if not (root / 'manifest.jsonl').is_file():
             CATALOGUES.build(dict({'type': 'demo', **demo}, out_dir=str(root)))
     return add_pointclouds(root, **(pointclouds or {}))

@@ -9,7 +9,7 @@ import torch
 from mmengine.config import Config
 
 from m5mm.engine import build_dataset, run_training
-from m5mm.engine.builder import build_model
+from m5mm.models.builders import build_model
 from m5mm.models.param_budget import config_budget
 from m5mm.registry import ENCODERS
 from m5mm.utils.config import load_config

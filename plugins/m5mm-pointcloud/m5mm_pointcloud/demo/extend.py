@@ -24,7 +24,7 @@ from typing import Dict, List, Optional, Tuple, Union
 
 import numpy as np
 
-from m5mm.datasets.file_lock import file_lock
+from m5mm.datasets import generation_lock
 
 from .shapes import PRIMITIVES, SHAPE_TO_PRIMITIVE, sample_primitive
 
@@ -40,7 +40,7 @@ OUTLIER_RATE = 0.02          # share of points replaced by uniform outliers in t
 
 
 def _demo_primitives() -> Dict[str, str]:
-    from m5mm.experiments.catalogues.demo.design import CATEGORIES
+    from m5mm.experiments.catalogues.demo import CATEGORIES
     return {c.name: SHAPE_TO_PRIMITIVE[c.shape] for c in CATEGORIES}
 
 
@@ -146,7 +146,7 @@ def add_pointclouds(data_root: Union[str, Path], *, seed: int = 0, missing_rate:
                    factor_noise_rate=factor_noise_rate)
     marker_path = root / FOLDER / MARKER
     (root / FOLDER).mkdir(exist_ok=True)
-    with file_lock(str(root / FOLDER / '.lock')):  # ranks generating at once take turns
+    with generation_lock(root / FOLDER):  # ranks generating at once take turns
         marker = _read_marker(marker_path)
         if not force and marker and marker.get('options') == options \
                 and marker.get('manifest_sha256') == _sha256(manifest):
