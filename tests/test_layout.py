@@ -40,6 +40,7 @@ MAY_IMPORT = {
     'api': {'datasets', 'models', 'checkpoint', 'evaluation'},
     'serve': {'datasets', 'models', 'checkpoint', 'evaluation', 'api'},
     'commands': {'datasets', 'models', 'checkpoint', 'evaluation', 'engine', 'api', 'serve'},
+    'testing': {'datasets', 'models', 'engine'},   # plugin test helpers: tiny batches, a tokenizer, a training run
 }
 #: Packages that hold training code: the inference API and the server load none of them.
 TRAINING = ('m5mm.engine', 'm5mm.experiments')

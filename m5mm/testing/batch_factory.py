@@ -18,7 +18,9 @@ from typing import Dict, List, Optional, Sequence
 import torch
 from torch import Tensor
 
-BUILTIN = ('image', 'text', 'table', 'video', 'audio')
+from m5mm.structures import BUILTIN_MODALITIES
+
+BUILTIN = BUILTIN_MODALITIES
 
 # Tensor sizes of the tiny batch (every dimension small, patch/frame sizes divide them).
 SIZES = dict(
