@@ -282,6 +282,13 @@ class BaseProductDataset(SampleBuilder, Dataset):
                 hi = mid
         return lo if lo < len(names) and names[lo] == name else -1
 
+    def group_codes(self, key: str = 'instance') -> np.ndarray:
+        """(len,) int64 code of each sample's ``key`` (``instance`` or ``category``; -1: unknown)."""
+        if key not in ('instance', 'category'):
+            raise ValueError(f"a group key is 'instance' or 'category', got {key!r}")
+        column = self.index.instances if key == 'instance' else self.index.categories
+        return np.asarray(column[self._rows], dtype=np.int64)
+
     def __getitem__(self, index: int) -> dict:
         if not -len(self) <= index < len(self):
             raise IndexError(f'index {index} out of range for {len(self)} samples')
