@@ -91,8 +91,11 @@ class ContrastiveAccumulator:
                 order = list(plans[0].embeddings[name][0])
                 emb = {m: torch.cat([p.embeddings[name][0][m] for p in plans]).requires_grad_(True) for m in order}
                 present = {m: torch.cat([p.embeddings[name][1][m] for p in plans]) for m in order}
+                groups = [p.embeddings[name][2] for p in plans if len(p.embeddings[name]) > 2]
+                extra = dict(groups=torch.cat(groups)) if groups and groups[0] is not None else {}
                 harmonized = inner.backbone.weigh(emb, present)
-                result = objective.compute(emb, present, None if harmonized is None else harmonized.weights)
+                result = objective.compute(emb, present, None if harmonized is None else harmonized.weights,
+                                           **extra)
                 if harmonized is not None:
                     importance.setdefault(objective.embedding_source, harmonized.importance)
                 total = total + sum(v for k, v in result.items() if k.startswith('loss'))
