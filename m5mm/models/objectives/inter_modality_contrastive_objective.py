@@ -66,6 +66,7 @@ class InterModalityContrastiveObjective(BaseObjective):
     """
 
     min_modalities = 2
+    needs = ('backbone',)
 
     def __init__(self, *, temperature: float = 0.07, learnable_temperature: bool = False,
                  min_temperature: float = 0.01, normalize: bool = True, weight_mode: str = 'logits',
@@ -92,6 +93,7 @@ class InterModalityContrastiveObjective(BaseObjective):
         self.pairs = [tuple(p) for p in pairs] if pairs is not None else None
         self.modalities = tuple(dict.fromkeys(m for pair in self.pairs or () for m in pair))
         self.unmasked = unmasked
+        self.batch_wide = (self.embedding_source,)
         if backbone is not None:
             self._check_widths(backbone.embedding_widths())
 
@@ -129,17 +131,11 @@ class InterModalityContrastiveObjective(BaseObjective):
 
     def forward(self, ctx: 'ForwardContext') -> Dict[str, Tensor]:
         """The pooled embeddings of ``ctx`` (of its unmasked pass with ``unmasked``), weighted by
-        the harmonizer's weights of those embeddings -> :meth:`compute`'s outputs.
-
-        In a micro-batch of a contrastive-accumulation step (``ctx.plan``): 'collect' stores the
-        embeddings and returns a 0 loss; 'replay' returns ``sum(z * dL/dz)`` of the fresh
-        embeddings and the cached gradient of the whole batch's loss (see
-        :class:`~m5mm.models.micro_batch_plan.MicroBatchPlan`).
-        """
+        the harmonizer's weights of those embeddings -> :meth:`compute`'s outputs. Reads only
+        :attr:`batch_wide`, ``present`` and ``pair_weights`` of the former (so that contrastive
+        accumulation can call it on the whole batch's cached embeddings)."""
         embeddings = getattr(ctx, self.embedding_source)
         groups = self.batch_groups(ctx.meta, embeddings)
-        if ctx.plan is not None:
-            return {f'loss_{self.name}': self._micro_batch_loss(ctx.plan, embeddings, ctx.present, groups)}
         harmonized = ctx.pair_weights(self.embedding_source)
         return self.compute(embeddings, ctx.present, None if harmonized is None else harmonized.weights,
                             groups=groups)
@@ -153,22 +149,6 @@ class InterModalityContrastiveObjective(BaseObjective):
                            f'{self.group_by!r} (it has {sorted(meta)})')
         device = next(iter(embeddings.values())).device
         return torch.as_tensor(meta[self.group_by], dtype=torch.long, device=device)
-
-    def _ties(self):
-        """0 tied to the objective's own learnable scalars (temperature, bias), or the number 0."""
-        return sum((0.0 * p).sum() for p in self.parameters(recurse=False))
-
-    def _micro_batch_loss(self, plan, embeddings: Dict[str, Tensor], present: Dict[str, Tensor],
-                          groups: Optional[Tensor] = None) -> Tensor:
-        tie = 0.0 * sum(e.float().sum() for e in embeddings.values())
-        tie = tie + self._ties()
-        if plan.collecting:
-            plan.embeddings[self.name] = ({m: e.detach() for m, e in embeddings.items()},
-                                          {m: present[m].detach() for m in embeddings},
-                                          groups)
-            return tie
-        grads = plan.embedding_grads[self.name]
-        return tie + sum((embeddings[m].float() * grads[m]).sum() for m in embeddings)
 
     def compute(self, embeddings: Dict[str, Tensor], present: Dict[str, Tensor],
                 weights: Optional[Tensor] = None, groups: Optional[Tensor] = None) -> Dict[str, Tensor]:
