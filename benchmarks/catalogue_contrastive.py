@@ -13,7 +13,9 @@ Variants (every other setting identical; tiny size, batch 8, AdamW lr 1e-3, retr
   model;
 * ``sigmoid_pg2``: the ``mp_per_group2`` setting with :class:`SigmoidContrastiveObjective` instead.
 
-Cells run seed-major (every variant of seed 0 first); the JSON is rewritten after each cell.
+Cells run seed-major (every variant of seed 0 first), or the ``--cells variant:seed,...`` given;
+finished cells (``OUT/<variant>/cells/*/result.json``) are reused, so several invocations can share
+one ``--out``. The JSON (every finished cell under ``--out`` and the summary) is rewritten after each cell.
 """
 from __future__ import annotations
 
@@ -22,7 +24,6 @@ import json
 import os
 import statistics
 import sys
-import time
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
@@ -103,6 +104,18 @@ def summarise(cells: dict) -> dict:
     return table
 
 
+def finished_cells(out: str) -> dict:
+    """``{variant/seedK: facts and metrics}`` of every cell with a ``result.json`` under ``out``."""
+    cells = {}
+    for variant in VARIANTS:
+        for path in sorted(Path(out, variant, 'cells').glob('*/result.json')):
+            result = json.loads(path.read_text())
+            cells[f'{variant}/seed{result["seed"]}'] = dict(
+                seed=result['seed'], steps=result.get('steps'), train_seconds=result.get('train_seconds'),
+                metrics={t: result['metrics'][t] for t, _ in METRICS})
+    return cells
+
+
 def main(argv=None) -> dict:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument('--data-root', required=True)
@@ -111,25 +124,26 @@ def main(argv=None) -> dict:
     parser.add_argument('--variants', default=','.join(VARIANTS))
     parser.add_argument('--out', required=True, help='work folder of the cells')
     parser.add_argument('--json', required=True, help='results file (rewritten after every cell)')
+    parser.add_argument('--cells', default=None, help='variant:seed,... to run (default: seeds x variants)')
     parser.add_argument('--num-threads', type=int, default=1)
     args = parser.parse_args(argv)
     import torch
     torch.set_num_threads(args.num_threads)
-    cells, started = {}, time.time()
-    for seed in [int(s) for s in args.seeds.split(',')]:
-        for variant in args.variants.split(','):
-            negatives = mine(seed, args) if variant == 'mp_pg2_hard_negatives' else ''
-            result = run_variant(variant, seed, args, negatives)
-            cells[f'{variant}/seed{seed}'] = dict(seed=seed, steps=result.get('steps'),
-                                                  train_seconds=result.get('train_seconds'),
-                                                  metrics={t: result['metrics'][t] for t, _ in METRICS})
-            report = dict(issue=24, data_root=args.data_root, epochs=args.epochs, size='tiny (width 32, batch 8)',
-                          lr=1e-3, variants=DESCRIPTIONS,
-                          machine='2 shared CPU cores (AMD EPYC, AVX-512), loaded; 1 torch thread',
-                          wall_seconds=round(time.time() - started), summary=summarise(cells), cells=cells)
-            os.makedirs(os.path.dirname(os.path.abspath(args.json)), exist_ok=True)
-            Path(args.json).write_text(json.dumps(report, indent=1, default=str))
-            print(json.dumps(report['summary']), flush=True)
+    plan = [(v, int(s)) for v, s in (c.split(':') for c in args.cells.split(','))] if args.cells else \
+        [(v, int(s)) for s in args.seeds.split(',') for v in args.variants.split(',')]
+    for variant, seed in plan:
+        negatives = mine(seed, args) if variant == 'mp_pg2_hard_negatives' else ''
+        run_variant(variant, seed, args, negatives)
+        cells = finished_cells(args.out)
+        report = dict(issue=24, data_root=args.data_root, epochs=args.epochs, size='tiny (width 32, batch 8)',
+                      lr=1e-3, variants=DESCRIPTIONS,
+                      machine='2 shared CPU cores (AMD EPYC, AVX-512), load average 20-40; 1 torch thread',
+                      summary=summarise(cells), cells=cells)
+        os.makedirs(os.path.dirname(os.path.abspath(args.json)), exist_ok=True)
+        tmp = f'{args.json}.tmp{os.getpid()}'
+        Path(tmp).write_text(json.dumps(report, indent=1, default=str))
+        os.replace(tmp, args.json)
+        print(json.dumps(report['summary']), flush=True)
     return report
 
 

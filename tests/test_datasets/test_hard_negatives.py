@@ -86,3 +86,23 @@ def test_mine_negatives_tool_excludes_the_products_own_instance(tiny_model_dir, 
         own = instance[row['id']]
         assert all(instance[n] != own for n in row['negatives']) or own < 0
     assert any(sum(1 for g in instance.values() if g == instance[r['id']]) > 1 for r in rows)  # groups exist
+
+
+def test_shard_batches_gain_negatives_read_by_id(demo_root, tmp_path):
+    from m5mm.datasets import ShardedDataset, build_shards
+    shards = tmp_path / 'shards'
+    build_shards(dict(type='ManifestDataset', data_root=str(demo_root), modalities=TEXT), out=str(shards),
+                 shard_size=5, log=lambda line: None)
+    plain = ManifestDataset(data_root=str(demo_root), modalities=TEXT)
+    negatives = _write_negatives(tmp_path / 'neg.jsonl', plain)
+    dataset = ShardedDataset(data_root=str(shards), modalities=TEXT,
+                             hard_negatives=dict(file=str(tmp_path / 'neg.jsonl'), per_sample=2))
+    some = plain[7]['id']
+    fetched = dataset.sample_by_id(some)
+    assert fetched['id'] == some and fetched['text']['input_ids'].tolist() == plain[7]['text']['input_ids'].tolist()
+    assert dataset.sample_by_id('no-such-id') is None
+    loader = build_dataloader(dict(batch_size=4), dataset=dataset, shuffle=True, drop_last=True, seed=2)
+    batch = next(iter(loader))
+    ids = batch['meta']['ids']
+    assert len(ids) > 4 and len(set(ids)) == len(ids)
+    assert all(any(e in negatives[a] for a in ids[:4]) for e in ids[4:])

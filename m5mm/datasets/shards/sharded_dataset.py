@@ -18,7 +18,8 @@ from ..records import normalize_splits
 from ..sample_builder import SampleBuilder
 from ..tokenizer import TextTokenizer, load_tokenizer
 from . import epoch_plan
-from .group_codes import source_group_codes
+from ..hard_negatives import HardNegatives
+from .group_codes import read_members, source_group_codes, split_id_table
 from .layout import INDEX_FILE, TOKENIZER_DIR, read_json
 from .sample_codec import CORRUPT_SAMPLE, is_complete, parse_meta, stored_inputs
 from .shard_reader import ShardDamaged, iter_shard
@@ -54,13 +55,16 @@ class ShardedDataset(SampleBuilder, IterableDataset):
         seed: base seed of per-sample augmentation randomness.
         shuffle_buffer: samples a worker holds to shuffle within its range.
         epoch_samples: samples per epoch when mixing weighted sources (default: all of them).
+        hard_negatives: ``dict(file=PATH, per_sample=m)``: add up to m mined negatives of each sample
+            to its batch, read by id from the shards (see :mod:`m5mm.datasets.hard_negatives`).
     """
 
     def __init__(self, *, data_root: Optional[str] = None, sources: Optional[Sequence[Mapping]] = None,
                  split: Union[str, Sequence[str], None] = 'train',
                  modalities: Optional[Mapping[str, Optional[dict]]] = None,
                  tokenizer: Optional[dict] = DEFAULT_TOKENIZER,
-                 seed: int = 0, shuffle_buffer: int = 1000, epoch_samples: Optional[int] = None) -> None:
+                 seed: int = 0, shuffle_buffer: int = 1000, epoch_samples: Optional[int] = None,
+                 hard_negatives: Optional[dict] = None) -> None:
         source_cfgs = _source_cfgs(data_root, sources)
         self.data_root = os.path.abspath(source_cfgs[0]['path'])
         self.splits = normalize_splits(split)
@@ -86,6 +90,7 @@ class ShardedDataset(SampleBuilder, IterableDataset):
         self.meta = self._build_meta()
         self._skip = multiprocessing.RawValue('q', 0)
         self._group_codes: Optional[List[np.ndarray]] = None
+        self.hard_negatives = HardNegatives.build(hard_negatives, seed=seed)
         self.configure_stream(batch_size=1)
 
     # ------------------------------------------------------------ construction
@@ -238,6 +243,34 @@ class ShardedDataset(SampleBuilder, IterableDataset):
                 out[n] = (code + int(self._instance_offsets[segment.source]) if column == 0
                           else self.category_to_index[source.categories[code]])
         return out
+
+    def sample_by_id(self, pid: str) -> Optional[dict]:
+        """The sample of product ``pid`` (None when no selected split holds it): an id-table lookup
+        and one read of its members' byte range (see :mod:`m5mm.datasets.shards.group_codes`)."""
+        if self._group_codes is None:
+            self._group_codes = [source_group_codes(source) for source in self.sources]
+        for source_index, source in enumerate(self.sources):
+            for split in source.splits:
+                position = split_id_table(source, split).get(pid)
+                if position is None:
+                    continue
+                in_split = [k for k, sh in enumerate(source.shards) if sh['split'] == split]
+                first = source.shards[in_split[0]]['offset'] if in_split else 0
+                shard_index = next((k for k in in_split if source.shards[k]['offset'] - first <= position
+                                    < source.shards[k]['offset'] - first + source.shards[k]['samples']), None)
+                if shard_index is None:
+                    continue
+                shard = source.shards[shard_index]
+                local = position - (shard['offset'] - first)
+                start, stop = (int(v) for v in self._group_codes[source_index][shard['offset'] + local, 2:4])
+                if start < 0:
+                    return None
+                members = read_members(source.shard_path(shard_index), start, stop)
+                index = int(self._source_offsets[source_index]) + shard['offset'] + local
+                sample = self.decode_sample(source, source_index, members, index,
+                                            f'{source.shard_path(shard_index)}#{local}', seed=self.sample_seed(index))
+                return sample if sample['id'] == pid else None
+        return None
 
     def _shard_of(self, segment: epoch_plan.Segment) -> Tuple[str, dict]:
         source = self.sources[segment.source]
