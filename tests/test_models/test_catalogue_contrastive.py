@@ -172,3 +172,22 @@ def test_contrastive_accumulation_k2_equals_the_big_batch_with_groups(objective)
             torch.testing.assert_close(q.grad, p.grad, rtol=1e-4, atol=1e-5, msg=name)
             checked += 1
     assert checked > 10 and model.objectives['con'].log_scale.grad.abs() > 0
+
+
+@pytest.mark.parametrize('objective', ['InterModalityContrastiveObjective', 'SigmoidContrastiveObjective'])
+def test_a_model_built_from_config_trains_with_grouped_objectives(objective):
+    from m5mm.models.objectives import default_objectives
+    from m5mm.registry import MODELS
+    from tests.test_models.batch_factory import tiny_data_meta, tiny_encoder_cfgs
+    objectives = default_objectives(['image', 'text', 'table', 'video', 'audio'], {'table': 'text'})
+    objectives['con'] = dict(type=objective, group_by='instance')
+    torch.manual_seed(0)
+    model = MODELS.build(dict(type='ScalePretrainer', encoders=tiny_encoder_cfgs(32), objectives=objectives,
+                              fusion=dict(type='ScaleFusion', dim=32, depth=1, num_heads=2),
+                              data_meta=tiny_data_meta()))
+    batch = make_batch(6)
+    batch['meta']['instance'] = torch.tensor([0, 0, 1, 1, 2, -1])
+    out = model(batch)
+    sum(v for k, v in out.items() if k.startswith('loss')).backward()
+    assert torch.isfinite(out['loss_con'])
+    assert all(p.grad is not None for p in model.objectives['con'].parameters())   # sigmoid: t and bias learn

@@ -1,7 +1,7 @@
 """SigLIP's pairwise sigmoid loss over every modality pair, weighted by the harmonizer, multi-positive."""
 from __future__ import annotations
 
-from typing import Dict, Optional, Tuple
+from typing import TYPE_CHECKING, Dict, Optional, Sequence, Tuple
 
 import torch
 from torch import Tensor, nn
@@ -12,6 +12,9 @@ from m5mm.utils.ring_exchange import ring_blocks
 
 from .contrastive_losses import sigmoid_rows, unique_unknown_codes
 from .inter_modality_contrastive_objective import InterModalityContrastiveObjective
+
+if TYPE_CHECKING:
+    from m5mm.models.backbones import MultiModalBackbone
 
 EXCHANGES = ('ring', 'gather')
 
@@ -40,13 +43,18 @@ class SigmoidContrastiveObjective(InterModalityContrastiveObjective):
         temperature: initial 1 / t (0.1: t = 10). learnable_temperature: learn it (default True).
         bias: initial bias. learnable_bias: learn it (default True).
         exchange: 'ring' or 'gather'.
-        **kwargs: as :class:`InterModalityContrastiveObjective` (``group_by``, ``weight_mode``,
-            ``pairs``, ``normalize``, ``unmasked``, ``min_temperature``, ``loss_weight``, ``name``).
+        min_temperature, normalize, weight_mode, pairs, unmasked, backbone, loss_weight, name, group_by:
+            as :class:`InterModalityContrastiveObjective`.
     """
 
     def __init__(self, *, temperature: float = 0.1, learnable_temperature: bool = True, bias: float = -10.0,
-                 learnable_bias: bool = True, exchange: str = 'ring', **kwargs) -> None:
-        super().__init__(temperature=temperature, learnable_temperature=learnable_temperature, **kwargs)
+                 learnable_bias: bool = True, exchange: str = 'ring', min_temperature: float = 0.01,
+                 normalize: bool = True, weight_mode: str = 'logits', pairs: Optional[Sequence[Sequence[str]]] = None,
+                 unmasked: bool = False, backbone: Optional['MultiModalBackbone'] = None, loss_weight: float = 1.0,
+                 name: str = 'con', group_by: Optional[str] = None) -> None:
+        super().__init__(temperature=temperature, learnable_temperature=learnable_temperature,
+                         min_temperature=min_temperature, normalize=normalize, weight_mode=weight_mode, pairs=pairs,
+                         unmasked=unmasked, backbone=backbone, loss_weight=loss_weight, name=name, group_by=group_by)
         if exchange not in EXCHANGES:
             raise ValueError(f'exchange must be one of {EXCHANGES}, got {exchange!r}')
         self.exchange = exchange
