@@ -14,7 +14,7 @@ from __future__ import annotations
 import json
 import logging
 import os
-from typing import Any, Dict, List, Mapping, Optional
+from typing import Any, List, Mapping, Optional
 
 import numpy as np
 
@@ -161,8 +161,3 @@ class HardNegatives:
         self.missing += 1
         if self.missing <= 10:
             logger.warning('m5mm: hard negative %r is not in the dataset; skipped (%d so far)', pid, self.missing)
-
-
-def negatives_state(negatives: Optional[HardNegatives]) -> Dict[str, Any]:
-    """What a resume must agree with."""
-    return {} if negatives is None else dict(file=negatives.file.path, per_sample=negatives.per_sample)
