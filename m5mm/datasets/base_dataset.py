@@ -18,6 +18,8 @@ import numpy as np
 from torch.utils.data import Dataset
 
 from .errors import ManifestError, MediaError
+from .hard_negatives import HardNegatives, cached_id_table, file_fingerprint
+from .id_table import IdTable
 from .paths import resolve_media_path
 from .record_index import RecordIndex
 from .record_index_builder import RecordIndexBuilder
@@ -49,6 +51,8 @@ class BaseProductDataset(SampleBuilder, Dataset):
             ``DATA_ROOT/tokenizer``, trained on the train split if absent. None: no tokenizer.
         on_bad_line: ``'error'`` (raise naming file and line) or ``'skip'`` (log and count).
         seed: base seed of per-sample augmentation randomness.
+        hard_negatives: ``dict(file=PATH, per_sample=m)``: add up to m mined negatives of each sample
+            to its batch (see :mod:`m5mm.datasets.hard_negatives`); None: none.
     """
 
     #: ``(name, array typecode)`` of the reader's locator columns.
@@ -57,7 +61,7 @@ class BaseProductDataset(SampleBuilder, Dataset):
     def __init__(self, *, data_root: str, split: Union[str, Sequence[str], None] = 'train',
                  modalities: Optional[Mapping[str, Optional[dict]]] = None,
                  tokenizer: Optional[dict] = DEFAULT_TOKENIZER, on_bad_line: str = 'error',
-                 seed: int = 0) -> None:
+                 seed: int = 0, hard_negatives: Optional[dict] = None) -> None:
         if on_bad_line not in ('error', 'skip'):
             raise ValueError(f"on_bad_line must be 'error' or 'skip', got {on_bad_line!r}")
         self.data_root = os.path.abspath(data_root)
@@ -78,6 +82,8 @@ class BaseProductDataset(SampleBuilder, Dataset):
         for spec in self.specs.values():
             spec.pad_id = self.tokenizer.pad_id if self.tokenizer is not None else spec.pad_id
         self.meta = self._build_meta()
+        self.hard_negatives = HardNegatives.build(hard_negatives, seed=seed)
+        self._id_table: Optional[IdTable] = None
 
     # ------------------------------------------------------------ what a reader implements
     def iter_raw_records(self) -> Iterator[Tuple[str, Locator, RawRecord]]:
@@ -281,6 +287,30 @@ class BaseProductDataset(SampleBuilder, Dataset):
             else:
                 hi = mid
         return lo if lo < len(names) and names[lo] == name else -1
+
+    def group_codes(self, key: str = 'instance') -> np.ndarray:
+        """(len,) int64 code of each sample's ``key`` (``instance`` or ``category``; -1: unknown)."""
+        if key not in ('instance', 'category'):
+            raise ValueError(f"a group key is 'instance' or 'category', got {key!r}")
+        column = self.index.instances if key == 'instance' else self.index.categories
+        return np.asarray(column[self._rows], dtype=np.int64)
+
+    def sample_by_id(self, pid: str) -> Optional[dict]:
+        """The sample of product ``pid`` (None when this dataset's splits do not hold it), through an
+        id table kept next to the hard-negatives file (memory-mapped, built once)."""
+        if self._id_table is None:
+            import hashlib
+            tag = hashlib.sha256(f'{self.source_name}|{self.splits}'.encode()).hexdigest()[:12]
+            path = f'{self.hard_negatives.file.path}.ids-{tag}.npy'
+            ids = ((self.record_at_row(int(row))['id'], i) for i, row in enumerate(self._rows))
+            self._id_table = cached_id_table(
+                path, lambda p: IdTable.write(p, ids, count=len(self), fingerprint=file_fingerprint(self.source_name)),
+                fingerprint=file_fingerprint(self.source_name))
+        index = self._id_table.get(pid)
+        if index is None or index >= len(self):
+            return None
+        sample = self[index]
+        return sample if sample['id'] == pid else None
 
     def __getitem__(self, index: int) -> dict:
         if not -len(self) <= index < len(self):

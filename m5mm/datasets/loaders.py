@@ -15,6 +15,7 @@ from typing import Any, Dict, Iterable, Iterator, Optional
 import torch
 from torch.utils.data import DataLoader, Dataset, Sampler
 
+from m5mm.datasets.group_batches import parse_group_batching
 from m5mm.registry import DATASETS
 from m5mm.utils.config import LOADER_KEYS
 
@@ -70,6 +71,10 @@ def build_dataloader(loader_cfg: dict, *, seed: int = 0, shuffle: bool = False,
     never consumes the global torch RNG that the model's masking uses. A stream is told the
     batch size, workers, ``world_size`` and ``rank`` (it reads only this rank's part).
 
+    ``batch_sampler=dict(type='no_duplicates'|'per_group', k=2, key='instance', window=None)``
+    (training loaders, ``shuffle=True``): batches with at most one (``no_duplicates``) or ``k``
+    listings of a group kept together (``per_group``); see :mod:`m5mm.datasets.group_batches`.
+
     Args:
         drop_last: drop the last incomplete batch; None = the config's ``drop_last`` (default False).
     """
@@ -80,21 +85,36 @@ def build_dataloader(loader_cfg: dict, *, seed: int = 0, shuffle: bool = False,
     batch_size = loader_cfg.pop('batch_size')
     persistent = loader_cfg.pop('persistent_workers', num_workers > 0)
     configured_drop_last = bool(loader_cfg.pop('drop_last', False))
+    batch_sampler = loader_cfg.pop('batch_sampler', None)
+    batching = parse_group_batching(batch_sampler, batch_size=batch_size) if shuffle else None
     drop_last = configured_drop_last if drop_last is None else drop_last
     if loader_cfg:
         raise ValueError(f'Unknown dataloader config keys: {sorted(loader_cfg)} '
                          f'(known: {", ".join(LOADER_KEYS)})')
     if is_stream(dataset):
         dataset.configure_stream(batch_size=batch_size, num_workers=num_workers, shuffle=shuffle, drop_last=drop_last,
-                                 world_size=world_size, rank=rank, seed=seed)
+                                 world_size=world_size, rank=rank, seed=seed,
+                                 **({} if batching is None else dict(group_batching=batching)))
         return DataLoader(dataset, batch_size=batch_size, num_workers=num_workers, collate_fn=dataset.collate,
                           persistent_workers=persistent and num_workers > 0,
                           generator=torch.Generator().manual_seed(seed))
+    sampler = EpochShuffleSampler(len(dataset), seed=seed, shuffle=shuffle)
+    if batching is not None:
+        from .group_sampler import GroupBatchSampler
+        sampler = GroupBatchSampler(_dataset_groups(dataset, batching.key), batch_size=batch_size,
+                                    batching=batching, seed=seed)
     return DataLoader(
-        dataset, batch_size=batch_size, sampler=EpochShuffleSampler(len(dataset), seed=seed, shuffle=shuffle),
+        dataset, batch_size=batch_size, sampler=sampler,
         num_workers=num_workers, collate_fn=dataset.collate, drop_last=drop_last,
         persistent_workers=persistent and num_workers > 0,
         generator=torch.Generator().manual_seed(seed))
+
+
+def _dataset_groups(dataset: Dataset, key: str):
+    if not hasattr(dataset, 'group_codes'):
+        raise ValueError(f'batch_sampler needs a dataset with group codes (a manifest, M5Product or shard '
+                         f'dataset), got {type(dataset).__name__}')
+    return dataset.group_codes(key)
 
 
 def build_train_loader(loader_cfg: dict, *, dataset: Dataset, accelerator, seed: int = 0) -> DataLoader:

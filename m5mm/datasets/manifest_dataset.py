@@ -37,14 +37,15 @@ class ManifestDataset(BaseProductDataset):
             ``data_root``: ``dict(type='demo', num_products=400, seed=0)`` calls the ``CATALOGUES``
             entry ``type`` (default ``'demo'``) as ``generator(data_root, **other keys)``.
         **see** :class:`BaseProductDataset` for ``split``, ``modalities``, ``tokenizer``,
-        ``on_bad_line`` and ``seed``.
+        ``on_bad_line``, ``seed`` and ``hard_negatives``.
     """
 
     def __init__(self, *, data_root: str, manifest: Optional[str] = None,
                  split: Union[str, Sequence[str], None] = 'train',
                  modalities: Optional[Mapping[str, Optional[dict]]] = None,
                  tokenizer: Optional[dict] = DEFAULT_TOKENIZER, on_bad_line: str = 'error',
-                 seed: int = 0, generate_if_missing: Optional[dict] = None) -> None:
+                 seed: int = 0, generate_if_missing: Optional[dict] = None,
+                 hard_negatives: Optional[dict] = None) -> None:
         self.manifest = self._resolve_manifest(data_root, manifest)
         if not os.path.isfile(self.manifest):
             if generate_if_missing is None:
@@ -53,7 +54,7 @@ class ManifestDataset(BaseProductDataset):
                     "generate_if_missing=dict(type='demo', num_products=400, seed=0) to create demo data there.")
             self._generate(data_root, generate_if_missing)
         super().__init__(data_root=data_root, split=split, modalities=modalities, tokenizer=tokenizer,
-                         on_bad_line=on_bad_line, seed=seed)
+                         on_bad_line=on_bad_line, seed=seed, hard_negatives=hard_negatives)
 
     @staticmethod
     def _resolve_manifest(data_root: str, manifest: Optional[str]) -> str:

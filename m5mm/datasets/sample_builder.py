@@ -214,5 +214,9 @@ class SampleBuilder:
         return self._templates[name]
 
     def collate(self, samples: List[dict]) -> dict:
-        """Batch samples (a DataLoader ``collate_fn``; picklable with the dataset)."""
+        """Batch samples (a DataLoader ``collate_fn``; picklable with the dataset); with
+        ``hard_negatives``, their mined negatives are appended to the batch."""
+        negatives = getattr(self, 'hard_negatives', None)
+        if negatives is not None:
+            samples = list(samples) + negatives.extra_samples(self, samples)
         return collate(samples, modalities=self.specs, template_fn=self.template)

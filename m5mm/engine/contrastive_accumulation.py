@@ -28,7 +28,8 @@ class ContrastiveAccumulator:
        positions); the random state before each micro-batch is kept;
     2. *cache*: each batch-wide objective is called, as it always is, on a context holding its
        fields of all micro-batches concatenated
-       (:meth:`~m5mm.models.backbones.ForwardContext.of_fields`; under DDP gathered over the
+       (:meth:`~m5mm.models.backbones.ForwardContext.of_fields`, with the whole batch's ``meta``
+       for objectives that take positives from it; under DDP gathered over the
        processes as always, harmonizer weights included), and its loss is backpropagated to the
        cached fields, the temperature and the harmonizer;
     3. *replay*: each micro-batch runs again with gradients from its saved random state (the
@@ -71,7 +72,7 @@ class ContrastiveAccumulator:
                 outs.append({k: v.detach() for k, v in model(part, plan=plan).items()})
             plans.append(plan)
         end_state = get_rng_state()
-        grads, cached_out = self._cache_backward(inner, plans, [batch_len(p) for p in micro])
+        grads, cached_out = self._cache_backward(inner, plans, [batch_len(p) for p in micro], batch.get('meta'))
         scales = _position_shares(plans)
         for k, part in enumerate(micro):
             set_rng_state(states[k])
@@ -85,7 +86,8 @@ class ContrastiveAccumulator:
         set_rng_state(end_state)
         return _combine(outs, plans, cached_out)
 
-    def _cache_backward(self, inner: nn.Module, plans: List[MicroBatchPlan], sizes: List[int]
+    def _cache_backward(self, inner: nn.Module, plans: List[MicroBatchPlan], sizes: List[int],
+                        meta: Optional[Mapping] = None
                         ) -> Tuple[Dict[str, Dict[str, Dict[str, List[Tensor]]]], Outputs]:
         """Step 2: {objective: {field: {m: [dL/dz of each micro-batch]}}} and the batch-wide outputs."""
         objectives = [obj for obj in inner.objectives.values() if obj.name in plans[0].cached]
@@ -98,7 +100,7 @@ class ContrastiveAccumulator:
                 fields = {f: {m: torch.cat([p.cached[name][0][f][m] for p in plans]).requires_grad_(True)
                               for m in per_m} for f, per_m in plans[0].cached[name][0].items()}
                 present = {m: torch.cat([p.cached[name][1][m] for p in plans]) for m in plans[0].cached[name][1]}
-                ctx = ForwardContext.of_fields(inner.backbone, fields, present)
+                ctx = ForwardContext.of_fields(inner.backbone, fields, present, meta=meta)
                 result = objective(ctx)
                 for source, weights in ctx.weights_computed().items():
                     importance.setdefault(source, weights.importance)

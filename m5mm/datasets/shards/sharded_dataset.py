@@ -13,10 +13,13 @@ from m5mm.registry import DATASETS
 
 from ..base_dataset import DEFAULT_TOKENIZER
 from ..errors import MediaError
+from ..group_batches import GroupBatching, group_batches
 from ..records import normalize_splits
 from ..sample_builder import SampleBuilder
 from ..tokenizer import TextTokenizer, load_tokenizer
 from . import epoch_plan
+from ..hard_negatives import HardNegatives
+from .group_codes import read_members, source_group_codes, split_id_table
 from .layout import INDEX_FILE, TOKENIZER_DIR, read_json
 from .sample_codec import CORRUPT_SAMPLE, is_complete, parse_meta, stored_inputs
 from .shard_reader import ShardDamaged, iter_shard
@@ -52,13 +55,16 @@ class ShardedDataset(SampleBuilder, IterableDataset):
         seed: base seed of per-sample augmentation randomness.
         shuffle_buffer: samples a worker holds to shuffle within its range.
         epoch_samples: samples per epoch when mixing weighted sources (default: all of them).
+        hard_negatives: ``dict(file=PATH, per_sample=m)``: add up to m mined negatives of each sample
+            to its batch, read by id from the shards (see :mod:`m5mm.datasets.hard_negatives`).
     """
 
     def __init__(self, *, data_root: Optional[str] = None, sources: Optional[Sequence[Mapping]] = None,
                  split: Union[str, Sequence[str], None] = 'train',
                  modalities: Optional[Mapping[str, Optional[dict]]] = None,
                  tokenizer: Optional[dict] = DEFAULT_TOKENIZER,
-                 seed: int = 0, shuffle_buffer: int = 1000, epoch_samples: Optional[int] = None) -> None:
+                 seed: int = 0, shuffle_buffer: int = 1000, epoch_samples: Optional[int] = None,
+                 hard_negatives: Optional[dict] = None) -> None:
         source_cfgs = _source_cfgs(data_root, sources)
         self.data_root = os.path.abspath(source_cfgs[0]['path'])
         self.splits = normalize_splits(split)
@@ -83,6 +89,8 @@ class ShardedDataset(SampleBuilder, IterableDataset):
             spec.pad_id = self.tokenizer.pad_id if self.tokenizer is not None else spec.pad_id
         self.meta = self._build_meta()
         self._skip = multiprocessing.RawValue('q', 0)
+        self._group_codes: Optional[List[np.ndarray]] = None
+        self.hard_negatives = HardNegatives.build(hard_negatives, seed=seed)
         self.configure_stream(batch_size=1)
 
     # ------------------------------------------------------------ construction
@@ -112,7 +120,7 @@ class ShardedDataset(SampleBuilder, IterableDataset):
     # ------------------------------------------------------------ the stream plan
     def configure_stream(self, *, batch_size: int, num_workers: int = 0, shuffle: bool = False,
                          drop_last: bool = False, world_size: int = 1, rank: int = 0, seed: int = 0,
-                         pad: bool = False) -> None:
+                         pad: bool = False, group_batching: Optional[GroupBatching] = None) -> None:
         """Set how the DataLoader reads this dataset (called by ``build_dataloader``).
 
         Args:
@@ -124,7 +132,13 @@ class ShardedDataset(SampleBuilder, IterableDataset):
             seed: seed of the order (the run's seed).
             pad: distributed evaluation (one worker, no shuffle): each rank reads its share of every
                 sample and repeats its last one so that all ranks run the same number of batches.
+            group_batching: the ``batch_sampler`` option: each stream reorders its (shuffle-buffered)
+                order into group-constrained batches with a look-ahead of ``window`` samples
+                (default ``shuffle_buffer``); see :mod:`m5mm.datasets.group_batches`.
         """
+        self.group_batching = group_batching
+        if group_batching is not None and self._group_codes is None:
+            self._group_codes = [source_group_codes(source) for source in self.sources]
         self.batch_size, self.num_streams = int(batch_size), max(1, int(num_workers))
         self.shuffle, self.drop_last, self.world_size, self.rank = shuffle, drop_last, world_size, rank
         self.order_seed, self.pad = seed, pad
@@ -160,7 +174,8 @@ class ShardedDataset(SampleBuilder, IterableDataset):
         """What a resume must agree with (JSON); the position itself is the trainer's batch count."""
         return dict(num_streams=self.num_streams, world_size=self.world_size, batch_size=self.batch_size,
                     seed=self.order_seed, num_samples=self.num_samples,
-                    sources=[s.path for s in self.sources], shuffle_buffer=self.shuffle_buffer)
+                    sources=[s.path for s in self.sources], shuffle_buffer=self.shuffle_buffer,
+                    **({} if self.group_batching is None else dict(batch_sampler=repr(self.group_batching))))
 
     def load_state_dict(self, state: Mapping[str, Any]) -> None:
         """Check that this run reads the same streams as the saved one (else exact resume is impossible)."""
@@ -195,8 +210,67 @@ class ShardedDataset(SampleBuilder, IterableDataset):
         segments = epoch_plan.epoch_segments([[s['samples'] for s in src.shards] for src in self.sources],
                                              self.targets, seed=self.order_seed, epoch=epoch, shuffle=self.shuffle)
         starts = np.cumsum([0] + [seg.stop for seg in segments])[:-1]
+        if self.group_batching is not None and not self.pad:
+            order = self._group_order(order, segments, starts)
         return iter(StreamReader(order=order, skip=min(done, len(order)), segments=segments, starts=starts,
                                  shard_of=self._shard_of, decode=self._decode, pad=pad))
+
+    def _group_order(self, order: np.ndarray, segments: List[epoch_plan.Segment], starts: np.ndarray) -> np.ndarray:
+        """``order`` reordered into group-constrained batches (a function of the plan: resumes exactly)."""
+        batching = self.group_batching
+        groups = self.position_groups(order, segments, starts, batching.key)
+        order, violations = group_batches(order, groups, batch_size=self.batch_size, k=batching.k,
+                                          window=batching.window or self.shuffle_buffer)
+        if violations:
+            logger.warning('m5mm: batch_sampler: %d sample(s) of a stream share a batch with more than k=%d '
+                           'listings of their %s', violations, batching.k, batching.key)
+        return order
+
+    def position_groups(self, positions: np.ndarray, segments: List[epoch_plan.Segment], starts: np.ndarray,
+                        key: str) -> np.ndarray:
+        """(n,) global ``key`` code (instance or category index, -1 unknown) of epoch positions."""
+        if self._group_codes is None:
+            self._group_codes = [source_group_codes(source) for source in self.sources]
+        column = 0 if key == 'instance' else 1
+        out = np.full(len(positions), -1, dtype=np.int64)
+        which = np.searchsorted(starts, positions, side='right') - 1
+        for n, (position, k) in enumerate(zip(positions.tolist(), which.tolist())):
+            segment = segments[k]
+            source = self.sources[segment.source]
+            code = int(self._group_codes[segment.source][source.shards[segment.shard]['offset']
+                                                         + position - int(starts[k]), column])
+            if code >= 0:
+                out[n] = (code + int(self._instance_offsets[segment.source]) if column == 0
+                          else self.category_to_index[source.categories[code]])
+        return out
+
+    def sample_by_id(self, pid: str) -> Optional[dict]:
+        """The sample of product ``pid`` (None when no selected split holds it): an id-table lookup
+        and one read of its members' byte range (see :mod:`m5mm.datasets.shards.group_codes`)."""
+        if self._group_codes is None:
+            self._group_codes = [source_group_codes(source) for source in self.sources]
+        for source_index, source in enumerate(self.sources):
+            for split in source.splits:
+                position = split_id_table(source, split).get(pid)
+                if position is None:
+                    continue
+                in_split = [k for k, sh in enumerate(source.shards) if sh['split'] == split]
+                first = source.shards[in_split[0]]['offset'] if in_split else 0
+                shard_index = next((k for k in in_split if source.shards[k]['offset'] - first <= position
+                                    < source.shards[k]['offset'] - first + source.shards[k]['samples']), None)
+                if shard_index is None:
+                    continue
+                shard = source.shards[shard_index]
+                local = position - (shard['offset'] - first)
+                start, stop = (int(v) for v in self._group_codes[source_index][shard['offset'] + local, 2:4])
+                if start < 0:
+                    return None
+                members = read_members(source.shard_path(shard_index), start, stop)
+                index = int(self._source_offsets[source_index]) + shard['offset'] + local
+                sample = self.decode_sample(source, source_index, members, index,
+                                            f'{source.shard_path(shard_index)}#{local}', seed=self.sample_seed(index))
+                return sample if sample['id'] == pid else None
+        return None
 
     def _shard_of(self, segment: epoch_plan.Segment) -> Tuple[str, dict]:
         source = self.sources[segment.source]

@@ -53,13 +53,14 @@ class ForwardContext:
 
     @classmethod
     def of_fields(cls, backbone: 'MultiModalBackbone', fields: Mapping[str, Mapping[str, Tensor]],
-                  present: Mapping[str, Tensor]) -> 'ForwardContext':
-        """A context whose ``fields`` (e.g. ``{'embeddings': {m: (N, D)}}``) and ``present`` are given
-        (the whole batch of a contrastive-accumulation step); the harmonizer weighs them on demand."""
+                  present: Mapping[str, Tensor], meta: Optional[Mapping[str, Any]] = None) -> 'ForwardContext':
+        """A context whose ``fields`` (e.g. ``{'embeddings': {m: (N, D)}}``), ``present`` and ``meta``
+        (the batch's ids and labels, e.g. the groups of a multi-positive loss) are given (the whole
+        batch of a contrastive-accumulation step); the harmonizer weighs them on demand."""
         unknown = sorted(set(fields) - set(WEIGHT_SOURCES) - {'fused'})
         if unknown:
             raise KeyError(f'ForwardContext.of_fields: {unknown} are no cacheable fields ({WEIGHT_SOURCES})')
-        ctx = cls(backbone, {})   # no inputs: computing anything else fails (no batch entries)
+        ctx = cls(backbone, {META_KEY: meta} if meta else {})   # no inputs: anything else fails
         ctx.__dict__.update({name: dict(value) for name, value in fields.items()}, present=dict(present))
         return ctx
 

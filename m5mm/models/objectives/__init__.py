@@ -12,9 +12,10 @@ from .masked_language_model_objective import MaskedLanguageModelObjective
 from .matching_objective import MatchingObjective
 from .pretext import default_objectives, pretext_objective
 from .selection import objective_needs, select_objectives
+from .sigmoid_contrastive_objective import SigmoidContrastiveObjective
 from .subset_consistency_objective import SubsetConsistencyObjective
 
 __all__ = ['BaseMaskedObjective', 'BaseObjective', 'ClassificationObjective', 'InterModalityContrastiveObjective',
            'MaskedEntityModelObjective', 'MaskedFeatureRegressionObjective', 'MaskedLanguageModelObjective',
-           'MatchingObjective', 'ObjectiveBuildFacts', 'SubsetConsistencyObjective', 'build_objectives',
-           'default_objectives', 'objective_needs', 'pretext_objective', 'select_objectives']
+           'MatchingObjective', 'ObjectiveBuildFacts', 'SigmoidContrastiveObjective', 'SubsetConsistencyObjective',
+           'build_objectives', 'default_objectives', 'objective_needs', 'pretext_objective', 'select_objectives']

@@ -13,11 +13,14 @@ from m5mm.registry import OBJECTIVES
 from m5mm.utils.distributed import (all_gather_tensor, all_reduce_sum, gather_sizes, gather_with_grad,
                                     get_world_size, is_distributed, rank_offset)
 from .base_objective import BaseObjective
+from .contrastive_losses import group_positives, info_nce_rows, unique_unknown_codes
 
 if TYPE_CHECKING:
     from m5mm.models.backbones import ForwardContext, MultiModalBackbone
 
 WEIGHT_MODES = ('logits', 'loss')
+#: batch ``meta`` keys a contrastive objective can take positives from
+GROUP_KEYS = ('instance', 'category')
 
 
 @OBJECTIVES.register_module()
@@ -33,6 +36,12 @@ class InterModalityContrastiveObjective(BaseObjective):
     ``'loss'`` multiplies the sample's cross-entropy by w (paper). A pair's loss is the mean
     over both directions and its valid samples; a pair with fewer than 2 valid samples gives 0
     (its logits stay in the graph); ``loss_con`` is the mean over the pairs that have samples.
+
+    ``group_by='instance'`` (or ``'category'``) makes every sample of the same group a positive
+    (multi-positive InfoNCE, see :func:`~m5mm.models.objectives.contrastive_losses.info_nce_rows`):
+    ``-1/|P_b| sum_{p in P_b} log softmax(logits_b)[p]`` over the valid columns ``p`` that share
+    b's group (b's own column included; an unknown group (-1) is a group of one). With no other
+    listing in the batch it is today's loss exactly.
 
     Under ``torch.distributed`` the embeddings are gathered with gradients; each rank's rows
     are its local queries (positives at ``rank offset + b``). Each rank returns the global
@@ -52,6 +61,8 @@ class InterModalityContrastiveObjective(BaseObjective):
         backbone: the model's backbone (its embeddings must share one width).
         loss_weight: factor of ``loss_{name}``.
         name: key suffix of the outputs (``loss_con``, ``acc_con_text_image``, ``con_text_image``).
+        group_by: a batch ``meta`` key (``instance``, ``category``) whose equal values are positives
+            of each other; None: the sample itself only.
     """
 
     min_modalities = 2
@@ -61,8 +72,11 @@ class InterModalityContrastiveObjective(BaseObjective):
                  min_temperature: float = 0.01, normalize: bool = True, weight_mode: str = 'logits',
                  pairs: Optional[Sequence[Sequence[str]]] = None, unmasked: bool = False,
                  backbone: Optional['MultiModalBackbone'] = None, loss_weight: float = 1.0,
-                 name: str = 'con') -> None:
+                 name: str = 'con', group_by: Optional[str] = None) -> None:
         super().__init__(name=name, loss_weight=loss_weight)
+        if group_by is not None and group_by not in GROUP_KEYS:
+            raise ValueError(f'group_by must be one of {GROUP_KEYS} or None, got {group_by!r}')
+        self.group_by = group_by
         if weight_mode not in WEIGHT_MODES:
             raise ValueError(f'weight_mode must be one of {WEIGHT_MODES}, got {weight_mode!r}')
         if temperature <= 0 or min_temperature <= 0:
@@ -121,17 +135,30 @@ class InterModalityContrastiveObjective(BaseObjective):
         :attr:`batch_wide`, ``present`` and ``pair_weights`` of the former (so that contrastive
         accumulation can call it on the whole batch's cached embeddings)."""
         embeddings = getattr(ctx, self.embedding_source)
+        groups = self.batch_groups(ctx.meta, embeddings)
         harmonized = ctx.pair_weights(self.embedding_source)
-        return self.compute(embeddings, ctx.present, None if harmonized is None else harmonized.weights)
+        return self.compute(embeddings, ctx.present, None if harmonized is None else harmonized.weights,
+                            groups=groups)
+
+    def batch_groups(self, meta, embeddings: Dict[str, Tensor]) -> Optional[Tensor]:
+        """(B,) long codes of ``meta[group_by]`` (None without ``group_by``)."""
+        if self.group_by is None:
+            return None
+        if self.group_by not in meta:
+            raise KeyError(f'{type(self).__name__}: group_by={self.group_by!r} but the batch meta has no '
+                           f'{self.group_by!r} (it has {sorted(meta)})')
+        device = next(iter(embeddings.values())).device
+        return torch.as_tensor(meta[self.group_by], dtype=torch.long, device=device)
 
     def compute(self, embeddings: Dict[str, Tensor], present: Dict[str, Tensor],
-                weights: Optional[Tensor] = None) -> Dict[str, Tensor]:
+                weights: Optional[Tensor] = None, groups: Optional[Tensor] = None) -> Dict[str, Tensor]:
         """Contrastive loss of all modality pairs.
 
         Args:
             embeddings: {m: (B, D)} pooled embeddings (one width for all m).
             present: {m: (B,) bool}.
             weights: (B, M, M) harmonizer weights in the order of ``embeddings``, or None.
+            groups: (B,) long group codes (-1: a group of one), or None: the diagonal only.
 
         Returns:
             ``loss_{name}``, ``acc_{name}_{i}_{j}`` and ``{name}_{i}_{j}`` (detached pair losses).
@@ -152,6 +179,12 @@ class InterModalityContrastiveObjective(BaseObjective):
                             .split([local[m].shape[1] for m in order], dim=1)))
         pres_all = dict(zip(order, all_gather_tensor(torch.stack([pres[m] for m in order], dim=1), sizes)
                             .unbind(dim=1)))
+        positives = None
+        if groups is not None:
+            if groups.shape != (batch,):
+                raise ValueError(f'groups must be ({batch},), got {tuple(groups.shape)}')
+            groups_all = unique_unknown_codes(all_gather_tensor(groups.to(device).long(), sizes))
+            positives = group_positives(groups_all[offset:offset + batch], groups_all)
 
         pair_sums, pair_hits, pair_counts = [], [], []
         for i, j in pairs:
@@ -160,8 +193,8 @@ class InterModalityContrastiveObjective(BaseObjective):
             cols = pres_all[mi] & pres_all[mj]
             w_ij = weights[:, i, j].float() if weights is not None else None
             w_ji = weights[:, j, i].float() if weights is not None else None
-            ce_ij, hit_ij = self._direction(local[mi], gathered[mj], rows, cols, targets, scale, w_ij)
-            ce_ji, hit_ji = self._direction(local[mj], gathered[mi], rows, cols, targets, scale, w_ji)
+            ce_ij, hit_ij = self._direction(local[mi], gathered[mj], rows, cols, targets, scale, w_ij, positives)
+            ce_ji, hit_ji = self._direction(local[mj], gathered[mi], rows, cols, targets, scale, w_ji, positives)
             pair_sums.append(ce_ij + ce_ji)
             pair_hits.append(hit_ij + hit_ji)
             pair_counts.append(cols.sum().float())
@@ -172,17 +205,22 @@ class InterModalityContrastiveObjective(BaseObjective):
         return F.normalize(x, dim=-1) if self.normalize else x
 
     def _direction(self, query: Tensor, keys: Tensor, rows: Tensor, cols: Tensor, targets: Tensor,
-                   scale: Tensor, weight: Optional[Tensor]) -> Tuple[Tensor, Tensor]:
+                   scale: Tensor, weight: Optional[Tensor], positives: Optional[Tensor] = None
+                   ) -> Tuple[Tensor, Tensor]:
         """Summed cross-entropy and hit count of the valid local query rows against all keys."""
         logits = query @ keys.t() * scale                                   # (B, B_all)
         if weight is not None and self.weight_mode == 'logits':
             logits = logits * weight[:, None]
         logits = logits.masked_fill(~cols[None, :], torch.finfo(logits.dtype).min)
-        ce = F.cross_entropy(logits, targets, reduction='none')
+        if positives is None:
+            ce = F.cross_entropy(logits, targets, reduction='none')
+            hit = logits.detach().argmax(dim=-1) == targets
+        else:
+            ce, hit = info_nce_rows(logits, positives & cols[None, :])
         if weight is not None and self.weight_mode == 'loss':
             ce = ce * weight
         ce = torch.where(rows, ce, torch.zeros_like(ce))
-        hits = ((logits.detach().argmax(dim=-1) == targets) & rows).sum().float()
+        hits = (hit & rows).sum().float()
         return ce.sum(), hits
 
     def _reduce(self, order, pairs, pair_sums, pair_hits, pair_counts, local, device) -> Dict[str, Tensor]:
