@@ -7,12 +7,12 @@ from typing import Any, Dict, Mapping, Optional
 from mmengine.registry import Registry
 from torch import nn
 
-from m5mm.models.stacks import set_grad_checkpointing
+from m5mm.models.stacks import set_grad_checkpointing, set_token_packing
 from m5mm.registry import MODELS
 from m5mm.utils.build import find_registered
 
 #: model-config keys that are switches applied after building, not the model class's arguments
-MODEL_SWITCHES = ('grad_checkpointing', 'compile')
+MODEL_SWITCHES = ('grad_checkpointing', 'compile', 'pack_tokens')
 
 
 def config_class(cfg: Any, registry: Registry) -> Optional[type]:
@@ -67,7 +67,9 @@ def build_model(model_cfg: Mapping[str, Any], data_meta: Optional[dict] = None, 
             :func:`~m5mm.models.stacks.set_grad_checkpointing`) and ``compile=dict(...)``
             (``torch.compile`` options for the stacks, see
             :func:`~m5mm.models.compile_stacks.compile_stacks`; ``compile=dict()`` for the
-            defaults, None or False for none).
+            defaults, None or False for none); ``pack_tokens=True`` (m5mm's transformer stacks
+            compute only valid tokens: no work on padding and absent modalities, see
+            :func:`~m5mm.models.stacks.set_token_packing`).
         data_meta: the dataset's ``meta`` (tokenizer ids, classes).
         allow_compile: False builds the model eagerly whatever the config says (counting
             parameters, converting weights).
@@ -78,6 +80,8 @@ def build_model(model_cfg: Mapping[str, Any], data_meta: Optional[dict] = None, 
     model = MODELS.build(cfg, default_args=dict(data_meta=data_meta))
     if switches.get('grad_checkpointing'):
         set_grad_checkpointing(model)
+    if switches.get('pack_tokens'):
+        set_token_packing(model)
     options = switches.get('compile')
     if options not in (None, False) and allow_compile:
         if not isinstance(options, Mapping):

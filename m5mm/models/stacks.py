@@ -80,3 +80,21 @@ def set_grad_checkpointing(module: nn.Module, enable: bool = True) -> List[str]:
         logger.warning('grad_checkpointing=True: %s has no transformer blocks to checkpoint; it runs as before',
                        type(module).__name__)
     return switched
+
+
+def set_token_packing(module: nn.Module, enable: bool = True) -> List[str]:
+    """Switch token packing (:class:`~m5mm.models.layers.TransformerEncoder`'s ``pack_tokens``) of
+    every m5mm transformer stack inside ``module``: a stack then computes only the valid tokens of
+    its batch (no work on padding and absent samples). ``transformers`` models (the BERT text and
+    table towers) and loose blocks are left as they are.
+
+    Returns:
+        The names (relative to ``module``) of the stacks switched.
+    """
+    from m5mm.models.layers import TransformerEncoder
+    switched = []
+    for name, sub in module.named_modules():
+        if isinstance(sub, TransformerEncoder):
+            sub.pack_tokens = bool(enable)
+            switched.append(name)
+    return switched
