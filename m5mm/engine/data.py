@@ -15,6 +15,7 @@ from typing import Any, Dict, Iterable, Iterator, Optional
 import torch
 from torch.utils.data import DataLoader, Dataset, Sampler
 
+from m5mm.datasets.length_buckets import LengthBucketSampler, check_bucket_cfg, dataset_lengths
 from m5mm.registry import DATASETS
 from m5mm.utils.config import LOADER_KEYS
 
@@ -70,6 +71,10 @@ def build_dataloader(loader_cfg: dict, *, seed: int = 0, shuffle: bool = False,
     never consumes the global torch RNG that the model's masking uses. A stream is told the
     batch size, workers, ``world_size`` and ``rank`` (it reads only this rank's part).
 
+    ``length_buckets=dict(pool_batches=50, modalities=('text', 'table'))`` in a shuffled loader
+    batches samples of similar token lengths (:mod:`m5mm.datasets.length_buckets`); ignored when
+    ``shuffle`` is False (evaluation keeps the dataset's order).
+
     Args:
         drop_last: drop the last incomplete batch; None = the config's ``drop_last`` (default False).
     """
@@ -81,17 +86,22 @@ def build_dataloader(loader_cfg: dict, *, seed: int = 0, shuffle: bool = False,
     persistent = loader_cfg.pop('persistent_workers', num_workers > 0)
     configured_drop_last = bool(loader_cfg.pop('drop_last', False))
     drop_last = configured_drop_last if drop_last is None else drop_last
+    buckets = loader_cfg.pop('length_buckets', None)
+    buckets = check_bucket_cfg(buckets) if buckets and shuffle else None
     if loader_cfg:
         raise ValueError(f'Unknown dataloader config keys: {sorted(loader_cfg)} '
                          f'(known: {", ".join(LOADER_KEYS)})')
     if is_stream(dataset):
         dataset.configure_stream(batch_size=batch_size, num_workers=num_workers, shuffle=shuffle, drop_last=drop_last,
-                                 world_size=world_size, rank=rank, seed=seed)
+                                 world_size=world_size, rank=rank, seed=seed, length_buckets=buckets)
         return DataLoader(dataset, batch_size=batch_size, num_workers=num_workers, collate_fn=dataset.collate,
                           persistent_workers=persistent and num_workers > 0,
                           generator=torch.Generator().manual_seed(seed))
+    sampler = EpochShuffleSampler(len(dataset), seed=seed, shuffle=shuffle) if buckets is None else \
+        LengthBucketSampler(dataset_lengths(dataset, buckets['modalities']), batch_size=batch_size,
+                            pool_batches=buckets['pool_batches'], seed=seed)
     return DataLoader(
-        dataset, batch_size=batch_size, sampler=EpochShuffleSampler(len(dataset), seed=seed, shuffle=shuffle),
+        dataset, batch_size=batch_size, sampler=sampler,
         num_workers=num_workers, collate_fn=dataset.collate, drop_last=drop_last,
         persistent_workers=persistent and num_workers > 0,
         generator=torch.Generator().manual_seed(seed))
