@@ -7,16 +7,15 @@ Real demo samples (``--config``'s training pipeline) are made incomplete the way
 each record is incomplete with probability ``--incomplete``, and an incomplete record misses
 each of image, table, video and audio with probability 1/2 (at least one); the collate then
 zero-fills and masks the missing entries exactly as for a record without the file. Two copies of
-one model (same weights, each with its own AdamW) train on the same batches with the same seeds:
-the padded one as today, the packed one with ``pack_tokens=True`` (docs/training.md). Their
-steps alternate (ABBA order per batch, so load drifts hit both arms alike); samples/s and the
-largest loss difference are reported per incompleteness, and the FLOPs each arm executes per
-step (``torch.utils.flop_counter``, forward + backward) beside them. Data loading is not timed.
+One model runs forward + backward on the same batches with the same seeds, padded as today and
+packed (``pack_tokens=True``, docs/training.md), switched per step (same weights; ABBA order per
+batch, so load drifts hit both arms alike). Reported per incompleteness: samples/s of forward +
+backward (the optimizer step, identical in both, and data loading are not timed), the largest
+loss difference, and the FLOPs each arm executes (``torch.utils.flop_counter``, forward + backward).
 """
 from __future__ import annotations
 
 import argparse
-import copy
 import json
 import os
 import platform
@@ -54,23 +53,20 @@ def incomplete_batches(dataset, *, batch_size: int, count: int, incomplete: floa
     return batches
 
 
-def step_fn(model, optimizer, autocast):
-    """One optimizer step of ``model`` on a batch -> (loss value, seconds)."""
+def timed_step(model, batch, seed: int, autocast):
+    """Forward + backward of ``model`` on ``batch`` -> (loss value, seconds); gradients cleared."""
     import torch
-
-    def step(batch, seed: int):
-        torch.manual_seed(seed)
-        tic = time.perf_counter()
-        with autocast:
-            out = model(batch)
-        loss = sum(v for k, v in out.items() if k.startswith('loss'))
-        loss.backward()
-        optimizer.step()
-        optimizer.zero_grad(set_to_none=True)
-        if torch.cuda.is_available():
-            torch.cuda.synchronize()
-        return float(loss.detach()), time.perf_counter() - tic
-    return step
+    torch.manual_seed(seed)
+    tic = time.perf_counter()
+    with autocast:
+        out = model(batch)
+    loss = sum(v for k, v in out.items() if k.startswith('loss'))
+    loss.backward()
+    if torch.cuda.is_available():
+        torch.cuda.synchronize()
+    seconds = time.perf_counter() - tic
+    model.zero_grad(set_to_none=True)
+    return float(loss.detach()), seconds
 
 
 def step_flops(model, batch) -> float:
@@ -96,32 +92,32 @@ def to_device(batch, device):
 
 
 def measure(args, incomplete: float, model, dataset, device, autocast) -> dict:
-    """Padded vs packed over ``args.steps`` batches at one incompleteness."""
+    """Padded vs packed over ``args.steps`` batches at one incompleteness (one model, packing
+    switched per step: same weights, same batches, same seeds)."""
+    import torch
     from m5mm.models.stacks import set_token_packing
     batches = [to_device(b, device) for b in incomplete_batches(
         dataset, batch_size=args.batch_size, count=args.steps + 1, incomplete=incomplete, seed=args.seed)]
-    import torch
-    arms = {}
+    flops = {}
     for name, packed in (('padded', False), ('packed', True)):
-        arm = copy.deepcopy(model)
-        set_token_packing(arm, packed)
-        arms[name] = arm
-    flops = {name: step_flops(arm, batches[0]) for name, arm in arms.items()}
-    steps = {name: step_fn(arm, torch.optim.AdamW(arm.parameters(), lr=1e-5), autocast) for name, arm in arms.items()}
-    losses = {name: [] for name in arms}
-    times = {name: [] for name in arms}
+        set_token_packing(model, packed)
+        flops[name] = step_flops(model, batches[0])
+    losses = {'padded': [], 'packed': []}
+    times = {'padded': [], 'packed': []}
     for k, batch in enumerate(batches):
         order = ('padded', 'packed') if k % 2 else ('packed', 'padded')
         for name in order:
-            loss, seconds = steps[name](batch, args.seed + k)
+            set_token_packing(model, name == 'packed')
+            loss, seconds = timed_step(model, batch, args.seed + k, autocast)
             losses[name].append(loss)
             if k:                         # batch 0 is the warm-up
                 times[name].append(seconds)
-    present = {m: float(torch.cat([b[m]['present'].float() for b in batches]).mean()) for m in batches[0]
+    set_token_packing(model, False)
+    present = {m: float(torch.cat([b[m]['present'].float().cpu() for b in batches]).mean()) for m in batches[0]
                if isinstance(batches[0][m], dict) and 'present' in batches[0][m]}
     rate = {name: args.batch_size * len(t) / sum(t) for name, t in times.items()}
     return dict(incomplete=incomplete, present=present, steps=args.steps, batch_size=args.batch_size,
-                samples_per_s=rate, speedup=rate['packed'] / rate['padded'],
+                samples_per_s=rate, speedup=rate['packed'] / rate['padded'], step_s=times,
                 gflop_per_step={n: f / 1e9 for n, f in flops.items()},
                 losses=losses, max_loss_diff=max(abs(a - b) for a, b in zip(losses['padded'], losses['packed'])))
 
