@@ -16,11 +16,10 @@ mode runs what ``train_dataloader.length_buckets`` + ``pad_to_multiple`` make of
 pool of 8 batches sorted by length, each padded to its own longest title (multiple of 4); its
 samples/s is over that cycle (mean step) and its GFLOP the mean per step: the work it really executes.
 Each (model, mode, batch) runs in its own process (so peak memory is its own): ``--warmup`` steps,
-then ``--steps`` timed steps;
-the median step time gives samples/s. FLOPs per step (forward + backward matmuls) come from
-``torch.utils.flop_counter``; peak memory is the process's peak RSS on CPU (and its increase over the
-RSS after setup) or ``torch.cuda.max_memory_allocated`` on a GPU. ``--profile`` writes the top operators
-of m5mm's step (torch.profiler) next to the JSON. Prints a table, writes JSON.
+then ``--steps`` timed steps; the median step time gives samples/s. FLOPs per step (forward +
+backward matmuls) come from ``torch.utils.flop_counter``; peak memory is the process's peak RSS on
+CPU (and its increase over the RSS after setup) or ``torch.cuda.max_memory_allocated`` on a GPU.
+``--profile`` writes the top operators of m5mm's step (torch.profiler) next to the JSON. Prints a table, writes JSON.
 """
 from __future__ import annotations
 
