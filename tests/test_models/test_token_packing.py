@@ -54,8 +54,19 @@ def test_packed_stack_runs_only_valid_tokens():
     stack.blocks[0].mlp.register_forward_hook(lambda mod, args, out: seen.append(args[0].shape[0]))
     stack(torch.randn(5, 7, 16), _uneven_mask())
     assert seen == [16]                       # 16 valid tokens, not 5 x 7
-    stack(torch.randn(5, 7, 16), torch.zeros(5, 7, dtype=torch.bool))
-    assert seen == [16]                       # nothing valid: no block runs
+    x = torch.randn(5, 7, 16)
+    out = stack(x, torch.zeros(5, 7, dtype=torch.bool))
+    assert seen == [16, 1] and out.eq(0).all()  # nothing valid: one dummy token, for the gradients
+
+
+def test_a_modality_absent_from_the_whole_batch_still_gives_every_parameter_a_gradient():
+    """As in the padded path (DDP runs with find_unused_parameters=False)."""
+    model = _model()
+    set_token_packing(model)
+    batch = make_batch(4, absent={'audio': [0, 1, 2, 3], 'video': [0, 1, 2, 3]})
+    _total(model(batch)).backward()
+    missing = [n for n, p in model.named_parameters() if p.requires_grad and p.grad is None]
+    assert not missing, missing[:5]
 
 
 @pytest.mark.parametrize('absent', [None, {'image': [0, 1], 'video': [1, 2, 3], 'audio': [0, 1, 2], 'table': [2]}])

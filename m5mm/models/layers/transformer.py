@@ -164,7 +164,13 @@ class TransformerEncoder(nn.Module):
     def _forward_packed(self, x: Tensor, layout: PackedLayout) -> Tensor:
         """The stack on the valid tokens of ``layout`` -> (B, N, D), 0 at invalid positions."""
         packed = layout.pack(x)
-        if layout.num_tokens:
+        if not layout.num_tokens:
+            # nothing valid (a modality absent from the whole batch): one token through the blocks,
+            # times 0, so every parameter still gets a (zero) gradient as in the padded stack (DDP)
+            dummy = x[:1, :1]
             for block in self.blocks:
-                packed = block.forward_packed(packed, layout)
+                dummy = block(dummy)
+            return layout.unpack(self.norm(packed)) + 0.0 * self.norm(dummy).sum()
+        for block in self.blocks:
+            packed = block.forward_packed(packed, layout)
         return layout.unpack(self.norm(packed))
