@@ -100,6 +100,7 @@ def main(argv=None) -> dict:
             compile_stacks(models[arm], {})
         optimizers[arm] = torch.optim.AdamW(models[arm].parameters(), lr=1e-4)
     times = {arm: [] for arm in args.arms}
+    result: dict = {}
     losses = {arm: [] for arm in args.arms}
     shapes = {'bounded': set(), 'padded': set()}
     streams = {kind: batches(loader, args.steps) for kind, loader in loaders.items()
@@ -119,22 +120,29 @@ def main(argv=None) -> dict:
             optimizers[arm].zero_grad(set_to_none=True)
             times[arm].append(time.perf_counter() - tic)
             losses[arm].append(float(loss.detach()))
-        if step % 20 == 0:
+        if step % 10 == 0 or step == args.steps - 1:
             print(f'step {step}: ' + ', '.join(f'{a} {sum(t):.1f}s' for a, t in times.items()), flush=True)
+            result = write(args, argv, times, losses, shapes, done=step + 1)   # partial results survive a kill
+    print(format_table(result['rows'], args))
+    print(f'wrote {args.out}')
+    return result
+
+
+def write(args, argv, times: dict, losses: dict, shapes: dict, *, done: int) -> dict:
+    """The JSON of the first ``done`` steps (written as the run goes)."""
+    import torch
     rows = [dict(arm=arm, total_s=sum(t), first_step_s=t[0], median_step_s=statistics.median(t),
                  samples_per_s=args.batch_size * len(t) / sum(t),
                  shapes=len(shapes['padded' if arm.endswith('_padded') else 'bounded']),
                  final_loss=losses[arm][-1]) for arm, t in times.items()]
-    print(format_table(rows, args))
     result = dict(command=' '.join(['python benchmarks/compile_bounded.py'] + (argv or sys.argv[1:])),
-                  config=args.config, steps=args.steps, batch_size=args.batch_size, seed=args.seed,
-                  multiples=MULTIPLES, pool_batches=args.pool_batches,
+                  config=args.config, steps=args.steps, steps_done=done, batch_size=args.batch_size,
+                  seed=args.seed, multiples=MULTIPLES, pool_batches=args.pool_batches,
                   machine=dict(platform=platform.platform(), threads=torch.get_num_threads(),
                                load_avg=os.getloadavg()),
                   rows=rows, step_s=times, losses=losses)
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)
     Path(args.out).write_text(json.dumps(result, indent=2))
-    print(f'wrote {args.out}')
     return result
 
 
