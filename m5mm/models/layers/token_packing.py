@@ -9,12 +9,13 @@ Attention then runs with scaled_dot_product_attention on that batch (without a m
 kept sample has L tokens). Outputs at valid positions equal the padded stack's (one sample's
 tokens attend to the same keys in both); invalid positions come out 0.
 
-Why this layout (measured in benchmarks/packed_fusion.py on a 2-core CPU): a block-diagonal
-mask over one packed sequence costs attention on T^2 instead of sum n_b^2 (32 samples of 200
-tokens: 32x the attention work); nested (jagged) tensors in torch 2.14 run CPU attention
-sample by sample in the math kernel; FlexAttention needs ``torch.compile`` to be fast, and
-packing's shapes change every batch. The compact batch keeps SDPA's fused CPU kernel and its
-cost follows what the samples have.
+Why this layout (the candidates are timed by ``benchmarks/packed_attention.py``): a block-diagonal
+mask over one packed (1, T) sequence does attention on T^2 pairs instead of sum n_b^2 (with 32
+samples about 32x the work, most of it masked); FlexAttention has no backward on the CPU in torch
+2.14 (``NotImplementedError``) and needs ``torch.compile`` to be fast, while packing's shapes change
+every batch; nested (jagged) tensors run, but are a prototype API and did not beat the compact batch
+in our (loaded, noisy) runs. The compact batch keeps SDPA's fused kernels (no mask at all when the kept samples have equal lengths,
+e.g. an image tower with absent samples) and its cost follows what the samples have.
 """
 from __future__ import annotations
 
