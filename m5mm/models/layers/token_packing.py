@@ -14,8 +14,9 @@ mask over one packed (1, T) sequence does attention on T^2 pairs instead of sum 
 samples about 32x the work, most of it masked); FlexAttention has no backward on the CPU in torch
 2.14 (``NotImplementedError``) and needs ``torch.compile`` to be fast, while packing's shapes change
 every batch; nested (jagged) tensors run, but are a prototype API and did not beat the compact batch
-in our (loaded, noisy) runs. The compact batch keeps SDPA's fused kernels (no mask at all when the kept samples have equal lengths,
-e.g. an image tower with absent samples) and its cost follows what the samples have.
+in our (loaded, noisy) runs. The compact batch keeps SDPA's fused kernels (no mask at all when the
+kept samples have equal lengths, e.g. an image tower with absent samples) and its cost follows what
+the samples have.
 """
 from __future__ import annotations
 
