@@ -11,16 +11,20 @@ fp32`` on CPUs without native bf16, see docs/training.md#precision). One optimiz
 backward, AdamW step; data loading is excluded (one synthetic batch, made before timing). Titles have
 random lengths in ``[--title-min, --title-len]`` tokens and m5mm pads them to the longest
 (``--title-len``). Modes of open_clip: ``equal`` gets that same padded length as its context (equal
-work), ``ctx36`` its fixed 36-token context (m5mm's tokenizer ``max_length``). Each (model, mode, batch)
-runs in its own process (so peak memory is its own): ``--warmup`` steps, then ``--steps`` timed steps;
-the median step time gives samples/s. FLOPs per step (forward + backward matmuls) come from
-``torch.utils.flop_counter``; peak memory is the process's peak RSS on CPU (and its increase over the
-RSS after setup) or ``torch.cuda.max_memory_allocated`` on a GPU. ``--profile`` writes the top operators
-of m5mm's step (torch.profiler) next to the JSON. Prints a table, writes JSON.
+work), ``ctx36`` its fixed 36-token context (m5mm's tokenizer ``max_length``). m5mm's ``bucket``
+mode runs what ``train_dataloader.length_buckets`` + ``pad_to_multiple`` make of the same title lengths: a
+pool of 8 batches sorted by length, each padded to its own longest title (multiple of 4); its
+samples/s is over that cycle (mean step) and its GFLOP the mean per step: the work it really executes.
+Each (model, mode, batch) runs in its own process (so peak memory is its own): ``--warmup`` steps,
+then ``--steps`` timed steps; the median step time gives samples/s. FLOPs per step (forward +
+backward matmuls) come from ``torch.utils.flop_counter``; peak memory is the process's peak RSS on
+CPU (and its increase over the RSS after setup) or ``torch.cuda.max_memory_allocated`` on a GPU.
+``--profile`` writes the top operators of m5mm's step (torch.profiler) next to the JSON. Prints a table, writes JSON.
 """
 from __future__ import annotations
 
 import argparse
+import itertools
 import json
 import os
 import platform
@@ -36,7 +40,10 @@ sys.path.insert(0, str(REPO))
 CONFIG = REPO / 'configs' / 'fusion' / 'clip_2mod.py'
 VOCAB, WIDTH, LAYERS, HEADS, EMBED, IMAGE, PATCH, CONTEXT = 4000, 256, 3, 4, 256, 64, 16, 36
 ADAMW = dict(lr=1e-4, betas=(0.9, 0.98), eps=1e-6, weight_decay=0.01)
-CELLS = (('m5mm', 'm5mm'), ('open_clip', 'equal'), ('open_clip', 'ctx36'))
+CELLS = (('m5mm', 'm5mm'), ('m5mm', 'bucket'), ('open_clip', 'equal'), ('open_clip', 'ctx36'))
+#: m5mm's ``bucket`` mode: a pool of this many batches sorted by title length (``length_buckets``)
+#: and each padded to its own longest title rounded up to a multiple of PAD_MULTIPLE (``pad_to_multiple``)
+POOL_BATCHES, PAD_MULTIPLE = 8, 4
 
 
 def make_data(batch_size: int, title_min: int, title_len: int, seed: int = 0):
@@ -53,8 +60,23 @@ def make_data(batch_size: int, title_min: int, title_len: int, seed: int = 0):
     return pixels, ids.masked_fill(~mask, 0), mask
 
 
-def m5mm_step_fn(batch_size: int, args, device):
-    """m5mm's model, optimizer and one-step closure."""
+def bucketed_titles(batch_size: int, args):
+    """``POOL_BATCHES`` batches of (pixels, ids, mask): one pool of random titles sorted by length
+    (:mod:`m5mm.datasets.length_buckets`), each batch cut to its longest title rounded up to
+    ``PAD_MULTIPLE`` (the titles of :func:`make_data`, so the same length distribution)."""
+    pixels, ids, mask = make_data(batch_size * POOL_BATCHES, args.title_min, args.title_len)
+    order = mask.sum(1).argsort(stable=True)
+    out = []
+    for k in range(POOL_BATCHES):
+        rows = order[k * batch_size:(k + 1) * batch_size]
+        width = min(-(-int(mask[rows].sum(1).max()) // PAD_MULTIPLE) * PAD_MULTIPLE, ids.shape[1])
+        out.append((pixels[rows], ids[rows, :width], mask[rows, :width]))
+    return out
+
+
+def m5mm_step_fn(batch_size: int, args, device, bucket: bool = False):
+    """m5mm's model, optimizer and one-step closure (``bucket``: cycling through :func:`bucketed_titles`;
+    the closure's ``cycle`` is their number)."""
     import torch
 
     from m5mm.engine.optimizers import build_optimizer
@@ -64,21 +86,27 @@ def m5mm_step_fn(batch_size: int, args, device):
     torch.manual_seed(0)
     model = build_model_from_config(cfg).to(device).train()
     optimizer = build_optimizer(model, dict(optimizer=dict(type='AdamW', **ADAMW)))
-    pixels, ids, mask = make_data(batch_size, args.title_min, args.title_len)
+    data = bucketed_titles(batch_size, args) if bucket else \
+        [make_data(batch_size, args.title_min, args.title_len)]
     present = torch.ones(batch_size, dtype=torch.bool)
-    batch = {'image': {'pixels': pixels, 'present': present},
-             'text': {'input_ids': ids, 'attention_mask': mask, 'present': present},
-             'meta': {'ids': [str(i) for i in range(batch_size)]}}
-    batch = {k: {n: t.to(device) if isinstance(t, torch.Tensor) else t for n, t in v.items()}
-             for k, v in batch.items()}
+    batches = []
+    for pixels, ids, mask in data:
+        batch = {'image': {'pixels': pixels, 'present': present},
+                 'text': {'input_ids': ids, 'attention_mask': mask, 'present': present},
+                 'meta': {'ids': [str(i) for i in range(batch_size)]}}
+        batches.append({k: {n: t.to(device) if isinstance(t, torch.Tensor) else t for n, t in v.items()}
+                        for k, v in batch.items()})
+    turn = itertools.count()
 
     def step():
+        batch = batches[next(turn) % len(batches)]
         with torch.autocast(device.type, dtype=torch.bfloat16, enabled=args.precision == 'bf16'):
             out = model(batch)
             loss = sum(v for k, v in out.items() if k.startswith('loss'))
         loss.backward()
         optimizer.step()
         optimizer.zero_grad(set_to_none=True)
+    step.cycle = len(batches)
     return model, step
 
 
@@ -121,23 +149,25 @@ def run_worker(model_name: str, mode: str, batch_size: int, args) -> dict:
     from torch.utils.flop_counter import FlopCounterMode
     device = torch.device('cuda' if torch.cuda.is_available() else 'cpu')
     context = args.title_len if mode in ('m5mm', 'equal') else CONTEXT
-    model, step = m5mm_step_fn(batch_size, args, device) if model_name == 'm5mm' else \
+    model, step = m5mm_step_fn(batch_size, args, device, bucket=mode == 'bucket') if model_name == 'm5mm' else \
         open_clip_step_fn(batch_size, context, args, device)
+    cycle = getattr(step, 'cycle', 1)
     sync = torch.cuda.synchronize if device.type == 'cuda' else (lambda: None)
     rss_setup = _rss_mib()
     for _ in range(args.warmup):
         step()
     times = []
-    for _ in range(args.steps):
+    for _ in range(max(args.steps, cycle)):
         sync()
         tic = time.perf_counter()
         step()
         sync()
         times.append(time.perf_counter() - tic)
     with FlopCounterMode(display=False) as counter:
-        step()
-    median = statistics.median(times)
-    flops = counter.get_total_flops()
+        for _ in range(cycle):
+            step()
+    median = statistics.median(times) if cycle == 1 else statistics.mean(times)   # batches of several sizes
+    flops = counter.get_total_flops() / cycle
     peak = torch.cuda.max_memory_allocated() / 2 ** 20 if device.type == 'cuda' else \
         resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     return dict(model=model_name, mode=mode, batch_size=batch_size, context=context,

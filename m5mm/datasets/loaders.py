@@ -16,6 +16,7 @@ import torch
 from torch.utils.data import DataLoader, Dataset, Sampler
 
 from m5mm.datasets.group_batches import parse_group_batching
+from m5mm.datasets.length_buckets import LengthBucketSampler, check_bucket_cfg, dataset_lengths
 from m5mm.registry import DATASETS
 from m5mm.utils.config import LOADER_KEYS
 
@@ -75,6 +76,10 @@ def build_dataloader(loader_cfg: dict, *, seed: int = 0, shuffle: bool = False,
     (training loaders, ``shuffle=True``): batches with at most one (``no_duplicates``) or ``k``
     listings of a group kept together (``per_group``); see :mod:`m5mm.datasets.group_batches`.
 
+    ``length_buckets=dict(pool_batches=50, modalities=('text', 'table'))`` in a shuffled loader
+    batches samples of similar token lengths (:mod:`m5mm.datasets.length_buckets`); ignored when
+    ``shuffle`` is False (evaluation keeps the dataset's order).
+
     Args:
         drop_last: drop the last incomplete batch; None = the config's ``drop_last`` (default False).
     """
@@ -88,17 +93,24 @@ def build_dataloader(loader_cfg: dict, *, seed: int = 0, shuffle: bool = False,
     batch_sampler = loader_cfg.pop('batch_sampler', None)
     batching = parse_group_batching(batch_sampler, batch_size=batch_size) if shuffle else None
     drop_last = configured_drop_last if drop_last is None else drop_last
+    buckets = loader_cfg.pop('length_buckets', None)
+    buckets = check_bucket_cfg(buckets) if buckets and shuffle else None
+    if buckets is not None and batching is not None:
+        raise ValueError('train_dataloader: batch_sampler (grouped batches) and length_buckets cannot be combined; '
+                         'choose one')
     if loader_cfg:
         raise ValueError(f'Unknown dataloader config keys: {sorted(loader_cfg)} '
                          f'(known: {", ".join(LOADER_KEYS)})')
     if is_stream(dataset):
         dataset.configure_stream(batch_size=batch_size, num_workers=num_workers, shuffle=shuffle, drop_last=drop_last,
-                                 world_size=world_size, rank=rank, seed=seed,
+                                 world_size=world_size, rank=rank, seed=seed, length_buckets=buckets,
                                  **({} if batching is None else dict(group_batching=batching)))
         return DataLoader(dataset, batch_size=batch_size, num_workers=num_workers, collate_fn=dataset.collate,
                           persistent_workers=persistent and num_workers > 0,
                           generator=torch.Generator().manual_seed(seed))
-    sampler = EpochShuffleSampler(len(dataset), seed=seed, shuffle=shuffle)
+    sampler = EpochShuffleSampler(len(dataset), seed=seed, shuffle=shuffle) if buckets is None else \
+        LengthBucketSampler(dataset_lengths(dataset, buckets['modalities']), batch_size=batch_size,
+                            pool_batches=buckets['pool_batches'], seed=seed)
     if batching is not None:
         from .group_sampler import GroupBatchSampler
         sampler = GroupBatchSampler(_dataset_groups(dataset, batching.key), batch_size=batch_size,

@@ -9,11 +9,12 @@ from mmengine.registry import Registry
 from torch import nn
 
 from m5mm.models.activation_checkpointing import set_grad_checkpointing
+from m5mm.models.layers.token_packing import set_token_packing
 from m5mm.registry import MODELS
 from m5mm.utils.build import find_registered
 
 #: model-config keys that are switches applied after building, not the model class's arguments
-MODEL_SWITCHES = ('grad_checkpointing', 'compile')
+MODEL_SWITCHES = ('grad_checkpointing', 'compile', 'pack_tokens')
 
 
 def config_class(cfg: Any, registry: Registry) -> Optional[type]:
@@ -117,7 +118,9 @@ def build_model(model_cfg: Mapping[str, Any], data_meta: Optional[dict] = None, 
             :func:`~m5mm.models.activation_checkpointing.set_grad_checkpointing`) and ``compile=dict(...)``
             (``torch.compile`` options for the stacks, see
             :func:`~m5mm.models.compile_stacks.compile_stacks`; ``compile=dict()`` for the
-            defaults, None or False for none).
+            defaults, None or False for none); ``pack_tokens=True`` (m5mm's transformer stacks
+            compute only valid tokens: no work on padding and absent modalities, see
+            :func:`~m5mm.models.layers.token_packing.set_token_packing`).
         data_meta: the dataset's ``meta`` (tokenizer ids, classes).
         allow_compile: False builds the model eagerly whatever the config says (counting
             parameters, converting weights).
@@ -128,6 +131,8 @@ def build_model(model_cfg: Mapping[str, Any], data_meta: Optional[dict] = None, 
     model = MODELS.build(cfg, default_args=dict(data_meta=data_meta))
     if switches.get('grad_checkpointing'):
         set_grad_checkpointing(model)
+    if switches.get('pack_tokens'):
+        set_token_packing(model)
     options = switches.get('compile')
     if options not in (None, False) and allow_compile:
         if not isinstance(options, Mapping):

@@ -37,6 +37,20 @@ def test_table_collate_pads_each_key_with_its_value():
     assert out['attention_mask'][1].tolist() == [True, True, True, False]
 
 
+def test_pad_to_multiple_rounds_the_batch_length_up():
+    spec = build('table', pad_id=0, pad_to_multiple=8)
+    item = {'input_ids': torch.tensor([2, 5, 6, 3]), 'token_type_ids': torch.tensor([0, 0, 1, 0]),
+            'pair_ids': torch.tensor([-1, 0, 0, -1])}
+    out = spec.collate([item, None])
+    assert out['input_ids'].shape == out['pair_ids'].shape == out['attention_mask'].shape == (2, 8)
+    assert out['attention_mask'].sum(dim=1).tolist() == [4, 0] and out['pair_ids'][0, 4:].eq(-1).all()
+    text = build('text', pad_to_multiple=4)
+    lengths = [text.collate([{'input_ids': torch.arange(n)}])['input_ids'].shape[1] for n in (1, 4, 5, 9)]
+    assert lengths == [4, 4, 8, 12]
+    with pytest.raises(ValueError, match='pad_to_multiple'):
+        build('text', pad_to_multiple=0)
+
+
 def test_video_collate_pads_frames_and_builds_frame_mask():
     spec = build('video')
     a, b = torch.randn(4, 3, 8, 8), torch.randn(2, 3, 8, 8)

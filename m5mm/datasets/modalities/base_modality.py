@@ -63,6 +63,10 @@ class ModalitySpec:
         pad_id: the tokenizer's padding id (for keys whose pad value is :data:`PAD_ID`).
         shapes: key -> item shape overriding the declared placeholder shapes (see :class:`KeySpec`).
         field: the record field holding the modality (default: the modality name).
+        pad_to_multiple: pad the length L of a batch's padded keys up to a multiple of this (1: to the
+            longest sample), so a run sees a handful of shapes (``torch.compile`` compiles each once);
+            the mask is False on the extra positions. Keep L within the encoder's positions (a
+            multiple that divides the pipeline's ``max_length``).
     """
 
     name: ClassVar[str] = ''
@@ -74,9 +78,13 @@ class ModalitySpec:
     pretext: ClassVar[Optional[dict]] = None  # the masked-modelling objective (see pretext_objective)
 
     def __init__(self, *, source: str = 'raw', pad_id: int = 0,
-                 shapes: Optional[Dict[str, Sequence[int]]] = None, field: Optional[str] = None) -> None:
+                 shapes: Optional[Dict[str, Sequence[int]]] = None, field: Optional[str] = None,
+                 pad_to_multiple: int = 1) -> None:
         if source not in SOURCES:
             raise ValueError(f'{self.name}: source must be one of {SOURCES}, got {source!r}')
+        if isinstance(pad_to_multiple, bool) or not isinstance(pad_to_multiple, int) or pad_to_multiple < 1:
+            raise ValueError(f'{self.name}: pad_to_multiple must be a positive int, got {pad_to_multiple!r}')
+        self.pad_to_multiple = pad_to_multiple
         self.source = source
         self.pad_id = pad_id
         self.field = field or self.name
@@ -201,7 +209,7 @@ class ModalitySpec:
             lengths = key_lengths
         mask_key = self.batch_mask_key
         if mask_key is not None and lengths is not None:
-            width = max(int(lengths.max()) if len(lengths) else 0, 1)
+            width = self.padded_width(lengths)
             out[mask_key] = torch.arange(width)[None, :] < lengths[:, None]
         return out
 
@@ -216,6 +224,11 @@ class ModalitySpec:
                            f'check the modality pipeline')
         return {k.name: torch.as_tensor(item[k.name]) if isinstance(item[k.name], np.ndarray)
                 else item[k.name] for k in self.item_keys}
+
+    def padded_width(self, lengths: Tensor) -> int:
+        """L of a batch of items of ``lengths`` (B,): the longest (at least 1), rounded up to ``pad_to_multiple``."""
+        width = max(int(lengths.max()) if len(lengths) else 0, 1)
+        return -(-width // self.pad_to_multiple) * self.pad_to_multiple
 
     def _pad_value(self, key: KeySpec) -> Union[int, float]:
         return self.pad_id if key.pad == PAD_ID else key.pad
@@ -232,7 +245,7 @@ class ModalitySpec:
     def _pad(self, key: KeySpec, values: List[Optional[Tensor]], shape: Tuple[int, ...],
              dtype: torch.dtype) -> Tuple[Tensor, Tensor]:
         lengths = torch.tensor([0 if v is None else v.shape[0] for v in values], dtype=torch.long)
-        width = max(int(lengths.max()) if len(values) else 0, 1)
+        width = self.padded_width(lengths)
         out = torch.full((len(values), width, *shape), self._pad_value(key), dtype=dtype)
         for row, value in enumerate(values):
             if value is None:

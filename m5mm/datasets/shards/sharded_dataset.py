@@ -14,6 +14,7 @@ from m5mm.registry import DATASETS
 from ..base_dataset import DEFAULT_TOKENIZER
 from ..errors import MediaError
 from ..group_batches import GroupBatching, group_batches
+from ..length_buckets import bucket_stream, check_bucket_cfg
 from ..records import normalize_splits
 from ..sample_builder import SampleBuilder
 from ..tokenizer import TextTokenizer, load_tokenizer
@@ -120,7 +121,8 @@ class ShardedDataset(SampleBuilder, IterableDataset):
     # ------------------------------------------------------------ the stream plan
     def configure_stream(self, *, batch_size: int, num_workers: int = 0, shuffle: bool = False,
                          drop_last: bool = False, world_size: int = 1, rank: int = 0, seed: int = 0,
-                         pad: bool = False, group_batching: Optional[GroupBatching] = None) -> None:
+                         pad: bool = False, group_batching: Optional[GroupBatching] = None,
+                         length_buckets: Optional[Mapping[str, Any]] = None) -> None:
         """Set how the DataLoader reads this dataset (called by ``build_dataloader``).
 
         Args:
@@ -135,10 +137,13 @@ class ShardedDataset(SampleBuilder, IterableDataset):
             group_batching: the ``batch_sampler`` option: each stream reorders its (shuffle-buffered)
                 order into group-constrained batches with a look-ahead of ``window`` samples
                 (default ``shuffle_buffer``); see :mod:`m5mm.datasets.group_batches`.
+            length_buckets: ``dict(pool_batches=..., modalities=...)``: each stream emits its samples
+                in bucketed batches (:func:`~m5mm.datasets.length_buckets.bucket_stream`); None: as read.
         """
         self.group_batching = group_batching
         if group_batching is not None and self._group_codes is None:
             self._group_codes = [source_group_codes(source) for source in self.sources]
+        self.buckets = None if not length_buckets else check_bucket_cfg(length_buckets)
         self.batch_size, self.num_streams = int(batch_size), max(1, int(num_workers))
         self.shuffle, self.drop_last, self.world_size, self.rank = shuffle, drop_last, world_size, rank
         self.order_seed, self.pad = seed, pad
@@ -207,13 +212,23 @@ class ShardedDataset(SampleBuilder, IterableDataset):
         order = epoch_plan.stream_order(start, stop, seed=self.order_seed, epoch=epoch, rank=self.rank,
                                         stream=stream, buffer_size=self.shuffle_buffer, shuffle=self.shuffle)
         done = epoch_plan.consumed_batches(skip, stream=stream, num_streams=self.num_streams) * self.batch_size
+        done, drop, first_pool = min(done, len(order)), 0, 0
+        if self.buckets is not None:   # read from the pool's start; drop what was trained on
+            pool = self.buckets['pool_batches'] * self.batch_size
+            first_pool, drop = divmod(done, pool)
+            done -= drop
         segments = epoch_plan.epoch_segments([[s['samples'] for s in src.shards] for src in self.sources],
                                              self.targets, seed=self.order_seed, epoch=epoch, shuffle=self.shuffle)
         starts = np.cumsum([0] + [seg.stop for seg in segments])[:-1]
         if self.group_batching is not None and not self.pad:
             order = self._group_order(order, segments, starts)
-        return iter(StreamReader(order=order, skip=min(done, len(order)), segments=segments, starts=starts,
-                                 shard_of=self._shard_of, decode=self._decode, pad=pad))
+        reader = StreamReader(order=order, skip=done, segments=segments, starts=starts,
+                              shard_of=self._shard_of, decode=self._decode, pad=pad)
+        if self.buckets is None:
+            return iter(reader)
+        return bucket_stream(reader, batch_size=self.batch_size, pool_batches=self.buckets['pool_batches'],
+                             modalities=self.buckets['modalities'], seed=(self.order_seed, epoch, self.rank, stream),
+                             first_pool=first_pool, drop=drop)
 
     def _group_order(self, order: np.ndarray, segments: List[epoch_plan.Segment], starts: np.ndarray) -> np.ndarray:
         """``order`` reordered into group-constrained batches (a function of the plan: resumes exactly)."""

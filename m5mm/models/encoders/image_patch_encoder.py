@@ -13,6 +13,7 @@ from m5mm.structures import EncoderOutput
 
 from .continuous_encoder import ContinuousEncoder
 from .encoder_utils import EncoderInputError, fetch, fetch_present
+from .token_dropout import check_keep, gather_tokens, keep_indices, keep_positions
 
 
 def cell_targets(pixels: Tensor, grid_h: int, grid_w: int, cell_grid: Optional[int]) -> Tensor:
@@ -49,6 +50,10 @@ class ImagePatchEncoder(ContinuousEncoder):
         dim, depth, num_heads, mlp_ratio, dropout: the transformer (width D).
         target_grid: see above.
         pooled_proj, pooled_dim: projection of token 0 to ``pooled`` (see ``build_projection``).
+        patch_keep: patch dropout (FLIP): in training, encode a random ``patch_keep`` share of each
+            image's patches (0.25-0.5 in FLIP; 1 = all). Off in eval mode and in a pass that masks
+            patches (``mask_ratio > 0``: masked-feature regression predicts the masked patches from
+            the others, and its targets and labels follow every patch).
     """
 
     #: the data facts the builder passes (see m5mm.models.builders.needed_facts)
@@ -57,7 +62,7 @@ class ImagePatchEncoder(ContinuousEncoder):
     def __init__(self, *, image_size: int = 224, patch_size: int = 16, in_channels: int = 3, dim: int = 768,
                  depth: int = 6, num_heads: int = 12, mlp_ratio: float = 4.0, dropout: float = 0.0,
                  target_grid: Optional[int] = None, pooled_proj: str = 'identity',
-                 pooled_dim: Optional[int] = None) -> None:
+                 pooled_dim: Optional[int] = None, patch_keep: float = 1.0) -> None:
         if not isinstance(image_size, int):
             raise ValueError(f'ImagePatchEncoder needs square images; image_size={image_size!r} (resize the '
                              f'pipeline to a square size)')
@@ -70,6 +75,7 @@ class ImagePatchEncoder(ContinuousEncoder):
         self.in_channels = in_channels
         self.target_grid = target_grid
         self.patch_embed = nn.Conv2d(in_channels, dim, kernel_size=patch_size, stride=patch_size)
+        self.patch_keep = check_keep(patch_keep, 'patch_keep')
 
     @property
     def target_dim(self) -> int:
@@ -92,4 +98,8 @@ class ImagePatchEncoder(ContinuousEncoder):
         pos = self.grid_positions(self.grid, gh, gw)
         targets = cell_targets(pixels, gh, gw, self.target_grid)
         token_mask = torch.ones(x.shape[:2], dtype=torch.bool, device=x.device)
+        if self.training and self.patch_keep < 1.0 and mask_ratio == 0.0:
+            ids = keep_indices(token_mask & present[:, None], self.patch_keep)
+            x, targets, token_mask = (gather_tokens(t, ids) for t in (x, targets, token_mask))
+            pos = keep_positions(pos, ids)
         return self.encode(x, token_mask, present, targets, mask_ratio, pos=pos)

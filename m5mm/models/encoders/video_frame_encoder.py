@@ -14,6 +14,7 @@ from m5mm.structures import EncoderOutput
 
 from .continuous_encoder import ContinuousEncoder
 from .encoder_utils import fetch, fetch_mask, fetch_present
+from .token_dropout import check_keep, gather_tokens, keep_indices, keep_positions
 
 
 @ENCODERS.register_module()
@@ -35,6 +36,9 @@ class VideoFrameEncoder(ContinuousEncoder):
         image_size: the frames' side, passed to a ``frame_encoder`` config that accepts ``image_size``
             and leaves it unset (the backbone fills it from the video pipeline, see
             :meth:`~m5mm.datasets.transforms.Compose.output_meta`).
+        frame_keep: frame dropout (FLIP-style): in training, encode a random ``frame_keep`` share of
+            each video's frames (valid frames first; 1 = all), so the frame encoder runs on fewer
+            frames. Off in eval mode and in a pass that masks frames (``mask_ratio > 0``).
     """
 
     #: the data facts the builder passes (see m5mm.models.builders.needed_facts)
@@ -43,7 +47,8 @@ class VideoFrameEncoder(ContinuousEncoder):
     def __init__(self, *, frame_encoder: Union[dict, nn.Module], max_frames: int = 32, dim: int = 768,
                  depth: int = 2, num_heads: int = 12, mlp_ratio: float = 4.0, dropout: float = 0.0,
                  target_size: int = 4, pooled_proj: str = 'identity',
-                 pooled_dim: Optional[int] = None, image_size: Union[int, Sequence[int], None] = None) -> None:
+                 pooled_dim: Optional[int] = None, image_size: Union[int, Sequence[int], None] = None,
+                 frame_keep: float = 1.0) -> None:
         super().__init__(dim=dim, depth=depth, num_heads=num_heads, mlp_ratio=mlp_ratio, dropout=dropout,
                          max_tokens=max_frames, pooled_proj=pooled_proj, pooled_dim=pooled_dim)
         if isinstance(frame_encoder, dict):
@@ -56,6 +61,7 @@ class VideoFrameEncoder(ContinuousEncoder):
                              f'(the width of its pooled vector)')
         self.frame_proj = nn.Identity() if frame_dim == dim else nn.Linear(frame_dim, dim)
         self.target_size = target_size
+        self.frame_keep = check_keep(frame_keep, 'frame_keep')
 
     @property
     def target_dim(self) -> int:
@@ -70,6 +76,11 @@ class VideoFrameEncoder(ContinuousEncoder):
         frame_mask = fetch_mask(inputs, 'frame_mask', frames, name)
         present = fetch_present(inputs, frames.shape[0], name)
         valid = frame_mask & present[:, None]
+        pos = None
+        if self.training and self.frame_keep < 1.0 and mask_ratio == 0.0:   # frame dropout (see frame_keep)
+            ids = keep_indices(valid, self.frame_keep)
+            pos = keep_positions(self.positions(frames.shape[1]), ids)
+            frames, frame_mask, valid = (gather_tokens(t, ids) for t in (frames, frame_mask, valid))
         flat = rearrange(frames.to(self.dtype), 'b t c h w -> (b t) c h w')
         flat_valid = rearrange(valid, 'b t -> (b t)')
         flat = torch.where(flat_valid[:, None, None, None], flat, 0.0)
@@ -77,4 +88,4 @@ class VideoFrameEncoder(ContinuousEncoder):
         x = rearrange(self.frame_proj(per_frame), '(b t) d -> b t d', b=frames.shape[0])
         targets = F.adaptive_avg_pool2d(flat, self.target_size)
         targets = rearrange(targets, '(b t) c h w -> b t (c h w)', b=frames.shape[0])
-        return self.encode(x, frame_mask, present, targets, mask_ratio)
+        return self.encode(x, frame_mask, present, targets, mask_ratio, pos=pos)

@@ -14,6 +14,8 @@ from einops import rearrange
 from torch import Tensor, nn
 from torch.utils.checkpoint import checkpoint
 
+from .token_packing import PackedLayout
+
 
 def safe_key_mask(mask: Tensor) -> Tensor:
     """(B, N) bool -> same, with key 0 enabled in rows that have no valid key."""
@@ -59,6 +61,15 @@ class MultiHeadAttention(nn.Module):
         out = F.scaled_dot_product_attention(q, k, v, attn_mask=attention_mask(key_mask),
                                              dropout_p=self.dropout if self.training else 0.0)
         return self.proj(rearrange(out, 'b h n d -> b n (h d)'))
+
+    def forward_packed(self, x: Tensor, layout: PackedLayout) -> Tensor:
+        """Self-attention of packed tokens x: (T, D) (:class:`PackedLayout`) -> (T, D); each sample's
+        tokens attend to that sample's tokens only."""
+        qkv = torch.cat([self.to_q(x), self.to_kv(x)], dim=-1)                     # (T, 3D)
+        q, k, v = rearrange(layout.to_compact(qkv), 'b n (three h d) -> three b h n d', three=3, h=self.num_heads)
+        out = F.scaled_dot_product_attention(q, k, v, attn_mask=layout.attn_mask,
+                                             dropout_p=self.dropout if self.training else 0.0)
+        return self.proj(layout.from_compact(rearrange(out, 'b h n d -> b n (h d)')))
 
 
 class FeedForward(nn.Sequential):
@@ -107,9 +118,30 @@ class TransformerBlock(nn.Module):
             x = x + self.drop(self.cross_attn(self.cross_norm(x), context=context, key_mask=context_mask))
         return x + self.drop(self.mlp(self.norm2(x)))
 
+    def forward_packed(self, x: Tensor, layout: PackedLayout) -> Tensor:
+        """The block on packed tokens x: (T, D) (self-attention only) -> (T, D)."""
+        if self.grad_checkpointing and self.training and torch.is_grad_enabled():
+            return checkpoint(self._block_packed, x, layout, use_reentrant=False)
+        return self._block_packed(x, layout)
+
+    def _block_packed(self, x: Tensor, layout: PackedLayout) -> Tensor:
+        """See :meth:`forward_packed`."""
+        x = x + self.drop(self.attn.forward_packed(self.norm1(x), layout))
+        return x + self.drop(self.mlp(self.norm2(x)))
+
 
 class TransformerEncoder(nn.Module):
-    """A stack of :class:`TransformerBlock` followed by a final LayerNorm."""
+    """A stack of :class:`TransformerBlock` followed by a final LayerNorm.
+
+    With ``pack_tokens`` set (see :func:`m5mm.models.layers.token_packing.set_token_packing`), a self-attention
+    stack given a (B, N) mask with invalid tokens computes the valid tokens only
+    (:mod:`~m5mm.models.layers.token_packing`): outputs at valid positions equal the padded
+    stack's within floating-point tolerance; invalid positions (padding, absent samples) are 0
+    instead of the padded stack's unused values.
+    """
+
+    #: compute only the valid tokens of a masked self-attention batch
+    pack_tokens: bool = False
 
     def __init__(self, *, dim: int, depth: int, num_heads: int, mlp_ratio: float = 4.0,
                  dropout: float = 0.0, cross_attention: bool = False) -> None:
@@ -122,7 +154,23 @@ class TransformerEncoder(nn.Module):
     def forward(self, x: Tensor, mask: Optional[Tensor] = None, context: Optional[Tensor] = None,
                 context_mask: Optional[Tensor] = None) -> Tensor:
         """x: (B, N, D), mask: (B, N) bool -> (B, N, D)."""
+        if self.pack_tokens and context is None and mask is not None and mask.dim() == 2 and not bool(mask.all()):
+            return self._forward_packed(x, PackedLayout.from_mask(mask))
         mask, context_mask = attention_mask(mask), attention_mask(context_mask)   # once, not per layer
         for block in self.blocks:
             x = block(x, mask, context, context_mask)
         return self.norm(x)
+
+    def _forward_packed(self, x: Tensor, layout: PackedLayout) -> Tensor:
+        """The stack on the valid tokens of ``layout`` -> (B, N, D), 0 at invalid positions."""
+        packed = layout.pack(x)
+        if not layout.num_tokens:
+            # nothing valid (a modality absent from the whole batch): one token through the blocks,
+            # times 0, so every parameter still gets a (zero) gradient as in the padded stack (DDP)
+            dummy = x[:1, :1]
+            for block in self.blocks:
+                dummy = block(dummy)
+            return layout.unpack(self.norm(packed)) + 0.0 * self.norm(dummy).sum()
+        for block in self.blocks:
+            packed = block.forward_packed(packed, layout)
+        return layout.unpack(self.norm(packed))
