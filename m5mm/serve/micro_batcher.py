@@ -103,4 +103,3 @@ class MicroBatcher:
         self.records += len(batch)
         for (_, future), vector in zip(batch, vectors):
             future.set_result(vector)
-

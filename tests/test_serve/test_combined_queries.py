@@ -101,8 +101,9 @@ def test_form_weights_and_negative(tiny_app, service):
 
 
 def test_batched_service_answers_as_the_unbatched_one(tiny_encoder, tiny_index):
-    bodies = [{'text': t, 'k': 8} for t in ('red sneakers', 'teapot', 'desk lamp', 'blue handbag', 'headphones',
-                                             'a', 'Lark deluxe teapot', 'smartwatch sky')]
+    texts = ('red sneakers', 'teapot', 'desk lamp', 'blue handbag', 'headphones', 'a', 'Lark deluxe teapot',
+             'smartwatch sky')
+    bodies = [{'text': t, 'k': 8} for t in texts]
     bodies += [{'text': 'teapot', 'negative': 'red', 'k': 8}, {'id': tiny_index.index.ids[3], 'k': 8}]
     plain = create_app(tiny_encoder, tiny_index, max_batch=1)
     with _client(plain) as client:

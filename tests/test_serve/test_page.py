@@ -117,8 +117,8 @@ def test_facets_negative_and_weighted_photo_query(page, server_url, demo_root):
     chosen = api['facets'][1]['category'] if len(api['facets']) > 1 else api['facets'][0]['category']
     page.click(f'.facet[data-category="{chosen}"]')
     page.wait_for_function(f"document.querySelector('#status').innerText.includes('in {chosen}')")
-    narrowed = httpx.post(server_url + '/search', json={'text': 'sneakers', 'negative': 'red', 'k': 12,
-                                                         'category': chosen}).json()
+    body = {'text': 'sneakers', 'negative': 'red', 'k': 12, 'category': chosen}
+    narrowed = httpx.post(server_url + '/search', json=body).json()
     assert _card_ids(page) == [r['id'] for r in narrowed['results']]
     assert page.eval_on_selector('.facet.active', 'c => c.dataset.category') == chosen
 
