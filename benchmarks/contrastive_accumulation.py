@@ -44,7 +44,7 @@ def run_worker(mode: str, k: int, micro: int, title_len: int, out_file: str) -> 
 
     sys.path.insert(0, str(REPO / 'benchmarks'))
     from vs_open_clip import make_data
-    from m5mm.engine.accelerator import build_accelerator
+    from m5mm.utils.accelerator import build_accelerator
     from m5mm.engine.contrastive_accumulation import ContrastiveAccumulator
     from m5mm.models.param_budget import build_model_from_config
     from m5mm.utils.config import load_config

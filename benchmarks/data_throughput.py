@@ -42,7 +42,7 @@ def build_speed(data_root: str, out_root: str, workers: int, preprocess: str) ->
 
 def loader_speed(data_root: str, workers: int, batches: int, batch_size: int) -> dict:
     """Samples/s of the training loader of the small config on ``data_root`` (any kind of source)."""
-    from m5mm.engine.data import build_dataloader
+    from m5mm.datasets.loaders import build_dataloader
     from m5mm.utils.config import load_config
     cfg = load_config(str(REPO / CONFIG), {'data_root': data_root, 'train_dataloader.num_workers': workers,
                                            'train_dataloader.batch_size': batch_size})

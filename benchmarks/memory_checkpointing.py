@@ -43,7 +43,7 @@ def run_worker(config: str, mode: str, batch_size: int, steps: int, data_root: s
     import torch
 
     from m5mm.engine.builder import build_model
-    from m5mm.engine.data import build_dataloader
+    from m5mm.datasets.loaders import build_dataloader
     from accelerate.utils import send_to_device
     from m5mm.utils.config import load_config
     cfg = load_config(config, {'data_root': data_root, 'train_dataloader.batch_size': batch_size,
@@ -134,7 +134,7 @@ def main(argv=None) -> None:
     parser.add_argument('--worker', nargs=2, metavar=('MODE', 'BATCH'), help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.precision == 'auto':
-        from m5mm.engine.accelerator import native_bf16
+        from m5mm.utils.accelerator import native_bf16
         args.precision = 'bf16' if native_bf16() else 'fp32'
     if args.worker:
         print(json.dumps(run_worker(args.config, args.worker[0], int(args.worker[1]), args.steps, args.data_root,

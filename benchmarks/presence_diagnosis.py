@@ -13,7 +13,7 @@ import sys
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-from m5mm.engine.evaluate_checkpoint import build_model_for_eval  # noqa: E402
+from m5mm.evaluation.evaluate_checkpoint import build_model_for_eval  # noqa: E402
 from m5mm.experiments.paper_tables.presence_diagnosis import presence_diagnosis  # noqa: E402
 from m5mm.utils.config import load_config  # noqa: E402
 

@@ -90,7 +90,7 @@ def run_worker(config: str, options: dict, steps: int, precision: str) -> dict:
     import torch
 
     from m5mm.engine.builder import build_model
-    from m5mm.engine.data import build_dataloader
+    from m5mm.datasets.loaders import build_dataloader
     from m5mm.utils.config import load_config
     cfg = load_config(config, dict(options, **{'train_dataloader.num_workers': 0}))
     loader = build_dataloader(cfg.train_dataloader, seed=0, shuffle=True, drop_last=True)
@@ -124,7 +124,7 @@ def run_worker(config: str, options: dict, steps: int, precision: str) -> dict:
 def prepare(data_root: str, pretrained_root: str) -> float:
     """Demo data, tiny models and the feature cache (made once); returns the caching time in s (0 if cached)."""
     from m5mm.experiments.catalogues.demo import make_demo_dataset
-    from m5mm.engine.feature_cache import cache_features
+    from m5mm.evaluation.feature_cache import cache_features
     from m5mm.experiments.tiny_pretrained.models import make_tiny_pretrained
     from m5mm.utils.config import load_config
     if not (Path(data_root) / 'manifest.jsonl').is_file():

@@ -52,7 +52,7 @@ def run_worker(config: str, precision: str, batch_size: int, steps: int, data_ro
     from torch.utils.flop_counter import FlopCounterMode
 
     from m5mm.engine.builder import build_model
-    from m5mm.engine.data import build_dataloader
+    from m5mm.datasets.loaders import build_dataloader
     from m5mm.utils.config import load_config
     cfg = load_config(config, {'data_root': data_root, 'train_dataloader.batch_size': batch_size,
                                'train_dataloader.num_workers': 0})

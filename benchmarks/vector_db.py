@@ -32,6 +32,7 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser.add_argument('--queries', type=int, default=50)
     parser.add_argument('--engines', default='faiss_flat,faiss_hnsw,milvus_flat,milvus_hnsw')
     parser.add_argument('--out', default=str(REPO / 'benchmarks' / 'results' / 'vector_db.json'))
+    parser.add_argument('--append', action='store_true', help='keep the other rows of an existing --out file')
     return parser.parse_args(argv)
 
 
@@ -62,7 +63,8 @@ def run_faiss(kind: str, vectors, queries, exact) -> dict:
     from m5mm.evaluation.search import SearchIndex
     ids = [f'p{i}' for i in range(len(vectors))]
     start = time.perf_counter()
-    index = SearchIndex.build(vectors, ids, index_type=kind, metric='ip')
+    options = dict(hnsw_m=16, ef_construction=64) if kind == 'hnsw' else {}   # Milvus's HNSW below: M 16, efC 64
+    index = SearchIndex.build(vectors, ids, index_type=kind, metric='ip', **options)
     rate = len(vectors) / (time.perf_counter() - start)
     stats, hits = latencies(lambda q: [int(p[1:]) for p in index.search(q, 10).ids[0]], queries)
     return dict(insert_per_s=rate, **stats, recall_at_10=recall(hits, exact))
@@ -93,6 +95,8 @@ def main(argv=None) -> dict:
     args = parse_args(argv)
     engines = args.engines.split(',')
     out = dict(dim=args.dim, queries=args.queries, cpu=platform.processor() or platform.machine(), results={})
+    if args.append and Path(args.out).is_file():   # add engines / sizes to an earlier run's table
+        out = json.loads(Path(args.out).read_text())
     for size in (int(s) for s in args.sizes.split(',')):
         vectors = unit_vectors(size, args.dim, seed=0)
         queries = unit_vectors(args.queries, args.dim, seed=1)
@@ -100,7 +104,7 @@ def main(argv=None) -> dict:
         rng = np.random.default_rng(2)
         categories = [f'c{i}' for i in rng.integers(0, 50, size)]
         prices = rng.uniform(0, 200, size)
-        rows = {}
+        rows = out['results'].setdefault(str(size), {})
         for engine in engines:
             family, kind = engine.split('_')
             print(f'{size} vectors: {engine} ...', flush=True)

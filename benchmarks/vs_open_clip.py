@@ -212,7 +212,7 @@ def main() -> None:
     out.parent.mkdir(parents=True, exist_ok=True)
     import torch
 
-    from m5mm.engine.accelerator import native_bf16
+    from m5mm.utils.accelerator import native_bf16
     out.write_text(json.dumps(dict(rows=rows, precision=args.precision, title_len=args.title_len,
                                    torch=torch.__version__, machine=platform.machine(), cpus=os.cpu_count(),
                                    cpu_capability=torch.backends.cpu.get_cpu_capability(),

@@ -78,7 +78,7 @@ def cached_root_bf16(demo_root, tiny_pretrained, tmp_path_factory) -> Path:
 
 
 def _cached_catalogue(demo_root: Path, tiny_pretrained: Path, tmp_path_factory, *, precision: str) -> Path:
-    from m5mm.engine.feature_cache import cache_features
+    from m5mm.evaluation.feature_cache import cache_features
     from m5mm.utils.config import load_config
     root = tmp_path_factory.mktemp(f'cached_{precision}') / 'data'
     root.mkdir()

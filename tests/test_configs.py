@@ -5,7 +5,7 @@ from pathlib import Path
 
 import pytest
 
-from m5mm.engine.data import build_dataset
+from m5mm.datasets.loaders import build_dataset
 from m5mm.models.param_budget import build_model_from_config
 from m5mm.utils.config import load_config
 

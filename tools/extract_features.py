@@ -1,46 +1,11 @@
-"""Export one feature vector per product of a split, for search indexes and offline evaluation.
-
-    python tools/extract_features.py CONFIG CHECKPOINT --split gallery --out gallery.npz
-                                     [--feature joint|fused|pooled] [--modalities text,image]
-                                     [--per-modality] [--cfg-options key=value ...]
-
-The .npz holds ids (strings), features (N x D float32), the labels (category, instance), present.<m>
-flags, features.<m> per-modality vectors (--per-modality) and a classifier's logits; read it with
-m5mm.evaluation.load_features or index it with `tools/search_index.py build --features FILE.npz`.
---split takes a split name of the manifest or several (query,gallery).
-"""
-import argparse
-import os
-import sys
-
-sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-
-from m5mm.utils.cli import add_cfg_options, add_checkpoint_arguments, tool_main, tool_parser  # noqa: E402
-
-
-def parse_args(argv=None) -> argparse.Namespace:
-    parser = tool_parser(__doc__)
-    add_checkpoint_arguments(parser)
-    parser.add_argument('--split', required=True, help='split(s) to export, e.g. gallery or query,gallery')
-    parser.add_argument('--out', required=True, help='output .npz')
-    parser.add_argument('--per-modality', action='store_true', help='also store each modality\'s vector')
-    add_cfg_options(parser)
-    return parser.parse_args(argv)
-
-
-@tool_main
-def main(argv=None) -> str:
-    args = parse_args(argv)
-    from m5mm.engine.evaluate_checkpoint import export_features
-    from m5mm.api.saved_config import load_config_file
-    cfg = load_config_file(args.config, args.cfg_options)
-    features, path = export_features(cfg, args.checkpoint, split=args.split, out=args.out,
-                                     kind=args.feature, modalities=args.modalities,
-                                     per_modality=args.per_modality)
-    n, d = features['features'].shape
-    print(f'{n} products x {d} ({args.feature}) -> {path}')
-    return path
-
+"""``python tools/extract_features.py`` in a clone, the ``m5mm-extract-features`` command once installed:
+:mod:`m5mm.commands.extract_features`."""
+try:
+    import _clone  # noqa: F401  (run as a script: this clone's m5mm first on the path)
+except ModuleNotFoundError:   # imported as tools.extract_features by code that has m5mm already
+    pass
+from m5mm.commands.extract_features import *  # noqa: F401,F403
+from m5mm.commands.extract_features import main
 
 if __name__ == '__main__':
     main()

@@ -1,50 +1,11 @@
-"""Inspect a dataset: records, modality coverage, missing/corrupt files, category long tail.
-
-    python tools/inspect_dataset.py data/demo [--split train] [--decode] [--plot coverage.png]
-    python tools/inspect_dataset.py configs/_base_/datasets/demo_5mod.py --split all
-"""
-from __future__ import annotations
-
-import argparse
-import logging
-import os
-import sys
-
-sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-
-from m5mm.utils.cli import add_cfg_options, tool_main, tool_parser  # noqa: E402
-
-
-def parse_args(argv=None) -> argparse.Namespace:
-    parser = tool_parser(__doc__)
-    parser.add_argument('target', help='a data folder (manifest.jsonl, meta.json or shards: index.json) or a config')
-    parser.add_argument('--split', default=None,
-                        help='split(s) to inspect: train, val, query,gallery or all '
-                             "(default: all for a folder, the config's split for a config)")
-    parser.add_argument('--decode', action='store_true',
-                        help='decode every file (slow) instead of checking it exists')
-    parser.add_argument('--plot', default=None, metavar='FILE.png', help='write a coverage / category plot')
-    parser.add_argument('--modalities', default=None, help='comma-separated modalities (folders only)')
-    parser.add_argument('--examples', type=int, default=3, help='records to print')
-    parser.add_argument('--max-problems', type=int, default=20, help='broken files to list')
-    add_cfg_options(parser)
-    return parser.parse_args(argv)
-
-
-@tool_main
-def main(argv=None) -> int:
-    args = parse_args(argv)
-    from m5mm.datasets.inspection import dataset_for_inspection, format_report, inspect_dataset, plot_report
-    logging.basicConfig(level=logging.ERROR, format='%(levelname)s %(message)s')
-    modalities = args.modalities.split(',') if args.modalities else None
-    dataset = dataset_for_inspection(args.target, split=args.split, decode=args.decode, modalities=modalities,
-                                     cfg_options=args.cfg_options)
-    report = inspect_dataset(dataset, decode=args.decode, num_examples=args.examples)
-    print(format_report(report, max_problems=args.max_problems))
-    if args.plot:
-        print(f'plot written to {plot_report(report, args.plot)}')
-    return 0
-
+"""``python tools/inspect_dataset.py`` in a clone, the ``m5mm-inspect-dataset`` command once installed:
+:mod:`m5mm.commands.inspect_dataset`."""
+try:
+    import _clone  # noqa: F401  (run as a script: this clone's m5mm first on the path)
+except ModuleNotFoundError:   # imported as tools.inspect_dataset by code that has m5mm already
+    pass
+from m5mm.commands.inspect_dataset import *  # noqa: F401,F403
+from m5mm.commands.inspect_dataset import main
 
 if __name__ == '__main__':
-    sys.exit(main())
+    main()

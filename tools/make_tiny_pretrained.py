@@ -1,32 +1,11 @@
-"""Write tiny random models of every supported pretrained family (with processor / tokenizer files).
-
-    python tools/make_tiny_pretrained.py --out data/tiny_pretrained [--families clip,xlmr,wav2vec2,videomae]
-
-Each OUT/<family>/ is written by the family's real save_pretrained (timm: save_for_hf), so it loads through
-the same pretrained= path as a hub model; configs/scale_5mod_pretrained_tiny.py reads them
-(--cfg-options pretrained_root=OUT). Families: image vit, clip, siglip, dinov2, convnext, timm_vit;
-video videomae; audio wav2vec2, hubert, ast, whisper; text bert, xlmr.
-"""
-import os
-import sys
-
-sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-
-from m5mm.utils.cli import comma_list, tool_main, tool_parser  # noqa: E402
-from m5mm.utils.cli_choices import TINY_FAMILIES  # noqa: E402
-
-
-@tool_main
-def main(argv=None) -> None:
-    parser = tool_parser(__doc__)
-    parser.add_argument('--out', required=True, help='output folder (one sub-folder per family)')
-    parser.add_argument('--families', type=comma_list, default=None, help=f'default all: {",".join(TINY_FAMILIES)}')
-    parser.add_argument('--seed', type=int, default=0)
-    args = parser.parse_args(argv)
-    from m5mm.experiments.tiny_pretrained.models import make_tiny_pretrained
-    for folder in make_tiny_pretrained(args.out, args.families, seed=args.seed):
-        print(folder)
-
+"""``python tools/make_tiny_pretrained.py`` in a clone, the ``m5mm-make-tiny-pretrained`` command once installed:
+:mod:`m5mm.experiments.commands.make_tiny_pretrained`."""
+try:
+    import _clone  # noqa: F401  (run as a script: this clone's m5mm first on the path)
+except ModuleNotFoundError:   # imported as tools.make_tiny_pretrained by code that has m5mm already
+    pass
+from m5mm.experiments.commands.make_tiny_pretrained import *  # noqa: F401,F403
+from m5mm.experiments.commands.make_tiny_pretrained import main
 
 if __name__ == '__main__':
     main()

@@ -1,54 +1,10 @@
-"""Search a catalogue index from the command line: the top products for a text and/or an image.
-
-    python tools/search.py MODEL --index INDEX_DIR --text "red sneakers" [--k 10]
-    python tools/search.py MODEL --index INDEX_DIR --image query.jpg [--text "..."] [--k 10]
-
-MODEL: the model folder, checkpoint / work dir or hub id the index was built with (checked).
-INDEX_DIR: a folder written by tools/build_index.py. Prints one line per result, best first: rank, id,
-score, category, the modalities the product has, title. --image is a path relative to the working directory.
-"""
-import argparse
-import os
-import sys
-
-sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-
-from m5mm.utils.cli import tool_main, tool_parser  # noqa: E402
-from m5mm.utils.logging import get_logger  # noqa: E402
-
-
-def parse_args(argv=None) -> argparse.Namespace:
-    parser = tool_parser(__doc__)
-    parser.add_argument('model', help='model folder, checkpoint / work dir, or hub id (the index\'s model)')
-    parser.add_argument('--index', required=True, help='index folder written by tools/build_index.py')
-    parser.add_argument('--text', default=None, help='query text (a title or a description)')
-    parser.add_argument('--image', default=None, help='query image file')
-    parser.add_argument('--k', type=int, default=10, help='number of results (default 10)')
-    parser.add_argument('--device', default=None)
-    args = parser.parse_args(argv)
-    if args.text is None and args.image is None:
-        parser.error('give --text and/or --image')
-    if args.k < 1:
-        parser.error('--k must be at least 1')
-    return args
-
-
-@tool_main
-def main(argv=None) -> list:
-    args = parse_args(argv)
-    get_logger()
-    from m5mm.api import ProductEncoder
-    from m5mm.api.search import search
-    from m5mm.serve import CatalogueIndex
-    from m5mm.serve.ranked_products import format_ranked_products, ranked_products
-    catalogue = CatalogueIndex.load(args.index)
-    encoder = ProductEncoder.from_pretrained(args.model, device=args.device)
-    catalogue.check_model(encoder)
-    result = search(encoder, catalogue.index, text=args.text, image=args.image, k=min(args.k, len(catalogue.index)))
-    rows = ranked_products(catalogue, result.ids[0], result.scores[0])
-    print(format_ranked_products(rows))
-    return rows
-
+"""``python tools/search.py`` in a clone, the ``m5mm-search`` command once installed: :mod:`m5mm.commands.search`."""
+try:
+    import _clone  # noqa: F401  (run as a script: this clone's m5mm first on the path)
+except ModuleNotFoundError:   # imported as tools.search by code that has m5mm already
+    pass
+from m5mm.commands.search import *  # noqa: F401,F403
+from m5mm.commands.search import main
 
 if __name__ == '__main__':
     main()

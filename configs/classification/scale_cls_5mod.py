@@ -1,4 +1,4 @@
-# Classification fine-tuning of SCALE (SCALE_SPEC section 4): the pretrained encoders + fusion of
+# Classification fine-tuning of SCALE (docs/method.md section 4): the pretrained encoders + fusion of
 # configs/scale_5mod.py and the paper's head (the 5 fused first-token vectors -> Linear -> 1024 ->
 # dropout 0.1 -> Linear -> categories), cross-entropy on the train split's categories. Fine-tune a
 # pretraining run (its latest checkpoint; pretrained weights get 0.1x the lr via pretrained_lr_mult):

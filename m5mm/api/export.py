@@ -13,7 +13,7 @@ from .loading import parts_from_run
 from .model_card import summarize_training_data
 from .product_encoder import ProductEncoder
 
-logger = logging.getLogger('m5mm')
+logger = logging.getLogger(__name__)
 PathLike = Union[str, Path]
 CARD_TASKS = ('retrieval', 'classification', 'clustering', 'zero_shot')
 ROBUSTNESS = ('default', 'all', 'none')
@@ -48,7 +48,7 @@ def robustness_subsets(modalities: Sequence[str], mode: Union[str, Sequence[Sequ
 def evaluate_for_card(run, *, tasks: Optional[Sequence[str]] = None,
                       robustness: Union[str, Sequence[Sequence[str]]] = 'default') -> Dict[str, Any]:
     """Results, task counts, the robustness rows and the feature size of a loaded run's model."""
-    from m5mm.engine.evaluate import evaluate_features, evaluate_model
+    from m5mm.evaluation.evaluate import evaluate_features, evaluate_model
     data_root = run.cfg.test_dataloader.dataset.get('data_root')
     if tasks is None:
         has_queries = data_root is not None and os.path.isfile(os.path.join(data_root, DEFAULT_QUERY_FILE))

@@ -68,7 +68,7 @@ def _write_tokenizer(tokenizer, out: Path) -> list:
 
 
 def _fill(encoder, tmp: Path, evaluation: Mapping[str, Any]) -> None:
-    from m5mm.engine.weights import save_model_state_dict
+    from m5mm.checkpoint.weights import save_model_state_dict
     state = {key: value.detach().cpu() for key, value in encoder.model.state_dict().items()}
     save_model_state_dict(state, tmp / WEIGHTS_FILE)
     files = [WEIGHTS_FILE] + _write_tokenizer(encoder.preprocessor.tokenizer, tmp)

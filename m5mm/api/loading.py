@@ -73,8 +73,8 @@ def _load_tokenizer(root: Path, config: Dict[str, Any]):
 
 def load_folder_parts(root: PathLike) -> Dict[str, Any]:
     """Build model + preprocessor from a model folder (JSON and safetensors only, verified)."""
-    from m5mm.engine.builder import build_model
-    from m5mm.engine.weights import load_model_weights
+    from m5mm.models.builders import build_model
+    from m5mm.checkpoint.weights import load_model_weights
     from m5mm.utils.plugins import load_plugins
     root = Path(root)
     config = read_config(root)

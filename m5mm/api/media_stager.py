@@ -19,7 +19,7 @@ from m5mm.datasets.errors import MISSING_FILE, MediaError
 from m5mm.datasets.modalities.base_modality import ModalitySpec
 from m5mm.datasets.paths import resolve_media_path
 
-logger = logging.getLogger('m5mm')
+logger = logging.getLogger(__name__)
 
 # (magic bytes at offset, suffix): decoders sniff content, the suffix only helps tools that look at it
 _SIGNATURES = ((0, b'\xff\xd8\xff', '.jpg'), (0, b'\x89PNG', '.png'), (0, b'GIF8', '.gif'), (8, b'WEBP', '.webp'),

@@ -1,7 +1,6 @@
 """Loading a trained model from a training run: checkpoint dir, work dir or weights file + its config."""
 from __future__ import annotations
 
-import copy
 import json
 from dataclasses import dataclass
 from pathlib import Path
@@ -9,8 +8,9 @@ from typing import Any, Dict, Optional, Union
 
 from torch import nn
 
-from m5mm.engine.checkpoint import META_FILE, resolve_checkpoint
-from m5mm.engine.data import build_dataset
+from m5mm.checkpoint.manager import META_FILE, resolve_checkpoint
+from m5mm.datasets.loaders import build_dataset
+from m5mm.utils.config import reading_dataset_cfg
 
 from .preprocessor import Preprocessor
 from .saved_config import run_config
@@ -33,9 +33,7 @@ class LoadedRun:
 
 
 def _dataset_cfg(loader_cfg) -> dict:
-    cfg = copy.deepcopy(dict(loader_cfg.dataset))
-    cfg.pop('generate_if_missing', None)
-    return cfg
+    return reading_dataset_cfg(loader_cfg.dataset)
 
 
 def load_run(checkpoint: PathLike, *, config: Optional[PathLike] = None,
@@ -49,8 +47,8 @@ def load_run(checkpoint: PathLike, *, config: Optional[PathLike] = None,
             :mod:`m5mm.api.saved_config`; its ``config.py`` is never run).
         cfg_options: ``--cfg-options`` style overrides (e.g. ``{'data_root': DIR}``).
     """
-    from m5mm.engine.builder import import_config_modules
-    from m5mm.engine.evaluate_checkpoint import build_model_for_eval
+    from m5mm.utils.plugins import import_config_modules
+    from m5mm.evaluation.evaluate_checkpoint import build_model_for_eval
     checkpoint = resolve_checkpoint(checkpoint)
     cfg, config = run_config(checkpoint, config=config, cfg_options=cfg_options)
     import_config_modules(cfg)   # installed plugins (+ the custom_imports of a Python config the user named)

@@ -17,9 +17,9 @@ from typing import Any, Dict, Optional, Tuple, Union
 
 from mmengine.config import Config
 
-from m5mm.engine.checkpoint import CONFIG_JSON, checkpoint_work_dir
-from m5mm.engine.checkpoint_integrity import verify_in_checkpoint
-from m5mm.engine.safe_load import CheckpointError, read_json
+from m5mm.checkpoint.integrity import verify_in_checkpoint
+from m5mm.checkpoint.manager import CONFIG_JSON, checkpoint_work_dir
+from m5mm.checkpoint.safe_load import CheckpointError, read_json
 from m5mm.utils.config import apply_cfg_options, load_config
 
 from .model_folder import check_registered_types

@@ -26,7 +26,7 @@ from .records import SPLITS, normalize_record, normalize_splits
 from .sample_builder import SampleBuilder
 from .tokenizer import TextTokenizer, get_or_train_tokenizer, load_tokenizer
 
-logger = logging.getLogger('m5mm')
+logger = logging.getLogger(__name__)
 
 DEFAULT_TOKENIZER = dict(path=None, vocab_size=4000)
 MAX_LOGGED_BAD_LINES = 10

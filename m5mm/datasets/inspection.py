@@ -16,7 +16,7 @@ from m5mm.registry import DATASETS
 from .base_dataset import BaseProductDataset
 from .errors import MediaError
 from .paths import resolve_media_path
-from .targets import dataset_cfg_from_target
+from .data_argument import dataset_cfg_from_target
 from .transforms.decode import check_file
 
 Problem = Tuple[str, str, str, str]  # (id, modality, reason, field value)

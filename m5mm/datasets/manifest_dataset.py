@@ -12,7 +12,7 @@ from m5mm.registry import CATALOGUES, DATASETS
 from .base_dataset import DEFAULT_TOKENIZER, BaseProductDataset, RawRecord
 from .file_lock import file_lock
 
-logger = logging.getLogger('m5mm')
+logger = logging.getLogger(__name__)
 
 DEFAULT_MANIFEST = 'manifest.jsonl'
 

@@ -28,7 +28,7 @@ from .paths import resolve_media_path
 from .transforms.compose import Compose
 from .worker import limit_worker_threads
 
-logger = logging.getLogger('m5mm')
+logger = logging.getLogger(__name__)
 
 MODALITY_CFG_KEYS = ('pipeline', 'source', 'spec')
 

@@ -23,7 +23,7 @@ from m5mm.utils.pretrained_source import looks_like_path, resolve_pretrained
 
 from .file_lock import file_lock
 
-logger = logging.getLogger('m5mm')
+logger = logging.getLogger(__name__)
 
 SPECIAL_TOKENS = ('[PAD]', '[UNK]', '[CLS]', '[SEP]', '[MASK]')
 CHARS_PER_TOKEN = 64   # characters read per wanted token: word pieces average 3-6, a whole [UNK] word <= 101

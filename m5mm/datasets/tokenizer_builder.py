@@ -6,7 +6,7 @@ from typing import Optional, Tuple
 
 from m5mm.registry import DATASETS
 
-from .targets import dataset_cfg_from_target
+from .data_argument import dataset_cfg_from_target
 from .tokenizer import TextTokenizer, train_tokenizer
 
 TEXT_MODALITIES = ('text', 'table')

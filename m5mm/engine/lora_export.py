@@ -7,8 +7,8 @@ from typing import Tuple, Union
 from mmengine.config import Config
 from torch import nn
 
-from m5mm.engine.evaluate_checkpoint import build_model_for_eval
-from m5mm.engine.weights import save_model_state_dict
+from m5mm.checkpoint.weights import save_model_state_dict
+from m5mm.evaluation.evaluate_checkpoint import build_model_for_eval
 
 PathLike = Union[str, Path]
 

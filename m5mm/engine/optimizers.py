@@ -14,9 +14,9 @@ import mmengine.optim  # noqa: F401  (registers torch's optimizers into the pare
 from torch import nn
 from torch.optim import Optimizer
 
-from m5mm.engine.accelerator import launched_with_fsdp
 from m5mm.models.builders import accepts
 from m5mm.registry import OPTIMIZERS, SCHEDULERS
+from m5mm.utils.accelerator import launched_with_fsdp
 from m5mm.utils.build import find_registered
 
 

@@ -10,12 +10,13 @@ import json
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Dict, List, Optional
 
-from m5mm.engine.checkpoint import CONFIG_JSON, check_resumable, list_checkpoints
-from m5mm.engine.checkpoint_integrity import verify_in_checkpoint
-from m5mm.engine.data import data_state, restore_data_state
-from m5mm.engine.run_config import config_changes, config_json, run_defining
-from m5mm.engine.safe_load import CheckpointError, read_json
-from m5mm.engine.work_dir import record_resume
+from m5mm.checkpoint.integrity import verify_in_checkpoint
+from m5mm.checkpoint.manager import CONFIG_JSON, check_resumable, list_checkpoints
+from m5mm.checkpoint.run_config import config_changes, config_json, run_defining
+from m5mm.checkpoint.safe_load import CheckpointError, read_json
+from m5mm.checkpoint.work_dir import record_resume
+from m5mm.datasets.loaders import data_state, restore_data_state
+from m5mm.engine.builder import hook_for_state
 from m5mm.utils.config import ConfigError
 
 if TYPE_CHECKING:
@@ -64,8 +65,9 @@ def restore_state(trainer: 'Trainer', state: Dict[str, Any]) -> None:
     except (TypeError, ValueError, AttributeError) as exc:
         raise CheckpointError(f'the checkpoint\'s message record cannot be read ({exc})') from None
     for key, hook_state in trainer.state.extra.get('hook_states', {}).items():
-        if key in trainer.hooks_by_key:
-            trainer.hooks_by_key[key].load_state_dict(hook_state)
+        hook = hook_for_state(trainer.hooks_by_key, key)
+        if hook is not None:
+            hook.load_state_dict(hook_state)
         else:
             trainer.logger.warning('The checkpoint holds the state of hook %s, which this run does not have', key)
 

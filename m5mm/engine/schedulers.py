@@ -13,7 +13,7 @@ from m5mm.registry import SCHEDULERS
 class WarmupLinearDecayLR(LambdaLR):
     """Linear warm-up over ``warmup_ratio`` of the steps, then linear decay to ``min_ratio``.
 
-    The SCALE recipe: 10% warm-up, then linear decay (SCALE_SPEC section 4). The factor is that of
+    The SCALE recipe: 10% warm-up, then linear decay (docs/method.md section 4). The factor is that of
     ``transformers.get_linear_schedule_with_warmup`` one step ahead (with one more warm-up and one
     more total step), so the first step already trains, at ``lr / (warmup_steps + 1)``; the decay is
     floored at ``min_ratio``.

@@ -16,10 +16,10 @@ from typing import Any, Dict, List, Optional, Union
 
 from accelerate import Accelerator
 
-from m5mm.engine.run_config import flatten
+from m5mm.checkpoint.run_config import flatten
+from m5mm.utils.accelerator import TRACKER_DIR  # noqa: F401 (re-exported)
 from m5mm.utils.config import ConfigError
 
-TRACKER_DIR = 'trackers'
 DEFAULT_PROJECT = 'm5mm'
 
 

@@ -8,22 +8,21 @@ from accelerate.utils import set_seed
 from mmengine.config import Config
 from torch import Tensor
 
-from m5mm.engine.accelerator import build_accelerator
+from m5mm.checkpoint.manager import CONFIG_JSON, CheckpointManager, recover_interrupted_saves, resume_candidates
+from m5mm.checkpoint.parts import TrainingParts
+from m5mm.checkpoint.run_config import config_json
+from m5mm.checkpoint.state import TrainState
+from m5mm.checkpoint.weights import load_model_weights
+from m5mm.checkpoint.work_dir import lock_work_dir
+from m5mm.datasets.loaders import (batches_per_process, build_dataset, build_train_loader, describe_empty_split,
+                                   epoch_batches, loader_is_prepared)
 from m5mm.engine.builder import build_hooks, build_model, import_config_modules, keyed_hooks
-from m5mm.engine.checkpoint import (CONFIG_JSON, CheckpointManager, recover_interrupted_saves,
-                                    resume_candidates)
-from m5mm.engine.checkpoint_parts import TrainingParts
 from m5mm.engine.contrastive_accumulation import build_contrastive_accumulator
-from m5mm.engine.data import (batches_per_process, build_dataset, build_train_loader, describe_empty_split,
-                              epoch_batches, loader_is_prepared)
 from m5mm.engine.messages import MessageRecord
 from m5mm.engine.optimizers import build_optimizer, build_scheduler
 from m5mm.engine.resume import check_fresh_start, extra_state, resume_from
-from m5mm.engine.run_config import config_json
-from m5mm.engine.state import TrainState
 from m5mm.engine.trackers import finish_trackers, start_trackers, tracker_names
-from m5mm.engine.weights import load_model_weights
-from m5mm.engine.work_dir import lock_work_dir
+from m5mm.utils.accelerator import build_accelerator
 from m5mm.utils.config import check_config
 from m5mm.utils.distributed import unwrap_model
 from m5mm.utils.files import write_json
@@ -205,7 +204,7 @@ class Trainer:
         return sum(p.numel() for p in model.parameters() if p.requires_grad)
 
     def save_checkpoint(self) -> Path:
-        """Checkpoint the run now (every process calls it); see :mod:`m5mm.engine.checkpoint_parts`."""
+        """Checkpoint the run now (every process calls it); see :mod:`m5mm.checkpoint.parts`."""
         self.state.extra = extra_state(self)
         meta = dict(epoch=self.state.epoch, total_steps=self.total_steps, processes=self.accelerator.num_processes,
                     distributed_type=str(self.accelerator.distributed_type), m5mm_version=__version__)

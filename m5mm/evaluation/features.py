@@ -28,7 +28,7 @@ from m5mm.utils.distributed import unwrap_model
 
 from .modality_mask import drop_modalities
 
-logger = logging.getLogger('m5mm')
+logger = logging.getLogger(__name__)
 
 KINDS = ('joint', 'fused', 'pooled')
 _CONTRACT = KINDS + ('present',)

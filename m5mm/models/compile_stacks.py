@@ -24,7 +24,7 @@ from torch import nn
 from m5mm.models.layers import TransformerBlock, TransformerEncoder
 from .stacks import outermost
 
-logger = logging.getLogger('m5mm')
+logger = logging.getLogger(__name__)
 
 
 def _is_compile_unit(module: nn.Module) -> bool:

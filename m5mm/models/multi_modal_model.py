@@ -12,7 +12,7 @@ from .backbones.spread import modality_spread
 from .checkpoint_names import PRETRAINER_ORDER, legacy_order_differs, upgrade_state_dict
 from .micro_batch_plan import MicroBatchPlan
 
-logger = logging.getLogger('m5mm')
+logger = logging.getLogger(__name__)
 
 
 class MultiModalModel(nn.Module):

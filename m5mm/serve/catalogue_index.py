@@ -28,7 +28,7 @@ from m5mm.version import __version__
 
 from .product_table import ProductTable
 
-logger = logging.getLogger('m5mm')
+logger = logging.getLogger(__name__)
 INFO_FILE, PRODUCTS_FILE = 'catalogue.json', 'products.sqlite'
 FORMAT, FORMAT_VERSION = 'm5mm-catalogue-index', 1
 
@@ -92,7 +92,7 @@ class CatalogueIndex:
             manifest: the manifest (default ``DATA_ROOT/manifest.jsonl``). splits: only these splits.
             index_type, metric, index_options: see :class:`SearchIndex`.
         """
-        from m5mm.engine.data import build_dataloader
+        from m5mm.datasets.loaders import build_dataloader
         from m5mm.evaluation import extract_features
         if os.path.exists(os.path.join(out_dir, INFO_FILE)) or (os.path.isdir(out_dir) and os.listdir(out_dir)):
             raise FileExistsError(f'{out_dir} is not empty; give a new folder for the index')

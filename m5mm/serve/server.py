@@ -9,7 +9,7 @@ from m5mm.utils.require import require
 from .app import DEFAULT_MAX_BATCH, DEFAULT_MAX_K, DEFAULT_MAX_UPLOAD, DEFAULT_MAX_WAIT_MS, create_app
 from .catalogue_index import CatalogueIndex
 
-logger = logging.getLogger('m5mm')
+logger = logging.getLogger(__name__)
 
 
 def load_app(model: str, index_dir: str, *, device: Optional[str] = None, max_upload_bytes: int = DEFAULT_MAX_UPLOAD,

@@ -7,11 +7,11 @@ comment; ``tests/test_tools/test_cli.py`` checks that they stay equal.
 from __future__ import annotations
 
 FEATURE_KINDS = ('joint', 'fused', 'pooled')                  # m5mm.evaluation.features.KINDS
-CLASSIFICATION_SOURCES = ('auto', 'logits', 'probe')          # m5mm.engine.evaluate.CLASSIFICATION_SOURCES
-DEFAULT_TASKS = ('retrieval', 'classification', 'clustering')  # m5mm.engine.evaluate.ALL_TASKS
+CLASSIFICATION_SOURCES = ('auto', 'logits', 'probe')          # m5mm.evaluation.evaluate.CLASSIFICATION_SOURCES
+DEFAULT_TASKS = ('retrieval', 'classification', 'clustering')  # m5mm.evaluation.evaluate.ALL_TASKS
 TASK_NAMES = ('retrieval', 'classification', 'clustering', 'zero_shot', 'text_retrieval', 'presence',
-              'partial_query')                                 # m5mm.engine.evaluate.TASK_PRESETS keys
-CACHE_DTYPES = ('float16', 'float32')                          # m5mm.engine.feature_cache.DTYPES
+              'partial_query')                                 # m5mm.evaluation.tasks.named_tasks() keys
+CACHE_DTYPES = ('float16', 'float32')                          # m5mm.evaluation.feature_cache.DTYPES
 ROBUSTNESS = ('default', 'all', 'none')                        # m5mm.api.export.ROBUSTNESS
 CHARS_PER_TOKEN = 64                                           # m5mm.datasets.tokenizer.CHARS_PER_TOKEN
 TABLE_PAIRS_PER_TOKEN = 4                                      # m5mm.serve.request_limits

@@ -97,6 +97,16 @@ def iter_dataset_cfgs(node: Any):
             yield from iter_dataset_cfgs(value)
 
 
+def reading_dataset_cfg(dataset_cfg: Mapping[str, Any], *, drop: Sequence[str] = ()) -> Dict[str, Any]:
+    """A copy of ``dataset_cfg`` that reads the data already there: without ``generate_if_missing`` (evaluating,
+    exporting or loading a run never writes a catalogue) and without the keys in ``drop``."""
+    import copy
+    cfg = copy.deepcopy(dict(dataset_cfg))
+    for key in ('generate_if_missing', *drop):
+        cfg.pop(key, None)
+    return cfg
+
+
 def retarget_data_root(cfg: Config, data_root: str) -> int:
     """Point every dataset of ``cfg`` at ``data_root``; returns how many were changed.
 
@@ -121,7 +131,7 @@ def retarget_data_root(cfg: Config, data_root: str) -> int:
         manifest = dataset_cfg.get('manifest')
         if manifest is not None and (Path(str(manifest)).is_absolute() or str(manifest).startswith(old_root + '/')):
             dataset_cfg['manifest'] = None
-        if dataset_cfg.get('generate_if_missing') is not None:
+        if dataset_cfg.get('generate_if_missing') is not None:   # None (not dropped): it overrides a base config
             dataset_cfg['generate_if_missing'] = None
         count += 1
     cfg['data_root'] = data_root

@@ -25,7 +25,7 @@ from dataclasses import dataclass, field
 from importlib import metadata
 from typing import Dict, List, Optional
 
-logger = logging.getLogger('m5mm')
+logger = logging.getLogger(__name__)
 
 ENTRY_POINT_GROUP = 'm5mm.plugins'
 CONFIGS_ENV = 'M5MM_CONFIGS'
@@ -136,6 +136,14 @@ def import_custom_modules(modules: List[str], allow_failed_imports: bool = False
             _STATUS[module] = status
         if not status.loaded and not allow_failed_imports:
             raise ImportError(f'custom_imports: could not import {module!r}: {status.error}')
+
+
+def import_config_modules(cfg) -> None:
+    """Load installed plugins and the config's ``custom_imports`` (what every entry point does first)."""
+    load_plugins()
+    custom = cfg.get('custom_imports')
+    if custom:
+        import_custom_modules(list(custom.get('imports', [])), custom.get('allow_failed_imports', False))
 
 
 def plugin_status() -> Dict[str, PluginStatus]:

@@ -9,7 +9,7 @@ import pytest
 
 from m5mm.api import ProductEncoder
 from m5mm.api.run_loader import load_run
-from m5mm.engine.safe_load import CheckpointError
+from m5mm.checkpoint.safe_load import CheckpointError
 from tests.conftest import REPO
 from tests.test_engine.planted import flip_a_stored_byte, record_in_meta
 

@@ -7,7 +7,7 @@ import pytest
 
 from m5mm.datasets.inspection import (dataset_for_inspection, format_report, inspect_dataset,
                                       long_tail_summary, plot_report)
-from m5mm.datasets.targets import parse_split
+from m5mm.datasets.data_argument import parse_split
 from m5mm.datasets.tokenizer import load_tokenizer
 
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))

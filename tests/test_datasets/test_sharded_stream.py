@@ -7,7 +7,7 @@ import torch
 
 from m5mm.datasets import ShardedDataset, build_shards
 from m5mm.datasets.shards import epoch_plan
-from m5mm.engine.data import build_dataloader, data_state, epoch_batches, restore_data_state
+from m5mm.datasets.loaders import build_dataloader, data_state, epoch_batches, restore_data_state
 
 TEXT = dict(text=None, table=None)
 

@@ -15,7 +15,7 @@ import torch
 from m5mm.datasets import ManifestDataset, MediaReport, ShardedDataset, build_shards
 from m5mm.datasets.shards import ShardIndexError, load_index
 from m5mm.datasets.shards.stream import LOST_KEY
-from m5mm.engine.data import build_dataloader
+from m5mm.datasets.loaders import build_dataloader
 
 FIVE = dict(image=None, text=None, table=None, video=None, audio=None)
 IMAGE_PIPELINE = [dict(type='LoadImage'), dict(type='ResizeImage', size=32), dict(type='NormalizeImage')]
@@ -286,7 +286,7 @@ def test_weighted_sources_mix_in_their_ratio(files_built, tmp_path):
 
 def test_a_shard_folder_is_picked_by_data_root(files_built, tmp_path):
     kind, out, _, _ = files_built
-    from m5mm.datasets.targets import dataset_cfg_from_target
+    from m5mm.datasets.data_argument import dataset_cfg_from_target
     from m5mm.utils.config import load_config
     cfg = load_config(str(os.path.join(os.path.dirname(__file__), '..', '..', 'configs', 'scale_5mod_tiny.py')),
                       dict(data_root=str(out)))

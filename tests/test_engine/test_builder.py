@@ -10,7 +10,7 @@ from tests.conftest import REPO
 
 
 def _types(cfgs):
-    return [c['type'] for c in cfgs]
+    return [c['type'] for c in (cfgs.values() if isinstance(cfgs, dict) else cfgs)]
 
 
 def test_a_leaf_config_changes_or_drops_one_default_hook(tmp_path):
@@ -21,7 +21,8 @@ def test_a_leaf_config_changes_or_drops_one_default_hook(tmp_path):
     cfgs = hook_configs(load_config(str(leaf)))
     assert _types(cfgs) == ['MetricsLoggerHook', 'ProgressBarHook', 'RunSummaryHook', 'ModalityWeightHook',
                             'CollapseMonitorHook', 'MediaReportHook', 'CheckpointHook', 'ProgressBarHook']
-    assert cfgs[6] == dict(type='CheckpointHook', by_epoch=True, max_keep=7)   # merged into the base's entry
+    assert cfgs['checkpoint'] == dict(type='CheckpointHook', by_epoch=True, max_keep=7)   # merged into the base's
+    assert list(cfgs)[-1] == 'ProgressBarHook'   # a custom hook's key is its type
     hooks = build_hooks(load_config(str(leaf)))
     assert [h.priority for h in hooks] == sorted(h.priority for h in hooks)
     assert hooks[-1].max_keep == 7

@@ -11,11 +11,11 @@ import pytest
 import torch
 from torch import nn
 
-from m5mm.engine.checkpoint import CheckpointManager, list_checkpoints, recover_interrupted_saves
-from m5mm.engine.checkpoint_parts import TrainingParts
-from m5mm.engine.safe_load import CheckpointError
+from m5mm.checkpoint.manager import CheckpointManager, list_checkpoints, recover_interrupted_saves
+from m5mm.checkpoint.parts import TrainingParts
+from m5mm.checkpoint.safe_load import CheckpointError
 from m5mm.engine.schedulers import WarmupLinearDecayLR
-from m5mm.engine.weights import load_model_state_dict
+from m5mm.checkpoint.weights import load_model_state_dict
 from m5mm.utils.files import sha256_file
 from tests.test_engine.planted import assert_live, flip_a_stored_byte, plant_in_checkpoint
 
@@ -38,7 +38,7 @@ class TiedNet(nn.Module):
 
 
 def _parts(seed: int = 0) -> TrainingParts:
-    from m5mm.engine.accelerator import build_accelerator
+    from m5mm.utils.accelerator import build_accelerator
     accelerator = build_accelerator()   # as the trainer builds it (one precision per process)
     torch.manual_seed(seed)
     model = TiedNet()

@@ -4,7 +4,7 @@ import copy
 import pytest
 import torch
 
-from m5mm.engine.accelerator import build_accelerator
+from m5mm.utils.accelerator import build_accelerator
 from m5mm.engine.contrastive_accumulation import ContrastiveAccumulator, build_contrastive_accumulator
 from m5mm.engine.micro_batches import micro_batch_sizes, split_batch
 from m5mm.registry import MODELS

@@ -18,8 +18,8 @@ from pathlib import Path
 import pytest
 import torch
 
-from m5mm.engine.checkpoint import latest_checkpoint
-from m5mm.engine.weights import load_model_state_dict
+from m5mm.checkpoint.manager import latest_checkpoint
+from m5mm.checkpoint.weights import load_model_state_dict
 from tests.test_engine.planted import plant_in_checkpoint
 
 REPO = Path(__file__).resolve().parents[2]

@@ -5,7 +5,7 @@ import logging
 
 import numpy as np
 
-from m5mm.engine.eval_report import query_counts, results_document, runnable_tasks, warn_about_queries
+from m5mm.evaluation.report import query_counts, results_document, runnable_tasks, warn_about_queries
 from m5mm.evaluation import run_tasks
 
 

@@ -10,8 +10,8 @@ import torch
 
 from m5mm.datasets.feature_record import FeatureCacheMismatch
 from m5mm.engine.builder import build_model
-from m5mm.engine.data import build_dataset
-from m5mm.engine.feature_cache import cache_features, feature_file
+from m5mm.datasets.loaders import build_dataset
+from m5mm.evaluation.feature_cache import cache_features, feature_file
 from m5mm.models.encoders import EncoderInputError
 from m5mm.utils.config import load_config
 

@@ -2,7 +2,7 @@
 block and BERT layer a unit, as configs/accelerate/FSDP.yaml wraps it), gather the full state into the
 format-2 files (safetensors + weights-only optimizer file) and resume from them exactly.
 
-Accelerate itself enables FSDP only on GPUs (see m5mm.engine.accelerator.FSDP_NEEDS_GPU), so these runs
+Accelerate itself enables FSDP only on GPUs (see m5mm.utils.accelerator.FSDP_NEEDS_GPU), so these runs
 call ``fully_shard`` directly; the checkpoint code they test is what the trainer runs under FSDP.
 """
 import os
@@ -13,10 +13,10 @@ import torch
 import torch.distributed as dist
 import torch.multiprocessing as mp
 
-from m5mm.engine.accelerator import FSDP_NEEDS_GPU, build_accelerator
-from m5mm.engine.fsdp_state import gather_full_state, is_fsdp2, load_full_state
-from m5mm.engine.safe_load import load_tensor_file
-from m5mm.engine.weights import load_safetensors, save_safetensors
+from m5mm.utils.accelerator import FSDP_NEEDS_GPU, build_accelerator
+from m5mm.checkpoint.fsdp_state import gather_full_state, is_fsdp2, load_full_state
+from m5mm.checkpoint.safe_load import load_tensor_file
+from m5mm.checkpoint.weights import load_safetensors, save_safetensors
 
 pytestmark = pytest.mark.slow
 STEPS, SAVE_AT = 3, 2

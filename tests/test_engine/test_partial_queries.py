@@ -8,8 +8,8 @@ import numpy as np
 import pytest
 import torch
 
-from m5mm.engine.evaluate import split_dataloader
-from m5mm.engine.evaluate_checkpoint import build_model_for_eval
+from m5mm.evaluation.evaluate import split_dataloader
+from m5mm.evaluation.evaluate_checkpoint import build_model_for_eval
 from m5mm.evaluation import retrieval_metrics
 from m5mm.evaluation.metrics.presence import group_variance_share, presence_gap, presence_patterns
 from m5mm.utils.config import load_config

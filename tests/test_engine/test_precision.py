@@ -3,8 +3,8 @@ import logging
 
 import pytest
 
-from m5mm.engine import accelerator
-from m5mm.engine.accelerator import resolve_precision
+from m5mm.utils import accelerator
+from m5mm.utils.accelerator import resolve_precision
 
 
 @pytest.fixture()

@@ -11,8 +11,8 @@ import pytest
 import torch
 
 from m5mm.engine import run_training
-from m5mm.engine.checkpoint import latest_checkpoint
-from m5mm.engine.weights import load_model_state_dict
+from m5mm.checkpoint.manager import latest_checkpoint
+from m5mm.checkpoint.weights import load_model_state_dict
 from tests.test_engine.test_distributed import _launch, _metrics, _two_rank_args, sparse_video_root  # noqa: F401
 
 REPO = Path(__file__).resolve().parents[2]
@@ -70,8 +70,8 @@ def test_a_resumed_pretrained_run_ends_with_exactly_the_same_weights(straight_ru
 
 
 def test_merged_lora_weights_give_the_same_features(straight_run):
-    from m5mm.engine.data import build_dataset
-    from m5mm.engine.evaluate_checkpoint import build_model_for_eval
+    from m5mm.datasets.loaders import build_dataset
+    from m5mm.evaluation.evaluate_checkpoint import build_model_for_eval
     from m5mm.utils.config import load_config
     from tools.convert_checkpoint import main as convert
     _, work_dir = straight_run

@@ -7,7 +7,7 @@ import pytest
 from accelerate.tracking import get_available_trackers
 
 from m5mm.engine import run_training
-from m5mm.engine.checkpoint import latest_checkpoint
+from m5mm.checkpoint.manager import latest_checkpoint
 from m5mm.engine.trackers import flat_hparams, tracker_names
 from m5mm.utils.config import ConfigError
 

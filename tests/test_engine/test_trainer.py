@@ -12,7 +12,7 @@ import torch
 from PIL import Image
 
 from m5mm.engine import run_training
-from m5mm.engine.checkpoint import latest_checkpoint, list_checkpoints
+from m5mm.checkpoint.manager import latest_checkpoint, list_checkpoints
 from tests.conftest import REPO
 
 
@@ -133,7 +133,7 @@ def test_resume_from_a_path_that_is_not_a_checkpoint_is_clear(demo_root, tiny_co
 
 
 def test_load_from_starts_a_new_run_from_converted_weights(demo_root, tiny_config, tmp_path):
-    from m5mm.engine.weights import load_model_state_dict, save_model_state_dict
+    from m5mm.checkpoint.weights import load_model_state_dict, save_model_state_dict
     first = run_training(tiny_config, work_dir=str(tmp_path / 'first'), cfg_options=_opts(demo_root), max_steps=2)
     weights = tmp_path / 'weights.pt'
     save_model_state_dict(load_model_state_dict(latest_checkpoint(str(tmp_path / 'first'))), weights)
@@ -172,7 +172,7 @@ def _copy(work_dir, tmp_path):
 
 
 def test_a_damaged_newest_checkpoint_is_an_error_or_an_announced_fallback(two_checkpoints, demo_root, tmp_path):
-    from m5mm.engine.safe_load import CheckpointError
+    from m5mm.checkpoint.safe_load import CheckpointError
     from tests.test_engine.planted import assert_live, plant_in_checkpoint, plant_raw_pickle
     config, original = two_checkpoints
     work_dir = _copy(original, tmp_path)
@@ -240,7 +240,7 @@ def test_an_override_naming_an_unregistered_type_runs_nothing(demo_root, tiny_co
 
 
 def test_load_from_a_planted_pickle_is_refused(demo_root, tiny_config, tmp_path):
-    from m5mm.engine.safe_load import CheckpointError
+    from m5mm.checkpoint.safe_load import CheckpointError
     from tests.test_engine.planted import assert_live, plant_torch_file
     marker = tmp_path / 'pwned'
     weights = plant_torch_file(tmp_path / 'weights.pt', marker)

@@ -4,8 +4,8 @@ from __future__ import annotations
 import pytest
 import torch
 
-from m5mm.engine.safe_load import CheckpointError, deepspeed_weights_only, load_tensor_file
-from m5mm.engine.weights import load_model_state_dict, load_safetensors, save_model_state_dict
+from m5mm.checkpoint.safe_load import CheckpointError, deepspeed_weights_only, load_tensor_file
+from m5mm.checkpoint.weights import load_model_state_dict, load_safetensors, save_model_state_dict
 from tests.test_engine.planted import assert_live, plant_torch_file
 
 pytest.importorskip('deepspeed')

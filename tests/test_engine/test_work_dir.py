@@ -9,11 +9,11 @@ import time
 
 import pytest
 
-from m5mm.engine.work_dir import WorkDirInUseError, WorkDirLock
+from m5mm.checkpoint.work_dir import WorkDirInUseError, WorkDirLock
 from tests.conftest import REPO
 
 HOLD = ('import sys, time\n'
-        'from m5mm.engine.work_dir import WorkDirLock\n'
+        'from m5mm.checkpoint.work_dir import WorkDirLock\n'
         'lock = WorkDirLock(sys.argv[1]).acquire()\n'
         'print("locked", flush=True)\n'
         'time.sleep(120)\n')

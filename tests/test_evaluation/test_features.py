@@ -118,7 +118,7 @@ def test_errors(tmp_path, tiny_data):
 
 def test_with_accelerator(tiny_data):
     pytest.importorskip('accelerate')
-    from m5mm.engine.accelerator import build_accelerator
+    from m5mm.utils.accelerator import build_accelerator
     samples, dims, model = tiny_data
     loader = torch.utils.data.DataLoader(samples, batch_size=4, collate_fn=lambda s: collate(s, dims))
     acc = build_accelerator()   # as the trainer makes it: one precision for every test of a process

@@ -2,7 +2,7 @@
 import numpy as np
 import pytest
 
-from m5mm.engine.text_queries import prompt_texts
+from m5mm.evaluation.text_queries import prompt_texts
 from m5mm.evaluation import run_tasks
 from m5mm.evaluation.tasks.zero_shot_task import class_embeddings
 

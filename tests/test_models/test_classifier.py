@@ -9,10 +9,10 @@ import torch
 import torch.nn.functional as F
 
 from m5mm.engine import run_training
-from m5mm.engine.evaluate import split_dataloader
-from m5mm.engine.evaluate_checkpoint import build_model_for_eval, evaluate_checkpoint
+from m5mm.evaluation.evaluate import split_dataloader
+from m5mm.evaluation.evaluate_checkpoint import build_model_for_eval, evaluate_checkpoint
 from m5mm.engine.optimizers import param_groups
-from m5mm.engine.weights import load_model_state_dict, save_model_state_dict
+from m5mm.checkpoint.weights import load_model_state_dict, save_model_state_dict
 from m5mm.evaluation import extract_features, load_features, save_features
 from m5mm.registry import MODELS
 from m5mm.utils.config import load_config

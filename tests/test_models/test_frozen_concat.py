@@ -8,8 +8,8 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from m5mm.engine.data import build_dataset
-from m5mm.engine.evaluate_checkpoint import evaluate_checkpoint
+from m5mm.datasets.loaders import build_dataset
+from m5mm.evaluation.evaluate_checkpoint import evaluate_checkpoint
 from m5mm.models.param_budget import build_model_from_config
 from m5mm.utils.config import load_config
 from tests.conftest import REPO

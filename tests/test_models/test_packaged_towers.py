@@ -116,7 +116,7 @@ def test_text_and_table_towers_load_the_folder_offline(packaged_root, monkeypatc
 
 def test_the_packaged_config_trains_only_adapters_tails_fusion_and_heads(packaged_root, demo_root):
     """configs/scale_5mod_packaged.py: one backward step reaches LoRA and the new layers, never a frozen tower."""
-    from m5mm.engine.data import build_dataset
+    from m5mm.datasets.loaders import build_dataset
     from m5mm.models.param_budget import build_model_from_config
     from m5mm.utils.config import load_config
     from tests.conftest import REPO

@@ -15,7 +15,7 @@ from m5mm.utils.config import ConfigError
 from m5mm.utils.user_errors import is_user_error
 from tests.conftest import REPO
 
-TOOLS = sorted(p.name for p in (REPO / 'tools').glob('*.py'))
+TOOLS = sorted(p.name for p in (REPO / 'tools').glob('*.py') if not p.name.startswith('_'))   # _clone: a helper
 
 _HELP_SCRIPT = '''
 import contextlib, io, json, runpy, sys
@@ -133,7 +133,7 @@ def test_debug_shows_the_original_exception():
 
 
 def test_is_user_error_names_the_library_error_types():
-    from m5mm.engine.safe_load import CheckpointError
+    from m5mm.checkpoint.safe_load import CheckpointError
     from m5mm.api.model_folder import ModelFolderError
     from m5mm.datasets.errors import MediaError
     from m5mm.datasets.shards.layout import ShardIndexError
@@ -147,8 +147,9 @@ def test_the_help_choices_mirror_the_library():
     """cli_choices keeps torch out of ``--help``; these are the values the library uses."""
     from m5mm.api.export import ROBUSTNESS
     from m5mm.datasets.tokenizer import CHARS_PER_TOKEN
-    from m5mm.engine.evaluate import ALL_TASKS, CLASSIFICATION_SOURCES, TASK_PRESETS
-    from m5mm.engine.feature_cache import DTYPES
+    from m5mm.evaluation.evaluate import ALL_TASKS, CLASSIFICATION_SOURCES
+    from m5mm.evaluation.tasks import named_tasks
+    from m5mm.evaluation.feature_cache import DTYPES
     from m5mm.evaluation.features import KINDS
     from m5mm.experiments.paper_tables import SIZES
     from m5mm.experiments.paper_tables.methods import DEFAULT_METHODS
@@ -158,7 +159,7 @@ def test_the_help_choices_mirror_the_library():
     assert cli_choices.FEATURE_KINDS == KINDS
     assert cli_choices.CLASSIFICATION_SOURCES == CLASSIFICATION_SOURCES
     assert cli_choices.DEFAULT_TASKS == ALL_TASKS
-    assert cli_choices.TASK_NAMES == tuple(TASK_PRESETS)
+    assert sorted(cli_choices.TASK_NAMES) == sorted(named_tasks())
     assert cli_choices.CACHE_DTYPES == DTYPES
     assert cli_choices.ROBUSTNESS == ROBUSTNESS
     assert cli_choices.CHARS_PER_TOKEN == CHARS_PER_TOKEN

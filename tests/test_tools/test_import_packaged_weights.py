@@ -8,7 +8,7 @@ import pathlib
 import pytest
 import torch
 
-from m5mm.engine.safe_load import CheckpointError
+from m5mm.checkpoint.safe_load import CheckpointError
 from m5mm.models.pretrained.packaged import PACKAGED, write_packaged_model
 from m5mm.models.pretrained.weight_mapping import WeightMappingError, map_by_order
 

@@ -9,9 +9,9 @@ import pytest
 import torch
 
 from m5mm.engine import run_training
-from m5mm.engine.evaluate import split_dataloader
-from m5mm.engine.evaluate_checkpoint import build_model_for_eval
-from m5mm.engine.weights import load_model_state_dict, save_model_state_dict
+from m5mm.evaluation.evaluate import split_dataloader
+from m5mm.evaluation.evaluate_checkpoint import build_model_for_eval
+from m5mm.checkpoint.weights import load_model_state_dict, save_model_state_dict
 from m5mm.evaluation import SearchIndex, cross_modal_retrieval, load_features, retrieval_metrics
 from m5mm.structures import META_KEY
 from m5mm.utils.config import load_config

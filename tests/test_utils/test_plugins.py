@@ -17,8 +17,8 @@ import torch
 from mmengine.config import Config
 
 from m5mm.datasets import collate
-from m5mm.datasets.targets import dataset_cfg_from_target
-from m5mm.engine.builder import import_config_modules
+from m5mm.datasets.data_argument import dataset_cfg_from_target
+from m5mm.utils.plugins import import_config_modules
 from m5mm.registry import HOOKS, MODALITIES, all_registries
 from m5mm.utils import plugins
 from m5mm.utils.build import UnknownModuleError

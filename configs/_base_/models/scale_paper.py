@@ -1,4 +1,4 @@
-# SCALE at the paper's size (SCALE_SPEC sections 1-3): 768-wide towers of 6 layers, a 6-layer
+# SCALE at the paper's size (docs/method.md sections 1-3): 768-wide towers of 6 layers, a 6-layer
 # 768-wide fusion transformer with 8 heads, text/table sharing one BERT (vocabulary from the
 # dataset's tokenizer), a 1024-d ReLU contrastive projection, the cosine-graph harmonizer,
 # 15% masking and temperature 0.07. Input sizes (image and frame side, mel bins) come from the

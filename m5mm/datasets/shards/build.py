@@ -24,7 +24,7 @@ from .index_writer import write_index
 from .layout import FORMAT_VERSION, PLAN_FILE, read_json, stats_path, write_json_atomic
 from .stages import build_time_prefix, expand, signature
 
-logger = logging.getLogger('m5mm')
+logger = logging.getLogger(__name__)
 _DATASET = None  # the source dataset (sent once to each build worker)
 
 

@@ -4,7 +4,10 @@ from __future__ import annotations
 import os
 from typing import Callable, Optional, Sequence
 
-from ..targets import dataset_cfg_from_target
+from m5mm.structures import BUILTIN_MODALITIES
+from m5mm.utils.config import reading_dataset_cfg
+
+from ..data_argument import dataset_cfg_from_target
 from .build import build_shards
 
 SHARD_OPTION_KEYS = ('shard_size', 'max_shard_mb', 'preprocess')
@@ -68,9 +71,8 @@ def make_shards(target: str, *, out: str, shard_size: Optional[int] = None, max_
     if cfg['type'] == 'ShardedDataset':
         raise ValueError(f'{target} is already a shard folder')
     cfg['data_root'] = os.path.abspath(cfg['data_root'])
-    cfg.pop('generate_if_missing', None)
-    cfg.pop('split', None)
-    names = list(cfg.get('modalities') or ('image', 'text', 'table', 'video', 'audio'))
+    cfg = reading_dataset_cfg(cfg, drop=('split',))
+    names = list(cfg.get('modalities') or BUILTIN_MODALITIES)
     steps = parse_preprocess(preprocess if preprocess is not None else options.get('preprocess'), names)
     return build_shards(cfg, out=out, shard_size=shard_size or options.get('shard_size') or DEFAULT_SHARD_SIZE,
                         max_shard_mb=max_shard_mb or options.get('max_shard_mb'), preprocess=steps,

@@ -9,7 +9,7 @@ from ..modalities.base_modality import ModalitySpec
 from .layout import load_index, shard_sizes_differ
 from .stages import expand, split_pipeline
 
-logger = logging.getLogger('m5mm')
+logger = logging.getLogger(__name__)
 
 
 class ShardSource:

@@ -24,7 +24,7 @@ from .shard_source import ShardSource
 from .stream import StreamReader
 from .temp_media import run_on_temp_file
 
-logger = logging.getLogger('m5mm')
+logger = logging.getLogger(__name__)
 PROBE_SAMPLES = 16
 
 
@@ -36,7 +36,7 @@ class ShardedDataset(SampleBuilder, IterableDataset):
     Each epoch the shards are ordered from (seed, epoch); every rank reads an equal number of
     whole batches (the remainder below ``world_size * batch_size`` samples is left out of that
     epoch) and each DataLoader worker a contiguous part of its rank's range through a seeded
-    shuffle buffer. :func:`m5mm.engine.data.build_dataloader` sets this up
+    shuffle buffer. :func:`m5mm.datasets.loaders.build_dataloader` sets this up
     (:meth:`configure_stream`); resuming mid-epoch skips what was read without decoding it.
 
     Args:
@@ -178,7 +178,7 @@ class ShardedDataset(SampleBuilder, IterableDataset):
         workers = 1 if info is None else info.num_workers
         if workers != self.num_streams:
             raise RuntimeError(f'the stream plan was made for {self.num_streams} workers, the DataLoader has '
-                               f'{workers}: build loaders with m5mm.engine.data.build_dataloader')
+                               f'{workers}: build loaders with m5mm.datasets.loaders.build_dataloader')
         skip, epoch = int(self._skip.value), self.epoch
         stream = ((0 if info is None else info.id) + skip) % self.num_streams
         pad = 0

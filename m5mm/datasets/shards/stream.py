@@ -19,7 +19,7 @@ from .epoch_plan import Segment
 from .sample_codec import is_complete, sample_key
 from .shard_reader import ShardDamaged, iter_shard
 
-logger = logging.getLogger('m5mm')
+logger = logging.getLogger(__name__)
 LOST_KEY = 'shard'
 
 # decode(segment, shard dict, in-shard position, members) -> sample

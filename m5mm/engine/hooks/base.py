@@ -1,7 +1,7 @@
 """The hook interface: trainer extensions called at fixed points of the loop."""
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any, Dict
+from typing import TYPE_CHECKING, Any, Dict, Optional
 
 from torch import Tensor
 
@@ -21,10 +21,13 @@ class Hook:
     A hook that accumulates over steps (averages, counts of an epoch) returns that state from
     :meth:`state_dict` as a JSON-able dict: every checkpoint stores it for each process and a
     resumed run gives it back through :meth:`load_state_dict` before ``before_run``, so what the
-    hook writes describes the whole run, not only the part after the last resume.
+    hook writes describes the whole run, not only the part after the last resume. The state is stored
+    under the hook's ``key``: its name in ``default_hooks`` (``metrics``, ``checkpoint``, ...), or its
+    ``type`` for a hook of ``custom_hooks`` -- the same key a config uses for it.
     """
 
     priority = 50
+    key: Optional[str] = None   # set by the builder (m5mm.engine.builder.build_hooks)
 
     def state_dict(self) -> Dict[str, Any]:
         """This process's JSON-able state to checkpoint (empty: nothing to keep)."""

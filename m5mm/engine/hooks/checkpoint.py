@@ -10,7 +10,7 @@ from .base import Hook
 
 @HOOKS.register_module()
 class CheckpointHook(Hook):
-    """Checkpoint policy; the writing itself is :class:`m5mm.engine.checkpoint.CheckpointManager`."""
+    """Checkpoint policy; the writing itself is :class:`m5mm.checkpoint.manager.CheckpointManager`."""
 
     priority = 90
 

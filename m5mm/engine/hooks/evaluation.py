@@ -13,7 +13,7 @@ from .base import Hook
 
 @HOOKS.register_module()
 class EvaluationHook(Hook):
-    """Runs downstream ``tasks`` (see :mod:`m5mm.engine.evaluate`) on the config's test data,
+    """Runs downstream ``tasks`` (see :mod:`m5mm.evaluation.evaluate`) on the config's test data,
     prints the table and writes ``WORK_DIR/results.json`` (``eval_epoch_<n>.json`` per epoch) with
     the queries scored and skipped, and the evaluation splits' media errors to ``media_report.json``.
     The results are published as the ``eval_results`` message and sent to the ``log_with`` trackers.
@@ -32,19 +32,17 @@ class EvaluationHook(Hook):
         self.tasks_to_run: List[str] = list(self.tasks)
 
     def before_run(self, trainer) -> None:
-        from m5mm.engine.eval_report import runnable_tasks, split_sizes
-        from m5mm.engine.evaluate import TASK_PRESETS
-        unknown = [t for t in self.tasks if t not in TASK_PRESETS]
-        if unknown:
-            raise ValueError(f'EvaluationHook: unknown tasks {unknown}; choose from {sorted(TASK_PRESETS)}')
-        needed = {task: TASK_PRESETS[task][1] for task in self.tasks}
+        from m5mm.evaluation.report import runnable_tasks, split_sizes
+        from m5mm.evaluation.tasks import check_tasks
+        classes = check_tasks(self.tasks, where='EvaluationHook')
+        needed = {task: cls.data_splits for task, cls in zip(self.tasks, classes)}
         sizes = split_sizes(trainer.cfg, [s for splits in needed.values() for s in splits],
                             train_dataset=trainer.train_dataset)
         self.tasks_to_run = runnable_tasks(self.tasks, needed, sizes, trainer.logger)
 
     def _evaluate(self, trainer, filename: str) -> dict:
-        from m5mm.engine.eval_report import results_document, warn_about_queries
-        from m5mm.engine.evaluate import evaluate_features
+        from m5mm.evaluation.report import results_document, warn_about_queries
+        from m5mm.evaluation.evaluate import evaluate_features
         from m5mm.evaluation import format_results
         if not self.tasks_to_run:
             trainer.logger.warning('No evaluation after step %d: every task\'s test split is empty', trainer.state.step)
@@ -79,7 +77,7 @@ class EvaluationHook(Hook):
 
 
 def _record_media(trainer, media: dict) -> None:
-    from m5mm.engine.media_log import dataset_entry, record_media_entry, report_entry
+    from m5mm.datasets.media_log import dataset_entry, record_media_entry, report_entry
     for split, (report, dataset) in media.items():
         record_media_entry(trainer.work_dir, split, dataset=dataset_entry(dataset),
                            entry=dict(step=trainer.state.step, **report_entry(report)), series='evaluations',

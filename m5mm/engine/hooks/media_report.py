@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from typing import Any, Dict
 
-from m5mm.engine.media_log import dataset_entry, gather_report, record_media_entry, report_entry
+from m5mm.datasets.media_log import dataset_entry, gather_report, record_media_entry, report_entry
 from m5mm.registry import HOOKS
 
 from .base import Hook

@@ -19,7 +19,7 @@ from torch import Tensor
 from ..topk import as_feature_tensor, prepare_similarity
 from .retrieval import as_labels
 
-logger = logging.getLogger('m5mm')
+logger = logging.getLogger(__name__)
 
 POSITIVES = ('id', 'label')
 

@@ -29,7 +29,7 @@ from torch import Tensor
 from ..topk import (DEFAULT_GALLERY_CHUNK, DEFAULT_QUERY_CHUNK, as_feature_tensor, exact_topk,
                     prepare_similarity)
 
-logger = logging.getLogger('m5mm')
+logger = logging.getLogger(__name__)
 
 DEFAULT_KS = (1, 5, 10, 50, 100)
 NO_POSITIVE = ('skip', 'zero')

@@ -9,7 +9,7 @@ import numpy as np
 from ..features import load_features
 from .search_index import SearchIndex, SearchResult
 
-logger = logging.getLogger('m5mm')
+logger = logging.getLogger(__name__)
 
 
 def build_index_from_features(features_path: str, out_dir: str, *, index_type: str = 'flat',

@@ -30,7 +30,7 @@ from .faiss_index import FAISS_OPTIONS, FaissIndex
 from .index_files import IndexFolderError, describe_index_files, load_plain_array, verify_index_files
 from .torch_exact_index import TORCH_OPTIONS, TorchExactIndex
 
-logger = logging.getLogger('m5mm')
+logger = logging.getLogger(__name__)
 
 META_FILE, IDS_FILE = 'meta.json', 'ids.npy'
 BACKENDS = ('auto', 'faiss', 'torch')

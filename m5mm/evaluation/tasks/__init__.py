@@ -5,6 +5,7 @@ from .cross_modal_retrieval_task import CrossModalRetrievalTask
 from .partial_query_retrieval_task import PartialQueryRetrievalTask
 from .presence_task import PresenceTask
 from .retrieval_task import RetrievalTask
+from .named import check_tasks, named_tasks
 from .runner import format_results, run_tasks
 from .task_result import TaskResult
 from .text_query_retrieval_task import TextQueryRetrievalTask
@@ -12,4 +13,4 @@ from .zero_shot_task import ZeroShotClassificationTask
 
 __all__ = ['ClassificationTask', 'ClusteringTask', 'CrossModalRetrievalTask', 'PartialQueryRetrievalTask',
            'PresenceTask', 'RetrievalTask', 'TaskResult', 'TextQueryRetrievalTask', 'ZeroShotClassificationTask',
-           'format_results', 'run_tasks']
+           'check_tasks', 'format_results', 'named_tasks', 'run_tasks']

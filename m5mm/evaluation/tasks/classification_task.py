@@ -11,7 +11,7 @@ from ..metrics.classification import topk_accuracy
 from .split_access import FeaturesBySplit, get_field, get_split
 from .task_result import TaskResult
 
-logger = logging.getLogger('m5mm')
+logger = logging.getLogger(__name__)
 
 SOURCES = ('auto', 'logits', 'probe')
 
@@ -33,6 +33,12 @@ class ClassificationTask:
 
     Example config: ``dict(type='ClassificationTask', probe=dict(weight_decay=1e-4, max_iter=200))``.
     """
+
+    #: what ``tools/test.py --tasks`` and ``EvaluationHook`` call it, the test-data splits it reads, and the
+    #: feature sets it scores (:data:`m5mm.evaluation.evaluate.INPUTS`)
+    task_name = 'classification'
+    data_splits = ('train', 'query', 'gallery')
+    inputs = ('test', 'train')
 
     def __init__(self, *, train_split: str = 'train', test_split: str = 'test', label_key: str = 'category',
                  source: str = 'auto', probe: Optional[Dict[str, Any]] = None,

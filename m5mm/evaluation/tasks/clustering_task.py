@@ -31,6 +31,12 @@ class ClusteringTask:
     Example config: ``dict(type='ClusteringTask', split='test', n_init=3)``.
     """
 
+    #: what ``tools/test.py --tasks`` and ``EvaluationHook`` call it, the test-data splits it reads, and the
+    #: feature sets it scores (:data:`m5mm.evaluation.evaluate.INPUTS`)
+    task_name = 'clustering'
+    data_splits = ('query', 'gallery')
+    inputs = ('test',)
+
     def __init__(self, *, split: str = 'test', label_key: str = 'category',
                  num_clusters: Optional[int] = None,
                  n_init: int = 3, max_iter: int = 100, seed: int = 0, normalize: bool = False) -> None:

@@ -41,7 +41,7 @@ class PartialQueryRetrievalTask:
     """Coarse (same category) retrieval with partial queries against the full, mixed gallery.
 
     For each subset S of ``subsets`` the split ``<query_split>@<S>`` holds the query products encoded
-    with only S present (the others dropped at encode time, :func:`m5mm.engine.partial_queries`);
+    with only S present (the others dropped at encode time, :func:`m5mm.evaluation.partial_queries`);
     queries that lack a modality of S are left out (counted). Each is ranked against
     ``gallery_split`` as it is (every product with all its modalities):
     ``partial_<S>: {'mAP@1': .., 'mAP@10': ..}``.
@@ -59,6 +59,12 @@ class PartialQueryRetrievalTask:
 
     Example config: ``dict(type='PartialQueryRetrievalTask', subsets=[['text'], ['image', 'text']])``.
     """
+
+    #: what ``tools/test.py --tasks`` and ``EvaluationHook`` call it, the test-data splits it reads, and the
+    #: feature sets it scores (:data:`m5mm.evaluation.evaluate.INPUTS`)
+    task_name = 'partial_query'
+    data_splits = ('query', 'gallery')
+    inputs = ('test', 'partial_queries')
 
     def __init__(self, *, subsets: Sequence[Sequence[str]] = DEFAULT_SUBSETS,
                  reference: Optional[Sequence[str]] = DEFAULT_REFERENCE, query_split: str = 'query',

@@ -31,6 +31,12 @@ class PresenceTask:
     Example config: ``dict(type='PresenceTask', split='test')``.
     """
 
+    #: what ``tools/test.py --tasks`` and ``EvaluationHook`` call it, the test-data splits it reads, and the
+    #: feature sets it scores (:data:`m5mm.evaluation.evaluate.INPUTS`)
+    task_name = 'presence'
+    data_splits = ('query', 'gallery')
+    inputs = ('test',)
+
     def __init__(self, *, split: str = 'test', label_key: str = 'category', similarity: str = 'cosine',
                  modalities: Optional[Sequence[str]] = None) -> None:
         self.split = split

@@ -29,6 +29,12 @@ class RetrievalTask:
     Example config: ``dict(type='RetrievalTask', query_split='query', gallery_split='gallery')``.
     """
 
+    #: what ``tools/test.py --tasks`` and ``EvaluationHook`` call it, the test-data splits it reads, and the
+    #: feature sets it scores (:data:`m5mm.evaluation.evaluate.INPUTS`)
+    task_name = 'retrieval'
+    data_splits = ('query', 'gallery')
+    inputs = ('test',)
+
     def __init__(self, *, query_split: str = 'query', gallery_split: str = 'gallery',
                  levels: Optional[Mapping[str, str]] = None, ks: Sequence[int] = DEFAULT_KS,
                  similarity: str = 'dot', no_positive: str = 'skip', cutoff: str = 'k',

@@ -9,7 +9,7 @@ from m5mm.registry import TASKS
 
 from .split_access import FeaturesBySplit
 
-logger = logging.getLogger('m5mm')
+logger = logging.getLogger(__name__)
 
 DEFAULT_TASKS = (dict(type='RetrievalTask'), dict(type='ClassificationTask'), dict(type='ClusteringTask'))
 

@@ -17,7 +17,7 @@ class TextQueryRetrievalTask:
     ``task(features_by_split) -> {'text_retrieval': {'nDCG@10': .., 'MRR': ..}}``.
 
     The ``query_split`` holds the queries' text embeddings, one row per query with the query id
-    in ``ids`` (``m5mm.engine.text_queries`` embeds them); grades are read from ``query_file``
+    in ``ids`` (``m5mm.evaluation.text_queries`` embeds them); grades are read from ``query_file``
     (format: :mod:`m5mm.datasets.query_file`). Queries with no relevant gallery product are
     skipped and counted, as are judged ids that are not in the gallery.
 
@@ -26,6 +26,12 @@ class TextQueryRetrievalTask:
         k: nDCG cut-off. gain: 'exponential' (2^rel - 1) or 'linear'. similarity: 'dot' or 'cosine'.
         name: the result name (another one lets a second instance rank another gallery split).
     """
+
+    #: what ``tools/test.py --tasks`` and ``EvaluationHook`` call it, the test-data splits it reads, and the
+    #: feature sets it scores (:data:`m5mm.evaluation.evaluate.INPUTS`)
+    task_name = 'text_retrieval'
+    data_splits = ('gallery',)
+    inputs = ('test', 'text_queries')
 
     def __init__(self, *, query_file: str, query_split: str = 'text_queries', gallery_split: str = 'gallery',
                  k: int = 10, gain: str = 'exponential', similarity: str = 'dot',

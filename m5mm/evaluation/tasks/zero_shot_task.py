@@ -34,7 +34,7 @@ class ZeroShotClassificationTask:
     ``task(features_by_split) -> {'zero_shot': {'accuracy': .., 'top5': ..}}``.
 
     The ``prompts_split`` holds one text embedding per (category, prompt) with the category
-    index in its ``category`` field (``m5mm.engine.text_queries`` embeds "a photo of {}"-style
+    index in its ``category`` field (``m5mm.evaluation.text_queries`` embeds "a photo of {}"-style
     prompts with the text tower); several prompts of a category are averaged (prompt
     ensembling). Scores are cosine similarities; labels < 0 are skipped.
 
@@ -42,6 +42,12 @@ class ZeroShotClassificationTask:
         split: the products classified. prompts_split: the category prompt embeddings.
         label_key: the true labels. ks: top-k cut-offs (1 -> 'accuracy', 5 -> 'top5').
     """
+
+    #: what ``tools/test.py --tasks`` and ``EvaluationHook`` call it, the test-data splits it reads, and the
+    #: feature sets it scores (:data:`m5mm.evaluation.evaluate.INPUTS`)
+    task_name = 'zero_shot'
+    data_splits = ('query', 'gallery')
+    inputs = ('test', 'category_prompts')
 
     def __init__(self, *, split: str = 'test', prompts_split: str = 'category_prompts',
                  label_key: str = 'category', ks: Sequence[int] = (1, 5)) -> None:

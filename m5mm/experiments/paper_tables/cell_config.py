@@ -51,7 +51,7 @@ def cell_config(cell: Cell, *, data_root: str, size: str = 'small',
 def steps_per_epoch(cfg: Config) -> int:
     """Optimizer steps per epoch of a one-process run of ``cfg`` (as :class:`m5mm.engine.Trainer`
     counts them: full batches only when the split holds at least one)."""
-    from m5mm.engine.data import build_dataset
+    from m5mm.datasets.loaders import build_dataset
     loader = cfg.train_dataloader
     length = len(build_dataset(loader.dataset))
     batch = int(loader.batch_size)

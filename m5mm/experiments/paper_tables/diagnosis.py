@@ -30,7 +30,7 @@ from m5mm.models.harmonizers import BaseHarmonizer
 
 @torch.no_grad()
 def _extract(model, cfg, split: str) -> Dict[str, Any]:
-    from m5mm.engine.evaluate import split_dataloader
+    from m5mm.evaluation.evaluate import split_dataloader
     from accelerate.utils import send_to_device
     backbone = model.backbone
     device = next(model.parameters()).device

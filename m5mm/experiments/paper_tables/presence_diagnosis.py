@@ -2,7 +2,7 @@
 
 :func:`presence_diagnosis` evaluates a trained model on its config's test data with the tasks
 ``retrieval``, ``classification``, ``presence``, ``partial_query`` and ``text_retrieval`` (the
-partial-query reference included, see :mod:`m5mm.engine.partial_queries`) and adds:
+partial-query reference included, see :mod:`m5mm.evaluation.partial_queries`) and adds:
 
 * ``pattern_spread``: per presence pattern of the test products, the number of products and the
   mean pairwise cosine of their ``joint`` vectors (:func:`~m5mm.models.backbones.spread.embedding_spread`);
@@ -26,7 +26,7 @@ import torch
 from m5mm.evaluation.metrics.presence import presence_patterns
 from m5mm.models.backbones.spread import embedding_spread
 
-logger = logging.getLogger('m5mm')
+logger = logging.getLogger(__name__)
 PRESENCE_TASKS = ('retrieval', 'classification', 'presence', 'partial_query', 'text_retrieval')
 
 
@@ -65,7 +65,7 @@ def presence_diagnosis(model, cfg, *, joints: Sequence[str] = ('fusion',),
                        tasks: Sequence[str] = PRESENCE_TASKS) -> Dict[str, Any]:
     """``{joint: {'metrics', 'counts', 'pattern_spread', 'query_spread', 'diagnosis'}}`` for a trained
     ``MultiModalModel`` on ``cfg``'s test data (see the module docstring)."""
-    from m5mm.engine.evaluate import evaluate_features
+    from m5mm.evaluation.evaluate import evaluate_features
     from .diagnosis import diagnose_model
     backbone = model.backbone
     original = backbone.joint_source

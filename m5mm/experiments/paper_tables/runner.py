@@ -132,7 +132,7 @@ def train_and_evaluate(cfg: Config, work_dir: Path, budget: Budget, tasks: Seque
     """Pretrain ``cfg`` for ``budget`` in ``work_dir`` (resuming its latest checkpoint), then run
     the downstream ``tasks`` (and, with ``diagnose``, :func:`~m5mm.experiments.paper_tables.diagnosis.diagnose_model`);
     returns the metrics and run facts."""
-    from m5mm.engine.evaluate import evaluate_model
+    from m5mm.evaluation.evaluate import evaluate_model
     from m5mm.engine.trainer import Trainer
     tic = time.perf_counter()
     trainer = Trainer(cfg, work_dir=str(work_dir), resume='auto')

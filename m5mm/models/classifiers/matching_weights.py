@@ -9,7 +9,7 @@ from typing import Dict, List, Union
 import torch
 from torch import Tensor, nn
 
-logger = logging.getLogger('m5mm')
+logger = logging.getLogger(__name__)
 
 
 @dataclass
@@ -55,8 +55,8 @@ def load_matching_weights(model: nn.Module, checkpoint: Union[str, Path]) -> Wei
         FileNotFoundError: no checkpoint at ``checkpoint``.
         ValueError: not a single tensor matched (the checkpoint is of another model).
     """
-    from m5mm.engine.checkpoint import resolve_checkpoint
-    from m5mm.engine.weights import load_model_state_dict
+    from m5mm.checkpoint.manager import resolve_checkpoint
+    from m5mm.checkpoint.weights import load_model_state_dict
     from m5mm.models.checkpoint_names import upgrade_state_dict
     path = resolve_checkpoint(checkpoint)
     own = model.state_dict()

@@ -28,7 +28,7 @@ def take_backbone(cfg: Any, data_meta: Optional[dict]) -> MultiModalBackbone:
 
 @MODELS.register_module()
 class MultiModalClassifier(MultiModalModel):
-    """Fine-tunes a multi-modal backbone for product classification (SCALE_SPEC section 4).
+    """Fine-tunes a multi-modal backbone for product classification (docs/method.md section 4).
 
     The backbone comes from a pretrainer config (e.g. ``ScalePretrainer``; its objectives and
     harmonizer are dropped) or a ``MultiModalBackbone`` config, and keeps its parameter names

@@ -11,7 +11,7 @@ from m5mm.registry import ENCODERS
 from .pretrained_text_encoder import PretrainedTextEncoder
 from .table_bert_encoder import TableBertEncoder
 
-logger = logging.getLogger('m5mm')
+logger = logging.getLogger(__name__)
 
 
 @ENCODERS.register_module()

@@ -13,7 +13,7 @@ from .selection import select_objectives
 if TYPE_CHECKING:
     from m5mm.models.backbones import MultiModalBackbone
 
-logger = logging.getLogger('m5mm')
+logger = logging.getLogger(__name__)
 
 
 def build_objectives(cfgs: Mapping[str, Any], *, backbone: 'MultiModalBackbone', data_meta: Optional[dict] = None,

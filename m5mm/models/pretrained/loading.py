@@ -18,7 +18,7 @@ from torch import nn
 from m5mm.utils.pretrained_source import resolve_pretrained
 from m5mm.utils.require import require
 
-logger = logging.getLogger('m5mm')
+logger = logging.getLogger(__name__)
 
 MODALITY_EXAMPLES = {'image': 'vit, clip, siglip, dinov2, convnext or a timm model',
                      'video': 'videomae, timesformer, vivit (or an image model, applied per frame)',

@@ -28,7 +28,7 @@ from m5mm.utils.pretrained_source import resolve_pretrained, source_fingerprint
 
 from .tuning import LORA_MARK, add_lora, check_tuning, freeze as freeze_module, has_lora, merge_lora, train_last_layers
 
-logger = logging.getLogger('m5mm')
+logger = logging.getLogger(__name__)
 EXTRA_STATE = '_extra_state'
 
 

@@ -14,7 +14,7 @@ from torch import nn
 
 from m5mm.utils.require import require
 
-logger = logging.getLogger('m5mm')
+logger = logging.getLogger(__name__)
 
 LORA_KEYS = ('r', 'alpha', 'dropout', 'target_modules')
 LORA_MARK = 'lora_'

@@ -23,11 +23,11 @@ def read_state_dict(path: str) -> Dict[str, Tensor]:
     """The ``{name: tensor}`` of a torch checkpoint, read weights-only (nested ``state_dict`` / ``model`` unwrapped).
 
     Raises:
-        m5mm.engine.safe_load.CheckpointError: a missing or unreadable file, or one holding other Python
+        m5mm.checkpoint.safe_load.CheckpointError: a missing or unreadable file, or one holding other Python
             objects (e.g. a planted ``__reduce__`` payload), naming the file; nothing from it runs.
         WeightMappingError: the file holds something else than a mapping of names to tensors.
     """
-    from m5mm.engine.safe_load import load_tensor_file
+    from m5mm.checkpoint.safe_load import load_tensor_file
     state = load_tensor_file(path)
     for key in ('state_dict', 'model'):
         if isinstance(state, Mapping) and isinstance(state.get(key), Mapping):

@@ -29,7 +29,9 @@ from typing import Dict, Tuple
 
 import numpy as np
 
-MODALITY_NAMES = ('image', 'text', 'table', 'video', 'audio')
+from m5mm.structures import BUILTIN_MODALITIES
+
+MODALITY_NAMES = BUILTIN_MODALITIES   # the demo catalogue has every built-in modality
 
 
 @dataclass(frozen=True)

@@ -24,7 +24,7 @@ from .sources import (EMOJI_TEST_PATH, FONT_PATH, EmojiEntry, aliases, load_font
                       read_emoji_test)
 from .text import make_table, make_title
 
-logger = logging.getLogger('m5mm')
+logger = logging.getLogger(__name__)
 MEDIA = ('image', 'video', 'audio')
 
 

@@ -12,11 +12,11 @@ from typing import Any, Dict, Optional, Sequence, Tuple
 
 from torch import nn
 
-from m5mm.evaluation.tasks.partial_query_retrieval_task import (DEFAULT_REFERENCE, DEFAULT_SUBSETS,
-                                                                subset_split, with_all_present)
+from m5mm.evaluation.tasks.partial_query_retrieval_task import (DEFAULT_REFERENCE, DEFAULT_SUBSETS, subset_split,
+                                                                with_all_present)
 from m5mm.utils.distributed import unwrap_model
 
-logger = logging.getLogger('m5mm')
+logger = logging.getLogger(__name__)
 
 
 def usable_subsets(model: nn.Module, subsets: Sequence[Sequence[str]], reference: Optional[Sequence[str]]
@@ -42,9 +42,9 @@ def partial_query_splits(model: nn.Module, cfg, *, subsets: Sequence[Sequence[st
 
     Args:
         subsets: query modality subsets. reference: the reference subset (None: none).
-        kind, accelerator, media: see :func:`m5mm.engine.evaluate.extract_splits`.
+        kind, accelerator, media: see :func:`m5mm.evaluation.evaluate.extract_splits`.
     """
-    from m5mm.engine.evaluate import extract_splits
+    from m5mm.evaluation.evaluate import extract_splits
     subsets, reference = usable_subsets(model, subsets, reference)
     splits: Dict[str, Dict[str, Any]] = {}
     for subset in subsets:

@@ -28,12 +28,12 @@ from accelerate.utils import send_to_device
 from torch.utils.data import DataLoader, Subset
 
 from m5mm.datasets.feature_record import RECORD_NAME, write_record
-from m5mm.engine.builder import import_config_modules
-from m5mm.engine.data import build_dataset
+from m5mm.datasets.loaders import build_dataset
 from m5mm.registry import ENCODERS
+from m5mm.utils.plugins import import_config_modules
 from m5mm.version import __version__
 
-logger = logging.getLogger('m5mm')
+logger = logging.getLogger(__name__)
 DTYPES = ('float16', 'float32')
 MANIFEST = 'manifest.jsonl'
 

@@ -3,7 +3,7 @@
 Format 2 (``meta.json`` ``"format": 2``), one directory per checkpoint::
 
     meta.json                    step, epoch, processes, distributed type, and every file with its size and
-                                 sha256 (see :mod:`m5mm.engine.checkpoint_integrity`)
+                                 sha256 (see :mod:`m5mm.checkpoint.integrity`)
     config.py, config.json       the resolved config (text for people; JSON for resume checks and loaders, data only)
     trainer_state_<rank>.json    TrainState of each process: counters + ``extra`` (hook states, message record,
                                  data state)
@@ -11,14 +11,14 @@ Format 2 (``meta.json`` ``"format": 2``), one directory per checkpoint::
     model.safetensors            model weights, tied weights stored once           (not under DeepSpeed)
     optimizer.pt                 optimizer state, a weights-only torch file        (not under DeepSpeed)
                                  (under FSDP both hold the full state gathered from the shards, the
-                                 optimizer's keyed by parameter name; see :mod:`m5mm.engine.fsdp_state`)
+                                 optimizer's keyed by parameter name; see :mod:`m5mm.checkpoint.fsdp_state`)
     scheduler.pt                 learning-rate scheduler state, weights-only torch file
     scaler.json                  fp16 gradient scaler state                        (fp16 only)
     latest, pytorch_model/       DeepSpeed's own files (model + partitioned optimizer) (DeepSpeed only),
                                  read by DeepSpeed with every ``torch.load`` forced weights-only
 
 Reading is split from applying: every part is read and checked first, so a damaged checkpoint
-changes nothing in the running model (see :class:`m5mm.engine.checkpoint.CheckpointManager`).
+changes nothing in the running model (see :class:`m5mm.checkpoint.manager.CheckpointManager`).
 """
 from __future__ import annotations
 
@@ -28,12 +28,12 @@ from typing import Any, Dict, Optional
 
 import torch
 
-from m5mm.engine.checkpoint_integrity import META_FILE, file_owner, read_meta, verify_file
-from m5mm.engine.fsdp_state import gather_full_state, load_full_state
-from m5mm.engine.rng_state import apply_rng_state, read_rng_state, rng_files, save_rng_state
-from m5mm.engine.safe_load import CheckpointError, deepspeed_weights_only, load_tensor_file, read_json
-from m5mm.engine.state import COUNTERS
-from m5mm.engine.weights import MODEL_FILE, load_safetensors, safetensors_bytes
+from m5mm.checkpoint.fsdp_state import gather_full_state, load_full_state
+from m5mm.checkpoint.integrity import META_FILE, file_owner, read_meta, verify_file
+from m5mm.checkpoint.rng_state import apply_rng_state, read_rng_state, rng_files, save_rng_state
+from m5mm.checkpoint.safe_load import CheckpointError, deepspeed_weights_only, load_tensor_file, read_json
+from m5mm.checkpoint.state import COUNTERS
+from m5mm.checkpoint.weights import MODEL_FILE, load_safetensors, safetensors_bytes
 from m5mm.utils.distributed import unwrap_model
 from m5mm.utils.files import write_bytes_hashed, write_hashed, write_json
 

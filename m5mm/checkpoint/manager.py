@@ -1,7 +1,7 @@
-"""Atomic, resumable checkpoints (what each holds: :mod:`m5mm.engine.checkpoint_parts`).
+"""Atomic, resumable checkpoints (what each holds: :mod:`m5mm.checkpoint.parts`).
 
 A checkpoint is written to ``step_XXXXXXXX.tmp``; every file is fsynced, ``meta.json`` (listing
-each file with its size and sha256, :mod:`m5mm.engine.checkpoint_integrity`) is written last, and
+each file with its size and sha256, :mod:`m5mm.checkpoint.integrity`) is written last, and
 the directory is renamed into place. Replacing an existing step renames the old directory away
 first and deletes it after, so a kill at any moment leaves a complete checkpoint under every
 ``step_*`` name; :func:`recover_interrupted_saves` tidies what a killed save left. Only complete
@@ -17,14 +17,13 @@ import shutil
 from pathlib import Path
 from typing import Any, Dict, List, Optional, Union
 
-from m5mm.engine.checkpoint_parts import (FORMAT, META_FILE, TrainingParts, apply_parts, read_parts,
-                                          write_parts)
-from m5mm.engine.checkpoint_integrity import DIGESTS_KEY
-from m5mm.engine.safe_load import CheckpointError, read_json
+from m5mm.checkpoint.integrity import DIGESTS_KEY
+from m5mm.checkpoint.parts import FORMAT, META_FILE, TrainingParts, apply_parts, read_parts, write_parts
+from m5mm.checkpoint.safe_load import CheckpointError, read_json
 from m5mm.utils.distributed import agree_on_error
 from m5mm.utils.files import fsync_dir, fsync_tree, sha256_file, write_json
 
-logger = logging.getLogger('m5mm')
+logger = logging.getLogger(__name__)
 
 CHECKPOINT_DIR = 'checkpoints'
 CONFIG_JSON = 'config.json'

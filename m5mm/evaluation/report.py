@@ -7,22 +7,19 @@ tools warn about both.
 """
 from __future__ import annotations
 
-import copy
 import logging
 from typing import Any, Dict, Iterable, List, Mapping, Optional, Sequence
 
-from m5mm.engine.data import build_dataset
+from m5mm.datasets.loaders import build_dataset
+from m5mm.utils.config import reading_dataset_cfg
 
-logger = logging.getLogger('m5mm')
+logger = logging.getLogger(__name__)
 QUERY_COUNTS = 'query_counts'
 MIN_SCORED_QUERIES = 10   # fewer scored queries than this: a warning
 
 
 def _without_split(dataset_cfg: Mapping[str, Any]) -> Dict[str, Any]:
-    cfg = copy.deepcopy(dict(dataset_cfg))
-    for key in ('split', 'generate_if_missing'):
-        cfg.pop(key, None)
-    return cfg
+    return reading_dataset_cfg(dataset_cfg, drop=('split',))
 
 
 def split_sizes(cfg, splits: Iterable[str], *, train_dataset=None) -> Dict[str, int]:

@@ -10,11 +10,11 @@ import torch
 from accelerate import Accelerator
 from accelerate.utils import DistributedDataParallelKwargs, InitProcessGroupKwargs, ProjectConfiguration
 
-from m5mm.engine.trackers import TRACKER_DIR
-
-logger = logging.getLogger('m5mm')
+logger = logging.getLogger(__name__)
 
 PRECISIONS = ('no', 'fp16', 'bf16')
+#: Where Accelerate's trackers write, under the run's work dir.
+TRACKER_DIR = 'trackers'
 NO_NATIVE_BF16 = ("precision='bf16' on a device without native bf16 kernels (a CPU without AVX-512 or AMX): "
                   'bf16 matmuls are emulated there, an order of magnitude slower than fp32; '
                   "precision='auto' picks fp32 on such machines")

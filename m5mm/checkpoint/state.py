@@ -19,7 +19,7 @@ class TrainState:
         extra: free-form JSON-able state of this process, saved with the counters:
             ``hook_states`` (each hook's ``state_dict()``, by hook key), ``messages`` (the trainer's
             :class:`m5mm.engine.messages.MessageRecord`) and ``data_state`` (the train
-            loader's state, :func:`m5mm.engine.data.data_state`: a shard stream's position and layout).
+            loader's state, :func:`m5mm.datasets.loaders.data_state`: a shard stream's position and layout).
     """
 
     epoch: int = 0

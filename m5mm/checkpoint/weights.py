@@ -5,8 +5,8 @@ weights: from a training checkpoint (``model.safetensors``; DeepSpeed ZeRO folde
 one fp32 state dict with DeepSpeed's ``zero_to_fp32`` under :func:`deepspeed_weights_only`;
 ``pytorch_model.bin`` of checkpoints written before format 2), or from a ``.safetensors`` /
 ``.pt`` / ``.bin`` file. Torch files are read weights-only; a file holding anything else is a
-:class:`~m5mm.engine.safe_load.CheckpointError`, and so is a checkpoint file whose size or sha256
-differs from what its checkpoint's ``meta.json`` recorded (:mod:`m5mm.engine.checkpoint_integrity`).
+:class:`~m5mm.checkpoint.safe_load.CheckpointError`, and so is a checkpoint file whose size or sha256
+differs from what its checkpoint's ``meta.json`` recorded (:mod:`m5mm.checkpoint.integrity`).
 
 Tied weights (an LM head sharing the token embedding, the table encoder sharing the text BERT)
 are stored once in safetensors files; the file's metadata maps each tied name to the stored one
@@ -21,8 +21,8 @@ from typing import Dict, Optional, Tuple, Union
 import torch
 from torch import Tensor, nn
 
-from m5mm.engine.checkpoint_integrity import META_FILE, read_meta, verify_files, verify_in_checkpoint
-from m5mm.engine.safe_load import CheckpointError, deepspeed_weights_only, load_tensor_file
+from m5mm.checkpoint.integrity import META_FILE, read_meta, verify_files, verify_in_checkpoint
+from m5mm.checkpoint.safe_load import CheckpointError, deepspeed_weights_only, load_tensor_file
 
 PathLike = Union[str, Path]
 MODEL_FILE = 'model.safetensors'

@@ -14,7 +14,7 @@ from typing import Dict, List
 import numpy as np
 import torch
 
-from m5mm.engine.safe_load import CheckpointError, read_json
+from m5mm.checkpoint.safe_load import CheckpointError, read_json
 from m5mm.utils.files import write_json
 
 

@@ -4,8 +4,8 @@
 cut short is caught by its size, one damaged in place (a flipped byte, same size) by its digest.
 Checkpoints written before digests were recorded have no ``sha256`` and are checked by size
 only. Every reader checks the files it reads before reading them: resuming
-(:func:`m5mm.engine.checkpoint_parts.check_files`), model weights
-(:func:`m5mm.engine.weights.load_model_state_dict`: ``load_from``, ``init_from``, evaluation,
+(:func:`m5mm.checkpoint.parts.check_files`), model weights
+(:func:`m5mm.checkpoint.weights.load_model_state_dict`: ``load_from``, ``init_from``, evaluation,
 ``tools/convert_checkpoint.py``, ``ProductEncoder.from_pretrained``) and a run's saved
 ``config.json`` (:mod:`m5mm.api.saved_config`).
 """
@@ -15,7 +15,7 @@ import re
 from pathlib import Path
 from typing import Any, Dict, Iterable, Optional, Union
 
-from m5mm.engine.safe_load import CheckpointError, read_json
+from m5mm.checkpoint.safe_load import CheckpointError, read_json
 from m5mm.utils.files import sha256_file
 
 PathLike = Union[str, Path]

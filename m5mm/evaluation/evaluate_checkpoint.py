@@ -1,7 +1,6 @@
 """``tools/test.py`` and ``tools/extract_features.py`` as functions: config + checkpoint in, files out."""
 from __future__ import annotations
 
-import copy
 import json
 import logging
 import time
@@ -11,15 +10,18 @@ from typing import Any, Dict, Optional, Sequence, Tuple, Union
 import torch
 from torch import nn
 
-from m5mm.engine.checkpoint import checkpoint_work_dir, resolve_checkpoint
-from m5mm.engine.data import build_dataset, prepare_eval_loader
-from m5mm.engine.evaluate import (ALL_TASKS, CLASSIFICATION_SOURCES, TASK_PRESETS, check_modalities,
-                                  evaluate_features, parse_cross_modal, split_dataloader)
-from m5mm.engine.eval_report import QUERY_COUNTS, results_document, warn_about_queries
-from m5mm.engine.media_log import report_entry
-from m5mm.evaluation import extract_features, format_results, save_features
+from m5mm.checkpoint.manager import checkpoint_work_dir, resolve_checkpoint
+from m5mm.datasets.loaders import build_dataset, prepare_eval_loader
+from m5mm.datasets.media_log import report_entry
+from m5mm.evaluation.evaluate import (ALL_TASKS, check_modalities, evaluate_features, parse_cross_modal,
+                                      split_dataloader)
+from m5mm.evaluation.features import extract_features, save_features
+from m5mm.evaluation.report import QUERY_COUNTS, results_document, warn_about_queries
+from m5mm.evaluation.tasks import check_tasks, format_results
+from m5mm.utils.config import reading_dataset_cfg
+from m5mm.utils.plugins import import_config_modules
 
-logger = logging.getLogger('m5mm')
+logger = logging.getLogger(__name__)
 PathLike = Union[str, Path]
 #: the CHECKPOINT of a model that needs no weights (``needs_weights = False``, e.g. ``FrozenConcatModel``)
 NO_WEIGHTS = 'none'
@@ -45,13 +47,11 @@ def build_model_for_eval(cfg, checkpoint: Optional[PathLike] = None, *, meta: Op
     A classifier's ``init_from`` is ignored (the checkpoint holds all its weights). ``meta``: the
     train dataset's meta when the caller has it (else the dataset is built to read it).
     """
-    from m5mm.engine.builder import build_model, import_config_modules
-    from m5mm.engine.weights import load_model_weights
+    from m5mm.models.builders import build_model
+    from m5mm.checkpoint.weights import load_model_weights
     import_config_modules(cfg)
     if meta is None:
-        dataset_cfg = copy.deepcopy(dict(cfg.train_dataloader.dataset))
-        dataset_cfg.pop('generate_if_missing', None)
-        meta = build_dataset(dataset_cfg).meta
+        meta = build_dataset(reading_dataset_cfg(cfg.train_dataloader.dataset)).meta
     model_cfg = cfg.model.to_dict() if hasattr(cfg.model, 'to_dict') else dict(cfg.model)
     if model_cfg.get('init_from'):
         model_cfg['init_from'] = None
@@ -80,7 +80,7 @@ def build_eval_model(cfg, checkpoint: Optional[Path]) -> nn.Module:
 
 
 def _device_and_accelerator(model: nn.Module):
-    from m5mm.engine.accelerator import build_accelerator, launched_distributed
+    from m5mm.utils.accelerator import build_accelerator, launched_distributed
     if launched_distributed():   # accelerate launch / torchrun: features gathered from every process
         accelerator = build_accelerator(precision='no')
         return accelerator.prepare_model(model, evaluation_mode=True), accelerator
@@ -107,11 +107,8 @@ def evaluate_checkpoint(cfg, checkpoint: Optional[PathLike], *, work_dir: Option
     """
     checkpoint = resolve_weights(checkpoint)   # bad arguments fail before the model is built
     pairs = parse_cross_modal(cross_modal)
-    unknown = [t for t in tasks if t not in TASK_PRESETS]
-    if unknown:
-        raise ValueError(f'unknown tasks {unknown}; choose from {sorted(TASK_PRESETS)}')
-    if classification not in CLASSIFICATION_SOURCES:
-        raise ValueError(f'classification must be one of {CLASSIFICATION_SOURCES}, got {classification!r}')
+    import_config_modules(cfg)   # a plugin's task names are known from here on
+    check_tasks(tasks, classification=classification)
     out = Path(work_dir) if work_dir else default_test_dir(checkpoint)
     model, accelerator = _device_and_accelerator(build_eval_model(cfg, checkpoint))
     media: dict = {}

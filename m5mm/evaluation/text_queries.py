@@ -7,7 +7,7 @@ a prompt is embedded exactly as a product that has nothing but that title.
 from __future__ import annotations
 
 import os
-from typing import Any, Dict, List, Optional, Sequence, Tuple
+from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple
 
 import numpy as np
 from torch import nn
@@ -15,10 +15,9 @@ from torch.utils.data import DataLoader
 
 from m5mm.datasets.query_file import DEFAULT_QUERY_FILE, load_query_file
 from m5mm.datasets.record_dataset import RecordDataset
-from m5mm.evaluation import extract_features
+from m5mm.evaluation.features import extract_features
 
 PROMPTS_SPLIT, QUERIES_SPLIT = 'category_prompts', 'text_queries'
-TEXT_TASKS = ('zero_shot', 'text_retrieval')
 DEFAULT_PROMPTS = ('{}',)
 
 
@@ -45,36 +44,33 @@ def prompt_texts(categories: Sequence[str], prompts: Sequence[str]) -> Tuple[Lis
     return texts, labels
 
 
-def text_splits(model: nn.Module, dataset, tasks: Sequence[str], *, kind: str = 'joint',
-                options: Optional[Dict[str, dict]] = None, batch_size: int = 64
-                ) -> Tuple[Dict[str, Dict[str, Any]], Dict[str, dict]]:
-    """The text splits the text tasks in ``tasks`` need, and their task config updates.
+def text_splits(model: nn.Module, dataset, needs: Mapping[str, Optional[dict]], *, kind: str = 'joint',
+                batch_size: int = 64) -> Tuple[Dict[str, Dict[str, Any]], Dict[str, dict]]:
+    """The text splits in ``needs`` (``category_prompts``, ``text_queries``), and what the tasks reading them add
+    to their config.
 
     Args:
         dataset: the test dataset (its categories label the products; its text pipeline is used).
-        options: ``{'zero_shot': {'prompts': [...]}, 'text_retrieval': {'query_file': PATH}}``;
-            the query file defaults to ``DATA_ROOT/queries.jsonl``.
+        needs: split name -> the options of the task that reads it: ``{'prompts': [...]}`` for
+            ``category_prompts``, ``{'query_file': PATH}`` for ``text_queries`` (default ``DATA_ROOT/queries.jsonl``).
 
     Returns:
-        ({split name: features dict}, {task name: extra task config}).
+        ({split name: features dict}, {split name: extra config of the task reading it}).
     """
-    options = options or {}
     splits: Dict[str, Dict[str, Any]] = {}
     updates: Dict[str, dict] = {}
-    if 'zero_shot' in tasks:
-        prompts = dict(options.get('zero_shot') or {}).get('prompts') or DEFAULT_PROMPTS
+    if PROMPTS_SPLIT in needs:
+        prompts = dict(needs[PROMPTS_SPLIT] or {}).get('prompts') or DEFAULT_PROMPTS
         texts, labels = prompt_texts(dataset.categories, prompts)
         if not texts:
             raise ValueError('zero-shot classification needs categories; the test dataset has none')
         data = embed_texts(model, dataset, [f'prompt{i}' for i in range(len(texts))], texts, kind=kind,
                            batch_size=batch_size)
         splits[PROMPTS_SPLIT] = dict(data, category=labels)
-        updates['zero_shot'] = {}
-    if 'text_retrieval' in tasks:
-        path = dict(options.get('text_retrieval') or {}).get('query_file') or \
-            os.path.join(dataset.data_root, DEFAULT_QUERY_FILE)
+    if QUERIES_SPLIT in needs:
+        path = dict(needs[QUERIES_SPLIT] or {}).get('query_file') or os.path.join(dataset.data_root, DEFAULT_QUERY_FILE)
         queries = load_query_file(path)
         splits[QUERIES_SPLIT] = embed_texts(model, dataset, [q['id'] for q in queries],
                                             [q['text'] for q in queries], kind=kind, batch_size=batch_size)
-        updates['text_retrieval'] = dict(query_file=str(path))
+        updates[QUERIES_SPLIT] = dict(query_file=str(path))
     return splits, updates

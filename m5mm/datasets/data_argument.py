@@ -1,4 +1,5 @@
-"""Dataset configs from a command-line target: a data folder or an mmengine config file."""
+"""The DATA argument of the dataset tools (inspect_dataset, make_shards, build_tokenizer): a data folder or an mmengine
+config file, turned into a dataset config."""
 from __future__ import annotations
 
 import itertools

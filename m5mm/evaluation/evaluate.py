@@ -6,7 +6,7 @@ unseen in pretraining) with a fine-tuned classifier's ``logits`` when the model 
 else with a linear probe trained on ``train``; clustering runs on ``test``; cross-modal
 retrieval ranks one modality's pooled (uni-modal) vectors against another's on ``test``.
 
-:mod:`m5mm.engine.evaluate_checkpoint` builds ``tools/test.py`` and ``tools/extract_features.py`` on it.
+:mod:`m5mm.evaluation.evaluate_checkpoint` builds ``tools/test.py`` and ``tools/extract_features.py`` on it.
 """
 from __future__ import annotations
 
@@ -18,40 +18,30 @@ from typing import Any, Dict, Iterable, List, Optional, Sequence, Tuple, Union
 import numpy as np
 from torch import nn
 
-from m5mm.engine.data import build_dataloader, describe_empty_split, prepare_eval_loader
-from m5mm.engine.partial_queries import partial_query_splits
-from m5mm.engine.text_queries import TEXT_TASKS, text_splits
-from m5mm.evaluation import extract_features, run_tasks
+from m5mm.datasets.loaders import build_dataloader, describe_empty_split, prepare_eval_loader
+from m5mm.evaluation.features import extract_features
+from m5mm.evaluation.partial_queries import partial_query_splits
+from m5mm.evaluation.tasks import run_tasks
+from m5mm.evaluation.tasks.named import CLASSIFICATION_SOURCES, check_tasks, task_type
+from m5mm.evaluation.text_queries import text_splits
+from m5mm.utils.config import reading_dataset_cfg
 from m5mm.utils.distributed import unwrap_model
 
-logger = logging.getLogger('m5mm')
-CLASSIFICATION_SOURCES = ('auto', 'logits', 'probe')
+logger = logging.getLogger(__name__)
 CROSS_SPLIT = 'test_modalities'   # per-modality pooled vectors of the test split, for cross-modal retrieval
 TEXT_REFERENCE_GALLERY = 'gallery@text'   # partial_query's text-only gallery; text_retrieval is also ranked on it
-
-#: task name (``tools/test.py --tasks``) -> (the task-registry config it runs, the splits it reads)
-TASK_PRESETS = {
-    'retrieval': (dict(type='RetrievalTask', query_split='query', gallery_split='gallery'),
-                  ('query', 'gallery')),
-    'classification': (dict(type='ClassificationTask', train_split='train', test_split='test'),
-                       ('train', 'query', 'gallery')),
-    'clustering': (dict(type='ClusteringTask', split='test'), ('query', 'gallery')),
-    'zero_shot': (dict(type='ZeroShotClassificationTask', split='test', prompts_split='category_prompts'),
-                  ('query', 'gallery')),
-    'text_retrieval': (dict(type='TextQueryRetrievalTask', query_split='text_queries', gallery_split='gallery'),
-                       ('gallery',)),
-    'presence': (dict(type='PresenceTask', split='test'), ('query', 'gallery')),
-    'partial_query': (dict(type='PartialQueryRetrievalTask'), ('query', 'gallery')),
-}
-#: the tasks run on the query / gallery / test features as extracted (no extra split)
-_PLAIN_TASKS = ('retrieval', 'classification', 'clustering', 'presence')
+#: The feature sets a named task declares in ``inputs``: ``test`` (the ``query`` and ``gallery`` splits as
+#: extracted, and ``test``, both), ``train`` (the train split, extracted only when a linear probe needs it),
+#: ``category_prompts`` and ``text_queries`` (texts embedded alone, :mod:`m5mm.evaluation.text_queries`) and
+#: ``partial_queries`` (queries with some modalities dropped, :mod:`m5mm.evaluation.partial_queries`).
+INPUTS = ('test', 'train', 'category_prompts', 'text_queries', 'partial_queries')
+_TEXT_INPUTS = ('category_prompts', 'text_queries')
 
 
 def split_dataloader(cfg, split: str, *, batch_size: Optional[int] = None):
     """A loader over one split, built from ``cfg.test_dataloader`` (in dataset order)."""
     loader_cfg = copy.deepcopy(dict(cfg.test_dataloader))
-    loader_cfg['dataset'] = dict(loader_cfg['dataset'], split=split)
-    loader_cfg['dataset'].pop('generate_if_missing', None)
+    loader_cfg['dataset'] = dict(reading_dataset_cfg(loader_cfg['dataset']), split=split)
     if batch_size:
         loader_cfg['batch_size'] = batch_size
     return build_dataloader(loader_cfg, shuffle=False)
@@ -81,7 +71,7 @@ def extract_splits(model: nn.Module, cfg, splits: Iterable[str], *, kind: str = 
         media: when given, receives ``{split: (MediaReport over all processes, the split's dataset)}``.
     """
     from m5mm.datasets import MediaReport
-    from m5mm.engine.media_log import gather_report
+    from m5mm.datasets.media_log import gather_report
     features = {}
     for split in splits:
         loader = split_dataloader(cfg, split)
@@ -125,6 +115,8 @@ def check_modalities(model: nn.Module, names: Iterable[str], what: str) -> None:
 
 
 ALL_TASKS = ('retrieval', 'classification', 'clustering')
+#: 0.2 name of the classification sources (``m5mm.evaluation.tasks.named.CLASSIFICATION_SOURCES``)
+CLASSIFICATION_SOURCES = CLASSIFICATION_SOURCES
 
 
 def evaluate_features(model: nn.Module, cfg, *, tasks: Sequence[str] = ALL_TASKS,
@@ -139,10 +131,10 @@ def evaluate_features(model: nn.Module, cfg, *, tasks: Sequence[str] = ALL_TASKS
     ``test_modalities`` (pooled per-modality vectors, all modalities) for cross-modal pairs,
     taken from the test pass when it already holds them (kind 'joint' or 'pooled', all modalities);
     ``category_prompts`` / ``text_queries`` (texts embedded with only ``text`` present, see
-    :mod:`m5mm.engine.text_queries`) for 'zero_shot' / 'text_retrieval', whose ``task_options``
+    :mod:`m5mm.evaluation.text_queries`) for 'zero_shot' / 'text_retrieval', whose ``task_options``
     are ``{'zero_shot': {'prompts': [...]}, 'text_retrieval': {'query_file': PATH}}``; ``query@S`` /
     ``gallery@text`` (the query split with only the modalities S, the text-only gallery, see
-    :mod:`m5mm.engine.partial_queries`) for 'partial_query', whose options are
+    :mod:`m5mm.evaluation.partial_queries`) for 'partial_query', whose options are
     ``{'partial_query': {'subsets': [[..], ..], 'reference': [..]}}``; with 'text_retrieval' too, the text
     queries are also ranked on ``gallery@text`` (``text_retrieval_ref``).
 
@@ -152,11 +144,12 @@ def evaluate_features(model: nn.Module, cfg, *, tasks: Sequence[str] = ALL_TASKS
     Returns:
         (results, counts by result name, features_by_split).
     """
-    unknown = [t for t in tasks if t not in TASK_PRESETS]
-    if unknown:
-        raise ValueError(f'unknown tasks {unknown}; choose from {sorted(TASK_PRESETS)}')
-    if classification not in CLASSIFICATION_SOURCES:
-        raise ValueError(f'classification must be one of {CLASSIFICATION_SOURCES}, got {classification!r}')
+    classes = dict(zip(tasks, check_tasks(tasks, classification=classification)))
+    needs = {name: set(cls.inputs) for name, cls in classes.items()}
+    bad = sorted({i for inputs in needs.values() for i in inputs} - set(INPUTS))
+    if bad:
+        raise ValueError(f'tasks {sorted(n for n in needs if needs[n] & set(bad))} need inputs {bad}, which '
+                         f'evaluation does not make; it makes {INPUTS}')
     pairs = parse_cross_modal(cross_modal)
     if modalities is not None:
         check_modalities(model, modalities, 'modalities')
@@ -168,26 +161,31 @@ def evaluate_features(model: nn.Module, cfg, *, tasks: Sequence[str] = ALL_TASKS
         features = extract_splits(model, cfg, ('query', 'gallery'), kind=kind, modalities=modalities,
                                   accelerator=accelerator, keep_modalities=reuse, media=media)
         features['test'] = concat_features([features['query'], features['gallery']])
-    if 'classification' in tasks and (classification == 'probe' or
-                                      (classification == 'auto' and 'logits' not in features['test'])):
+    if any('train' in needs[t] for t in tasks) and (classification == 'probe' or
+                                                    (classification == 'auto' and 'logits' not in features['test'])):
         features.update(extract_splits(model, cfg, ('train',), kind=kind, modalities=modalities,
                                        accelerator=accelerator, media=media))
-    task_cfgs += [dict(TASK_PRESETS[t][0], **({'source': classification} if t == 'classification' else {}))
-                  for t in _PLAIN_TASKS if t in tasks]
-    if 'partial_query' in tasks:
-        splits, partial_cfg = partial_query_splits(model, cfg, kind=kind, accelerator=accelerator, media=media,
-                                                   **dict((task_options or {}).get('partial_query') or {}))
-        features.update(splits)
-        task_cfgs.append(partial_cfg)
-    if any(t in TEXT_TASKS for t in tasks):
+    task_cfgs += [dict(type=task_type(classes[t]), **({'source': classification} if 'train' in needs[t] else {}))
+                  for t in tasks if needs[t] <= {'test', 'train'}]
+    for t in tasks:
+        if 'partial_queries' in needs[t]:
+            splits, partial_cfg = partial_query_splits(model, cfg, kind=kind, accelerator=accelerator, media=media,
+                                                       **dict((task_options or {}).get(t) or {}))
+            features.update(splits)
+            task_cfgs.append(partial_cfg)
+    text_tasks = [t for t in tasks if needs[t] & set(_TEXT_INPUTS)]
+    if text_tasks:
         dataset = split_dataloader(cfg, 'gallery').dataset
-        splits, updates = text_splits(model, dataset, tasks, kind=kind, options=task_options,
+        text_needs = {i: (task_options or {}).get(t) for t in text_tasks for i in needs[t] if i in _TEXT_INPUTS}
+        splits, updates = text_splits(model, dataset, text_needs, kind=kind,
                                       batch_size=cfg.test_dataloader.get('batch_size', 64))
         features.update(splits)
-        task_cfgs += [dict(TASK_PRESETS[t][0], **updates[t]) for t in TEXT_TASKS if t in tasks]
-        if 'text_retrieval' in tasks and TEXT_REFERENCE_GALLERY in features:   # the text-only index
-            task_cfgs.append(dict(TASK_PRESETS['text_retrieval'][0], **updates['text_retrieval'],
-                                  gallery_split=TEXT_REFERENCE_GALLERY, name='text_retrieval_ref'))
+        for t in text_tasks:
+            extra = {k: v for i in sorted(needs[t]) for k, v in updates.get(i, {}).items()}
+            task_cfgs.append(dict(type=task_type(classes[t]), **extra))
+            if 'text_queries' in needs[t] and TEXT_REFERENCE_GALLERY in features:   # the text-only index
+                task_cfgs.append(dict(type=task_type(classes[t]), **extra, gallery_split=TEXT_REFERENCE_GALLERY,
+                                      name=f'{t}_ref'))
     if pairs:
         if reuse:
             features[CROSS_SPLIT] = features['test']

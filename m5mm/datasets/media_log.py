@@ -19,7 +19,7 @@ from m5mm.utils.files import atomic_write_json
 
 MEDIA_FILE = 'media_report.json'
 MAX_BAD_LINE_EXAMPLES = 10
-logger = logging.getLogger('m5mm')
+logger = logging.getLogger(__name__)
 
 
 def gather_report(report, accelerator=None):
