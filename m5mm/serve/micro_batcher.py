@@ -1,8 +1,9 @@
 """Dynamic micro-batching: concurrent requests' records are embedded together in one forward.
 
 Each caller hands its records to :meth:`MicroBatcher.encode` and blocks; one worker thread takes
-whatever is queued - waiting at most ``max_wait_ms`` after the first record for more, up to
-``max_batch`` records - runs the encoder once over all of them and hands each caller its rows. A
+whatever is queued - and, while requests come concurrently, waits at most ``max_wait_ms`` after the
+first record for more, up to ``max_batch`` records - runs the encoder once over all of them and hands
+each caller its rows. A lone client's record runs at once (no added wait). A
 record that makes the batch fail (unreadable media, a wrong field) is found by re-running that batch
 one record at a time, so only its own request gets the error.
 """
@@ -39,6 +40,7 @@ class MicroBatcher:
         self.max_wait = float(max_wait_ms) / 1000.0
         self.batches = 0            # forwards run, for /health and the benchmark
         self.records = 0
+        self._last_size = 0
         self._queue: 'queue.Queue[Any]' = queue.Queue()
         self._worker = threading.Thread(target=self._run, name='m5mm-micro-batcher', daemon=True)
         self._worker.start()
@@ -67,18 +69,26 @@ class MicroBatcher:
 
     # ------------------------------------------------------------------ worker
     def _take_batch(self) -> Tuple[List[Tuple[Mapping[str, Any], Future]], bool]:
+        """The next batch: what is queued now, then - only while traffic is concurrent (this or the last
+        batch held more than one record) - what arrives within ``max_wait``. A lone client never waits."""
         first = self._queue.get()
         if first is _STOP:
             return [], True
         batch, deadline = [first], time.monotonic() + self.max_wait
         while len(batch) < self.max_batch:
             try:
-                item = self._queue.get(timeout=max(0.0, deadline - time.monotonic()))
+                item = self._queue.get_nowait()
             except queue.Empty:
-                break
+                if len(batch) == 1 and self._last_size <= 1:
+                    break
+                try:
+                    item = self._queue.get(timeout=max(0.0, deadline - time.monotonic()))
+                except queue.Empty:
+                    break
             if item is _STOP:
                 return batch, True
             batch.append(item)
+        self._last_size = len(batch)
         return batch, False
 
     def _run(self) -> None:

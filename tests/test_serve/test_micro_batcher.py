@@ -74,3 +74,13 @@ def test_closed_batcher_refuses_and_bad_settings_are_errors():
         batcher.encode([dict(id='a', value=1)])
     with pytest.raises(ValueError, match='max_batch'):
         MicroBatcher(_encode([]), max_batch=0)
+
+
+def test_a_lone_client_does_not_wait_for_company():
+    import time
+    batcher = MicroBatcher(_encode([]), max_batch=32, max_wait_ms=2000)
+    start = time.perf_counter()
+    for value in range(3):
+        batcher.encode([dict(id='a', value=value)])
+    assert time.perf_counter() - start < 1.5   # three sequential requests, none waited the 2 s
+    batcher.close()
