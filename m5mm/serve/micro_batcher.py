@@ -3,7 +3,8 @@
 Each caller hands its records to :meth:`MicroBatcher.encode` and blocks; one worker thread takes
 whatever is queued - and, while requests come concurrently, waits at most ``max_wait_ms`` after the
 first record for more, up to ``max_batch`` records - runs the encoder once over all of them and hands
-each caller its rows. A lone client's record runs at once (no added wait). A
+each caller its rows. When nothing is queued and no forward is running, a caller runs its own forward in
+its own thread (no hand-off to the worker, no added wait): a lone client pays nothing for batching. A
 record that makes the batch fail (unreadable media, a wrong field) is found by re-running that batch
 one record at a time, so only its own request gets the error.
 """
@@ -41,12 +42,24 @@ class MicroBatcher:
         self.batches = 0            # forwards run, for /health and the benchmark
         self.records = 0
         self._last_size = 0
+        self._closed = False
+        self._busy = threading.Lock()    # one forward at a time, the worker's or a caller's own
+        self._stats = threading.Lock()
         self._queue: 'queue.Queue[Any]' = queue.Queue()
         self._worker = threading.Thread(target=self._run, name='m5mm-micro-batcher', daemon=True)
         self._worker.start()
 
     def encode(self, records: Sequence[Mapping[str, Any]]) -> np.ndarray:
         """(len(records), D) vectors of one caller's records (blocks until its batch ran; re-raises its error)."""
+        if self._closed:
+            raise RuntimeError('the micro-batcher was closed')
+        if self._queue.empty() and self._busy.acquire(blocking=False):   # idle: run it here, now
+            try:
+                vectors = self.encode_fn(list(records))
+            finally:
+                self._busy.release()
+            self._count(len(records))
+            return vectors
         futures = [self._submit(record) for record in records]
         return np.stack([future.result() for future in futures])
 
@@ -59,6 +72,7 @@ class MicroBatcher:
 
     def close(self) -> None:
         """Stop the worker after the queued records are done."""
+        self._closed = True
         self._queue.put(_STOP)
         self._worker.join(timeout=30)
 
@@ -101,7 +115,8 @@ class MicroBatcher:
     def _encode_batch(self, batch: List[Tuple[Mapping[str, Any], Future]]) -> None:
         records = [record for record, _ in batch]
         try:
-            vectors = self.encode_fn(records)
+            with self._busy:
+                vectors = self.encode_fn(records)
         except Exception as exc:   # one bad record: find it, so only its caller gets the error
             if len(batch) == 1:
                 batch[0][1].set_exception(exc)
@@ -109,7 +124,11 @@ class MicroBatcher:
             for item in batch:
                 self._encode_batch([item])
             return
-        self.batches += 1
-        self.records += len(batch)
+        self._count(len(batch))
         for (_, future), vector in zip(batch, vectors):
             future.set_result(vector)
+
+    def _count(self, records: int) -> None:
+        with self._stats:
+            self.batches += 1
+            self.records += records

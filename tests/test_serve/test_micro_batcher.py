@@ -1,5 +1,6 @@
 """MicroBatcher: concurrent callers share forwards, each gets its own rows, a bad record fails only its caller."""
 import threading
+import time
 
 import numpy as np
 import pytest
@@ -7,8 +8,9 @@ import pytest
 from m5mm.serve.micro_batcher import MicroBatcher
 
 
-def _encode(calls):
+def _encode(calls, seconds=0.05):
     def encode(records):
+        time.sleep(seconds)   # a forward takes a while: callers arriving meanwhile queue up
         calls.append([r['id'] for r in records])
         if any(r.get('bad') for r in records):
             raise ValueError('unreadable record')
@@ -77,7 +79,6 @@ def test_closed_batcher_refuses_and_bad_settings_are_errors():
 
 
 def test_a_lone_client_does_not_wait_for_company():
-    import time
     batcher = MicroBatcher(_encode([]), max_batch=32, max_wait_ms=2000)
     start = time.perf_counter()
     for value in range(3):
