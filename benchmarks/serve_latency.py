@@ -94,10 +94,10 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
-def start_server(model, index, port: int, max_upload_mb: float, max_image_pixels=None):
+def start_server(model, index, port: int, max_upload_mb: float, max_image_pixels=None, extra=()):
     import httpx
     env = dict(os.environ, PYTHONPATH=str(REPO))
-    extra = ['--max-image-pixels', str(max_image_pixels)] if max_image_pixels else []
+    extra = list(extra) + (['--max-image-pixels', str(max_image_pixels)] if max_image_pixels else [])
     proc = subprocess.Popen([sys.executable, str(REPO / 'tools' / 'serve.py'), str(model), '--index', str(index),
                              '--port', str(port), '--max-upload-mb', str(max_upload_mb), *extra], env=env,
                             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)

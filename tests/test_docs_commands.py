@@ -75,6 +75,12 @@ NOT_EXECUTED = {
                                       'tests/test_models/test_frozen_concat.py evaluates it as tools/test.py does',
     'merged.pt': 'follows the pretrained tiny run above',
     'tools/train.py configs/scale_5mod_small.py': 'the quick start, run above (shrunk)',
+    'tools/export_vector_db.py': 'writes a Milvus collection: tests/test_serve/test_vector_db.py exports the test '
+                                 'index the same way (export_catalogue) and searches it',
+    'benchmarks/serve_batching.py': 'two services under load for minutes (the batched = unbatched check is '
+                                    'tests/test_serve/test_combined_queries.py)',
+    'benchmarks/vector_db.py': 'inserts and searches up to a million vectors (tests/test_serve/test_vector_db.py '
+                               'covers the adapter)',
 }
 
 

@@ -13,16 +13,19 @@ from m5mm.utils.require import require
 
 from .body_limit import BodySizeLimit
 from .catalogue_index import CatalogueIndex
+from .micro_batcher import MicroBatcher
 from .queries import BadRequest, Query, read_query
 from .request_limits import DEFAULT_MAX_K, RequestLimits
 from .search_service import SearchService
 
 STATIC_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)), 'static')
 DEFAULT_MAX_UPLOAD = 10 * 1024 * 1024
+DEFAULT_MAX_BATCH, DEFAULT_MAX_WAIT_MS = 32, 5.0
 
 
 def create_app(encoder, catalogue: CatalogueIndex, *, max_upload_bytes: int = DEFAULT_MAX_UPLOAD,
-               max_k: int = DEFAULT_MAX_K, limits: Optional[Mapping[str, Optional[int]]] = None):
+               max_k: int = DEFAULT_MAX_K, limits: Optional[Mapping[str, Optional[int]]] = None,
+               max_batch: int = DEFAULT_MAX_BATCH, max_wait_ms: float = DEFAULT_MAX_WAIT_MS, vector_db=None):
     """The ASGI app (FastAPI wrapped in the body size limit).
 
     Args:
@@ -30,6 +33,9 @@ def create_app(encoder, catalogue: CatalogueIndex, *, max_upload_bytes: int = DE
         max_upload_bytes: largest request body accepted (413 above). max_k: largest k.
         limits: :class:`RequestLimits` fields to set (``max_text_chars=...``; None or missing: the default
             for the model).
+        max_batch, max_wait_ms: micro-batching of concurrent queries (:class:`MicroBatcher`); ``max_batch=1``
+            embeds each query on its own.
+        vector_db: a :class:`~m5mm.serve.vector_db.MilvusCatalogue` to search in (needed for filters).
     """
     fastapi = require('fastapi', 'serve')
     from fastapi.responses import FileResponse, JSONResponse, Response
@@ -37,7 +43,12 @@ def create_app(encoder, catalogue: CatalogueIndex, *, max_upload_bytes: int = DE
     from starlette.concurrency import run_in_threadpool
 
     request_limits = RequestLimits.for_model(encoder.preprocessor.pipelines, **dict(limits or {}, max_k=max_k))
-    service = SearchService(encoder, catalogue, limits=request_limits)
+    batcher = None
+    if max_batch > 1:
+        def encode(records):
+            return encoder.encode(records, progress=False, on_error='raise', batch_size=len(records)).features
+        batcher = MicroBatcher(encode, max_batch=max_batch, max_wait_ms=max_wait_ms)
+    service = SearchService(encoder, catalogue, limits=request_limits, batcher=batcher, vector_db=vector_db)
     app = fastapi.FastAPI(title='m5mm product search', docs_url='/docs', redoc_url=None)
     app.state.service = service
     specs = encoder.preprocessor.specs

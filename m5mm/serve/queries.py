@@ -3,6 +3,7 @@
 JSON: ``{"text": "red shoes", "k": 10, "category": "sneakers"}``, ``{"id": "D00012"}`` or
 ``{"record": {"text": .., "table": [[k, v], ..], "image": {"base64": ..} | "images/a.jpg"}}``;
 multipart: ``image=@photo.jpg`` and/or ``text=..``, ``id=..``, ``k=..``, ``category=..``.
+Optional parts (per-modality weights, a negative text, attribute filters): :mod:`.query_options`.
 A media path inside a JSON record is relative to the catalogue folder and may not leave it. Every
 field is checked against the :class:`~m5mm.serve.request_limits.RequestLimits` before anything reads
 it: 413 over a limit, 422 for a wrong type or an out-of-range ``k``, 400 for other bad input.
@@ -13,31 +14,33 @@ import base64
 import binascii
 import json
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Dict, Iterable, Mapping, Optional
 
 from m5mm.datasets.modalities import ImageModality, TableModality, TextModality
 
 from .errors import BadRequest
+from .query_options import QueryOptions, parse_options
 from .request_limits import (WRONG_TYPE, RequestLimits, brief, check_base64_size, check_json_items, check_media,
                              check_name, check_table, check_text, too_large)
 from .thumbnails import inside_root
 
 __all__ = ['BadRequest', 'Query', 'build_query', 'clean_record', 'parse_k', 'read_query']
 
-JSON_KEYS = ('text', 'id', 'record', 'k', 'category')
-FORM_KEYS = ('text', 'id', 'k', 'category', 'image')
+JSON_KEYS = ('text', 'id', 'record', 'k', 'category', 'weights', 'negative', 'negative_weight', 'filters')
+FORM_KEYS = ('text', 'id', 'k', 'category', 'image', 'text_weight', 'image_weight', 'negative', 'negative_weight')
 DEFAULT_K = 10
 
 
 @dataclass
 class Query:
-    """One parsed query: a record to embed, or an indexed product's id."""
+    """One parsed query: a record to embed, or an indexed product's id, and how to form and filter it."""
 
     record: Optional[Dict[str, Any]]
     product_id: Optional[str]
     k: int
     category: Optional[str]
+    options: QueryOptions = field(default_factory=QueryOptions)
 
 
 def parse_k(value: Any, max_k: int) -> int:
@@ -145,9 +148,12 @@ def clean_record(record: Any, specs: Mapping[str, Any], data_root: str, limits: 
 
 
 def build_query(*, text: Any = None, product_id: Any = None, record: Any = None, image: Optional[bytes] = None,
-                k: Any = None, category: Any = None, specs: Mapping[str, Any], data_root: str,
+                k: Any = None, category: Any = None, weights: Any = None, negative: Any = None,
+                negative_weight: Any = None, filters: Any = None, specs: Mapping[str, Any], data_root: str,
                 limits: RequestLimits) -> Query:
     """Validate the parts of a request into a :class:`Query`."""
+    options = parse_options(weights=weights, negative=negative, negative_weight=negative_weight, filters=filters,
+                            modalities=specs, limits=limits)
     text = check_text(text, 'text', limits)
     text = text.strip() or None if text is not None else None
     product_id, category = check_name(product_id, 'id', limits), check_name(category, 'category', limits)
@@ -166,9 +172,15 @@ def build_query(*, text: Any = None, product_id: Any = None, record: Any = None,
         raise BadRequest('give either an id or a query (text, image, record), not both')
     if product_id is None and not has_content:
         raise BadRequest('empty query: give a non-empty text, an image, a record or a product id')
+    if options.weights is not None:
+        if product_id is not None:
+            raise BadRequest('weights apply to the modalities of a text / image / record query, not to an id')
+        lacking = [m for m in options.weights if query_record.get(specs[m].record_field) in (None, '', [], {})]
+        if lacking:
+            raise BadRequest(f'weights name modalities the query does not have: {", ".join(lacking)}')
     query_record.setdefault('id', 'query')
     return Query(record=None if product_id is not None else query_record, product_id=product_id, k=k,
-                 category=category)
+                 category=category, options=options)
 
 
 def json_query(raw: bytes, *, specs: Mapping[str, Any], data_root: str, limits: RequestLimits) -> Query:
@@ -180,8 +192,9 @@ def json_query(raw: bytes, *, specs: Mapping[str, Any], data_root: str, limits: 
     if unknown:
         raise BadRequest(f'unknown fields {_names(unknown)}; accepted: {", ".join(JSON_KEYS)}')
     return build_query(text=body.get('text'), product_id=body.get('id'), record=body.get('record'),
-                       k=body.get('k'), category=body.get('category'), specs=specs, data_root=data_root,
-                       limits=limits)
+                       k=body.get('k'), category=body.get('category'), weights=body.get('weights'),
+                       negative=body.get('negative'), negative_weight=body.get('negative_weight'),
+                       filters=body.get('filters'), specs=specs, data_root=data_root, limits=limits)
 
 
 async def read_query(request, *, specs: Mapping[str, Any], data_root: str, limits: RequestLimits) -> Query:
@@ -214,5 +227,9 @@ async def _read_form(request, *, specs: Mapping[str, Any], data_root: str, limit
             raise BadRequest('the uploaded image is empty')
     elif upload not in (None, ''):
         raise BadRequest('image must be an uploaded file (multipart image=@photo.jpg)', status=WRONG_TYPE)
+    weights = {name: form.get(f'{name}_weight') for name in ('text', 'image')
+               if form.get(f'{name}_weight') not in (None, '')}
     return build_query(text=form.get('text'), product_id=form.get('id'), image=image, k=form.get('k'),
-                       category=form.get('category'), specs=specs, data_root=data_root, limits=limits)
+                       category=form.get('category'), weights=weights or None, negative=form.get('negative'),
+                       negative_weight=form.get('negative_weight'), specs=specs, data_root=data_root,
+                       limits=limits)

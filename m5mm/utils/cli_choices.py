@@ -17,6 +17,7 @@ CHARS_PER_TOKEN = 64                                           # m5mm.datasets.t
 TABLE_PAIRS_PER_TOKEN = 4                                      # m5mm.serve.request_limits
 DEFAULT_MAX_MEDIA_BYTES = 8 * 1024 * 1024                      # m5mm.serve.request_limits
 DEFAULT_MAX_IMAGE_PIXELS = 25_000_000                          # m5mm.serve.request_limits
+DEFAULT_MAX_BATCH, DEFAULT_MAX_WAIT_MS = 32, 5.0               # m5mm.serve.app
 BENCHMARK_METHODS = ('scale', 'scale_uniform', 'clip', 'single_stream', 'uniter', 'co_attention',
                      'capture')                                # m5mm.experiments.paper_tables DEFAULT_METHODS
 CONFIG_SIZES = ('small', 'tiny')                               # m5mm.experiments.paper_tables.SIZES keys

@@ -98,3 +98,41 @@ def test_category_filter_and_an_error_message(page, server_url):
     page.click('#search-button')
     page.wait_for_selector('#status.error')
     assert 'corrupt image' in page.inner_text('#status')
+
+
+def test_facets_negative_and_weighted_photo_query(page, server_url, demo_root):
+    import httpx
+    page.select_option('#category', '')
+    page.set_input_files('#image-input', files=[])
+    page.check('#use-text')
+    page.fill('#query-text', 'sneakers')
+    page.fill('#negative', 'red')
+    page.click('#search-button')
+    page.wait_for_function("document.querySelector('#status').innerText.includes('but not')")
+    api = httpx.post(server_url + '/search', json={'text': 'sneakers', 'negative': 'red', 'k': 12}).json()
+    assert _card_ids(page) == [r['id'] for r in api['results']]
+    chips = page.eval_on_selector_all('.facet', 'cs => cs.map(c => [c.dataset.category, '
+                                      'c.querySelector(".count").textContent])')
+    assert chips == [[f['category'], str(f['count'])] for f in api['facets']]
+    chosen = api['facets'][1]['category'] if len(api['facets']) > 1 else api['facets'][0]['category']
+    page.click(f'.facet[data-category="{chosen}"]')
+    page.wait_for_function(f"document.querySelector('#status').innerText.includes('in {chosen}')")
+    body = {'text': 'sneakers', 'negative': 'red', 'k': 12, 'category': chosen}
+    narrowed = httpx.post(server_url + '/search', json=body).json()
+    assert _card_ids(page) == [r['id'] for r in narrowed['results']]
+    assert page.eval_on_selector('.facet.active', 'c => c.dataset.category') == chosen
+
+    photo = sorted((demo_root / 'images').glob('*.jpg'))[0]
+    page.fill('#negative', '')
+    page.select_option('#category', '')
+    page.set_input_files('#image-input', str(photo))
+    page.check('#weighted')
+    page.fill('#mix', '80')
+    page.click('#search-button')
+    page.wait_for_function("document.querySelector('#status').innerText.includes('20:80')")
+    form = httpx.post(server_url + '/search', data={'text': 'sneakers', 'k': '12', 'text_weight': '0.2',
+                                                    'image_weight': '0.8'},
+                      files={'image': (photo.name, photo.read_bytes(), 'image/jpeg')}).json()
+    assert _card_ids(page) == [r['id'] for r in form['results']]
+    page.wait_for_load_state('networkidle')
+    page.screenshot(path=str(ARTIFACTS / 'search_page_weighted.png'), full_page=True)

@@ -155,7 +155,7 @@ def test_the_help_choices_mirror_the_library():
     from m5mm.experiments.paper_tables.methods import DEFAULT_METHODS
     from m5mm.experiments.tiny_pretrained.models import FAMILIES
     from m5mm.models.pretrained.packaged import PACKAGED
-    from m5mm.serve import request_limits
+    from m5mm.serve import app, request_limits
     assert cli_choices.FEATURE_KINDS == KINDS
     assert cli_choices.CLASSIFICATION_SOURCES == CLASSIFICATION_SOURCES
     assert cli_choices.DEFAULT_TASKS == ALL_TASKS
@@ -166,6 +166,8 @@ def test_the_help_choices_mirror_the_library():
     assert cli_choices.TABLE_PAIRS_PER_TOKEN == request_limits.TABLE_PAIRS_PER_TOKEN
     assert cli_choices.DEFAULT_MAX_MEDIA_BYTES == request_limits.DEFAULT_MAX_MEDIA_BYTES
     assert cli_choices.DEFAULT_MAX_IMAGE_PIXELS == request_limits.DEFAULT_MAX_IMAGE_PIXELS
+    assert (cli_choices.DEFAULT_MAX_BATCH, cli_choices.DEFAULT_MAX_WAIT_MS) == (app.DEFAULT_MAX_BATCH,
+                                                                              app.DEFAULT_MAX_WAIT_MS)
     assert cli_choices.BENCHMARK_METHODS == DEFAULT_METHODS
     assert sorted(cli_choices.CONFIG_SIZES) == sorted(SIZES)
     assert cli_choices.PACKAGED_MODELS == tuple(PACKAGED)

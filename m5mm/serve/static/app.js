@@ -1,4 +1,5 @@
-// The m5mm search page: text and/or image queries, category filter, result grid, "more like this".
+// The m5mm search page: text and/or image queries (fused or weighted, with a negative text), category
+// filter and facets, result grid, "more like this".
 (function () {
   'use strict';
   const $ = (id) => document.getElementById(id);
@@ -6,7 +7,9 @@
   const drop = $('drop-zone'), preview = $('image-preview'), dropText = $('drop-text'), clear = $('image-clear');
   const useText = $('use-text'), useImage = $('use-image'), category = $('category'), kSelect = $('k');
   const statusBox = $('status'), results = $('results'), button = $('search-button');
+  const negative = $('negative'), weighted = $('weighted'), mix = $('mix'), facetBar = $('facets');
   let image = null;
+  let lastSearch = null;   // re-runs the last query with the current options (a facet click)
   let modalities = [];   // the model's modalities (from /health), in its order
 
   function setStatus(html, isError) {
@@ -35,10 +38,12 @@
       const data = await response.json().catch(() => ({detail: response.statusText}));
       if (!response.ok) throw new Error(data.detail || response.statusText);
       render(data.results);
+      renderFacets(data.facets || []);
       const where = category.value ? ` in <span class="pill">${escapeHtml(category.value)}</span>` : '';
       setStatus(`${data.results.length} results for ${describe}${where}`);
     } catch (error) {
       results.innerHTML = '';
+      facetBar.innerHTML = '';
       setStatus(escapeHtml(error.message), true);
     } finally {
       button.disabled = false;
@@ -69,6 +74,23 @@
     }
   }
 
+  // The categories of the top products with their counts; a click filters to one (again: all categories).
+  function renderFacets(facets) {
+    facetBar.innerHTML = '';
+    for (const facet of facets) {
+      const chip = document.createElement('button');
+      chip.type = 'button';
+      chip.className = 'facet' + (facet.category === category.value ? ' active' : '');
+      chip.dataset.category = facet.category;
+      chip.innerHTML = `${escapeHtml(facet.category)} <span class="count">${facet.count}</span>`;
+      chip.addEventListener('click', () => {
+        category.value = category.value === facet.category ? '' : facet.category;
+        if (lastSearch) lastSearch();
+      });
+      facetBar.appendChild(chip);
+    }
+  }
+
   // One chip per modality of the model: solid when the product has it, faint and struck through when not.
   function modalityChips(has) {
     const names = modalities.length ? modalities : has;
@@ -84,17 +106,30 @@
   function options() {
     const out = {k: parseInt(kSelect.value, 10)};
     if (category.value) out.category = category.value;
+    const not = negative.value.trim();
+    if (not) out.negative = not;
     return out;
+  }
+  function notPart() {
+    const not = negative.value.trim();
+    return not ? ` but not <span class="pill">${escapeHtml(not)}</span>` : '';
   }
 
   function searchLike(item) {
     const label = item.title || item.id;
-    request(Object.assign({id: item.id}, options()), `products like <span class="pill">${escapeHtml(label)}</span>`);
+    lastSearch = () => request(Object.assign({id: item.id}, options()),
+      `products like <span class="pill">${escapeHtml(label)}</span>${notPart()}`);
+    lastSearch();
     window.scrollTo({top: 0, behavior: 'smooth'});
   }
 
   form.addEventListener('submit', (event) => {
     event.preventDefault();
+    lastSearch = submitQuery;
+    submitQuery();
+  });
+
+  function submitQuery() {
     const query = text.value.trim();
     const withText = useText.checked && query.length > 0;
     const withImage = useImage.checked && image !== null;
@@ -106,7 +141,8 @@
     const parts = [];
     if (withText) parts.push(`<span class="pill">${escapeHtml(query)}</span>`);
     if (withImage) parts.push('<span class="pill">your photo</span>');
-    const describe = parts.join(' + ');
+    const weigh = withText && withImage && weighted.checked;
+    const describe = parts.join(weigh ? ` ${100 - mix.value}:${mix.value} ` : ' + ') + notPart();
     if (withImage) {
       const body = new FormData();
       body.append('image', image);
@@ -114,11 +150,17 @@
       const opts = options();
       body.append('k', String(opts.k));
       if (opts.category) body.append('category', opts.category);
+      if (opts.negative) body.append('negative', opts.negative);
+      if (weigh) {
+        body.append('text_weight', String((100 - mix.value) / 100));
+        body.append('image_weight', String(mix.value / 100));
+      }
       request(body, describe);
     } else {
       request(Object.assign({text: query}, options()), describe);
     }
-  });
+  }
+  weighted.addEventListener('change', () => { mix.hidden = !weighted.checked; });
 
   fileInput.addEventListener('change', () => setImage(fileInput.files[0] || null));
   clear.addEventListener('click', (e) => { e.preventDefault(); fileInput.value = ''; setImage(null); });
