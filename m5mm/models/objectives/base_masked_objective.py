@@ -7,12 +7,10 @@ import torch
 from torch import Tensor, nn
 
 from m5mm.structures import EncoderOutput
-from .base_objective import BaseObjective
+from .base_objective import WEIGHT_MODES, BaseObjective
 
 if TYPE_CHECKING:
     from m5mm.models.backbones import ForwardContext, MultiModalBackbone
-
-WEIGHT_MODES = ('logits', 'loss')
 
 
 class BaseMaskedObjective(BaseObjective):

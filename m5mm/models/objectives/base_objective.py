@@ -6,6 +6,9 @@ from typing import TYPE_CHECKING, Any, ClassVar, Dict, Mapping, Optional, Tuple
 import torch
 from torch import Tensor, nn
 
+#: How harmonizer weights act on an objective: scaling its logits, or weighting its per-sample losses.
+WEIGHT_MODES = ('logits', 'loss')
+
 if TYPE_CHECKING:
     from m5mm.models.backbones import ForwardContext
 

@@ -12,13 +12,12 @@ from torch import Tensor, nn
 from m5mm.registry import OBJECTIVES
 from m5mm.utils.distributed import (all_gather_tensor, all_reduce_sum, gather_sizes, gather_with_grad,
                                     get_world_size, is_distributed, rank_offset)
-from .base_objective import BaseObjective
+from .base_objective import WEIGHT_MODES, BaseObjective
 from .contrastive_losses import group_positives, info_nce_rows, unique_unknown_codes
 
 if TYPE_CHECKING:
     from m5mm.models.backbones import ForwardContext, MultiModalBackbone
 
-WEIGHT_MODES = ('logits', 'loss')
 #: batch ``meta`` keys a contrastive objective can take positives from
 GROUP_KEYS = ('instance', 'category')
 
