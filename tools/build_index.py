@@ -25,7 +25,7 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser.add_argument('--out', required=True, help='index folder to write (must be new or empty)')
     parser.add_argument('--manifest', default=None, help='manifest file (default DATA_ROOT/manifest.jsonl)')
     parser.add_argument('--split', type=comma_list, default=None, help='index only these splits (default all)')
-    parser.add_argument('--type', default='flat', choices=['flat', 'ivf', 'hnsw'])
+    parser.add_argument('--type', default='flat', choices=['flat', 'ivf', 'hnsw', 'int8', 'binary'])
     parser.add_argument('--metric', default='ip', choices=['ip', 'cosine'])
     parser.add_argument('--batch-size', type=int, default=64)
     parser.add_argument('--num-workers', type=int, default=0)
