@@ -1,7 +1,7 @@
 """Embed a catalogue with a model and build the search index the service (tools/serve.py) uses.
 
     python tools/build_index.py MODEL --data-root CATALOGUE --out INDEX_DIR [--manifest FILE]
-                                [--split gallery,query] [--type flat|ivf|hnsw] [--metric ip|cosine]
+                                [--split gallery,query] [--type flat|ivf|hnsw|int8|binary] [--metric ip|cosine]
                                 [--batch-size 64] [--num-workers 0]
 
 MODEL: a model folder, checkpoint / work dir or hub id. CATALOGUE: a folder with manifest.jsonl (the

@@ -1,6 +1,6 @@
 """Build and query a product search index over exported features.
 
-    python tools/search_index.py build --features gallery.npz --out INDEX_DIR [--type flat|ivf|hnsw]
+    python tools/search_index.py build --features gallery.npz --out INDEX_DIR [--type flat|ivf|hnsw|int8|binary]
     python tools/search_index.py query INDEX_DIR --id ID [--features query.npz] [--topk 10]
     python tools/search_index.py query INDEX_DIR --vector v.npy [--topk 10]
 

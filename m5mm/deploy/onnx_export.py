@@ -83,9 +83,13 @@ def graph_inputs(path: Path) -> List[str]:
 
 def _describe(names: Sequence[str], tensors: Sequence[Tensor], axes: Mapping[str, Mapping[int, str]],
               keep: Optional[Sequence[str]] = None) -> List[dict]:
-    return [dict(name=n, dtype=str(t.dtype).replace('torch.', ''), shape=[axes.get(n, {}).get(i, int(s))
-                                                                      for i, s in enumerate(t.shape)])
-            for n, t in zip(names, tensors) if keep is None or n in keep]
+    """name, dtype and shape (a dynamic axis by its name) of each tensor (those in ``keep`` only)."""
+    described = []
+    for n, t in zip(names, tensors):
+        if keep is None or n in keep:
+            shape = [axes.get(n, {}).get(i, int(size)) for i, size in enumerate(t.shape)]
+            described.append(dict(name=n, dtype=str(t.dtype).replace('torch.', ''), shape=shape))
+    return described
 
 
 @torch.no_grad()
@@ -135,6 +139,28 @@ def quantize_int8(path: Path) -> None:
         os.replace(target, path)
 
 
+def write_onnx_folder(backbone: torch.nn.Module, batch: Mapping[str, Any], out_dir: PathLike, *, fingerprint: str,
+                      feature: str = 'joint', source: Optional[str] = None, quantize: Optional[str] = None,
+                      opset: int = OPSET) -> Path:
+    """Trace ``backbone`` (CPU, eval mode) on ``batch`` into ``out_dir``: the graphs, optionally quantised, and
+    ``onnx_model.json`` recording ``fingerprint`` (of the weights) and every file's sha256."""
+    require('onnx', 'onnx')
+    if quantize not in QUANTIZE:
+        raise ValueError(f'quantize must be one of {QUANTIZE}, got {quantize!r}')
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    graphs = export_graphs(backbone, batch, out_dir, opset=opset)
+    files = [g['file'] for g in graphs.values()]
+    if quantize == 'int8':
+        for name in files:
+            quantize_int8(out_dir / name)
+    manifest = dict(format=FORMAT, opset=opset, quantize=quantize, fingerprint=fingerprint, feature=feature,
+                    modalities=list(backbone.modalities), graphs=graphs, source=source,
+                    files={name: sha256_file(out_dir / name) for name in files})
+    atomic_write_json(out_dir / MANIFEST, manifest)
+    return out_dir
+
+
 def export_onnx(encoder: Any, out_dir: PathLike, *, records: Sequence[Mapping[str, Any]],
                 data_root: Optional[str] = None, quantize: Optional[str] = None, opset: int = OPSET) -> Path:
     """Write the ONNX folder of ``encoder`` (a torch :class:`~m5mm.api.ProductEncoder`) to ``out_dir``.
@@ -145,26 +171,14 @@ def export_onnx(encoder: Any, out_dir: PathLike, *, records: Sequence[Mapping[st
         data_root: folder their relative media paths are in.
         quantize: None (float32) or ``'int8'`` (dynamic quantisation of every graph).
     """
-    require('onnx', 'onnx')
-    if quantize not in QUANTIZE:
-        raise ValueError(f'quantize must be one of {QUANTIZE}, got {quantize!r}')
-    if getattr(encoder, 'backend', 'torch') != 'torch':
+    if encoder.backend != 'torch':
         raise ValueError('export_onnx needs the torch ProductEncoder (backend="torch")')
-    out_dir = Path(out_dir)
-    out_dir.mkdir(parents=True, exist_ok=True)
-    if (out_dir / MANIFEST).exists() or any(p.suffix == '.onnx' for p in out_dir.iterdir()):
-        logger.info('m5mm: replacing the ONNX export in %s', out_dir)
     batch = encoder.collate_records(records, data_root=data_root)
     backbone = encoder.model.backbone.cpu().eval()
-    graphs = export_graphs(backbone, batch, out_dir, opset=opset)
-    files = [g['file'] for g in graphs.values()]
-    if quantize == 'int8':
-        for name in files:
-            quantize_int8(out_dir / name)
-    encoder.model.to(encoder.device)
-    manifest = dict(format=FORMAT, opset=opset, quantize=quantize, fingerprint=encoder.fingerprint,
-                    feature=encoder.feature, modalities=list(backbone.modalities), graphs=graphs,
-                    source=encoder.source, files={name: sha256_file(out_dir / name) for name in files})
-    atomic_write_json(out_dir / MANIFEST, manifest)
+    try:
+        write_onnx_folder(backbone, batch, out_dir, fingerprint=encoder.fingerprint, feature=encoder.feature,
+                          source=encoder.source, quantize=quantize, opset=opset)
+    finally:
+        encoder.model.to(encoder.device)
     logger.info('m5mm: ONNX export (%s) of %s -> %s', quantize or 'float32', encoder.source, out_dir)
-    return out_dir
+    return Path(out_dir)

@@ -5,8 +5,8 @@
 product already in the index. Backends: FAISS (``IndexFlatIP`` exact, ``IndexIVFFlat``,
 ``IndexHNSWFlat``; compressed: ``int8``, a scalar quantiser of 1 byte per dimension, and ``binary``,
 1 bit per dimension re-scored with int8 codes, see :mod:`.binary_index`) or, for the exact type,
-m5mm's chunked torch search, which needs no FAISS (``backend='auto'`` takes FAISS when it is installed). Scores are inner products
-(``metric='cosine'`` L2-normalises vectors on the way in).
+m5mm's chunked torch search, which needs no FAISS (``backend='auto'`` takes FAISS when it is installed).
+Scores are inner products (``metric='cosine'`` L2-normalises vectors on the way in).
 
 On disk (``save(directory)``): ``meta.json`` (type, backend, metric, dim, count, options, and the size
 and sha256 of every other file, checked by :meth:`SearchIndex.load` before it parses any of them),

@@ -9,11 +9,12 @@ from .masked_entity_model_objective import MaskedEntityModelObjective
 from .masked_feature_regression_objective import MaskedFeatureRegressionObjective
 from .masked_language_model_objective import MaskedLanguageModelObjective
 from .matching_objective import MatchingObjective
+from .matryoshka_objective import MatryoshkaObjective
 from .pretext import default_objectives, pretext_objective
 from .selection import objective_needs, select_objectives
 from .subset_consistency_objective import SubsetConsistencyObjective
 
 __all__ = ['BaseMaskedObjective', 'BaseObjective', 'ClassificationObjective', 'InterModalityContrastiveObjective',
            'MaskedEntityModelObjective', 'MaskedFeatureRegressionObjective', 'MaskedLanguageModelObjective',
-           'MatchingObjective', 'SubsetConsistencyObjective', 'build_objectives', 'default_objectives',
+           'MatchingObjective', 'MatryoshkaObjective', 'SubsetConsistencyObjective', 'build_objectives', 'default_objectives',
            'objective_needs', 'pretext_objective', 'select_objectives']
