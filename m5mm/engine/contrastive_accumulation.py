@@ -8,8 +8,9 @@ import torch
 from accelerate.utils import DistributedType
 from torch import Tensor, nn
 
-from m5mm.models.backbones.forward_context import WEIGHT_SOURCES
+from m5mm.models.backbones.forward_context import WEIGHT_SOURCES, ForwardContext
 from m5mm.models.micro_batch_plan import MicroBatchPlan
+from m5mm.models.objectives.base_objective import COUNT_PREFIX
 from m5mm.utils.distributed import unwrap_model
 
 from .micro_batches import get_rng_state, set_rng_state, split_batch
@@ -21,25 +22,30 @@ class ContrastiveAccumulator:
     """One training step's forward and backward over a batch split into ``steps`` micro-batches
     (GradCache, Gao et al. 2021; open_clip's ``--accum-freq``), equal to one batch of them all.
 
-    1. *collect*: each micro-batch runs forward without gradients; the contrastive objectives
-       store the embeddings they contrast, the masked objectives the number of positions their
-       loss averages over; the random state before each micro-batch is kept;
-    2. *cache*: each contrastive objective computes its loss (harmonizer weights included) over
-       the concatenated embeddings of all micro-batches (and, under DDP, gathered over the
-       processes as always) and backpropagates it to the cached embeddings, the temperature
-       and the harmonizer;
+    1. *collect*: each micro-batch runs forward without gradients; the model caches the context
+       fields of the objectives that declare :attr:`~m5mm.models.objectives.BaseObjective.batch_wide`
+       ones (the contrastive embeddings) and keeps the ``count_<name>`` the others report (masked
+       positions); the random state before each micro-batch is kept;
+    2. *cache*: each batch-wide objective is called, as it always is, on a context holding its
+       fields of all micro-batches concatenated
+       (:meth:`~m5mm.models.backbones.ForwardContext.of_fields`; under DDP gathered over the
+       processes as always, harmonizer weights included), and its loss is backpropagated to the
+       cached fields, the temperature and the harmonizer;
     3. *replay*: each micro-batch runs again with gradients from its saved random state (the
-       same masks and dropout), its contrastive loss replaced by ``sum(z * dL/dz)`` of its fresh
-       embeddings z, each masked loss scaled by its share of the whole batch's positions
-       (``n_k / N``: the sum is the whole batch's mean) and other losses by 1/K; gradients are
+       same masks and dropout); the model replaces a batch-wide loss by ``sum(z * dL/dz)`` of the
+       fresh fields z and scales each other loss by its share of the whole batch's count
+       (``n_k / N``: the sum is the whole batch's mean), 1/K without a count; gradients are
        synchronised across processes on the last micro-batch only.
 
+    The objectives never see the accumulation (see :class:`~m5mm.models.micro_batch_plan.MicroBatchPlan`).
+
     Loss and gradients equal those of the whole batch within float tolerance for the
-    contrastive and masked-modelling objectives with per-sample harmonizers (the shipped ones);
-    objectives that draw negatives inside the batch (matching) see those of their micro-batch.
-    The logged outputs are the whole batch's for the contrastive objectives and the
-    ``weight_<m>`` of their embeddings, position-weighted means for ``loss_``/``acc_`` of masked
-    objectives, and the micro-batch mean otherwise. Costs one extra forward per micro-batch.
+    batch-wide and counting objectives with per-sample harmonizers (the shipped contrastive,
+    masked-modelling and classification ones); objectives that draw negatives inside the batch
+    without declaring ``batch_wide`` (matching, subset consistency) see those of their micro-batch.
+    The logged outputs are the whole batch's for the batch-wide objectives and the ``weight_<m>``
+    of their fields, count-weighted means for ``loss_``/``acc_`` of counting objectives, and the
+    micro-batch mean otherwise. Costs one extra forward per micro-batch.
 
     Args:
         accelerator: the run's Accelerator (backward, autocast, ``no_sync``, the fp16 scaler).
@@ -69,9 +75,9 @@ class ContrastiveAccumulator:
         scales = _position_shares(plans)
         for k, part in enumerate(micro):
             set_rng_state(states[k])
-            plan = MicroBatchPlan(phase='replay', embedding_grads={n: {m: g[k] for m, g in per_m.items()}
-                                                                   for n, per_m in grads.items()},
-                                  scales=scales[k], default_scale=1.0 / len(micro))
+            slices = {n: {f: {m: g[k] for m, g in per_m.items()} for f, per_m in per_f.items()}
+                      for n, per_f in grads.items()}
+            plan = MicroBatchPlan(phase='replay', field_grads=slices, scales=scales[k], default_scale=1.0 / len(micro))
             sync = nullcontext() if k == len(micro) - 1 else self.accelerator.no_sync(model)
             with sync:
                 out = model(part, plan=plan)
@@ -80,29 +86,30 @@ class ContrastiveAccumulator:
         return _combine(outs, plans, cached_out)
 
     def _cache_backward(self, inner: nn.Module, plans: List[MicroBatchPlan], sizes: List[int]
-                        ) -> Tuple[Dict[str, Dict[str, List[Tensor]]], Outputs]:
-        """Step 2: {objective: {m: [dL/dz of each micro-batch]}} and the contrastive outputs."""
-        objectives = {name: obj for name, obj in inner.objectives.items() if name in plans[0].embeddings}
+                        ) -> Tuple[Dict[str, Dict[str, Dict[str, List[Tensor]]]], Outputs]:
+        """Step 2: {objective: {field: {m: [dL/dz of each micro-batch]}}} and the batch-wide outputs."""
+        objectives = [obj for obj in inner.objectives.values() if obj.name in plans[0].cached]
         if not objectives:
             return {}, {}
         leaves, total, out, importance = {}, 0.0, {}, {}
         with self.accelerator.autocast():
-            for name, objective in objectives.items():
-                order = list(plans[0].embeddings[name][0])
-                emb = {m: torch.cat([p.embeddings[name][0][m] for p in plans]).requires_grad_(True) for m in order}
-                present = {m: torch.cat([p.embeddings[name][1][m] for p in plans]) for m in order}
-                harmonized = inner.backbone.weigh(emb, present)
-                result = objective.compute(emb, present, None if harmonized is None else harmonized.weights)
-                if harmonized is not None:
-                    importance.setdefault(objective.embedding_source, harmonized.importance)
+            for objective in objectives:
+                name = objective.name
+                fields = {f: {m: torch.cat([p.cached[name][0][f][m] for p in plans]).requires_grad_(True)
+                              for m in per_m} for f, per_m in plans[0].cached[name][0].items()}
+                present = {m: torch.cat([p.cached[name][1][m] for p in plans]) for m in plans[0].cached[name][1]}
+                ctx = ForwardContext.of_fields(inner.backbone, fields, present)
+                result = objective(ctx)
+                for source, weights in ctx.weights_computed().items():
+                    importance.setdefault(source, weights.importance)
                 total = total + sum(v for k, v in result.items() if k.startswith('loss'))
-                leaves[name] = emb
-                out.update({k: v.detach() for k, v in result.items()})
+                leaves[name] = fields
+                out.update({k: v.detach() for k, v in result.items() if not k.startswith(COUNT_PREFIX)})
         self.accelerator.backward(total)
         scaler = getattr(self.accelerator, 'scaler', None)
         unscale = float(scaler.get_scale()) if scaler is not None else 1.0   # replay's backward scales again
-        grads = {name: {m: list((z.grad / unscale).split(sizes)) for m, z in emb.items()}
-                 for name, emb in leaves.items()}
+        grads = {name: {f: {m: list((z.grad / unscale).split(sizes)) for m, z in per_m.items()}
+                        for f, per_m in fields.items()} for name, fields in leaves.items()}
         source = next((s for s in WEIGHT_SOURCES if s in importance), None)
         if source is not None:
             out.update({f'weight_{m}': v.detach() for m, v in importance[source].items()})

@@ -26,11 +26,19 @@ def config_class(cfg: Any, registry: Registry) -> Optional[type]:
 
 
 def accepts(cls: Optional[type], arg: str) -> bool:
-    """Whether ``cls.__init__`` takes the keyword ``arg`` (or **kwargs)."""
+    """Whether ``cls.__init__`` takes the keyword ``arg``: by name, or through ``**kwargs`` that a base
+    class's constructor (followed along the MRO) takes by name or swallows."""
     if cls is None:
         return False
-    params = inspect.signature(cls.__init__).parameters
-    return arg in params or any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params.values())
+    for klass in cls.__mro__:
+        if '__init__' not in vars(klass):
+            continue
+        params = inspect.signature(klass.__init__).parameters
+        if arg in params:
+            return True
+        if not any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params.values()):
+            return False
+    return True
 
 
 def build(cfg: Any, registry: Registry, what: str, defaults: Optional[Dict[str, Any]] = None) -> nn.Module:

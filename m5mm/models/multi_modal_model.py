@@ -11,6 +11,8 @@ from .backbones import MultiModalBackbone
 from .backbones.spread import modality_spread
 from .checkpoint_names import PRETRAINER_ORDER, legacy_order_differs, upgrade_state_dict
 from .micro_batch_plan import MicroBatchPlan
+from .objectives.base_objective import COUNT_PREFIX
+from .unused_parameters import tie_unused
 
 logger = logging.getLogger('m5mm')
 
@@ -18,8 +20,9 @@ logger = logging.getLogger('m5mm')
 class MultiModalModel(nn.Module):
     """``forward(batch)``: open the backbone's :class:`~m5mm.models.backbones.ForwardContext` for the
     step, call every objective on it (``objective(ctx) -> {name: tensor}``), prepend the
-    harmonizer's per-modality importance (``weight_<m>``), tie the outputs no objective read
-    to the first loss (a 0 that gives every parameter a gradient) and, in training mode with
+    harmonizer's per-modality importance (``weight_<m>``), add to the first loss a 0 that
+    depends on every output no objective read and every parameter no loss reached (so that
+    every parameter gets a gradient; objectives do not tie anything) and, in training mode with
     :attr:`monitor_spread` set (``CollapseMonitorHook`` sets it), append the collapse monitor's
     ``spread_cos_<m>`` / ``spread_std_<m>`` of the pooled embeddings
     (:func:`~m5mm.models.backbones.spread.modality_spread`, detached).
@@ -56,16 +59,14 @@ class MultiModalModel(nn.Module):
         """batch (docs/concepts.md layout) -> named losses, metrics and ``weight_<m>`` importances.
 
         ``plan``: the batch is a micro-batch of a contrastive-accumulation step (see
-        :class:`~m5mm.models.micro_batch_plan.MicroBatchPlan`); in a replay each objective's losses
-        are scaled by its share (contrastive objectives return their surrogate instead).
+        :class:`~m5mm.models.micro_batch_plan.MicroBatchPlan`): the model caches the batch-wide
+        objectives' fields (collect) or returns their surrogate (replay), and weights the other
+        objectives' losses by the counts they report. The objectives never see the plan.
         """
-        ctx = self.backbone.context(batch, self.objectives.values(), plan)
+        ctx = self.backbone.context(batch, self.objectives.values())
         out: Dict[str, Tensor] = {}
         for objective in self.objectives.values():
-            new = objective(ctx)
-            if plan is not None and not plan.collecting and getattr(objective, 'embedding_source', None) is None:
-                factor = plan.scale(objective.name)
-                new = {k: v * factor if k.startswith('loss') else v for k, v in new.items()}
+            new = self._objective_outputs(objective, ctx, plan)
             clash = sorted(set(out) & set(new))
             if clash:
                 raise KeyError(f'two objectives return the same output keys {clash}; give them different names')
@@ -75,12 +76,38 @@ class MultiModalModel(nn.Module):
         if key is None:
             raise ValueError(f'the objectives {list(self.objectives)} returned no loss_* key')
         out[key] = out[key] + self.backbone.tie_unused(ctx)
+        tie = tie_unused(self, [v for k, v in out.items() if k.startswith('loss')])
+        if tie is not None:
+            out[key] = out[key] + tie
         if self.training:
-            self.backbone.track(ctx)
+            self.backbone.update_running_stats(ctx)
         if self.training and self.monitor_spread:
             with torch.no_grad():
                 out.update(modality_spread(ctx.embeddings, ctx.present))
         return out
+
+    @staticmethod
+    def _objective_outputs(objective: nn.Module, ctx: Any, plan: Optional[MicroBatchPlan]) -> Dict[str, Tensor]:
+        """One objective's outputs, its ``count_<name>`` taken out (and used under ``plan``)."""
+        fields = tuple(getattr(objective, 'batch_wide', ()) or ())
+        name = objective.name
+        if plan is not None and fields:
+            values = {f: getattr(ctx, f) for f in fields}
+            if plan.collecting:
+                plan.cached[name] = ({f: {m: z.detach() for m, z in v.items()} for f, v in values.items()},
+                                     {m: p.detach() for m, p in ctx.present.items()})
+                some = next(iter(next(iter(values.values())).values()))
+                return {f'loss_{name}': some.new_zeros((), dtype=torch.float32)}   # the cache step gives the batch's
+            grads = plan.field_grads[name]
+            return {f'loss_{name}': sum((v[m].float() * grads[f][m]).sum() for f, v in values.items() for m in v)}
+        new = dict(objective(ctx))
+        counts = [new.pop(k) for k in [k for k in new if k.startswith(COUNT_PREFIX)]]
+        if plan is not None and plan.collecting and counts:
+            plan.counts[name] = int(sum(int(c) for c in counts))
+        elif plan is not None and not plan.collecting:
+            factor = plan.scale(name)
+            new = {k: v * factor if k.startswith('loss') else v for k, v in new.items()}
+        return new
 
     @torch.no_grad()
     def extract_features(self, batch: Mapping[str, Any]) -> Dict[str, Any]:

@@ -32,7 +32,7 @@ def test_compute_equals_a_hand_infonce():
     # full->part: both rows hit; part->full: column 1 ties (argmax picks 0): a miss
     assert float(out['acc_subset']) == pytest.approx(0.5 * (1.0 + 0.5))
     lonely = objective.compute(full.requires_grad_(), part, torch.tensor([True, False, False]))
-    assert float(lonely['loss_subset'].detach()) == 0.0 and lonely['loss_subset'].requires_grad
+    assert float(lonely['loss_subset']) == 0.0   # a plain 0: the model ties what no loss reached
     with pytest.raises(ValueError, match='drop_rate'):
         SubsetConsistencyObjective(drop_rate=1.0)
 

@@ -1,6 +1,7 @@
 """What one training (or inference) step computes once and every objective reads."""
 from __future__ import annotations
 
+import warnings
 from functools import cached_property
 from typing import TYPE_CHECKING, Any, Dict, Iterable, Mapping, Optional, Tuple
 
@@ -9,7 +10,6 @@ from torch import Tensor
 from m5mm.structures import META_KEY, EncoderOutput, FusionOutput, HarmonizerOutput
 
 if TYPE_CHECKING:
-    from m5mm.models.micro_batch_plan import MicroBatchPlan
     from .multi_modal_backbone import MultiModalBackbone
 
 #: the vectors a harmonizer can weigh: the pooled embeddings (of the masked or the unmasked
@@ -33,24 +33,35 @@ class ForwardContext:
     * ``present``: {m: (B,) bool};
     * ``embeddings`` / ``clean_embeddings``: {m: (B, D)} pooled vectors through the projections;
     * ``fused``: the fusion of ``encoded``;
-    * :meth:`pair_weights` / :meth:`self_weight`: the harmonizer's weights of one of
+    * :meth:`pair_weights` / :meth:`masked_task_weight`: the harmonizer's weights of one of
       :data:`WEIGHT_SOURCES`.
+
+    :meth:`of_fields` makes a context that holds given fields of a whole batch (contrastive
+    accumulation's cached embeddings); computing any other field there fails (it has no batch).
 
     Args:
         backbone: the backbone that computes.
         batch: the collated batch (docs/concepts.md layout).
         objectives: the objectives of the step (those that mask inputs are asked to).
-        plan: a micro-batch of a contrastive-accumulation step (see
-            :class:`~m5mm.models.micro_batch_plan.MicroBatchPlan`), or None for a whole batch.
     """
 
-    def __init__(self, backbone: 'MultiModalBackbone', batch: Mapping[str, Any], objectives: Iterable = (),
-                 plan: Optional['MicroBatchPlan'] = None) -> None:
+    def __init__(self, backbone: 'MultiModalBackbone', batch: Mapping[str, Any], objectives: Iterable = ()) -> None:
         self.backbone = backbone
         self.batch = batch
         self.objectives = list(objectives)
-        self.plan = plan
         self._weights: Dict[str, Optional[HarmonizerOutput]] = {}
+
+    @classmethod
+    def of_fields(cls, backbone: 'MultiModalBackbone', fields: Mapping[str, Mapping[str, Tensor]],
+                  present: Mapping[str, Tensor]) -> 'ForwardContext':
+        """A context whose ``fields`` (e.g. ``{'embeddings': {m: (N, D)}}``) and ``present`` are given
+        (the whole batch of a contrastive-accumulation step); the harmonizer weighs them on demand."""
+        unknown = sorted(set(fields) - set(WEIGHT_SOURCES) - {'fused'})
+        if unknown:
+            raise KeyError(f'ForwardContext.of_fields: {unknown} are no cacheable fields ({WEIGHT_SOURCES})')
+        ctx = cls(backbone, {})   # no inputs: computing anything else fails (no batch entries)
+        ctx.__dict__.update({name: dict(value) for name, value in fields.items()}, present=dict(present))
+        return ctx
 
     @property
     def meta(self) -> Mapping[str, Any]:
@@ -122,16 +133,26 @@ class ForwardContext:
         if source not in self._weights:
             vectors = {m: self.fused.fused[m] for m in self.backbone.modalities} if source == 'fused' \
                 else getattr(self, source)
-            self._weights[source] = self.backbone.weigh(vectors, self.present)
+            self._weights[source] = self.backbone.harmonize(vectors, self.present)
         return self._weights[source]
 
-    def self_weight(self, modality: str) -> Optional[Tensor]:
+    def masked_task_weight(self, modality: str) -> Optional[Tensor]:
         """``W[b, m, m]`` (B,) of the fused vectors' weights: the weight of ``modality``'s masked task."""
         out = self.pair_weights('fused')
         if out is None:
             return None
         k = self.backbone.modalities.index(modality)
         return out.weights[:, k, k]
+
+    def self_weight(self, modality: str) -> Optional[Tensor]:
+        """Deprecated alias of :meth:`masked_task_weight` (m5mm 0.2)."""
+        warnings.warn('ForwardContext.self_weight is renamed masked_task_weight (m5mm 0.3)', FutureWarning,
+                      stacklevel=2)
+        return self.masked_task_weight(modality)
+
+    def weights_computed(self) -> Dict[str, HarmonizerOutput]:
+        """{source: the harmonizer's output} of the sources weighed so far this step."""
+        return {source: out for source, out in self._weights.items() if out is not None}
 
     def importance(self) -> Dict[str, Tensor]:
         """The harmonizer's per-modality importance of this step (for ``weight_<m>``): of the pooled

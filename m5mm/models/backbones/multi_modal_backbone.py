@@ -141,14 +141,13 @@ class MultiModalBackbone(nn.Module):
         """The fusion of encoder outputs (every modality, or a corrupted copy for negatives)."""
         return self.fusion(encoded)
 
-    def weigh(self, vectors: Mapping[str, Tensor], present: Mapping[str, Tensor]) -> Optional[HarmonizerOutput]:
+    def harmonize(self, vectors: Mapping[str, Tensor], present: Mapping[str, Tensor]) -> Optional[HarmonizerOutput]:
         """The harmonizer's pair weights of {m: (B, D)} vectors; None without a harmonizer."""
         return None if self.harmonizer is None else self.harmonizer(dict(vectors), dict(present))
 
-    def context(self, batch: Mapping[str, Any], objectives: Iterable = (), plan: Any = None) -> ForwardContext:
-        """A step's :class:`ForwardContext` over ``batch`` (``objectives`` mask their inputs; ``plan``: a
-        :class:`~m5mm.models.micro_batch_plan.MicroBatchPlan` for a micro-batch)."""
-        return ForwardContext(self, batch, objectives, plan)
+    def context(self, batch: Mapping[str, Any], objectives: Iterable = ()) -> ForwardContext:
+        """A step's :class:`ForwardContext` over ``batch`` (``objectives`` mask their inputs)."""
+        return ForwardContext(self, batch, objectives)
 
     def features(self, ctx: ForwardContext) -> Dict[str, Any]:
         """``joint`` (B, D), ``fused`` {m: (B, D)}, ``pooled`` {m: (B, D)} and ``present`` {m: (B,)}."""
@@ -184,7 +183,7 @@ class MultiModalBackbone(nn.Module):
         """The unmasked :meth:`features` of ``batch`` (with gradients)."""
         return self.features(self.context(batch))
 
-    def track(self, ctx: ForwardContext) -> None:
+    def update_running_stats(self, ctx: ForwardContext) -> None:
         """Update the running statistics of a training step (the fused vectors' centre of
         ``joint='centred'``); nothing otherwise."""
         if self.centre is not None:

@@ -2,6 +2,7 @@
 ``objective(ctx) -> {name: tensor}`` on a step's forward context."""
 from .base_masked_objective import BaseMaskedObjective
 from .base_objective import BaseObjective
+from .build_facts import ObjectiveBuildFacts
 from .builder import build_objectives
 from .classification_objective import ClassificationObjective
 from .inter_modality_contrastive_objective import InterModalityContrastiveObjective
@@ -16,5 +17,5 @@ from .subset_consistency_objective import SubsetConsistencyObjective
 
 __all__ = ['BaseMaskedObjective', 'BaseObjective', 'ClassificationObjective', 'InterModalityContrastiveObjective',
            'MaskedEntityModelObjective', 'MaskedFeatureRegressionObjective', 'MaskedLanguageModelObjective',
-           'MatchingObjective', 'MatryoshkaObjective', 'SubsetConsistencyObjective', 'build_objectives', 'default_objectives',
-           'objective_needs', 'pretext_objective', 'select_objectives']
+           'MatchingObjective', 'MatryoshkaObjective', 'ObjectiveBuildFacts', 'SubsetConsistencyObjective',
+           'build_objectives', 'default_objectives', 'objective_needs', 'pretext_objective', 'select_objectives']

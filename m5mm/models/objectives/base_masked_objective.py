@@ -3,6 +3,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any, Dict, Mapping, Optional, Tuple, Union
 
+import torch
 from torch import Tensor, nn
 
 from m5mm.structures import EncoderOutput
@@ -39,6 +40,8 @@ class BaseMaskedObjective(BaseObjective):
         loss_weight: factor of ``loss_<name>``.
         name: key suffix of the outputs.
     """
+
+    needs = ('backbone', 'mask_ratio')
 
     def __init__(self, *, modality: str, mask_ratio: float = 0.15, weight_mode: str = 'logits',
                  backbone: Optional['MultiModalBackbone'] = None, loss_weight: float = 1.0,
@@ -80,21 +83,19 @@ class BaseMaskedObjective(BaseObjective):
     def forward(self, ctx: 'ForwardContext') -> Dict[str, Tensor]:
         """``mask_weight_<m>`` (with a harmonizer), then :meth:`score`'s outputs."""
         out: Dict[str, Tensor] = {}
-        weight = ctx.self_weight(self.modality)
+        weight = ctx.masked_task_weight(self.modality)
         if weight is not None:
             has = ctx.present[self.modality].float()
             out[f'mask_weight_{self.modality}'] = (weight.detach() * has).sum() / has.sum().clamp_min(1.0)
-        self._positions = None
         out.update(self.score(tokens=ctx.fused.tokens[self.modality], encoded=ctx.encoded[self.modality],
                               labels=ctx.labels(self.name), weight=weight))
-        if ctx.plan is not None and ctx.plan.collecting:   # a micro-batch's share of the whole batch's mean
-            ctx.plan.counts[self.name] = int(self._positions or 0)
         return out
 
     def score(self, *, tokens: Tensor, encoded: EncoderOutput, labels: Optional[Tensor] = None,
               weight: Optional[Tensor] = None) -> Dict[str, Tensor]:
         """tokens: (B, N, D) fused tokens of the modality; labels from :meth:`mask_inputs`;
-        weight (B,) or None -> named scalars."""
+        weight (B,) or None -> named scalars, with ``count_<name>``, the number of positions the loss
+        averages over (see :meth:`_weighted_mean`)."""
         raise NotImplementedError
 
     def _apply_head(self, tokens: Tensor, selected: Tensor, weight: Optional[Tensor]
@@ -112,12 +113,10 @@ class BaseMaskedObjective(BaseObjective):
         return out, per_pos
 
     def _weighted_mean(self, per_pos_loss: Tensor, per_pos_weight: Optional[Tensor], out: Tensor) -> Tensor:
-        """Mean over positions (paper weights applied); 0 tied to the head when nothing is masked.
-        The number of positions is kept for :meth:`forward` (a micro-batch's count, see
-        :class:`~m5mm.models.micro_batch_plan.MicroBatchPlan`)."""
-        self._positions = per_pos_loss.numel()
+        """Mean over positions (paper weights applied); 0 when nothing is masked (the model gives the
+        head its zero gradient). Report ``per_pos_loss.numel()`` as ``count_<name>`` with it."""
         if per_pos_loss.numel() == 0:
-            return out.sum() * 0.0
+            return out.new_zeros((), dtype=torch.float32)
         if per_pos_weight is not None and self.weight_mode == 'loss':
             per_pos_loss = per_pos_loss * per_pos_weight
         return per_pos_loss.mean()

@@ -8,6 +8,7 @@ from torch import nn
 
 from m5mm.models.builders import accepts, build, config_class
 from m5mm.registry import OBJECTIVES
+from .build_facts import ObjectiveBuildFacts, fact_kwargs
 from .selection import select_objectives
 
 if TYPE_CHECKING:
@@ -20,9 +21,9 @@ def build_objectives(cfgs: Mapping[str, Any], *, backbone: 'MultiModalBackbone',
                      mask_ratio: Optional[float] = None) -> Tuple[Dict[str, nn.Module], List[str]]:
     """The objectives of ``cfgs`` (name -> config or built objective) that ``backbone``'s modalities allow.
 
-    Each config is built with ``name`` (its key), ``backbone``, ``data_meta`` and ``mask_ratio`` when
-    its class takes them and the config does not set them; ``share_head='<other>'`` passes the head
-    of an objective built before it as ``head``.
+    Each config is built with ``name`` (its key) and the :class:`ObjectiveBuildFacts` (``backbone``,
+    ``data_meta``, ``mask_ratio``) its class declares in ``needs`` and the config does not set;
+    ``share_head='<other>'`` passes the head of an objective built before it as ``head``.
 
     Returns:
         The built objectives in config order and the names of those dropped for missing modalities.
@@ -30,6 +31,8 @@ def build_objectives(cfgs: Mapping[str, Any], *, backbone: 'MultiModalBackbone',
     Raises:
         ValueError: no objective is left, or two objectives mask the same modality.
         KeyError: ``share_head`` names no earlier objective.
+        TypeError: an objective declares a fact it does not take (see
+            :func:`~m5mm.models.objectives.build_facts.declared_needs`).
     """
     kept, dropped = select_objectives(cfgs, backbone.modalities)
     if dropped:
@@ -39,15 +42,16 @@ def build_objectives(cfgs: Mapping[str, Any], *, backbone: 'MultiModalBackbone',
         raise ValueError(f'no objective applies to the modalities {backbone.modalities} (dropped: {dropped}); '
                          f'configure objectives for them')
     built: Dict[str, nn.Module] = {}
+    facts = ObjectiveBuildFacts(backbone=backbone, data_meta=data_meta, mask_ratio=mask_ratio)
     for name in kept:
-        _build_with_shared(name, kept, built, (), backbone, data_meta, mask_ratio)
+        _build_with_shared(name, kept, built, (), facts)
     built = {name: built[name] for name in kept}   # config order, whatever order share_head built them in
     _check_masking(built)
     return built, dropped
 
 
 def _build_with_shared(name: str, kept: Mapping[str, Any], built: Dict[str, nn.Module], chain: Tuple[str, ...],
-                       backbone: 'MultiModalBackbone', data_meta: Optional[dict], mask_ratio: Optional[float]) -> None:
+                       facts: ObjectiveBuildFacts) -> None:
     """Build objective ``name`` into ``built``, first the objective its ``share_head`` names (a saved config
     lists its objectives sorted by name, so the one that owns the head may come after the one sharing it)."""
     if name in built:
@@ -60,15 +64,12 @@ def _build_with_shared(name: str, kept: Mapping[str, Any], built: Dict[str, nn.M
     if share is not None and share in kept and share not in built:
         if share in chain + (name,):
             raise ValueError(f'objectives share heads in a cycle: {" -> ".join(chain + (name, share))}')
-        _build_with_shared(share, kept, built, chain + (name,), backbone, data_meta, mask_ratio)
-    built[name] = _build_one(name, dict(cfg), built, backbone, data_meta, mask_ratio)
+        _build_with_shared(share, kept, built, chain + (name,), facts)
+    built[name] = _build_one(name, dict(cfg), built, facts)
 
 
-def _build_one(name: str, cfg: dict, built: Mapping[str, nn.Module], backbone: 'MultiModalBackbone',
-               data_meta: Optional[dict], mask_ratio: Optional[float]) -> nn.Module:
-    defaults = dict(name=name, backbone=backbone, data_meta=data_meta)
-    if mask_ratio is not None:
-        defaults['mask_ratio'] = mask_ratio
+def _build_one(name: str, cfg: dict, built: Mapping[str, nn.Module], facts: ObjectiveBuildFacts) -> nn.Module:
+    defaults = dict(name=name, **fact_kwargs(config_class(cfg, OBJECTIVES), facts, cfg))
     share = cfg.pop('share_head', None)
     if share is not None:
         if share not in built:

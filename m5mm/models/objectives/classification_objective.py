@@ -37,6 +37,8 @@ class ClassificationObjective(BaseObjective):
         name: key suffix of the outputs.
     """
 
+    needs = ('backbone', 'data_meta')
+
     def __init__(self, *, backbone: 'MultiModalBackbone', head: Optional[dict] = None,
                  num_classes: Optional[int] = None, label_key: str = 'category', data_meta: Optional[dict] = None,
                  loss_weight: float = 1.0, name: str = 'cls') -> None:
@@ -80,12 +82,13 @@ class ClassificationObjective(BaseObjective):
         labels = self.labels(ctx.batch.get(META_KEY) or {}).to(fused.joint.device)
         logits = self.head(fused.fused, ctx.present)
         valid = labels >= 0
-        if not valid.any():
-            zero = logits.sum() * 0.0
-            return {f'loss_{self.name}': zero, f'acc_{self.name}': zero.detach()}
+        count = int(valid.sum())
+        if not count:
+            zero = logits.new_zeros((), dtype=torch.float32)
+            return {f'loss_{self.name}': zero, f'acc_{self.name}': zero, f'count_{self.name}': 0}
         loss = F.cross_entropy(logits[valid].float(), labels[valid])
         acc = (logits[valid].argmax(-1) == labels[valid]).float().mean()
-        return {f'loss_{self.name}': loss * self.loss_weight, f'acc_{self.name}': acc}
+        return {f'loss_{self.name}': loss * self.loss_weight, f'acc_{self.name}': acc, f'count_{self.name}': count}
 
     def predict(self, ctx: 'ForwardContext') -> Dict[str, Tensor]:
         """``logits`` (B, num_classes) of the head."""

@@ -55,6 +55,7 @@ class InterModalityContrastiveObjective(BaseObjective):
     """
 
     min_modalities = 2
+    needs = ('backbone',)
 
     def __init__(self, *, temperature: float = 0.07, learnable_temperature: bool = False,
                  min_temperature: float = 0.01, normalize: bool = True, weight_mode: str = 'logits',
@@ -78,6 +79,7 @@ class InterModalityContrastiveObjective(BaseObjective):
         self.pairs = [tuple(p) for p in pairs] if pairs is not None else None
         self.modalities = tuple(dict.fromkeys(m for pair in self.pairs or () for m in pair))
         self.unmasked = unmasked
+        self.batch_wide = (self.embedding_source,)
         if backbone is not None:
             self._check_widths(backbone.embedding_widths())
 
@@ -115,29 +117,12 @@ class InterModalityContrastiveObjective(BaseObjective):
 
     def forward(self, ctx: 'ForwardContext') -> Dict[str, Tensor]:
         """The pooled embeddings of ``ctx`` (of its unmasked pass with ``unmasked``), weighted by
-        the harmonizer's weights of those embeddings -> :meth:`compute`'s outputs.
-
-        In a micro-batch of a contrastive-accumulation step (``ctx.plan``): 'collect' stores the
-        embeddings and returns a 0 loss; 'replay' returns ``sum(z * dL/dz)`` of the fresh
-        embeddings and the cached gradient of the whole batch's loss (see
-        :class:`~m5mm.models.micro_batch_plan.MicroBatchPlan`).
-        """
+        the harmonizer's weights of those embeddings -> :meth:`compute`'s outputs. Reads only
+        :attr:`batch_wide`, ``present`` and ``pair_weights`` of the former (so that contrastive
+        accumulation can call it on the whole batch's cached embeddings)."""
         embeddings = getattr(ctx, self.embedding_source)
-        if ctx.plan is not None:
-            return {f'loss_{self.name}': self._micro_batch_loss(ctx.plan, embeddings, ctx.present)}
         harmonized = ctx.pair_weights(self.embedding_source)
         return self.compute(embeddings, ctx.present, None if harmonized is None else harmonized.weights)
-
-    def _micro_batch_loss(self, plan, embeddings: Dict[str, Tensor], present: Dict[str, Tensor]) -> Tensor:
-        tie = 0.0 * sum(e.float().sum() for e in embeddings.values())
-        if isinstance(self.log_scale, nn.Parameter):
-            tie = tie + 0.0 * self.log_scale
-        if plan.collecting:
-            plan.embeddings[self.name] = ({m: e.detach() for m, e in embeddings.items()},
-                                          {m: present[m].detach() for m in embeddings})
-            return tie
-        grads = plan.embedding_grads[self.name]
-        return tie + sum((embeddings[m].float() * grads[m]).sum() for m in embeddings)
 
     def compute(self, embeddings: Dict[str, Tensor], present: Dict[str, Tensor],
                 weights: Optional[Tensor] = None) -> Dict[str, Tensor]:

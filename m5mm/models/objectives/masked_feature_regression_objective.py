@@ -82,4 +82,4 @@ class MaskedFeatureRegressionObjective(BaseMaskedObjective):
         mse = F.mse_loss(pred.float(), target, reduction='none').mean(-1) if target.numel() \
             else pred.new_zeros(0)
         loss = self._weighted_mean(mse, per_pos_w, pred)
-        return {f'loss_{self.name}': loss * self.loss_weight}
+        return {f'loss_{self.name}': loss * self.loss_weight, f'count_{self.name}': mse.numel()}

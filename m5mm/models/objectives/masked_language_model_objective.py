@@ -40,6 +40,8 @@ class MaskedLanguageModelObjective(BaseMaskedObjective):
         (other args: see :class:`BaseMaskedObjective`)
     """
 
+    needs = ('backbone', 'data_meta', 'mask_ratio')
+
     def __init__(self, *, modality: str, data_meta: Optional[dict] = None, mask_ratio: float = 0.15,
                  replace_prob: float = 0.8, random_prob: float = 0.1, weight_mode: str = 'logits',
                  head: Union[dict, nn.Module, None] = None, backbone: Optional['MultiModalBackbone'] = None,
@@ -124,4 +126,4 @@ class MaskedLanguageModelObjective(BaseMaskedObjective):
         ce = F.cross_entropy(logits.float(), target, reduction='none')
         loss = self._weighted_mean(ce, per_pos_w, logits)
         acc = (logits.detach().argmax(-1) == target).float().mean() if target.numel() else loss.detach() * 0
-        return {f'loss_{self.name}': loss * self.loss_weight, f'acc_{self.name}': acc}
+        return {f'loss_{self.name}': loss * self.loss_weight, f'acc_{self.name}': acc, f'count_{self.name}': ce.numel()}

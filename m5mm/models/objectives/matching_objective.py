@@ -64,6 +64,7 @@ class MatchingObjective(BaseObjective):
     """
 
     min_modalities = 2
+    needs = ('backbone',)
 
     def __init__(self, *, backbone: Optional['MultiModalBackbone'] = None, dim: Optional[int] = None,
                  modality: Optional[str] = None, feature: str = 'auto', hidden_dim: Optional[int] = None,

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 from typing import Dict, Optional, Sequence
 
+import torch
 from torch import Tensor
 
 from m5mm.registry import OBJECTIVES
@@ -26,7 +27,12 @@ class MatryoshkaObjective(SubsetConsistencyObjective):
         drop_rate, temperature, loss_weight: as :class:`SubsetConsistencyObjective`.
         name: key suffix of the outputs: ``loss_{name}``, ``acc_{name}`` (largest prefix) and
             ``acc_{name}_{d}`` for the others.
+
+    Build-time facts: none (``needs = ()``, as its parent); it reads ``ctx.present``, ``ctx.encoded`` and
+    ``ctx.fused`` and runs the fusion once more, so it is not a batch-wide objective.
     """
+
+    needs = ()
 
     def __init__(self, *, dims: Optional[Sequence[int]] = None, weights: Optional[Sequence[float]] = None,
                  drop_rate: float = 0.5, temperature: float = 0.07, loss_weight: float = 1.0,
@@ -43,15 +49,14 @@ class MatryoshkaObjective(SubsetConsistencyObjective):
 
     def compute(self, full: Tensor, part: Tensor, valid: Tensor) -> Dict[str, Tensor]:
         """The Matryoshka InfoNCE of (B, D) ``full`` and ``part`` over the (B,) ``valid`` rows."""
-        tie = 0.0 * (full.float().sum() + part.float().sum())
         dims = self.dims_for(full.shape[1])
         rows = valid.nonzero().squeeze(1)
-        if rows.numel() < 2:
-            zero = tie + 0.0
+        if rows.numel() < 2:      # nothing to learn: a plain 0 (the model ties the parameters no loss reached)
+            zero = full.new_zeros((), dtype=torch.float32)
             return {f'loss_{self.name}': zero, f'acc_{self.name}': zero.detach(),
                     **{f'acc_{self.name}_{d}': zero.detach() for d in dims[:-1]}}
         loss, accs = matryoshka_info_nce(full[rows], part[rows], dims=dims, temperature=self.temperature,
                                          weights=self.weights)
-        out = {f'loss_{self.name}': self.loss_weight * loss + tie, f'acc_{self.name}': accs[dims[-1]].detach()}
+        out = {f'loss_{self.name}': self.loss_weight * loss, f'acc_{self.name}': accs[dims[-1]].detach()}
         out.update({f'acc_{self.name}_{d}': accs[d].detach() for d in dims[:-1]})
         return out

@@ -45,6 +45,7 @@ class SubsetConsistencyObjective(BaseObjective):
     """
 
     min_modalities = 2
+    needs = ()
 
     def __init__(self, *, drop_rate: float = 0.5, temperature: float = 0.07, loss_weight: float = 1.0,
                  name: str = 'subset') -> None:
@@ -77,11 +78,10 @@ class SubsetConsistencyObjective(BaseObjective):
 
     def compute(self, full: Tensor, part: Tensor, valid: Tensor) -> Dict[str, Tensor]:
         """Symmetric InfoNCE of (B, D) ``full`` and ``part`` over the (B,) ``valid`` rows."""
-        tie = 0.0 * (full.float().sum() + part.float().sum())
         rows = valid.nonzero().squeeze(1)
         if rows.numel() < 2:
-            zero = tie + 0.0
-            return {f'loss_{self.name}': zero, f'acc_{self.name}': zero.detach()}
+            zero = full.new_zeros((), dtype=torch.float32)
+            return {f'loss_{self.name}': zero, f'acc_{self.name}': zero}
         a = F.normalize(full[rows].float(), dim=-1)
         b = F.normalize(part[rows].float(), dim=-1)
         logits = a @ b.t() / self.temperature
@@ -89,4 +89,4 @@ class SubsetConsistencyObjective(BaseObjective):
         loss = 0.5 * (F.cross_entropy(logits, targets) + F.cross_entropy(logits.t(), targets))
         hits = (logits.argmax(dim=1) == targets).float().mean() + (logits.argmax(dim=0) == targets).float().mean()
         acc = 0.5 * hits
-        return {f'loss_{self.name}': self.loss_weight * loss + tie, f'acc_{self.name}': acc.detach()}
+        return {f'loss_{self.name}': self.loss_weight * loss, f'acc_{self.name}': acc.detach()}
