@@ -1,1 +1,1 @@
-
+"""Tests of m5mm.deploy."""

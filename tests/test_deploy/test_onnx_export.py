@@ -46,8 +46,8 @@ def onnx_encoder(tiny_work_dir, onnx_dir):
 def test_the_folder_has_one_graph_per_tower_and_one_for_fusion_with_dynamic_axes(torch_encoder, onnx_dir):
     manifest = json.loads((onnx_dir / MANIFEST).read_text())
     modalities = torch_encoder.model.modalities
-    assert sorted(p.name for p in onnx_dir.glob('*.onnx')) == sorted([f'tower_{m}.onnx' for m in modalities]
-                                                                      + ['fusion.onnx'])
+    expected = sorted([f'tower_{m}.onnx' for m in modalities] + ['fusion.onnx'])
+    assert sorted(p.name for p in onnx_dir.glob('*.onnx')) == expected
     inputs = {i['name']: i['shape'] for i in manifest['graphs']['text']['inputs']}
     assert inputs['text.input_ids'] == ['batch', 'text_len'] and inputs['text.present'] == ['batch']
     fusion = {i['name']: i['shape'] for i in manifest['graphs']['fusion']['inputs']}
