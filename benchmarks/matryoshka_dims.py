@@ -34,8 +34,8 @@ def evaluate_run(work_dir: str, dims) -> list:
 
 def format_table(report: dict) -> str:
     names = list(report['runs'])
-    header = '| dims | bytes float32 / int8 / binary | ' + ' | '.join(f'{n} coarse mAP@1 | {n} fine mAP@1'
-                                                                  for n in names)
+    columns = ' | '.join(f'{n} coarse mAP@1 | {n} fine mAP@1' for n in names)
+    header = f'| dims | bytes float32 / int8 / binary | {columns}'
     lines = [header + ' |', '|' + '---|' * (2 + 2 * len(names))]
     for i, row in enumerate(report['runs'][names[0]]):
         cells = [f'{100 * report["runs"][n][i]["retrieval_coarse"]["mAP@1"]:.1f} | '

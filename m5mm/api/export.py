@@ -73,12 +73,12 @@ def evaluate_for_card(run, *, tasks: Optional[Sequence[str]] = None,
         scores = evaluate_model(run.model, run.cfg, tasks=('retrieval',), modalities=subset)
         rows.append(dict(modalities=subset, **scores))
     dim = int(features['query']['features'].shape[1]) if 'query' in features else None
-    prefixes = []
-    if dim is not None and 'gallery' in features and trained_prefixes(run.model):
+    out = dict(results=results, counts=counts, robustness=rows, dim=dim,
+               evaluated_on=dict(data_root=str(data_root), splits=['query', 'gallery'], tasks=list(tasks)))
+    if dim is not None and 'gallery' in features and trained_prefixes(run.model):   # the card's dimensions table
         from m5mm.evaluation.prefix_retrieval import prefix_retrieval
-        prefixes = prefix_retrieval(features, dims=trained_prefixes(run.model))
-    return dict(results=results, counts=counts, robustness=rows, dim=dim, prefixes=prefixes,
-                evaluated_on=dict(data_root=str(data_root), splits=['query', 'gallery'], tasks=list(tasks)))
+        out['prefixes'] = prefix_retrieval(features, dims=trained_prefixes(run.model))
+    return out
 
 
 def export_model(checkpoint: PathLike, out_dir: PathLike, *, config: Optional[PathLike] = None,

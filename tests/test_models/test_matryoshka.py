@@ -92,5 +92,31 @@ def test_the_objective_trains_in_a_model(tiny_config, demo_root):
     out = model(dataset.collate([dataset[i] for i in range(6)]))
     assert {'loss_mrl', 'acc_mrl', 'acc_mrl_8', 'acc_mrl_16'} <= set(out)
     out['loss_mrl'].backward()
+    from m5mm.api.export import trained_prefixes
+    assert trained_prefixes(model) == (8, 16, 32)
     assert model.backbone.fusion.cls_token.grad is not None or any(
         p.grad is not None for p in model.backbone.fusion.parameters())
+
+
+def test_prefix_retrieval_and_the_model_card_table():
+    """Cut vectors: the retrieval of a prefix equals retrieval on the renormalised first d coordinates."""
+    import numpy as np
+    from m5mm.api.model_card import render_card
+    from m5mm.evaluation import retrieval_metrics
+    from m5mm.evaluation.prefix_retrieval import cut_features, prefix_dims, prefix_retrieval
+    rng = np.random.default_rng(0)
+
+    def split(n):
+        return dict(ids=[f'p{i}' for i in range(n)], features=rng.normal(size=(n, 48)).astype(np.float32),
+                    category=rng.integers(0, 3, n), instance=rng.integers(0, 6, n))
+    features = dict(query=split(10), gallery=split(30))
+    assert prefix_dims(48) == [32, 48]
+    rows = prefix_retrieval(features, dims=(16, 32))
+    assert [r['dim'] for r in rows] == [16, 32, 48] and rows[0]['bytes_int8'] == 16 and rows[0]['bytes_binary'] == 2
+    expected = retrieval_metrics(cut_features(features['query']['features'], 16),
+                                 cut_features(features['gallery']['features'], 16), features['query']['category'],
+                                 features['gallery']['category'], ks=(1,), query_ids=features['query']['ids'],
+                                 gallery_ids=features['gallery']['ids'])
+    assert rows[0]['retrieval_coarse']['mAP@1'] == pytest.approx(expected['mAP@1'])
+    card = render_card(dict(model={}, modalities=['text'], data_meta={}, feature='joint'), dict(prefixes=rows))
+    assert '## Vector dimensions (Matryoshka)' in card and '| 16 | 64 | 16 |' in card
