@@ -50,10 +50,11 @@ def run(args) -> dict:
     from m5mm.api import ProductEncoder
     from m5mm.deploy import export_onnx
     from m5mm.deploy.onnx_backend import onnx_parts
-    from m5mm.deploy.parity import check_parity, covering_records, read_manifest_records, record_fields
+    from m5mm.deploy.parity import (check_parity, covering_records, read_manifest_records, record_fields,
+                                    usable_records)
     torch.set_num_threads(args.threads)
     reference = ProductEncoder.from_pretrained(args.model, device='cpu')
-    records = read_manifest_records(args.data_root, limit=args.limit)
+    records = usable_records(read_manifest_records(args.data_root, limit=args.limit), record_fields(reference))
     report = dict(model=args.model, records=len(records), threads=args.threads, backends={},
                   machine=dict(processor=platform.processor() or platform.machine(), cpus=os.cpu_count(),
                                load_average=os.getloadavg()))

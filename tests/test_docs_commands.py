@@ -75,6 +75,9 @@ NOT_EXECUTED = {
                                       'tests/test_models/test_frozen_concat.py evaluates it as tools/test.py does',
     'merged.pt': 'follows the pretrained tiny run above',
     'tools/train.py configs/scale_5mod_small.py': 'the quick start, run above (shrunk)',
+    'configs/scale_2mod_tiny_matryoshka.py': 'the two training runs of the Matryoshka table (minutes each); '
+                                             'tests/test_models/test_matryoshka.py trains the objective a step',
+    'benchmarks/matryoshka_dims.py': 'reads the two trained runs of the Matryoshka table',
 }
 
 
