@@ -81,6 +81,9 @@ NOT_EXECUTED = {
                                     'tests/test_serve/test_combined_queries.py)',
     'benchmarks/vector_db.py': 'inserts and searches up to a million vectors (tests/test_serve/test_vector_db.py '
                                'covers the adapter)',
+    'configs/scale_2mod_tiny_matryoshka.py': 'the two training runs of the Matryoshka table (minutes each); '
+                                             'tests/test_models/test_matryoshka.py trains the objective a step',
+    'benchmarks/matryoshka_dims.py': 'reads the two trained runs of the Matryoshka table',
 }
 
 

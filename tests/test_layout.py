@@ -37,9 +37,10 @@ MAY_IMPORT = {
     'models': {'datasets', 'checkpoint'},
     'evaluation': {'datasets', 'models', 'checkpoint'},
     'engine': {'datasets', 'models', 'checkpoint', 'evaluation'},
-    'api': {'datasets', 'models', 'checkpoint', 'evaluation'},
+    'api': {'datasets', 'models', 'checkpoint', 'evaluation', 'deploy'},   # backend='onnx' runs m5mm.deploy
+    'deploy': {'datasets', 'models', 'checkpoint', 'evaluation', 'api'},   # ONNX export of a model folder
     'serve': {'datasets', 'models', 'checkpoint', 'evaluation', 'api'},
-    'commands': {'datasets', 'models', 'checkpoint', 'evaluation', 'engine', 'api', 'serve'},
+    'commands': {'datasets', 'models', 'checkpoint', 'evaluation', 'engine', 'api', 'serve', 'deploy'},
     'testing': {'datasets', 'models', 'engine'},   # plugin test helpers: tiny batches, a tokenizer, a training run
 }
 #: Packages that hold training code: the inference API and the server load none of them.

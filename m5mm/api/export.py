@@ -45,6 +45,16 @@ def robustness_subsets(modalities: Sequence[str], mode: Union[str, Sequence[Sequ
     return subsets + ([names] if len(names) > 1 else [])
 
 
+def trained_prefixes(model: Any) -> tuple:
+    """The prefix sizes a model's Matryoshka objective trained (empty without one)."""
+    from m5mm.models.objectives import MatryoshkaObjective
+    for objective in getattr(model, 'objectives', {}).values():
+        if isinstance(objective, MatryoshkaObjective):
+            width = model.backbone.fused_dim('the prefix table')
+            return objective.dims_for(width)
+    return ()
+
+
 def evaluate_for_card(run, *, tasks: Optional[Sequence[str]] = None,
                       robustness: Union[str, Sequence[Sequence[str]]] = 'default') -> Dict[str, Any]:
     """Results, task counts, the robustness rows and the feature size of a loaded run's model."""
@@ -63,8 +73,12 @@ def evaluate_for_card(run, *, tasks: Optional[Sequence[str]] = None,
         scores = evaluate_model(run.model, run.cfg, tasks=('retrieval',), modalities=subset)
         rows.append(dict(modalities=subset, **scores))
     dim = int(features['query']['features'].shape[1]) if 'query' in features else None
-    return dict(results=results, counts=counts, robustness=rows, dim=dim,
-                evaluated_on=dict(data_root=str(data_root), splits=['query', 'gallery'], tasks=list(tasks)))
+    out = dict(results=results, counts=counts, robustness=rows, dim=dim,
+               evaluated_on=dict(data_root=str(data_root), splits=['query', 'gallery'], tasks=list(tasks)))
+    if dim is not None and 'gallery' in features and trained_prefixes(run.model):   # the card's dimensions table
+        from m5mm.evaluation.prefix_retrieval import prefix_retrieval
+        out['prefixes'] = prefix_retrieval(features, dims=trained_prefixes(run.model))
+    return out
 
 
 def export_model(checkpoint: PathLike, out_dir: PathLike, *, config: Optional[PathLike] = None,

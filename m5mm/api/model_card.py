@@ -56,6 +56,13 @@ def robustness_table(rows: Sequence[Mapping[str, Any]]) -> str:
                            'fine mAP@100'], body)
 
 
+def prefix_table(rows: Sequence[Mapping[str, Any]]) -> str:
+    """Retrieval mAP@1 with the vectors cut to their first d dimensions, and the bytes per product."""
+    body = [[row['dim'], row['bytes_float32'], row['bytes_int8'], _pct(row.get('retrieval_coarse', {}).get('mAP@1')),
+             _pct(row.get('retrieval_fine', {}).get('mAP@1'))] for row in rows]
+    return markdown_table(['dimensions', 'bytes (float32)', 'bytes (int8)', 'coarse mAP@1', 'fine mAP@1'], body)
+
+
 def data_section(data: Mapping[str, Any]) -> str:
     """The training data summary: source, records, categories, modality coverage."""
     lines = [f'- source: `{portable_path(data.get("source", "?"))}`',
@@ -104,6 +111,12 @@ def render_card(config: Mapping[str, Any], evaluation: Optional[Mapping[str, Any
         parts += ['## Modality robustness', '',
                   'Retrieval with only some modalities present (`tools/test.py --modalities`, query and gallery):',
                   '', robustness_table(evaluation['robustness']), '']
+    if evaluation.get('prefixes'):
+        parts += ['## Vector dimensions (Matryoshka)', '',
+                  'The model was trained with `MatryoshkaObjective`: the first d dimensions of its product vector, '
+                  'renormalised, are a vector of their own. Retrieval with the vectors cut to d dimensions '
+                  '(query and gallery), and what a product costs to store:', '',
+                  prefix_table(evaluation['prefixes']), '']
     provenance = config.get('provenance') or {}
     if provenance:
         parts += ['## Provenance', '']

@@ -17,6 +17,8 @@ from .media_stager import MediaStager
 from .preprocessor import Preprocessor
 
 PathLike = Union[str, Path]
+#: what runs the model: the torch module, or its ONNX export on onnxruntime (:mod:`m5mm.deploy`)
+BACKENDS = ('torch', 'onnx')
 
 
 class Encoding(NamedTuple):
@@ -30,6 +32,16 @@ class Encoding(NamedTuple):
 def default_device() -> torch.device:
     """CUDA when available, else CPU."""
     return torch.device('cuda' if torch.cuda.is_available() else 'cpu')
+
+
+def weights_fingerprint(model: nn.Module) -> str:
+    """sha256 of a module's weights (names, dtypes, shapes, values)."""
+    digest = hashlib.sha256()
+    for name, tensor in sorted(model.state_dict().items()):
+        value = tensor.detach().cpu().contiguous()
+        digest.update(f'{name}|{value.dtype}|{tuple(value.shape)}|'.encode())
+        digest.update(value.view(torch.uint8).numpy().tobytes() if value.numel() else b'')
+    return digest.hexdigest()
 
 
 def _is_empty(value: Any) -> bool:
@@ -50,18 +62,24 @@ class ProductEncoder:
             see :mod:`m5mm.api.model_folder`).
         evaluation: results, robustness table and data summary for the model card (optional).
         source: where the model was loaded from (a path or hub id), for messages.
-        device: where the model runs (default CUDA when available).
+        device: where the model runs (default CUDA when available; the ONNX backend runs on the CPU).
+        backend: 'torch' (``model`` is the torch module) or 'onnx' (``model`` is an
+            :class:`~m5mm.deploy.OnnxBackbone`).
     """
 
     def __init__(self, *, model: nn.Module, preprocessor: Preprocessor, config: Mapping[str, Any],
                  evaluation: Optional[Mapping[str, Any]] = None, source: Optional[str] = None,
-                 device: Union[str, torch.device, None] = None) -> None:
+                 device: Union[str, torch.device, None] = None, backend: str = 'torch') -> None:
         self.model = model.eval()
         self.preprocessor = preprocessor
         self.config = dict(config)
         self.evaluation = dict(evaluation or {})
         self.source = source
-        self.device = torch.device(device) if device is not None else default_device()
+        if backend not in BACKENDS:
+            raise ValueError(f'backend must be one of {BACKENDS}, got {backend!r}')
+        self.backend = backend
+        self.device = torch.device(device) if device is not None else \
+            torch.device('cpu') if self.backend == 'onnx' else default_device()
         self.model.to(self.device)
         self._fingerprint: Optional[str] = None
 
@@ -69,8 +87,8 @@ class ProductEncoder:
     @classmethod
     def from_pretrained(cls, path: PathLike, *, config: Optional[PathLike] = None,
                         cfg_options: Optional[dict] = None, revision: Optional[str] = None,
-                        cache_dir: Optional[str] = None, device: Union[str, torch.device, None] = None
-                        ) -> 'ProductEncoder':
+                        cache_dir: Optional[str] = None, device: Union[str, torch.device, None] = None,
+                        backend: str = 'torch', onnx_dir: Optional[PathLike] = None) -> 'ProductEncoder':
         """Load a model folder, a checkpoint dir, a work dir (latest checkpoint), a weights file
         (with ``config``) or a Hugging Face Hub id (``'org/name'``, through the local cache).
 
@@ -78,15 +96,24 @@ class ProductEncoder:
             config, cfg_options: the training config of a checkpoint (default: its ``config.json``, read as
                 data with registered names only; a Python config given here is executed).
             revision, cache_dir: of a hub download.
+            backend: 'torch', or 'onnx': the graphs of ``tools/export_onnx.py`` in ``onnx_dir`` (default
+                ``PATH/onnx``) run on onnxruntime (CPU); they must have been exported from these weights.
         """
         from .loading import load_encoder_parts
+        if backend not in BACKENDS:
+            raise ValueError(f'backend must be one of {BACKENDS}, got {backend!r}')
         parts = load_encoder_parts(path, config=config, cfg_options=cfg_options, revision=revision,
                                    cache_dir=cache_dir)
+        if backend == 'onnx':
+            from m5mm.deploy.onnx_backend import onnx_parts
+            parts = onnx_parts(parts, Path(onnx_dir) if onnx_dir is not None else Path(path) / 'onnx')
         return cls(device=device, **parts)
 
     def save_pretrained(self, out_dir: PathLike, *, evaluation: Optional[Mapping[str, Any]] = None) -> Path:
         """Write the self-contained model folder (see :mod:`m5mm.api.model_folder`); returns it."""
         from .folder_writer import write_model_folder
+        if self.backend != 'torch':
+            raise ValueError('save_pretrained needs the torch weights: load the model folder with backend="torch"')
         return write_model_folder(self, out_dir, evaluation=evaluation)
 
     def push_to_hub(self, repo_id: str, *, token: Optional[str] = None, private: bool = False,
@@ -119,13 +146,10 @@ class ProductEncoder:
     @property
     def fingerprint(self) -> str:
         """sha256 of the weights (names, dtypes, shapes, values): identifies the model an index was built with."""
+        if self._fingerprint is None and self.backend == 'onnx':
+            self._fingerprint = self.model.fingerprint
         if self._fingerprint is None:
-            digest = hashlib.sha256()
-            for name, tensor in sorted(self.model.state_dict().items()):
-                value = tensor.detach().cpu().contiguous()
-                digest.update(f'{name}|{value.dtype}|{tuple(value.shape)}|'.encode())
-                digest.update(value.view(torch.uint8).numpy().tobytes() if value.numel() else b'')
-            self._fingerprint = digest.hexdigest()
+            self._fingerprint = weights_fingerprint(self.model)
         return self._fingerprint
 
     # ------------------------------------------------------------------ encoding
@@ -171,6 +195,18 @@ class ProductEncoder:
             out = extract_features(self.model, loader, kind=kind, modalities=modalities)
         return Encoding(features=out['features'], ids=list(out['ids']), present=dict(out['present']))
 
+    def collate_records(self, records: Sequence[Mapping[str, Any]], *, data_root: Optional[str] = None,
+                        on_error: str = 'raise') -> Dict[str, Any]:
+        """One collated batch of ``records`` as :meth:`encode` prepares them (e.g. to trace a graph on)."""
+        if not records:
+            raise ValueError('collate_records: no records given')
+        self._check_not_empty(records)
+        with MediaStager(specs=self.preprocessor.specs, data_root=data_root) as stager:
+            staged = [stager.stage(record, i) for i, record in enumerate(records)]
+            dataset = self.preprocessor.dataset(staged, data_root=os.path.abspath(os.sep), on_error=on_error)
+            stager.check_missing(on_error=on_error)
+            return dataset.collate([dataset[i] for i in range(len(dataset))])
+
     def encode_text(self, texts: Sequence[str], **kwargs) -> np.ndarray:
         """(N, D) vectors of texts (titles / queries) as products that have only a title."""
         if isinstance(texts, str):
@@ -209,4 +245,4 @@ class ProductEncoder:
 
     def __repr__(self) -> str:
         return (f'ProductEncoder(source={self.source!r}, modalities={self.modalities}, feature={self.feature!r}, '
-                f'device={self.device})')
+                f'device={self.device}, backend={self.backend!r})')

@@ -1,7 +1,7 @@
 """Embed a catalogue with a model and build the search index the service (tools/serve.py) uses.
 
     python tools/build_index.py MODEL --data-root CATALOGUE --out INDEX_DIR [--manifest FILE]
-                                [--split gallery,query] [--type flat|ivf|hnsw] [--metric ip|cosine]
+                                [--split gallery,query] [--type flat|ivf|hnsw|int8|binary] [--metric ip|cosine]
                                 [--batch-size 64] [--num-workers 0]
 
 MODEL: a model folder, checkpoint / work dir or hub id. CATALOGUE: a folder with manifest.jsonl (the
@@ -21,7 +21,7 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser.add_argument('--out', required=True, help='index folder to write (must be new or empty)')
     parser.add_argument('--manifest', default=None, help='manifest file (default DATA_ROOT/manifest.jsonl)')
     parser.add_argument('--split', type=comma_list, default=None, help='index only these splits (default all)')
-    parser.add_argument('--type', default='flat', choices=['flat', 'ivf', 'hnsw'])
+    parser.add_argument('--type', default='flat', choices=['flat', 'ivf', 'hnsw', 'int8', 'binary'])
     parser.add_argument('--metric', default='ip', choices=['ip', 'cosine'])
     parser.add_argument('--batch-size', type=int, default=64)
     parser.add_argument('--num-workers', type=int, default=0)

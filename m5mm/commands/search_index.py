@@ -1,6 +1,6 @@
 """Build and query a product search index over exported features.
 
-    python tools/search_index.py build --features gallery.npz --out INDEX_DIR [--type flat|ivf|hnsw]
+    python tools/search_index.py build --features gallery.npz --out INDEX_DIR [--type flat|ivf|hnsw|int8|binary]
     python tools/search_index.py query INDEX_DIR --id ID [--features query.npz] [--topk 10]
     python tools/search_index.py query INDEX_DIR --vector v.npy [--topk 10]
 
@@ -20,7 +20,7 @@ def parse_args(argv=None) -> argparse.Namespace:
     add_debug_argument(build)
     build.add_argument('--features', required=True, help='features .npz (tools/extract_features.py output)')
     build.add_argument('--out', required=True, help='index directory to write')
-    build.add_argument('--type', default='flat', choices=['flat', 'ivf', 'hnsw'],
+    build.add_argument('--type', default='flat', choices=['flat', 'ivf', 'hnsw', 'int8', 'binary'],
                        help='exact (flat) or approximate index')
     build.add_argument('--metric', default='ip', choices=['ip', 'cosine'])
     build.add_argument('--backend', default='auto', choices=['auto', 'faiss', 'torch'])

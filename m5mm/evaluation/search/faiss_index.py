@@ -1,4 +1,5 @@
-"""FAISS inner-product indexes: exact ``IndexFlatIP``, ``IndexIVFFlat`` and ``IndexHNSWFlat``."""
+"""FAISS inner-product indexes: exact ``IndexFlatIP``, ``IndexIVFFlat``, ``IndexHNSWFlat`` and the int8
+scalar quantiser ``IndexScalarQuantizer`` (``QT_8bit``, 1 byte per dimension)."""
 from __future__ import annotations
 
 import math
@@ -22,7 +23,9 @@ def default_nlist(n: int) -> int:
 
 
 class FaissIndex:
-    """A FAISS index by type: 'flat' (exact), 'ivf' (inverted lists) or 'hnsw' (graph).
+    """A FAISS index by type: 'flat' (exact), 'ivf' (inverted lists), 'hnsw' (graph) or 'int8' (every
+    vector scalar-quantised to 1 byte per dimension over the range of the first add; exhaustive search
+    of the float query against the decoded codes).
 
     Args:
         dim: vector size. index_type: 'flat', 'ivf' or 'hnsw'.
@@ -32,8 +35,8 @@ class FaissIndex:
         train_size: at most this many vectors train the IVF quantizer. seed: sampling seed.
     """
 
-    index_types = ('flat', 'ivf', 'hnsw')
-    file_name = INDEX_FILE
+    index_types = ('flat', 'ivf', 'hnsw', 'int8')
+    file_names = (INDEX_FILE,)
 
     def __init__(self, *, dim: int, index_type: str = 'flat', nlist: Optional[int] = None, nprobe: int = 32,
                  hnsw_m: int = 32, ef_construction: int = 80, ef_search: int = 64, train_size: int = 262144,
@@ -64,18 +67,25 @@ class FaissIndex:
                              f'train, got {len(vectors)}')
         quantizer = self.faiss.IndexFlatIP(self.dim)
         self.index = self.faiss.IndexIVFFlat(quantizer, self.dim, self.nlist, self.faiss.METRIC_INNER_PRODUCT)
-        sample = vectors
-        if len(vectors) > self.train_size:
-            rows = np.random.default_rng(self.seed).choice(len(vectors), self.train_size, replace=False)
-            sample = vectors[np.sort(rows)]
-        self.index.train(sample)
+        self.index.train(self._train_sample(vectors))
         self.index.make_direct_map()
 
+    def _train_sample(self, vectors: np.ndarray) -> np.ndarray:
+        if len(vectors) <= self.train_size:
+            return vectors
+        rows = np.random.default_rng(self.seed).choice(len(vectors), self.train_size, replace=False)
+        return vectors[np.sort(rows)]
+
+    def _make_int8(self, vectors: np.ndarray) -> None:
+        self.index = self.faiss.IndexScalarQuantizer(self.dim, self.faiss.ScalarQuantizer.QT_8bit,
+                                                     self.faiss.METRIC_INNER_PRODUCT)
+        self.index.train(self._train_sample(vectors))
+
     def add(self, vectors: np.ndarray) -> None:
-        """Append (N, D) float32 vectors (an IVF index is trained on its first add)."""
+        """Append (N, D) float32 vectors (an IVF or int8 index is trained on its first add)."""
         vectors = np.ascontiguousarray(vectors, dtype=np.float32)
         if self.index is None:
-            self._make_ivf(vectors)
+            (self._make_int8 if self.index_type == 'int8' else self._make_ivf)(vectors)
         self.index.add(vectors)
 
     def _set_search_params(self) -> None:

@@ -3,13 +3,15 @@
 ``SearchIndex.build(features, ids, index_type='flat'|'ivf'|'hnsw')`` indexes (N, D) vectors;
 ``search(vectors, topk)`` ranks them for new feature vectors, ``search_by_id(id)`` for a
 product already in the index. Backends: FAISS (``IndexFlatIP`` exact, ``IndexIVFFlat``,
-``IndexHNSWFlat``) or, for the exact type, m5mm's chunked torch search, which needs no FAISS
-(``backend='auto'`` takes FAISS when it is installed). Scores are inner products
-(``metric='cosine'`` L2-normalises vectors on the way in).
+``IndexHNSWFlat``; compressed: ``int8``, a scalar quantiser of 1 byte per dimension, and ``binary``,
+1 bit per dimension re-scored with int8 codes, see :mod:`.binary_index`) or, for the exact type,
+m5mm's chunked torch search, which needs no FAISS (``backend='auto'`` takes FAISS when it is installed).
+Scores are inner products (``metric='cosine'`` L2-normalises vectors on the way in).
 
 On disk (``save(directory)``): ``meta.json`` (type, backend, metric, dim, count, options, and the size
 and sha256 of every other file, checked by :meth:`SearchIndex.load` before it parses any of them),
-``ids.npy`` and ``index.faiss`` or ``vectors.npy``.
+``ids.npy`` and ``index.faiss`` or ``vectors.npy`` (binary: ``index.faiss_binary``, ``codes.npy``,
+``scale.npy``).
 """
 from __future__ import annotations
 
@@ -26,6 +28,7 @@ import numpy as np
 from m5mm.utils.files import read_json
 from m5mm.version import __version__
 
+from .binary_index import BINARY_OPTIONS, BinaryRescoreIndex
 from .faiss_index import FAISS_OPTIONS, FaissIndex
 from .index_files import IndexFolderError, describe_index_files, load_plain_array, verify_index_files
 from .torch_exact_index import TORCH_OPTIONS, TorchExactIndex
@@ -35,7 +38,7 @@ logger = logging.getLogger(__name__)
 META_FILE, IDS_FILE = 'meta.json', 'ids.npy'
 BACKENDS = ('auto', 'faiss', 'torch')
 INDEX_METRICS = ('ip', 'cosine')
-INDEX_TYPES = ('flat', 'ivf', 'hnsw')
+INDEX_TYPES = ('flat', 'ivf', 'hnsw', 'int8', 'binary')
 
 
 @dataclass
@@ -64,14 +67,29 @@ def resolve_backend(backend: str, index_type: str) -> str:
     return backend
 
 
+def index_class(backend: str, index_type: str) -> type:
+    """The class that holds an index of ``index_type`` for a resolved ``backend``."""
+    if backend == 'torch':
+        return TorchExactIndex
+    return BinaryRescoreIndex if index_type == 'binary' else FaissIndex
+
+
+def index_options(backend: str, index_type: str) -> tuple:
+    """The option names an index of ``index_type`` takes (those ``meta.json`` may record)."""
+    if backend == 'torch':
+        return TORCH_OPTIONS
+    return BINARY_OPTIONS if index_type == 'binary' else FAISS_OPTIONS
+
+
 class SearchIndex:
     """Inner-product search over product feature vectors, addressed by product id.
 
     Args:
-        dim: vector size. index_type: 'flat' (exact), 'ivf' or 'hnsw' (approximate).
+        dim: vector size. index_type: 'flat' (exact), 'ivf' or 'hnsw' (approximate), 'int8' or 'binary'
+            (compressed: 1 byte / 1 bit per dimension; binary re-scores ``rescore`` x k candidates).
         metric: 'ip' (inner product) or 'cosine'. backend: 'auto', 'faiss' or 'torch'.
         options: backend options (FAISS: nlist, nprobe, hnsw_m, ef_construction, ef_search,
-            train_size, seed; torch: query_chunk, gallery_chunk).
+            train_size, seed; binary: rescore; torch: query_chunk, gallery_chunk).
     """
 
     def __init__(self, *, dim: int, index_type: str = 'flat', metric: str = 'ip', backend: str = 'auto',
@@ -81,10 +99,8 @@ class SearchIndex:
         self.dim, self.index_type, self.metric = dim, index_type, metric
         self.backend = resolve_backend(backend, index_type)
         self.options = options
-        if self.backend == 'faiss':
-            self.index = FaissIndex(dim=dim, index_type=index_type, **options)
-        else:
-            self.index = TorchExactIndex(dim=dim, **options)
+        extra = dict(index_type=index_type) if index_class(self.backend, index_type) is FaissIndex else {}
+        self.index = index_class(self.backend, index_type)(dim=dim, **extra, **options)
         self.ids: List[str] = []
         self._rows: Dict[str, List[int]] = {}
 
@@ -176,7 +192,7 @@ class SearchIndex:
             options['nlist'] = self.index.nlist
         meta = dict(m5mm_version=__version__, index_type=self.index_type, backend=self.backend,
                     metric=self.metric, dim=self.dim, count=len(self), options=options,
-                    files=describe_index_files(directory, [IDS_FILE, self.index.file_name]))
+                    files=describe_index_files(directory, [IDS_FILE, *self.index.file_names]))
         with open(os.path.join(directory, META_FILE), 'w') as f:
             json.dump(meta, f, indent=2)
         return directory
@@ -195,8 +211,8 @@ class SearchIndex:
                            'rebuild the index to have them checked', meta_path)
         obj = cls(dim=meta['dim'], index_type=meta['index_type'], metric=meta['metric'],
                   backend=meta['backend'], **meta['options'])
-        backend_cls = FaissIndex if obj.backend == 'faiss' else TorchExactIndex
-        extra = dict(index_type=obj.index_type) if obj.backend == 'faiss' else {}
+        backend_cls = index_class(obj.backend, obj.index_type)
+        extra = dict(index_type=obj.index_type) if backend_cls is FaissIndex else {}
         obj.index = backend_cls.load(directory, dim=obj.dim, **extra, **meta['options'])
         ids = [str(i) for i in load_plain_array(os.path.join(directory, IDS_FILE), ndim=1, kind='U')]
         if len(ids) != obj.index.ntotal:
@@ -218,7 +234,7 @@ def _checked_meta(meta: Any, path: str) -> dict:
     for key, ok in checks.items():
         if key not in meta or not ok(meta[key]):
             raise IndexFolderError(f'{path}: missing or invalid {key!r}: {meta.get(key)!r}')
-    allowed = FAISS_OPTIONS if meta['backend'] == 'faiss' else TORCH_OPTIONS
+    allowed = index_options(meta['backend'], meta['index_type'])
     for key, value in meta['options'].items():
         if key not in allowed or not (value is None or isinstance(value, numbers.Real)):
             raise IndexFolderError(f'{path}: unknown or invalid option {key!r}={value!r} for the {meta["backend"]} '

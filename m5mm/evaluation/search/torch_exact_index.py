@@ -24,7 +24,7 @@ class TorchExactIndex:
 
     index_types = ('flat',)
 
-    file_name = VECTORS_FILE
+    file_names = (VECTORS_FILE,)
 
     def __init__(self, *, dim: int, query_chunk: int = DEFAULT_QUERY_CHUNK,
                  gallery_chunk: int = DEFAULT_GALLERY_CHUNK) -> None:

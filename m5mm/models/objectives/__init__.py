@@ -10,6 +10,7 @@ from .masked_entity_model_objective import MaskedEntityModelObjective
 from .masked_feature_regression_objective import MaskedFeatureRegressionObjective
 from .masked_language_model_objective import MaskedLanguageModelObjective
 from .matching_objective import MatchingObjective
+from .matryoshka_objective import MatryoshkaObjective
 from .pretext import default_objectives, pretext_objective
 from .selection import objective_needs, select_objectives
 from .sigmoid_contrastive_objective import SigmoidContrastiveObjective
@@ -17,5 +18,6 @@ from .subset_consistency_objective import SubsetConsistencyObjective
 
 __all__ = ['BaseMaskedObjective', 'BaseObjective', 'ClassificationObjective', 'InterModalityContrastiveObjective',
            'MaskedEntityModelObjective', 'MaskedFeatureRegressionObjective', 'MaskedLanguageModelObjective',
-           'MatchingObjective', 'ObjectiveBuildFacts', 'SigmoidContrastiveObjective', 'SubsetConsistencyObjective',
+           'MatchingObjective', 'MatryoshkaObjective', 'ObjectiveBuildFacts', 'SigmoidContrastiveObjective',
+           'SubsetConsistencyObjective',
            'build_objectives', 'default_objectives', 'objective_needs', 'pretext_objective', 'select_objectives']

@@ -1,0 +1,1 @@
+"""Tests of m5mm.deploy."""
