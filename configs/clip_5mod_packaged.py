@@ -8,7 +8,7 @@ _base_ = ['scale_5mod_packaged.py']
 
 model = dict(
     type='MultiModalPretrainer',
-    fusion=dict(_delete_=True, type='LateFusion'),
+    fusion=dict(_delete_=True, type='LateFusion', dim=256),  # the towers' widths differ (MiniLM 384, tails 256)
     harmonizer=None,
     objectives=dict(con=dict(type='InterModalityContrastiveObjective', learnable_temperature=True)),
 )

@@ -70,7 +70,7 @@ def test_row_config_resolves_offline(row, catalogue, tmp_path):
         assert sorted(cfg.model.modalities) == sorted(modalities)
     assert (cfg.model.get('harmonizer') or {}).get('type') == harmonizer
     if row == 'clip_ti':
-        assert cfg.model.fusion == dict(type='LateFusion')
+        assert cfg.model.fusion == dict(type='LateFusion', dim=256)
     assert cfg.seed == 2 and cfg.train_cfg.max_epochs == 3
     for loader in LOADERS:
         dataset = cfg[loader].dataset
