@@ -112,7 +112,9 @@ def test_real_tower_rows_build_their_model(row, demo_root, packaged_root, tmp_pa
     model = build_model_from_config(cfg, meta)
     kept = ['text', 'image'] if row == 'clip_ti' else ['image', 'text', 'table', 'video', 'audio']
     assert sorted(model.modalities) == sorted(kept)
-    image = model.encoders['image']
-    assert not any(p.requires_grad for p in image.backbone.parameters())
-    assert type(model.harmonizer).__name__ == ('UniformHarmonizer' if row == 'uniform_all' else 'NoneType') or \
-        row == 'clip_ti'
+    backbone = model.backbone
+    assert not any(p.requires_grad for p in backbone.encoders['image'].backbone.parameters())
+    if row == 'clip_ti':
+        assert type(backbone.fusion).__name__ == 'LateFusion' and backbone.harmonizer is None
+    else:
+        assert type(backbone.harmonizer).__name__ == 'UniformHarmonizer'
