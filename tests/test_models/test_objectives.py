@@ -291,3 +291,23 @@ def test_feature_regression_matches_reference(mode):
                 terms.append(mse * (weight[b] if mode == 'loss' else 1.0))
     torch.testing.assert_close(out['loss_mvm'], torch.stack(terms).mean())
     assert loss_fn.encoder_mask_ratio == 0.15
+
+
+def test_contrastive_mean_one_weights_keeps_the_temperature():
+    """Harmonizer weights of mean w scale the logits like a temperature T / w (issue 22: ~0.15 on real
+    towers); ``mean_one_weights`` divides them by their mean over the valid pairs, so uniform weights of any
+    level give the unweighted loss and the relative weights stay."""
+    emb, present, _ = _contrastive_inputs()
+    order = list(emb)
+    pres = torch.stack([present[m] for m in order], dim=1)
+    pairs = (pres[:, :, None] & pres[:, None, :]).float()
+    plain = OBJECTIVES.build(dict(type='InterModalityContrastiveObjective', temperature=0.1))
+    scaled = OBJECTIVES.build(dict(type='InterModalityContrastiveObjective', temperature=0.1, mean_one_weights=True))
+    unweighted = plain.compute(emb, present, None)['loss_con']
+    torch.testing.assert_close(scaled.compute(emb, present, 0.15 * pairs)['loss_con'], unweighted)
+    assert abs(plain.compute(emb, present, 0.15 * pairs)['loss_con'].item() - unweighted.item()) > 0.1
+    _, _, weights = _contrastive_inputs()
+    valid = (pairs.bool() & ~torch.eye(len(order), dtype=torch.bool))
+    mean = weights[valid].mean()
+    expected = _contrastive_reference(emb, present, weights / mean, 0.1, 'logits')
+    assert scaled.compute(emb, present, weights)['loss_con'].item() == pytest.approx(expected, rel=1e-5)

@@ -52,6 +52,12 @@ class InterModalityContrastiveObjective(BaseObjective):
         backbone: the model's backbone (its embeddings must share one width).
         loss_weight: factor of ``loss_{name}``.
         name: key suffix of the outputs (``loss_con``, ``acc_con_text_image``, ``con_text_image``).
+        mean_one_weights: divide the harmonizer's weights by their mean over the batch's valid pairs
+            (both modalities present, i != j; a detached scalar) before using them, so that they set the
+            relative emphasis of pairs and samples but not the temperature. The cosine-graph weights are
+            about ``cos(z_i, z_j) / e`` off the diagonal: with towers whose projected embeddings start
+            unrelated across modalities (pretrained towers, random projection heads) they are ~0.15 and
+            ``weight_mode='logits'`` turns T = 0.07 into ~0.45 (docs/benchmark.md, "SCALE on real towers").
     """
 
     min_modalities = 2
@@ -60,8 +66,9 @@ class InterModalityContrastiveObjective(BaseObjective):
                  min_temperature: float = 0.01, normalize: bool = True, weight_mode: str = 'logits',
                  pairs: Optional[Sequence[Sequence[str]]] = None, unmasked: bool = False,
                  backbone: Optional['MultiModalBackbone'] = None, loss_weight: float = 1.0,
-                 name: str = 'con') -> None:
+                 name: str = 'con', mean_one_weights: bool = False) -> None:
         super().__init__(name=name, loss_weight=loss_weight)
+        self.mean_one_weights = bool(mean_one_weights)
         if weight_mode not in WEIGHT_MODES:
             raise ValueError(f'weight_mode must be one of {WEIGHT_MODES}, got {weight_mode!r}')
         if temperature <= 0 or min_temperature <= 0:
@@ -162,6 +169,8 @@ class InterModalityContrastiveObjective(BaseObjective):
         scale = self.logit_scale()
         local = {m: self._embed(embeddings[m]) for m in order}
         pres = {m: present[m].bool().to(device) for m in order}
+        if weights is not None and self.mean_one_weights:
+            weights = weights / pair_weight_mean(weights, torch.stack([pres[m] for m in order], dim=1))
         # one collective for all modalities' embeddings, one for their presence flags
         gathered = dict(zip(order, gather_with_grad(torch.cat([local[m] for m in order], dim=1), sizes)
                             .split([local[m].shape[1] for m in order], dim=1)))
@@ -237,3 +246,13 @@ class InterModalityContrastiveObjective(BaseObjective):
         if weights is not None and tuple(weights.shape) != (batch, len(order), len(order)):
             raise ValueError(f'weights must be (B, M, M) = ({batch}, {len(order)}, {len(order)}), '
                              f'got {tuple(weights.shape)}')
+
+
+def pair_weight_mean(weights: Tensor, present: Tensor) -> Tensor:
+    """The detached mean of (B, M, M) ``weights`` over the entries (b, i, j), i != j, where sample b has
+    both modalities (``present`` (B, M) bool); 1 when there are none or the mean is not positive."""
+    valid = present[:, :, None] & present[:, None, :]
+    valid = valid & ~torch.eye(present.shape[1], dtype=torch.bool, device=present.device)
+    values = weights.detach().float()[valid]
+    mean = values.mean() if values.numel() else values.new_ones(())
+    return torch.where(mean > 0, mean, torch.ones_like(mean))
