@@ -10,5 +10,5 @@ model = dict(
     type='MultiModalPretrainer',
     fusion=dict(_delete_=True, type='LateFusion', dim=256),  # the towers' widths differ (MiniLM 384, tails 256)
     harmonizer=None,
-    objectives=dict(con=dict(type='InterModalityContrastiveObjective', learnable_temperature=True)),
+    objectives=dict(_delete_=True, con=dict(type='InterModalityContrastiveObjective', learnable_temperature=True)),
 )
