@@ -62,6 +62,8 @@ NOT_EXECUTED = {
     'tools/benchmark.py': 'trains several methods and seeds (tests/test_tools/test_benchmark.py runs it small)',
     'benchmarks/presence_diagnosis.py': 'reads the trained cells of the benchmark run above '
                                         '(tests/test_engine/test_partial_queries.py covers the tasks it runs)',
+    'benchmarks/real_towers.py': 'trains rows x catalogues x seeds on the packaged towers '
+                                 '(tests/test_real_towers_configs.py resolves every row config)',
     'tools/make_catalogue.py': 'draws hundreds of products (tests/test_datasets cover the generators)',
     'tools/make_demo_data.py': 'writes the 400-product catalogue (the fixture here makes a small one the same way)',
     'scale_5mod.py': 'the paper-size model (224 M parameters, seconds per sample on a CPU)',
