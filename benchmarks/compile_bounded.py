@@ -80,7 +80,7 @@ def main(argv=None) -> dict:
     import torch
 
     from m5mm.engine.builder import build_model
-    from m5mm.engine.data import build_dataloader
+    from m5mm.datasets.loaders import build_dataloader
     from m5mm.experiments.catalogues.demo import make_demo_dataset
     from m5mm.models.compile_stacks import compile_stacks
     from m5mm.utils.config import load_config

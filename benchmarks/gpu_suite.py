@@ -32,7 +32,7 @@ def mfu(config: str, *, batch_size: int, steps: int, peak_tflops: float, data_ro
     from torch.utils.flop_counter import FlopCounterMode
 
     from m5mm.engine.builder import build_model
-    from m5mm.engine.data import build_dataloader
+    from m5mm.datasets.loaders import build_dataloader
     from m5mm.utils.config import load_config
     from train_throughput import matmul_peak
     device = torch.device('cuda' if torch.cuda.is_available() else 'cpu')

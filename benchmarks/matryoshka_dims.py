@@ -25,7 +25,7 @@ def parse_args(argv=None) -> argparse.Namespace:
 
 def evaluate_run(work_dir: str, dims) -> list:
     from m5mm.api.run_loader import load_run
-    from m5mm.engine.evaluate import extract_splits
+    from m5mm.evaluation.evaluate import extract_splits
     from m5mm.evaluation.prefix_retrieval import prefix_retrieval
     run = load_run(work_dir)
     features = extract_splits(run.model, run.cfg, ['query', 'gallery'])

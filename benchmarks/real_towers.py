@@ -153,7 +153,7 @@ def ensure_cache(catalogue: str, modalities, args: argparse.Namespace) -> None:
     todo = [m for m in modalities if not os.path.isfile(os.path.join(out, m, 'cache_record.json'))]
     if not todo:
         return
-    from m5mm.engine.feature_cache import cache_features
+    from m5mm.evaluation.feature_cache import cache_features
     from m5mm.utils.config import load_config
     cfg = load_config(PACKAGED, {'data_root': os.path.join(args.data_dir, catalogue),
                                  'pretrained_root': args.pretrained_root})
@@ -174,8 +174,8 @@ def run_cell(row: str, catalogue: str, seed: int, args: argparse.Namespace, work
     cfg = row_config(row, catalogue, seed, args)
     tasks = cell_tasks(catalogue, args)
     if not ROWS[row].get('train', True):
-        from m5mm.engine.evaluate import evaluate_model
-        from m5mm.engine.evaluate_checkpoint import build_model_for_eval
+        from m5mm.evaluation.evaluate import evaluate_model
+        from m5mm.evaluation.evaluate_checkpoint import build_model_for_eval
         tic = time.perf_counter()
         model = build_model_for_eval(cfg, None)
         metrics = evaluate_model(model, cfg, tasks=tasks)

@@ -102,7 +102,7 @@ def test_row_config_resolves_offline(row, catalogue, tmp_path):
 def test_real_tower_rows_build_their_model(row, demo_root, packaged_root, tmp_path):
     """The CLIP and uniform rows build on the real packaged towers (frozen image tower, late fusion / uniform
     harmonizer), from the demo data's meta."""
-    from m5mm.engine.data import build_dataset
+    from m5mm.datasets.loaders import build_dataset
     bench = _bench()
     (tmp_path / 'demo').symlink_to(demo_root)
     args = bench.parse_args(['--data-dir', str(tmp_path), '--pretrained-root', str(packaged_root)])

@@ -53,7 +53,7 @@ def mine_negatives(encoder, data_root: str, out: str, *, k: int = 10, exclude: s
     Returns:
         ``{'products': N, 'negatives': total written}``.
     """
-    from m5mm.engine.data import build_dataloader
+    from m5mm.datasets.loaders import build_dataloader
     from m5mm.serve.catalogue_index import _catalogue_dataset
     from .features import extract_features
     if exclude not in MINE_KEYS:

@@ -8,7 +8,7 @@ import pytest
 
 from m5mm.datasets import ManifestDataset, ShardedDataset, build_shards
 from m5mm.datasets.group_batches import group_batches, parse_group_batching
-from m5mm.engine.data import build_dataloader, epoch_batches
+from m5mm.datasets.loaders import build_dataloader, epoch_batches
 
 TEXT = dict(text=None, table=None)
 

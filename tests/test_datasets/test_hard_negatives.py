@@ -11,7 +11,7 @@ import pytest
 from m5mm.datasets import ManifestDataset
 from m5mm.datasets.hard_negatives import NegativesFile
 from m5mm.datasets.id_table import IdTable
-from m5mm.engine.data import build_dataloader
+from m5mm.datasets.loaders import build_dataloader
 from m5mm.evaluation.negative_mining import nearest_other_groups
 
 TEXT = dict(text=None, table=None)

@@ -7,7 +7,7 @@ import torch
 
 from m5mm.datasets import ManifestDataset, ShardedDataset, build_shards
 from m5mm.datasets.length_buckets import LengthBucketSampler, pool_batches
-from m5mm.engine.data import build_dataloader, epoch_batches
+from m5mm.datasets.loaders import build_dataloader, epoch_batches
 
 TEXT = dict(text=dict(spec=dict(pad_to_multiple=8)), table=dict(spec=dict(pad_to_multiple=8)))
 BUCKETS = dict(pool_batches=4)

@@ -16,7 +16,7 @@ from tests.conftest import PRETRAINED_TINY  # noqa: E402
 def test_pretrained_towers_and_fusion_equal_torch(tiny_pretrained, demo_root, tmp_path):
     from m5mm.deploy import OnnxBackbone
     from m5mm.deploy.onnx_export import write_onnx_folder
-    from m5mm.engine.data import build_dataset
+    from m5mm.datasets.loaders import build_dataset
     from m5mm.models.param_budget import build_model_from_config
     from m5mm.utils.config import load_config
     cfg = load_config(str(PRETRAINED_TINY), {'data_root': str(demo_root), 'pretrained_root': str(tiny_pretrained)})

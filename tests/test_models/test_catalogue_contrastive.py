@@ -10,7 +10,7 @@ import torch.distributed as dist
 import torch.multiprocessing as mp
 import torch.nn.functional as F
 
-from m5mm.engine.accelerator import build_accelerator
+from m5mm.utils.accelerator import build_accelerator
 from m5mm.engine.contrastive_accumulation import ContrastiveAccumulator
 from m5mm.registry import HARMONIZERS, OBJECTIVES
 from tests.test_models.batch_factory import make_batch

@@ -81,7 +81,7 @@ def test_the_objective_reports_every_prefix_and_checks_its_dims():
 
 def test_the_objective_trains_in_a_model(tiny_config, demo_root):
     """Built from the tiny config with the objective added: one step returns its loss and per-prefix accuracy."""
-    from m5mm.engine.data import build_dataset
+    from m5mm.datasets.loaders import build_dataset
     from m5mm.models.param_budget import build_model_from_config
     from m5mm.utils.config import load_config
     cfg = load_config(tiny_config, {'data_root': str(demo_root)})

@@ -12,7 +12,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from m5mm.engine.accelerator import build_accelerator
+from m5mm.utils.accelerator import build_accelerator
 from m5mm.engine.contrastive_accumulation import ContrastiveAccumulator
 from m5mm.models.objectives import BaseObjective
 from m5mm.registry import MODELS, OBJECTIVES
