@@ -25,7 +25,7 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 sys.path.insert(0, str(REPO / 'benchmarks'))
 
-from serve_latency import free_port, prepare_demo, start_server  # noqa: E402
+from serve_latency import free_port, prepare_demo, run_clients, start_server  # noqa: E402
 
 SETTINGS = {'one per forward': ['--max-batch', '1'], 'micro-batched': ['--max-batch', '32', '--max-wait-ms', '5']}
 
@@ -71,13 +71,7 @@ def load(base_url: str, texts: list, clients: int, duration: float) -> dict:
                     errors[0] += not ok
                 turn += 1
 
-    start = time.perf_counter()
-    threads = [threading.Thread(target=client_loop, args=(seed,)) for seed in range(clients)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
-    wall = time.perf_counter() - start
+    wall = run_clients(client_loop, clients)
     ms = np.array(latencies) * 1000
     return dict(requests=len(latencies), errors=errors[0], requests_per_s=len(latencies) / wall,
                 p50_ms=float(np.percentile(ms, 50)), p99_ms=float(np.percentile(ms, 99)))

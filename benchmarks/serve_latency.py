@@ -222,13 +222,18 @@ def run_phase(base_url: str, workload: Workload, *, clients: int, duration: floa
                 with lock:
                     records[kind].append((latency, ok))
 
+    return records, run_clients(client_loop, clients)
+
+
+def run_clients(client_loop, clients: int) -> float:
+    """Run ``client_loop(seed)`` in ``clients`` threads until all return; the wall time in seconds."""
     start = time.perf_counter()
     threads = [threading.Thread(target=client_loop, args=(seed,)) for seed in range(clients)]
     for thread in threads:
         thread.start()
     for thread in threads:
         thread.join()
-    return records, time.perf_counter() - start
+    return time.perf_counter() - start
 
 
 def summarize(records, wall: float):

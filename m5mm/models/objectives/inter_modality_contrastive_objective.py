@@ -169,17 +169,9 @@ class InterModalityContrastiveObjective(BaseObjective):
         Returns:
             ``loss_{name}``, ``acc_{name}_{i}_{j}`` and ``{name}_{i}_{j}`` (detached pair losses).
         """
-        order = list(embeddings)
-        batch = next(iter(embeddings.values())).shape[0]
-        self._check(embeddings, present, weights, order, batch)
-        pairs = self._pairs(order)
-        device = embeddings[order[0]].device
-        sizes = gather_sizes(batch, device)
-        offset = rank_offset(sizes)
+        order, batch, pairs, device, sizes, offset, local, pres = self._local_batch(embeddings, present, weights)
         targets = torch.arange(batch, device=device) + offset
         scale = self.logit_scale()
-        local = {m: self._embed(embeddings[m]) for m in order}
-        pres = {m: present[m].bool().to(device) for m in order}
         if weights is not None and self.mean_one_weights:
             weights = weights / pair_weight_mean(weights, torch.stack([pres[m] for m in order], dim=1))
         # one collective for all modalities' embeddings, one for their presence flags
@@ -207,6 +199,19 @@ class InterModalityContrastiveObjective(BaseObjective):
             pair_hits.append(hit_ij + hit_ji)
             pair_counts.append(cols.sum().float())
         return self._reduce(order, pairs, pair_sums, pair_hits, pair_counts, local, device)
+
+    def _local_batch(self, embeddings: Dict[str, Tensor], present: Dict[str, Tensor], weights: Optional[Tensor]):
+        """What every contrastive form starts from: the modality order, this rank's batch size, the pairs,
+        the device, every rank's batch size and this rank's offset in the gathered batch, and this rank's
+        (normalised) embeddings {m: (B, D)} and presence {m: (B,) bool}."""
+        order = list(embeddings)
+        batch = next(iter(embeddings.values())).shape[0]
+        self._check(embeddings, present, weights, order, batch)
+        device = embeddings[order[0]].device
+        sizes = gather_sizes(batch, device)
+        local = {m: self._embed(embeddings[m]) for m in order}
+        pres = {m: present[m].bool().to(device) for m in order}
+        return order, batch, self._pairs(order), device, sizes, rank_offset(sizes), local, pres
 
     def _embed(self, x: Tensor) -> Tensor:
         x = x.float()

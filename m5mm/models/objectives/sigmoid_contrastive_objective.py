@@ -7,7 +7,7 @@ import torch
 from torch import Tensor, nn
 
 from m5mm.registry import OBJECTIVES
-from m5mm.utils.distributed import all_gather_tensor, gather_sizes, gather_with_grad, rank_offset
+from m5mm.utils.distributed import all_gather_tensor, gather_with_grad
 from m5mm.utils.ring_exchange import ring_blocks
 
 from .contrastive_losses import sigmoid_rows, unique_unknown_codes
@@ -68,15 +68,7 @@ class SigmoidContrastiveObjective(InterModalityContrastiveObjective):
                 weights: Optional[Tensor] = None, groups: Optional[Tensor] = None) -> Dict[str, Tensor]:
         """Sigmoid loss of all modality pairs (arguments and outputs as the InfoNCE objective's,
         plus ``{name}_bias`` when the bias is learned)."""
-        order = list(embeddings)
-        batch = next(iter(embeddings.values())).shape[0]
-        self._check(embeddings, present, weights, order, batch)
-        pairs = self._pairs(order)
-        device = embeddings[order[0]].device
-        sizes = gather_sizes(batch, device)
-        offset = rank_offset(sizes)
-        local = {m: self._embed(embeddings[m]) for m in order}
-        pres = {m: present[m].bool().to(device) for m in order}
+        order, batch, pairs, device, sizes, offset, local, pres = self._local_batch(embeddings, present, weights)
         pres_all = dict(zip(order, all_gather_tensor(torch.stack([pres[m] for m in order], dim=1), sizes)
                             .unbind(dim=1)))
         codes = groups.to(device).long() if groups is not None else torch.full((batch,), -1, device=device)
