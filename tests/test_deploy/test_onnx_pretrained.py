@@ -9,9 +9,6 @@ pytest.importorskip('onnxruntime')
 from tests.conftest import PRETRAINED_TINY  # noqa: E402
 
 
-@pytest.mark.xfail(strict=True, raises=torch.onnx.OnnxExporterError,
-                   reason='not yet: the TorchScript exporter has no Sort with an out parameter, which the '
-                          'pretrained image tower traces (issue 26, item 1 open)')
 @torch.no_grad()
 def test_pretrained_towers_and_fusion_equal_torch(tiny_pretrained, demo_root, tmp_path):
     from m5mm.deploy import OnnxBackbone

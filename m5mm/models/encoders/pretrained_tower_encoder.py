@@ -158,7 +158,10 @@ class PretrainedTowerEncoder(PretrainedWeightsMixin, FeatureEncoder):
 def _compact(tokens: Tensor, mask: Tensor) -> Tuple[Tensor, Tensor]:
     """tokens (b, N, H), mask (b, N) -> the real tokens of each row first (stable), zeros after, and
     the columns no row needs dropped (at least one kept)."""
-    order = torch.sort((~mask).to(torch.int8), dim=1, stable=True).indices
+    # a stable order by a unique key (padding after real tokens, position within each): the same order as a
+    # stable sort, and one the ONNX exporter takes (it has no stable Sort)
+    position = torch.arange(mask.shape[1], device=mask.device)
+    order = torch.argsort((~mask).long() * mask.shape[1] + position, dim=1)
     tokens = torch.gather(tokens, 1, order[..., None].expand_as(tokens))
     mask = torch.gather(mask, 1, order)
     keep = max(int(mask.sum(dim=1).max()) if mask.numel() else 0, 1)
