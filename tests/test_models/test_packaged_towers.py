@@ -143,3 +143,27 @@ def test_the_packaged_config_trains_only_adapters_tails_fusion_and_heads(package
     assert all(named[n].grad is None for n in frozen)
     lora = [p for n, p in named.items() if 'lora' in n]
     assert lora and any(p.grad is not None and p.grad.abs().sum() > 0 for p in lora)
+
+
+@torch.no_grad()
+def test_the_packaged_towers_export_to_onnx(packaged_root, demo_root, tmp_path):
+    """The real EfficientNet-Lite0 / MiniLM towers (image, per-frame video, text, table) and the fusion
+    export to ONNX and give the torch joint vectors at two batch sizes (issue 26, item 1)."""
+    pytest.importorskip('onnxruntime')
+    from m5mm.datasets.loaders import build_dataset
+    from m5mm.deploy import OnnxBackbone
+    from m5mm.deploy.onnx_export import write_onnx_folder
+    from m5mm.models.param_budget import build_model_from_config
+    from m5mm.utils.config import load_config
+    from tests.conftest import REPO
+    cfg = load_config(str(REPO / 'configs' / 'scale_5mod_packaged.py'),
+                      {'data_root': str(demo_root), 'pretrained_root': str(packaged_root)})
+    dataset = build_dataset(cfg.test_dataloader.dataset)
+    torch.manual_seed(0)
+    model = build_model_from_config(cfg, dataset.meta).eval()
+    batch = dataset.collate([dataset[i] for i in range(6)])
+    write_onnx_folder(model.backbone, batch, tmp_path, fingerprint='test')
+    runner = OnnxBackbone(tmp_path)
+    for sample in (batch, dataset.collate([dataset[i] for i in range(6, 9)])):
+        expected, got = model.extract_features(sample), runner.extract_features(sample)
+        torch.testing.assert_close(got['joint'], expected['joint'], rtol=0, atol=1e-4)
