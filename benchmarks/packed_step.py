@@ -95,7 +95,7 @@ def measure(args, incomplete: float, model, dataset, device, autocast) -> dict:
     """Padded vs packed over ``args.steps`` batches at one incompleteness (one model, packing
     switched per step: same weights, same batches, same seeds)."""
     import torch
-    from m5mm.models.stacks import set_token_packing
+    from m5mm.models.layers.token_packing import set_token_packing
     batches = [to_device(b, device) for b in incomplete_batches(
         dataset, batch_size=args.batch_size, count=args.steps + 1, incomplete=incomplete, seed=args.seed)]
     flops = {}

@@ -8,7 +8,7 @@ from m5mm.utils.build import ConfigKeyError, UnknownModuleError
 
 def test_every_registry_has_m5mm_scope():
     expected = {'modality', 'encoder', 'fusion', 'harmonizer', 'objective', 'head', 'model', 'dataset', 'transform',
-                'hook', 'task', 'optimizer', 'scheduler', 'catalogue'}
+                'hook', 'task', 'optimizer', 'scheduler', 'catalogue', 'neck'}
     registries = all_registries()
     assert set(registries) == expected
     assert all(reg.scope == 'm5mm' for reg in registries.values())

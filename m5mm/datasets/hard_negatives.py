@@ -21,7 +21,7 @@ import numpy as np
 from .file_lock import file_lock
 from .id_table import IdTable
 
-logger = logging.getLogger('m5mm')
+logger = logging.getLogger(__name__)
 INDEX_SUFFIX = '.index.npy'
 
 

@@ -27,7 +27,7 @@ from m5mm.utils.require import require
 from .onnx_graphs import (FusionGraph, TowerGraph, entry_tensors, fusion_input_names, fusion_output_names,
                           tower_input_names, tower_output_names)
 
-logger = logging.getLogger('m5mm')
+logger = logging.getLogger(__name__)
 
 PathLike = Union[str, Path]
 MANIFEST = 'onnx_model.json'

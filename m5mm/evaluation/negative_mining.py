@@ -54,13 +54,13 @@ def mine_negatives(encoder, data_root: str, out: str, *, k: int = 10, exclude: s
         ``{'products': N, 'negatives': total written}``.
     """
     from m5mm.datasets.loaders import build_dataloader
-    from m5mm.serve.catalogue_index import _catalogue_dataset
+    from .catalogue_dataset import encoder_catalogue_dataset
     from .features import extract_features
     if exclude not in MINE_KEYS:
         raise ValueError(f'exclude must be one of {MINE_KEYS}, got {exclude!r}')
     if k < 1:
         raise ValueError(f'k must be >= 1, got {k}')
-    dataset = _catalogue_dataset(encoder, data_root, manifest, list(split))
+    dataset = encoder_catalogue_dataset(encoder, data_root, manifest, list(split))
     loader = build_dataloader(dict(batch_size=batch_size, num_workers=num_workers), dataset=dataset)
     features = extract_features(encoder.model, loader, kind=encoder.feature)
     negatives = nearest_other_groups(features['features'], features['ids'], np.asarray(features[exclude]), k=k)

@@ -17,7 +17,7 @@ from torch import nn
 
 from m5mm.models.layers import TransformerBlock
 
-logger = logging.getLogger('m5mm')
+logger = logging.getLogger(__name__)
 
 
 def _is_hf_model(module: nn.Module) -> bool:

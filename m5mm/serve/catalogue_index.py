@@ -21,6 +21,7 @@ import os
 import time
 from typing import Any, Dict, Iterator, List, Optional, Sequence, Tuple
 
+from m5mm.evaluation.catalogue_dataset import encoder_catalogue_dataset
 from m5mm.evaluation.search import SearchIndex
 from m5mm.evaluation.search.index_files import describe_index_files, verify_index_files
 from m5mm.utils.files import read_json, sha256_file
@@ -50,16 +51,6 @@ def _product_rows(dataset, row_of: Dict[str, int]) -> Iterator[Dict[str, Any]]:
                    title=fields.get(text_field) if text_field else None,
                    image=fields.get(image_field) if image_field else None,
                    modalities=','.join(m for m, v in fields.items() if v is not None))
-
-
-def _catalogue_dataset(encoder, data_root: str, manifest: Optional[str], splits: Optional[Sequence[str]]):
-    from m5mm.datasets import ManifestDataset
-    tokenizer = encoder.preprocessor.tokenizer
-    if tokenizer is not None and tokenizer.path is None:
-        raise ValueError('the encoder\'s tokenizer has no folder; save the model (save_pretrained) and load it again')
-    return ManifestDataset(data_root=data_root, manifest=manifest, split=list(splits) if splits else None,
-                           modalities=encoder.preprocessor.modalities, on_bad_line='skip',
-                           tokenizer=dict(path=tokenizer.path) if tokenizer is not None else None)
 
 
 class CatalogueIndex:
@@ -96,7 +87,7 @@ class CatalogueIndex:
         from m5mm.evaluation import extract_features
         if os.path.exists(os.path.join(out_dir, INFO_FILE)) or (os.path.isdir(out_dir) and os.listdir(out_dir)):
             raise FileExistsError(f'{out_dir} is not empty; give a new folder for the index')
-        dataset = _catalogue_dataset(encoder, data_root, manifest, splits)
+        dataset = encoder_catalogue_dataset(encoder, data_root, manifest, splits)
         if len(dataset) == 0:
             raise ValueError(f'{dataset.source_name} has no product in splits {splits or "all"}')
         loader = build_dataloader(dict(batch_size=batch_size, num_workers=num_workers), dataset=dataset)

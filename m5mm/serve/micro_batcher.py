@@ -19,7 +19,7 @@ from typing import Any, Callable, List, Mapping, Sequence, Tuple
 
 import numpy as np
 
-logger = logging.getLogger('m5mm')
+logger = logging.getLogger(__name__)
 
 EncodeFn = Callable[[List[Mapping[str, Any]]], np.ndarray]
 _STOP = object()

@@ -23,7 +23,7 @@ from m5mm.utils.require import require
 
 from .errors import BadRequest
 
-logger = logging.getLogger('m5mm')
+logger = logging.getLogger(__name__)
 INFO_PROPERTY = 'm5mm.info'
 FORMAT, FORMAT_VERSION = 'm5mm-vector-db', 1
 OPERATORS = dict(lt='<', lte='<=', gt='>', gte='>=', eq='==')

@@ -15,7 +15,7 @@ import numpy as np
 from .catalogue_index import CatalogueIndex
 from .vector_db import MilvusCatalogue, record_attributes
 
-logger = logging.getLogger('m5mm')
+logger = logging.getLogger(__name__)
 CHUNK = 4096
 
 
@@ -47,11 +47,11 @@ def manifest_attributes(manifest: str, ids: Iterable[str], *, fields: Sequence[s
 def modality_vectors(encoder, catalogue: CatalogueIndex, modalities: Sequence[str], *, batch_size: int = 64
                      ) -> Dict[str, np.ndarray]:
     """modality -> (N, D) vectors of each product's modality alone, in the index's order (zeros where absent)."""
-    from .catalogue_index import _catalogue_dataset
+    from m5mm.evaluation.catalogue_dataset import encoder_catalogue_dataset
     unknown = [m for m in modalities if m not in encoder.preprocessor.specs]
     if unknown:
         raise ValueError(f'modalities {unknown} are not the model\'s {encoder.modalities}')
-    dataset = _catalogue_dataset(encoder, catalogue.data_root, catalogue.info['catalogue']['manifest'], None)
+    dataset = encoder_catalogue_dataset(encoder, catalogue.data_root, catalogue.info['catalogue']['manifest'], None)
     row_of = {pid: row for row, pid in enumerate(catalogue.index.ids)}
     out = {m: np.zeros((len(row_of), catalogue.index.dim), np.float32) for m in modalities}
     for name in modalities:

@@ -28,7 +28,7 @@ from ..file_lock import file_lock
 from ..id_table import IdTable
 from .sample_codec import sample_key
 
-logger = logging.getLogger('m5mm')
+logger = logging.getLogger(__name__)
 GROUPS_FILE = 'groups.npy'
 IDS_FILE = 'ids.npy'
 TAR_BLOCK = 512

@@ -8,9 +8,9 @@ import numpy as np
 
 from m5mm.datasets.group_batches import GroupBatching, group_batches
 
-from .data import EpochShuffleSampler
+from .loaders import EpochShuffleSampler
 
-logger = logging.getLogger('m5mm')
+logger = logging.getLogger(__name__)
 #: default look-ahead of the manifest sampler, in batches
 WINDOW_BATCHES = 16
 
