@@ -29,9 +29,19 @@ def reached_parameters(outputs: Iterable[Tensor]) -> Set[int]:
 
 
 def unused_parameters(module: nn.Module, outputs: Iterable[Tensor]) -> List[nn.Parameter]:
-    """The trainable parameters of ``module`` that no graph of ``outputs`` reaches."""
+    """The trainable parameters of ``module`` that no graph of ``outputs`` reaches. Parameters sharded by
+    FSDP2 (DTensors) are left out: the graph holds their unsharded copies, not them, and FSDP2 needs no
+    tie (a parameter without a gradient is simply not reduced)."""
     reached = reached_parameters(outputs)
-    return [p for p in module.parameters() if p.requires_grad and id(p) not in reached]
+    return [p for p in module.parameters() if p.requires_grad and id(p) not in reached and not _is_sharded(p)]
+
+
+def _is_sharded(parameter: Tensor) -> bool:
+    try:
+        from torch.distributed.tensor import DTensor
+    except ImportError:   # a torch build without distributed
+        return False
+    return isinstance(parameter, DTensor)
 
 
 def tie_unused(module: nn.Module, outputs: Iterable[Tensor]) -> Optional[Tensor]:
