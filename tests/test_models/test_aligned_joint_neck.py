@@ -1,0 +1,81 @@
+"""AlignedJointNeck: the product vector as the mean of the present modalities' unit contrastive embeddings."""
+from types import SimpleNamespace
+
+import pytest
+import torch
+import torch.nn.functional as F
+
+from m5mm.models.necks import AlignedJointNeck
+from m5mm.registry import MODELS
+from tests.test_models.batch_factory import tiny_data_meta, tiny_encoder_cfgs
+
+
+def _model(**neck):
+    torch.manual_seed(0)
+    return MODELS.build(dict(type='ScalePretrainer', encoders=tiny_encoder_cfgs(32), data_meta=tiny_data_meta(),
+                             fusion=dict(type='ScaleFusion', dim=32, depth=1, num_heads=2),
+                             projection=dict(type='ProjectionHead', out_dim=32),
+                             neck=dict(type='AlignedJointNeck', normalize=False, **neck)))
+
+
+def test_joint_is_the_mean_of_the_present_unit_embeddings(batch):
+    model = _model()
+    model.eval()
+    joint = model.extract_features(batch)['joint']
+    ctx = model.backbone.context(batch)
+    for b in range(joint.shape[0]):
+        units = [F.normalize(ctx.embeddings[m][b], dim=-1) for m in model.modalities if ctx.present[m][b]]
+        assert torch.allclose(joint[b], sum(units) / len(units), atol=1e-5)
+    assert not all(bool(ctx.present[m].all()) for m in model.modalities)   # the batch has absent modalities
+
+
+def test_a_product_with_aligned_modalities_has_one_vector_whatever_it_has():
+    neck = AlignedJointNeck(modalities=['text', 'image', 'table'])
+    z = torch.randn(1, 8)
+    ctx = SimpleNamespace(clean_embeddings={'text': 2 * z.repeat(3, 1), 'image': z.repeat(3, 1),
+                                            'table': 5 * z.repeat(3, 1)},
+                          present={'text': torch.tensor([True, True, False]),
+                                   'image': torch.tensor([False, True, True]),
+                                   'table': torch.tensor([False, True, False])})
+    joint = neck(ctx)                                                  # text only, all three, image only
+    assert torch.allclose(joint, F.normalize(z, dim=-1).expand(3, -1), atol=1e-6)
+    assert torch.allclose(joint.norm(dim=-1), torch.ones(3))
+
+
+def test_importance_weights_follow_the_harmonizer_on_the_embeddings(batch):
+    model = _model(importance=True)
+    model.eval()
+    joint = model.extract_features(batch)['joint']
+    ctx = model.backbone.context(batch)
+    present = torch.stack([ctx.present[m].bool() for m in model.modalities], dim=1)
+    weights = model.backbone.harmonizer({m: ctx.embeddings[m] for m in model.modalities}, ctx.present).weights
+    for b in range(joint.shape[0]):
+        idx = [k for k in range(len(model.modalities)) if present[b, k]]
+        share = {k: max(sum(float(weights[b, i, k].detach()) for i in idx) / len(idx), 0.0) for k in idx}
+        units = {k: F.normalize(ctx.embeddings[model.modalities[k]][b], dim=-1) for k in idx}
+        expected = sum(share[k] * units[k] for k in idx) / sum(share.values())
+        assert torch.allclose(joint[b], expected, atol=1e-5)
+    assert not torch.allclose(joint, _model().extract_features(batch)['joint'], atol=1e-4)
+
+
+def test_importance_needs_a_harmonizer_and_subset_objectives_need_a_fusion_neck():
+    with pytest.raises(ValueError, match='harmonizer'):
+        MODELS.build(dict(type='MultiModalPretrainer', encoders=tiny_encoder_cfgs(32), data_meta=tiny_data_meta(),
+                          fusion=dict(type='ScaleFusion', dim=32, depth=1, num_heads=2),
+                          projection=dict(type='ProjectionHead', out_dim=32),
+                          neck=dict(type='AlignedJointNeck', importance=True),
+                          objectives=dict(con=dict(type='InterModalityContrastiveObjective'))))
+    with pytest.raises(TypeError, match='SubsetConsistencyObjective'):
+        AlignedJointNeck(modalities=['text']).of_fusion(None, {})
+
+
+def test_the_model_trains_and_its_joint_gets_gradients_through_the_projections(batch):
+    model = _model()
+    model.train()
+    out = model(batch)
+    loss = sum(v for k, v in out.items() if k.startswith('loss'))
+    loss.backward()
+    assert all(p.grad is not None for p in model.backbone.projections.parameters())
+    model.eval()
+    features = model.extract_features(batch)
+    assert features['joint'].shape == (4, 32)
