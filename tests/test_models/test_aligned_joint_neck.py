@@ -79,3 +79,39 @@ def test_the_model_trains_and_its_joint_gets_gradients_through_the_projections(b
     model.eval()
     features = model.extract_features(batch)
     assert features['joint'].shape == (4, 32)
+
+
+def test_centre_tracks_each_modality_mean_unit_vector_in_training_and_removes_it(batch):
+    model = _model(centre=True)
+    model.train()
+    model(batch)                                                       # the first update takes the batch mean
+    ctx = model.backbone.context(batch)
+    neck = model.backbone.neck
+    for k, m in enumerate(model.modalities):
+        rows = F.normalize(ctx.embeddings[m][ctx.present[m]], dim=-1)
+        if rows.shape[0]:
+            assert neck.centre.seen[k] == 1
+    model.eval()
+    joint = model.extract_features(batch)['joint']
+    ctx = model.backbone.context(batch)
+    for b in range(joint.shape[0]):
+        units = [F.normalize(ctx.embeddings[m][b], dim=-1) - neck.centre.mean[k]
+                 for k, m in enumerate(model.modalities) if ctx.present[m][b]]
+        assert torch.allclose(joint[b], sum(units) / len(units), atol=1e-5)
+    assert neck.centre.mean.abs().sum() > 0
+    state = model.state_dict()
+    assert 'backbone.neck.centre.mean' in state and 'backbone.neck.centre.seen' in state
+
+
+def test_text_mean_pooling_is_the_masked_mean_of_the_real_tokens():
+    from m5mm.models.encoders import TextBertEncoder
+    torch.manual_seed(0)
+    enc = TextBertEncoder(vocab_size=50, hidden_size=16, num_layers=1, num_heads=2, intermediate_size=32,
+                          max_position=16, pool='mean')
+    ids = torch.randint(1, 50, (2, 6))
+    mask = torch.tensor([[1, 1, 1, 0, 0, 0], [1, 1, 1, 1, 1, 1]], dtype=torch.bool)
+    out = enc({'input_ids': ids, 'attention_mask': mask, 'present': torch.ones(2, dtype=torch.bool)})
+    assert torch.allclose(out.pooled[0], out.tokens[0, :3].mean(0), atol=1e-6)
+    assert torch.allclose(out.pooled[1], out.tokens[1].mean(0), atol=1e-6)
+    with pytest.raises(ValueError, match='pool'):
+        TextBertEncoder(vocab_size=50, hidden_size=16, num_layers=1, num_heads=2, intermediate_size=32, pool='max')

@@ -9,6 +9,7 @@ from torch import Tensor, nn
 
 from m5mm.models.backbones.parts import build_encoders, resolve_modalities
 from m5mm.models.builders import accepts, config_class
+from m5mm.models.encoders.encoder_utils import masked_mean
 from m5mm.models.encoders.pretrained_tower_encoder import PretrainedTowerEncoder
 from m5mm.registry import ENCODERS, MODELS
 
@@ -16,12 +17,6 @@ from m5mm.registry import ENCODERS, MODELS
 #: no transformer layers on top (its trainable part, unused here)
 FROZEN_DEFAULTS = dict(freeze=True)
 TOWER_DEFAULTS = dict(depth=0)
-
-
-def masked_mean(tokens: Tensor, mask: Tensor) -> Tensor:
-    """tokens (B, N, H), mask (B, N) bool -> (B, H): the mean of each row's real tokens (zeros for none)."""
-    weights = mask.to(tokens.dtype).unsqueeze(-1)
-    return (tokens * weights).sum(dim=1) / weights.sum(dim=1).clamp_min(1.0)
 
 
 @MODELS.register_module()

@@ -35,7 +35,7 @@ class PretrainedTextEncoder(PretrainedWeightsMixin, TextBertEncoder):
             tower decides how it trains).
         freeze, trainable_layers, lora: how the backbone trains (see
             :class:`~m5mm.models.encoders.PretrainedTowerEncoder`).
-        vocab_size, pad_token_id, out_dim, pooled_proj, pooled_dim: see :class:`TextBertEncoder`.
+        vocab_size, pad_token_id, out_dim, pooled_proj, pooled_dim, pool: see :class:`TextBertEncoder`.
     """
 
     #: the data facts the builder passes (see m5mm.models.builders.needed_facts)
@@ -44,14 +44,14 @@ class PretrainedTextEncoder(PretrainedWeightsMixin, TextBertEncoder):
     def __init__(self, *, pretrained: Optional[str] = None, backbone: Optional[nn.Module] = None,
                  freeze: bool = False, trainable_layers: Optional[int] = None, lora: Optional[dict] = None,
                  vocab_size: Optional[int] = None, pad_token_id: int = 0, out_dim: Optional[int] = None,
-                 pooled_proj: str = 'identity', pooled_dim: Optional[int] = None) -> None:
+                 pooled_proj: str = 'identity', pooled_dim: Optional[int] = None, pool: str = 'cls') -> None:
         if (pretrained is None) == (backbone is None):
             raise ValueError(f'{type(self).__name__} needs `pretrained` (a folder or hub id) or `backbone` (a model '
                              f'to share), exactly one')
         shared = backbone is not None
         super().__init__(vocab_size=vocab_size, pad_token_id=pad_token_id,
                          backbone=backbone if shared else load_text_backbone(pretrained), out_dim=out_dim,
-                         pooled_proj=pooled_proj, pooled_dim=pooled_dim)
+                         pooled_proj=pooled_proj, pooled_dim=pooled_dim, pool=pool)
         self.pretrained = pretrained if not shared else getattr(self.source, 'source', None)
         self.setup_tuning(freeze=freeze, trainable_layers=trainable_layers, lora=lora, shared=shared)
 

@@ -10,7 +10,10 @@ from m5mm.models.layers import safe_key_mask
 from m5mm.registry import ENCODERS
 from m5mm.structures import EncoderOutput
 
-from .encoder_utils import EncoderInputError, build_projection, fetch, fetch_mask, fetch_present
+from .encoder_utils import EncoderInputError, build_projection, fetch, fetch_mask, fetch_present, masked_mean
+
+#: how ``pooled`` is read from the tokens
+TEXT_POOLS = ('cls', 'mean')
 
 
 def load_pretrained_backbone(path: str) -> nn.Module:
@@ -50,7 +53,9 @@ class TextBertEncoder(nn.Module):
 
     Reads ``input_ids`` (B, L) long, ``attention_mask`` (B, L) bool and ``present`` (B,);
     returns ``tokens`` (B, L, D) (the last hidden states, through ``out_dim``'s Linear if set),
-    ``mask`` = attention_mask & present, ``pooled`` = projection of token 0. Ids at masked
+    ``mask`` = attention_mask & present, ``pooled`` = projection of token 0 (``pool='cls'``) or of the
+    mean of the real tokens (``pool='mean'``, the pooling sentence-transformers models such as
+    all-MiniLM-L6-v2 are trained with). Ids at masked
     positions are replaced by ``pad_token_id`` so absent samples and padding change nothing.
     ``mask_ratio`` is ignored: text is masked at the token-id level by the MLM/MEM objectives.
 
@@ -74,7 +79,8 @@ class TextBertEncoder(nn.Module):
         pretrained: local folder of a pretrained model.
         backbone: a built model to share.
         out_dim: project tokens from H to this width D (None: D = H).
-        pooled_proj, pooled_dim: projection of token 0 to ``pooled`` (see ``build_projection``).
+        pooled_proj, pooled_dim: projection of the pooled token to ``pooled`` (see ``build_projection``).
+        pool: ``'cls'`` (token 0) or ``'mean'`` (the masked mean of the real tokens).
     """
 
     #: the data facts the builder passes (see m5mm.models.builders.needed_facts)
@@ -85,8 +91,11 @@ class TextBertEncoder(nn.Module):
                  type_vocab_size: int = 2, dropout: float = 0.1, pad_token_id: int = 0,
                  pretrained: Optional[str] = None, backbone: Optional[nn.Module] = None,
                  out_dim: Optional[int] = None, pooled_proj: str = 'identity',
-                 pooled_dim: Optional[int] = None) -> None:
+                 pooled_dim: Optional[int] = None, pool: str = 'cls') -> None:
         super().__init__()
+        if pool not in TEXT_POOLS:
+            raise ValueError(f'pool must be one of {TEXT_POOLS}, got {pool!r}')
+        self.pool = pool
         if backbone is not None and pretrained is not None:
             raise ValueError('give either `backbone` (a model to share) or `pretrained` (a folder), not both')
         if backbone is not None:
@@ -136,5 +145,5 @@ class TextBertEncoder(nn.Module):
         hidden = self.run_backbone(input_ids=ids, attention_mask=safe_key_mask(valid).long(),
                                    **self.extra_backbone_inputs(inputs, valid))
         tokens = self.out_proj(hidden)
-        pooled = self.pooled_proj(tokens[:, 0])
+        pooled = self.pooled_proj(tokens[:, 0] if self.pool == 'cls' else masked_mean(tokens, valid))
         return EncoderOutput(tokens=tokens, mask=valid, pooled=pooled, present=present)

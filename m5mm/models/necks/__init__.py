@@ -6,4 +6,5 @@ from .fusion_joint_neck import FusionJointNeck
 from .importance_joint_neck import ImportanceJointNeck
 from .running_centre import RunningCentre
 
-__all__ = ['AlignedJointNeck', 'BaseJointNeck', 'CentredJointNeck', 'FusionJointNeck', 'ImportanceJointNeck', 'RunningCentre']
+__all__ = ['AlignedJointNeck', 'BaseJointNeck', 'CentredJointNeck', 'FusionJointNeck', 'ImportanceJointNeck',
+           'RunningCentre']
