@@ -95,7 +95,7 @@ def test_centre_tracks_each_modality_mean_unit_vector_in_training_and_removes_it
     joint = model.extract_features(batch)['joint']
     ctx = model.backbone.context(batch)
     for b in range(joint.shape[0]):
-        units = [F.normalize(ctx.embeddings[m][b], dim=-1) - neck.centre.mean[k]
+        units = [F.normalize(F.normalize(ctx.embeddings[m][b], dim=-1) - neck.centre.mean[k], dim=-1)
                  for k, m in enumerate(model.modalities) if ctx.present[m][b]]
         assert torch.allclose(joint[b], sum(units) / len(units), atol=1e-5)
     assert neck.centre.mean.abs().sum() > 0

@@ -31,7 +31,7 @@ class AlignedJointNeck(BaseJointNeck):
     contrastive objective's condition); the fusion still runs for the masked objectives.
 
     With ``centre``, each modality's running mean of unit vectors over training is subtracted first
-    (``e_m - mu_m``, :class:`RunningCentre`; buffers ``centre.mean``, ``centre.seen``): contrastive
+    and the result normalised again (``e_m = normalize(normalize(z_m) - mu_m)``, :class:`RunningCentre`; buffers ``centre.mean``, ``centre.seen``): contrastive
     training leaves every modality in its own cone (the "modality gap": a title and a photo of one
     product stay less alike than two photos of different products), and the offset between the cones
     is what makes products with different modalities far apart. The mean is taken over the training
@@ -70,8 +70,8 @@ class AlignedJointNeck(BaseJointNeck):
     def combine(self, ctx: 'ForwardContext') -> Tensor:
         embeddings = ctx.clean_embeddings
         units = self._units(embeddings)
-        if self.centre is not None:
-            units = self.centre(units)
+        if self.centre is not None:   # centred, then unit again: every present modality counts alike
+            units = {m: F.normalize(v, dim=-1) for m, v in self.centre(units).items()}
         stacked = torch.stack([units[m] for m in self.modalities], dim=1)                                  # (B,M,D)
         present = torch.stack([ctx.present[m].bool() for m in self.modalities], dim=1)                     # (B, M)
         share = present.float()
