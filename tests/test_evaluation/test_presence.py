@@ -77,6 +77,28 @@ def test_presence_task_reports_gap_share_and_patterns():
         PresenceTask()({'test': dict(data, present={})})
 
 
+def test_products_with_none_of_the_modalities_are_left_out_of_the_gap_and_counted():
+    x, labels, patterns = _gap_problem()
+    present = {'image': patterns == 0, 'text': np.ones(len(labels), dtype=bool)}
+    data = {'ids': [f'p{i}' for i in range(len(labels))], 'features': x, 'category': labels, 'present': present}
+    empty_x = np.concatenate([x, np.zeros((2, x.shape[1]))])                  # two products with no modality
+    empty = dict(data, ids=data['ids'] + ['e0', 'e1'], features=empty_x,
+                 category=np.concatenate([labels, labels[known_rows(labels)[:2]]]),
+                 present={m: np.concatenate([v, [False, False]]) for m, v in present.items()})
+    results, counts = run_tasks({'test': empty}, [dict(type='PresenceTask')], return_counts=True)
+    plain = run_tasks({'test': data}, [dict(type='PresenceTask')])
+    assert results['presence']['gap'] == pytest.approx(plain['presence']['gap'])
+    codes = np.concatenate([patterns, [2, 2]])
+    assert results['presence']['gap_with_empty'] == pytest.approx(
+        presence_gap(empty_x, empty['category'], codes)[0]['gap'])
+    assert results['presence']['gap_with_empty'] != pytest.approx(results['presence']['gap'])
+    assert counts['presence']['empty_products'] == 2 and 'none' not in counts['presence']['patterns']
+
+
+def known_rows(labels):
+    return np.nonzero(labels >= 0)[0]
+
+
 def _partial_splits():
     """Gallery: g0 (cat 0) at [1, 0], g1 (cat 1) at [0, 1], g2 (cat 1) at [1, 1] (close to every text query).
     Text-only queries: q0 (cat 0) [1, 0.9] ranks g2 first, q1 (cat 1) [0.1, 1] ranks g1 first; q2 has no text."""

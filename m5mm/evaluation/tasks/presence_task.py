@@ -7,7 +7,7 @@ import numpy as np
 
 from m5mm.registry import TASKS
 
-from ..metrics.presence import group_variance_share, presence_gap, presence_patterns
+from ..metrics.presence import NO_MODALITY, group_variance_share, presence_gap, presence_patterns
 from .split_access import FeaturesBySplit, get_field, get_split
 from .task_result import TaskResult
 
@@ -21,7 +21,11 @@ class PresenceTask:
     'skipped_categories': .., 'pairs_same': .., 'pairs_different': .., 'patterns': {name: count}})``.
 
     The pattern of a product is read from the split's ``present`` flags (after any modalities the
-    evaluation dropped). Products with an unknown category (< 0) are left out of every number.
+    evaluation dropped). Products with an unknown category (< 0) are left out of every number, and so
+    are products with none of the modalities (pattern ``'none'``, e.g. a title + image model's products
+    that have only a table): their vector holds no content in any model, so pairing them would measure
+    "empty or not" rather than which modalities a product has. They are counted (``empty_products``)
+    and the gap with them is reported as ``gap_with_empty``.
 
     Args:
         split: the split measured (``test`` = query + gallery). label_key: the category field.
@@ -51,10 +55,15 @@ class PresenceTask:
         if not data.get('present'):
             raise KeyError(f"split {self.split!r} has no 'present' flags; the presence metrics need them")
         codes, names = presence_patterns(data['present'], self.modalities)
+        empty = np.isin(codes, [k for k, name in enumerate(names) if name == NO_MODALITY])
+        with_empty, _ = presence_gap(data['features'], labels, codes, similarity=self.similarity)
+        labels = np.where(empty, -1, labels)
         gap, counts = presence_gap(data['features'], labels, codes, similarity=self.similarity)
         known = labels >= 0
-        results = dict(gap, share=group_variance_share(data['features'], np.where(known, codes, -1)),
+        results = dict(gap, gap_with_empty=with_empty['gap'],
+                       share=group_variance_share(data['features'], np.where(known, codes, -1)),
                        category_share=group_variance_share(data['features'], labels))
         sizes = np.bincount(codes[known], minlength=len(names))
         counts['patterns'] = {name: int(n) for name, n in zip(names, sizes) if n}
+        counts['empty_products'] = int(empty.sum())
         return TaskResult({'presence': results}, counts)
