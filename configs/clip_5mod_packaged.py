@@ -1,6 +1,6 @@
 # CLIP-style two-tower (late fusion) training on the same real packaged towers as configs/scale_5mod_packaged.py:
 # each tower's pooled vector through a projection head, the all-pairs contrastive loss with a learnable
-# temperature, no fusion layers (`joint` = mean of the towers' normalised vectors), no harmonizer, no masked
+# temperature, no fusion layers (`joint`: the centred mean of the projected vectors, as SCALE's), no harmonizer, no masked
 # losses. The benchmark's "CLIP (real towers), T+I" row restricts it to title + image (docs/benchmark.md).
 #   python tools/import_packaged_weights.py --out data/pretrained
 #   python tools/train.py configs/clip_5mod_packaged.py --cfg-options "model.modalities=[text,image]"
@@ -10,5 +10,6 @@ model = dict(
     type='MultiModalPretrainer',
     fusion=dict(_delete_=True, type='LateFusion', dim=256),  # the towers' widths differ (MiniLM 384, tails 256)
     harmonizer=None,
+    neck=dict(importance=False),   # the same product vector as SCALE's, without a harmonizer to weigh it
     objectives=dict(_delete_=True, con=dict(type='InterModalityContrastiveObjective', learnable_temperature=True)),
 )

@@ -25,6 +25,13 @@ model = dict(encoders=dict(
     table=dict(_delete_=True, type='PretrainedTableEncoder'),  # shares the text tower and its adapters
 ))
 
+# The product vector: the present modalities' projected embeddings (the space the contrastive objective aligns),
+# each centred by its running mean over training and weighted by the harmonizer's importances. The fusion's
+# mean of fused vectors starts as a random function of the real towers and says which modalities a product
+# has; this one starts from the towers and stays in one space for any subset of modalities
+# (docs/benchmark.md, "Real packaged towers").
+model.update(neck=dict(type='AlignedJointNeck', centre=True, importance=True))
+
 # SCALE's objectives (as ScalePretrainer derives them), with the contrastive term at its own temperature: the
 # cosine-graph weights of embeddings that start unrelated across modalities (frozen real towers, new projection
 # heads) average ~0.15 and would otherwise raise T from 0.07 to ~0.45 (docs/benchmark.md, "SCALE on real towers").
