@@ -1,7 +1,7 @@
 # CLIP-style two-tower (late fusion) training on the same real packaged towers as configs/scale_5mod_packaged.py:
 # each tower's pooled vector through a projection head, the all-pairs contrastive loss with a learnable
-# temperature, no fusion layers (`joint`: the centred mean of the projected vectors, as SCALE's), no harmonizer, no masked
-# losses. The benchmark's "CLIP (real towers), T+I" row restricts it to title + image (docs/benchmark.md).
+# temperature, no fusion layers (`joint`: the centred mean of the projected vectors, as SCALE's), no harmonizer,
+# no masked losses. The benchmark's "CLIP (real towers), T+I" row restricts it to title + image (docs/benchmark.md).
 #   python tools/import_packaged_weights.py --out data/pretrained
 #   python tools/train.py configs/clip_5mod_packaged.py --cfg-options "model.modalities=[text,image]"
 _base_ = ['scale_5mod_packaged.py']

@@ -11,7 +11,6 @@ from .masked_feature_regression_objective import MaskedFeatureRegressionObjectiv
 from .masked_language_model_objective import MaskedLanguageModelObjective
 from .matching_objective import MatchingObjective
 from .matryoshka_objective import MatryoshkaObjective
-from .modality_alignment_objective import ModalityAlignmentObjective
 from .pretext import default_objectives, pretext_objective
 from .selection import objective_needs, select_objectives
 from .sigmoid_contrastive_objective import SigmoidContrastiveObjective
@@ -19,6 +18,6 @@ from .subset_consistency_objective import SubsetConsistencyObjective
 
 __all__ = ['BaseMaskedObjective', 'BaseObjective', 'ClassificationObjective', 'InterModalityContrastiveObjective',
            'MaskedEntityModelObjective', 'MaskedFeatureRegressionObjective', 'MaskedLanguageModelObjective',
-           'MatchingObjective', 'MatryoshkaObjective', 'ModalityAlignmentObjective', 'ObjectiveBuildFacts',
+           'MatchingObjective', 'MatryoshkaObjective', 'ObjectiveBuildFacts',
            'SigmoidContrastiveObjective', 'SubsetConsistencyObjective',
            'build_objectives', 'default_objectives', 'objective_needs', 'pretext_objective', 'select_objectives']
