@@ -32,10 +32,11 @@ class AlignedJointNeck(BaseJointNeck):
 
     With ``centre``, each modality's running mean of unit vectors over training is subtracted first
     and the result normalised again (``e_m = normalize(normalize(z_m) - mu_m)``, :class:`RunningCentre`;
-    buffers ``centre.mean``, ``centre.seen``): contrastive training leaves every modality in its own cone (the "modality gap": a title and a photo of one
-    product stay less alike than two photos of different products), and the offset between the cones
-    is what makes products with different modalities far apart. The mean is taken over the training
-    step's embeddings (those of the masked pass when objectives mask tokens). A collapsed modality
+    buffers ``centre.mean``, ``centre.seen``): contrastive training leaves every modality in its own
+    cone (the "modality gap": a title and a photo of one product stay less alike than two photos of
+    different products), and the offset between the cones is what makes products with different
+    modalities far apart. The mean is taken over the training step's embeddings (those of the masked
+    pass when objectives mask tokens). A collapsed modality
     (every product the same vector) keeps only noise after centring, normalised to a unit vector like
     the others: ``importance`` (the harmonizer's weights) is what gives it less say, and the collapse
     monitor (``CollapseMonitorHook``) warns about it.
