@@ -13,7 +13,9 @@ The CLIP pair (``configs/fusion/clip_2mod.py``, titles + images, width 256: the 
   ``torch.utils.flop_counter``; the ratios to keep 1.0 are the figures (they are within one run);
 * **retrieval**: one training run per (keep, seed) through the benchmark runner
   (:func:`m5mm.experiments.paper_tables.run_benchmark`, ``--epochs`` epochs, retrieval task,
-  ``num_workers=0``); evaluation encodes every patch (dropout is off in eval mode).
+  ``num_workers=0``); evaluation encodes every patch (dropout is off in eval mode). With
+  ``--equal-time`` each keep below 1 also trains ``round(epochs x its measured speedup)`` epochs:
+  about the compute of keep 1.0's run, FLIP's comparison (more epochs in the same time).
 
 Cells already finished under ``--out`` are reused. Prints both tables and writes JSON.
 """
@@ -81,28 +83,31 @@ def measure_speed(args) -> dict:
     return dict(batch_size=args.speed_batch, steps=args.speed_steps, rows=rows)
 
 
-def run_retrieval(keep: float, seed: int, args) -> dict:
+def run_retrieval(keep: float, seed: int, epochs: int, args) -> dict:
     """One training + retrieval evaluation cell (reused when finished)."""
     from m5mm.experiments.paper_tables import BenchmarkSpec, Budget, run_benchmark
+    folder = f'keep{keep:g}' if epochs == args.epochs else f'keep{keep:g}_epochs{epochs}'
     spec = BenchmarkSpec(methods=['clip'], modality_sets=[MODALITIES], seeds=[seed],
-                         budget=Budget.parse(f'epochs={args.epochs}'), data_root=args.data_root,
-                         out_dir=os.path.join(args.out, f'keep{keep:g}'), size='small',
+                         budget=Budget.parse(f'epochs={epochs}'), data_root=args.data_root,
+                         out_dir=os.path.join(args.out, folder), size='small',
                          cfg_options={'model.encoders.image.patch_keep': keep,
                                       'train_dataloader.num_workers': 0, 'val_dataloader.num_workers': 0,
                                       'test_dataloader.num_workers': 0},
                          tasks=('retrieval',), tables=('methods',))
     result = run_benchmark(spec, log=lambda line: print(f'[keep {keep:g} seed {seed}] {line}', flush=True))
     cell = result['results'][0]
-    return dict(patch_keep=keep, seed=seed, train_seconds=cell.get('train_seconds'), steps=cell.get('steps'),
+    return dict(patch_keep=keep, epochs=epochs, seed=seed, train_seconds=cell.get('train_seconds'),
+                steps=cell.get('steps'),
                 metrics={f'{t.split("_")[1]} {m}': 100 * cell['metrics'][t][m] for t, m in METRICS})
 
 
-def summarise(cells: list, keeps) -> list:
-    """mean ± sample sd of every metric per keep."""
+def summarise(cells: list) -> list:
+    """mean ± sample sd of every metric (and of the training seconds) per (keep, epochs)."""
     rows = []
-    for keep in keeps:
-        runs = [c for c in cells if c['patch_keep'] == keep]
-        row = dict(patch_keep=keep, seeds=[c['seed'] for c in runs])
+    for keep, epochs in dict.fromkeys((c['patch_keep'], c['epochs']) for c in cells):
+        runs = [c for c in cells if (c['patch_keep'], c['epochs']) == (keep, epochs)]
+        row = dict(patch_keep=keep, epochs=epochs, seeds=[c['seed'] for c in runs],
+                   train_seconds=statistics.mean(c['train_seconds'] for c in runs))
         for name in runs[0]['metrics']:
             values = [c['metrics'][name] for c in runs]
             row[name] = dict(mean=statistics.mean(values), sd=statistics.stdev(values) if len(values) > 1 else None,
@@ -116,11 +121,13 @@ def format_tables(speed: dict, summary: list) -> str:
              f'{"keep":>5} {"samples/s":>10} {"GFLOP":>8} {"speedup":>8}']
     lines += [f'{r["patch_keep"]:>5g} {r["samples_per_s"]:>10.1f} {r["gflop_per_step"]:>8.2f} {r["speedup"]:>7.2f}x'
               for r in speed['rows']]
-    names = [k for k in summary[0] if k not in ('patch_keep', 'seeds')]
-    lines += ['', 'retrieval (%, mean ± sd over seeds)', f'{"keep":>5} ' + ' '.join(f'{n:>16}' for n in names)]
+    names = [k for k in summary[0] if k not in ('patch_keep', 'epochs', 'seeds', 'train_seconds')]
+    lines += ['', 'retrieval (%, mean ± sd over seeds)',
+              f'{"keep":>5} {"epochs":>6} {"train s":>7} ' + ' '.join(f'{n:>16}' for n in names)]
     for r in summary:
         cells = [f'{r[n]["mean"]:.1f} ± {r[n]["sd"] or 0:.1f}' for n in names]
-        lines.append(f'{r["patch_keep"]:>5g} ' + ' '.join(f'{c:>16}' for c in cells))
+        lines.append(f'{r["patch_keep"]:>5g} {r["epochs"]:>6} {r["train_seconds"]:>7.1f} '
+                     + ' '.join(f'{c:>16}' for c in cells))
     return '\n'.join(lines)
 
 
@@ -133,6 +140,8 @@ def main(argv=None) -> dict:
     parser.add_argument('--speed-batch', type=int, default=32)
     parser.add_argument('--speed-steps', type=int, default=8)
     parser.add_argument('--skip-retrieval', action='store_true')
+    parser.add_argument('--equal-time', action='store_true',
+                        help='also train each keep < 1 for epochs x its measured speedup')
     parser.add_argument('--threads', type=int, default=1)
     parser.add_argument('--out', required=True, help='work folder of the training cells')
     parser.add_argument('--json', required=True)
@@ -142,8 +151,11 @@ def main(argv=None) -> dict:
     torch.set_num_threads(args.threads)
     load_before = os.getloadavg()
     speed = measure_speed(args)
-    cells = [] if args.skip_retrieval else [run_retrieval(k, s, args) for s in args.seeds for k in args.keeps]
-    summary = summarise(cells, args.keeps) if cells else []
+    plan = [(k, args.epochs) for k in args.keeps]
+    if args.equal_time:
+        plan += [(r['patch_keep'], round(args.epochs * r['speedup'])) for r in speed['rows'] if r['patch_keep'] < 1]
+    cells = [] if args.skip_retrieval else [run_retrieval(k, s, e, args) for s in args.seeds for k, e in plan]
+    summary = summarise(cells) if cells else []
     report = dict(command=' '.join(['python benchmarks/patch_dropout.py'] + (argv or sys.argv[1:])),
                   data_root=args.data_root, epochs=args.epochs, method='clip', modalities=list(MODALITIES),
                   size='small', speed=speed, retrieval=summary, cells=cells,
