@@ -14,12 +14,20 @@ random lengths in ``[--title-min, --title-len]`` tokens and m5mm pads them to th
 work), ``ctx36`` its fixed 36-token context (m5mm's tokenizer ``max_length``). m5mm's ``bucket``
 mode runs what ``train_dataloader.length_buckets`` + ``pad_to_multiple`` make of the same title lengths: a
 pool of 8 batches sorted by length, each padded to its own longest title (multiple of 4); its
-samples/s is over that cycle (mean step) and its GFLOP the mean per step: the work it really executes.
-Each (model, mode, batch) runs in its own process (so peak memory is its own): ``--warmup`` steps,
-then ``--steps`` timed steps; the median step time gives samples/s. FLOPs per step (forward +
-backward matmuls) come from ``torch.utils.flop_counter``; peak memory is the process's peak RSS on
-CPU (and its increase over the RSS after setup) or ``torch.cuda.max_memory_allocated`` on a GPU.
-``--profile`` writes the top operators of m5mm's step (torch.profiler) next to the JSON. Prints a table, writes JSON.
+GFLOP is the mean per step over that cycle.
+By default every cell of a batch size lives in ONE process and the cells' steps are interleaved
+ABBA (round r runs the cells in order, round r+1 in reverse), so load drifts on a shared machine
+hit them alike and the ratios are within one run; ``--threads`` (default 1) torch threads; the load
+average before and after is recorded. ``--warmup`` steps per cell (whole cycles of the bucket cell,
+so each of its shapes is warm), then ``--steps`` timed rounds, rounded up to whole bucket cycles;
+samples/s from the median step (the bucket cell: the median of each batch of its cycle, averaged
+over the cycle). ``ctx77`` is open_clip's own default context (every ``open_clip`` model config and
+tokenizer). FLOPs per step (forward + backward) come from ``torch.utils.flop_counter`` on one step
+(one bucket cycle) of each cell: the work each side really executes. ``--isolated``: each cell in
+its own process instead (peak memory per cell: the process's peak RSS on CPU, and its increase over
+the RSS after setup, or ``torch.cuda.max_memory_allocated`` on a GPU). ``--profile`` writes the top
+operators (torch.profiler) of m5mm's bucket step and open_clip's ``equal`` step next to the JSON.
+Prints a table, writes JSON.
 """
 from __future__ import annotations
 
@@ -40,7 +48,9 @@ sys.path.insert(0, str(REPO))
 CONFIG = REPO / 'configs' / 'fusion' / 'clip_2mod.py'
 VOCAB, WIDTH, LAYERS, HEADS, EMBED, IMAGE, PATCH, CONTEXT = 4000, 256, 3, 4, 256, 64, 16, 36
 ADAMW = dict(lr=1e-4, betas=(0.9, 0.98), eps=1e-6, weight_decay=0.01)
-CELLS = (('m5mm', 'm5mm'), ('m5mm', 'bucket'), ('open_clip', 'equal'), ('open_clip', 'ctx36'))
+CELLS = (('m5mm', 'm5mm'), ('m5mm', 'bucket'), ('open_clip', 'equal'), ('open_clip', 'ctx36'), ('open_clip', 'ctx77'))
+#: open_clip's fixed context of each mode (``equal``: m5mm's padded title length)
+CONTEXTS = dict(ctx36=CONTEXT, ctx77=77)
 #: m5mm's ``bucket`` mode: a pool of this many batches sorted by title length (``length_buckets``)
 #: and each padded to its own longest title rounded up to a multiple of PAD_MULTIPLE (``pad_to_multiple``)
 POOL_BATCHES, PAD_MULTIPLE = 8, 4
@@ -143,31 +153,83 @@ def _rss_mib() -> float:
         return next(int(line.split()[1]) for line in f if line.startswith('VmRSS')) / 1024
 
 
+def cell_context(mode: str, args) -> int:
+    """The title length a cell runs at (the bucket cell: at most this)."""
+    return CONTEXTS.get(mode, args.title_len)
+
+
+def build_cell(model_name: str, mode: str, batch_size: int, args, device):
+    """(model, step closure) of one cell."""
+    if model_name == 'm5mm':
+        return m5mm_step_fn(batch_size, args, device, bucket=mode == 'bucket')
+    return open_clip_step_fn(batch_size, cell_context(mode, args), args, device)
+
+
+def count_flops(step, cycle: int) -> float:
+    """FLOPs of one step (the mean over ``cycle`` steps) as :mod:`torch.utils.flop_counter` counts them."""
+    from torch.utils.flop_counter import FlopCounterMode
+    with FlopCounterMode(display=False) as counter:
+        for _ in range(cycle):
+            step()
+    return counter.get_total_flops() / cycle
+
+
+def cycle_step_s(times: list, cycle: int) -> float:
+    """The typical step of a cell: the median over the rounds of each position in its batch cycle
+    (so one slow step under load weighs as in a plain median), averaged over the cycle."""
+    return statistics.mean(statistics.median(times[k::cycle]) for k in range(cycle))
+
+
+def run_interleaved(batch_size: int, args) -> list:
+    """Every cell of ``batch_size`` in this process, their timed steps interleaved ABBA; one row per cell."""
+    import torch
+    device = torch.device('cuda' if torch.cuda.is_available() else 'cpu')
+    sync = torch.cuda.synchronize if device.type == 'cuda' else (lambda: None)
+    cells = [(name, mode, *build_cell(name, mode, batch_size, args, device)) for name, mode in CELLS]
+    for *_, step in cells:   # whole bucket cycles: every shape of a cell is warm before timing
+        for _ in range(args.warmup * getattr(step, 'cycle', 1)):
+            step()
+    times = {k: [] for k in range(len(cells))}
+    for turn in range(-(-args.steps // POOL_BATCHES) * POOL_BATCHES):   # whole bucket cycles
+        order = range(len(cells)) if turn % 2 == 0 else reversed(range(len(cells)))
+        for k in order:
+            sync()
+            tic = time.perf_counter()
+            cells[k][3]()
+            sync()
+            times[k].append(time.perf_counter() - tic)
+    rows = []
+    for k, (name, mode, model, step) in enumerate(cells):
+        cycle = getattr(step, 'cycle', 1)
+        flops = count_flops(step, cycle)
+        step_s = cycle_step_s(times[k], cycle)
+        rows.append(dict(model=name, mode=mode, batch_size=batch_size, context=cell_context(mode, args),
+                         params_m=sum(p.numel() for p in model.parameters()) / 1e6, step_s_median=step_s,
+                         step_s=times[k], samples_per_s=batch_size / step_s, gflop_per_step=flops / 1e9,
+                         tflop_per_s=flops / step_s / 1e12))
+    return rows
+
+
 def run_worker(model_name: str, mode: str, batch_size: int, args) -> dict:
     """Time ``args.steps`` optimizer steps of one cell; returns its measurements."""
     import torch
-    from torch.utils.flop_counter import FlopCounterMode
     device = torch.device('cuda' if torch.cuda.is_available() else 'cpu')
-    context = args.title_len if mode in ('m5mm', 'equal') else CONTEXT
-    model, step = m5mm_step_fn(batch_size, args, device, bucket=mode == 'bucket') if model_name == 'm5mm' else \
-        open_clip_step_fn(batch_size, context, args, device)
+    context = cell_context(mode, args)
+    model, step = build_cell(model_name, mode, batch_size, args, device)
     cycle = getattr(step, 'cycle', 1)
     sync = torch.cuda.synchronize if device.type == 'cuda' else (lambda: None)
     rss_setup = _rss_mib()
-    for _ in range(args.warmup):
+    for _ in range(args.warmup * cycle):
         step()
     times = []
-    for _ in range(max(args.steps, cycle)):
+    for _ in range(-(-args.steps // cycle) * cycle):
         sync()
         tic = time.perf_counter()
         step()
         sync()
         times.append(time.perf_counter() - tic)
-    with FlopCounterMode(display=False) as counter:
-        for _ in range(cycle):
-            step()
-    median = statistics.median(times) if cycle == 1 else statistics.mean(times)   # batches of several sizes
-    flops = counter.get_total_flops() / cycle
+    median = cycle_step_s(times, cycle)
+    flops = count_flops(step, cycle)
     peak = torch.cuda.max_memory_allocated() / 2 ** 20 if device.type == 'cuda' else \
         resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     return dict(model=model_name, mode=mode, batch_size=batch_size, context=context,
@@ -177,80 +239,97 @@ def run_worker(model_name: str, mode: str, batch_size: int, args) -> dict:
                 if device.type == 'cpu' else peak)
 
 
-def profile_m5mm(batch_size: int, args, out: Path) -> None:
-    """torch.profiler of m5mm's step: the top operators by self CPU time, written to ``out``."""
+def profile_cells(batch_size: int, args, out: Path) -> None:
+    """torch.profiler of m5mm's ``bucket`` step and open_clip's ``equal`` step: the top operators by
+    self CPU time of each (one bucket cycle; as many open_clip steps), written to ``out``."""
     import torch
     from torch.profiler import ProfilerActivity, profile
-    _, step = m5mm_step_fn(batch_size, args, torch.device('cpu'))
-    for _ in range(args.warmup):
-        step()
-    with profile(activities=[ProfilerActivity.CPU]) as prof:
-        for _ in range(3):
+    text = []
+    for name, mode in (('m5mm', 'bucket'), ('open_clip', 'equal')):
+        _, step = build_cell(name, mode, batch_size, args, torch.device('cpu'))
+        for _ in range(args.warmup * getattr(step, 'cycle', 1)):
             step()
-    out.write_text(prof.key_averages().table(sort_by='self_cpu_time_total', row_limit=30))
+        with profile(activities=[ProfilerActivity.CPU]) as prof:
+            for _ in range(POOL_BATCHES):
+                step()
+        text.append(f'== {name} {mode}, batch {batch_size}, {POOL_BATCHES} steps ==\n'
+                    + prof.key_averages().table(sort_by='self_cpu_time_total', row_limit=25))
+    out.write_text('\n\n'.join(text))
     print(out.read_text())
 
 
 def _table(rows) -> str:
     head = f'{"model":>10} {"mode":>6} {"batch":>5} {"ctx":>4} {"step s":>8} {"samples/s":>9} ' \
-           f'{"GFLOP":>7} {"TFLOP/s":>7} {"peak MiB":>8} {"+setup":>7} {"m5mm x":>6}'
+           f'{"GFLOP":>7} {"TFLOP/s":>7} {"peak MiB":>8} {"bucket x":>8}'
     lines = [head, '-' * len(head)]
     for r in rows:
-        ref = next((x for x in rows if x['model'] == 'm5mm' and x['batch_size'] == r['batch_size']), None)
+        ref = next((x for x in rows if x['mode'] == 'bucket' and x['batch_size'] == r['batch_size']), None)
         ratio = ref['samples_per_s'] / r['samples_per_s'] if ref else float('nan')
         lines.append(f'{r["model"]:>10} {r["mode"]:>6} {r["batch_size"]:>5} {r["context"]:>4} '
                      f'{r["step_s_median"]:>8.3f} {r["samples_per_s"]:>9.1f} {r["gflop_per_step"]:>7.1f} '
-                     f'{r["tflop_per_s"]:>7.3f} {r["peak_mib"]:>8.0f} {r["peak_over_setup_mib"]:>7.0f} '
-                     f'{ratio:>6.2f}')
+                     f'{r["tflop_per_s"]:>7.3f} {r.get("peak_mib", float("nan")):>8.0f} {ratio:>8.2f}')
     return '\n'.join(lines)
+
+
+def isolated_rows(batch_size: int, args) -> list:
+    """Each cell in its own process (``--repeats`` times, the median run): peak memory per cell."""
+    common = ['--steps', str(args.steps), '--warmup', str(args.warmup), '--title-len', str(args.title_len),
+              '--title-min', str(args.title_min), '--precision', args.precision, '--threads', str(args.threads)]
+    rows = []
+    for model_name, mode in CELLS:
+        runs = []
+        for _ in range(args.repeats):
+            result = subprocess.run([sys.executable, __file__, '--worker', model_name, mode, str(batch_size),
+                                     *common], capture_output=True, text=True, env=dict(os.environ))
+            if result.returncode:
+                raise SystemExit(f'{model_name}/{mode}/{batch_size} failed:\n{result.stderr[-3000:]}')
+            runs.append(json.loads(result.stdout.strip().splitlines()[-1]))
+        row = sorted(runs, key=lambda r: r['step_s_median'])[len(runs) // 2]
+        row['repeat_step_s_medians'] = [r['step_s_median'] for r in runs]
+        rows.append(row)
+    return rows
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument('--batch-sizes', type=int, nargs='+', default=[32, 128])
-    parser.add_argument('--steps', type=int, default=10)
+    parser.add_argument('--steps', type=int, default=16)
     parser.add_argument('--warmup', type=int, default=2)
-    parser.add_argument('--repeats', type=int, default=1, help='processes per cell (the median is reported)')
+    parser.add_argument('--threads', type=int, default=1, help='torch threads')
+    parser.add_argument('--isolated', action='store_true', help='each cell in its own process (peak memory)')
+    parser.add_argument('--repeats', type=int, default=1, help='--isolated: processes per cell (the median)')
     parser.add_argument('--title-len', type=int, default=24, help='the padded title length m5mm runs at')
     parser.add_argument('--title-min', type=int, default=6)
     parser.add_argument('--precision', choices=('bf16', 'fp32'), default='bf16')
-    parser.add_argument('--profile', action='store_true', help="also profile m5mm's step (first batch size)")
+    parser.add_argument('--profile', action='store_true', help='also profile both steps (first batch size)')
     parser.add_argument('--out', default=str(REPO / 'benchmarks' / 'results' / 'vs_open_clip.json'))
     parser.add_argument('--worker', nargs=3, metavar=('MODEL', 'MODE', 'BATCH'), help=argparse.SUPPRESS)
     args = parser.parse_args()
+    import torch
+    torch.set_num_threads(args.threads)
     if args.worker:
         print(json.dumps(run_worker(args.worker[0], args.worker[1], int(args.worker[2]), args)))
         return
-    common = ['--steps', str(args.steps), '--warmup', str(args.warmup), '--title-len', str(args.title_len),
-              '--title-min', str(args.title_min), '--precision', args.precision]
+    load_before = os.getloadavg()
     rows = []
     for batch_size in args.batch_sizes:
-        for model_name, mode in CELLS:
-            runs = []
-            for _ in range(args.repeats):
-                result = subprocess.run([sys.executable, __file__, '--worker', model_name, mode, str(batch_size),
-                                         *common], capture_output=True, text=True, env=dict(os.environ))
-                if result.returncode:
-                    raise SystemExit(f'{model_name}/{mode}/{batch_size} failed:\n{result.stderr[-3000:]}')
-                runs.append(json.loads(result.stdout.strip().splitlines()[-1]))
-            row = sorted(runs, key=lambda r: r['step_s_median'])[len(runs) // 2]
-            row['repeat_step_s_medians'] = [r['step_s_median'] for r in runs]
-            rows.append(row)
-            print(f'{model_name}/{mode}/{batch_size}: {row["samples_per_s"]:.1f} samples/s', flush=True)
+        rows += isolated_rows(batch_size, args) if args.isolated else run_interleaved(batch_size, args)
+        print(_table([r for r in rows if r['batch_size'] == batch_size]), flush=True)
+    load_after = os.getloadavg()
     print(_table(rows))
+    print(f'load average before {load_before}, after {load_after}')
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)
-    import torch
 
     from m5mm.utils.accelerator import native_bf16
     out.write_text(json.dumps(dict(rows=rows, precision=args.precision, title_len=args.title_len,
+                                   title_min=args.title_min, interleaved=not args.isolated,
+                                   load_before=load_before, load_after=load_after,
                                    torch=torch.__version__, machine=platform.machine(), cpus=os.cpu_count(),
                                    cpu_capability=torch.backends.cpu.get_cpu_capability(),
-                                   native_bf16=native_bf16(),
-                                   threads=torch.get_num_threads(), note='shared machine' if
-                                   os.environ.get('M5MM_BENCH_SHARED') else ''), indent=2))
+                                   native_bf16=native_bf16(), threads=torch.get_num_threads()), indent=2))
     if args.profile:
-        profile_m5mm(args.batch_sizes[0], args, out.with_name(out.stem + '_profile.txt'))
+        profile_cells(args.batch_sizes[0], args, out.with_name(out.stem + '_profile.txt'))
 
 
 if __name__ == '__main__':

@@ -80,6 +80,12 @@ def build_dataloader(loader_cfg: dict, *, seed: int = 0, shuffle: bool = False,
     batches samples of similar token lengths (:mod:`m5mm.datasets.length_buckets`); ignored when
     ``shuffle`` is False (evaluation keeps the dataset's order).
 
+    ``token_budget=dict(max_tokens=4096, modalities=('text', 'table'))`` in a shuffled loader of a
+    map-style dataset forms batches by a total-token budget, ``batch_size`` being the most samples
+    per batch (:mod:`m5mm.datasets.token_budget`; every sample once, ``drop_last`` does not apply,
+    the batch count a multiple of ``world_size``); ignored when ``shuffle`` is False. It excludes
+    ``length_buckets`` and ``batch_sampler``.
+
     Args:
         drop_last: drop the last incomplete batch; None = the config's ``drop_last`` (default False).
     """
@@ -98,6 +104,19 @@ def build_dataloader(loader_cfg: dict, *, seed: int = 0, shuffle: bool = False,
     if buckets is not None and batching is not None:
         raise ValueError('train_dataloader: batch_sampler (grouped batches) and length_buckets cannot be combined; '
                          'choose one')
+    budget = loader_cfg.pop('token_budget', None)
+    if budget and shuffle:
+        from .token_budget import check_budget_cfg
+        budget = check_budget_cfg(budget)
+        if buckets is not None or batching is not None:
+            raise ValueError('train_dataloader: token_budget forms its own batches and cannot be combined with '
+                             f'{"length_buckets" if buckets is not None else "batch_sampler (grouped batches)"}; '
+                             'choose one')
+        if is_stream(dataset):
+            raise ValueError(f'train_dataloader: token_budget needs a map-style dataset (a manifest or M5Product '
+                             f'dataset), not the stream {type(dataset).__name__}; use length_buckets for shards')
+    else:
+        budget = None
     if loader_cfg:
         raise ValueError(f'Unknown dataloader config keys: {sorted(loader_cfg)} '
                          f'(known: {", ".join(LOADER_KEYS)})')
@@ -111,6 +130,14 @@ def build_dataloader(loader_cfg: dict, *, seed: int = 0, shuffle: bool = False,
     sampler = EpochShuffleSampler(len(dataset), seed=seed, shuffle=shuffle) if buckets is None else \
         LengthBucketSampler(dataset_lengths(dataset, buckets['modalities']), batch_size=batch_size,
                             pool_batches=buckets['pool_batches'], seed=seed)
+    if budget is not None:
+        from .token_budget import TokenBudgetBatchSampler
+        batches = TokenBudgetBatchSampler(dataset_lengths(dataset, budget['modalities']),
+                                          max_tokens=budget['max_tokens'], max_samples=batch_size, seed=seed,
+                                          world_size=world_size)
+        return DataLoader(dataset, batch_sampler=batches, num_workers=num_workers, collate_fn=dataset.collate,
+                          persistent_workers=persistent and num_workers > 0,
+                          generator=torch.Generator().manual_seed(seed))
     if batching is not None:
         from .group_sampler import GroupBatchSampler
         sampler = GroupBatchSampler(_dataset_groups(dataset, batching.key), batch_size=batch_size,
@@ -137,7 +164,8 @@ def build_train_loader(loader_cfg: dict, *, dataset: Dataset, accelerator, seed:
     if not is_stream(dataset):   # drop_last (default True), never dropping the only (short) batch
         full = len(dataset) >= loader_cfg['batch_size'] * world_size
         drop_last = bool(loader_cfg.get('drop_last', True)) and full
-        return build_dataloader(loader_cfg, dataset=dataset, seed=seed, shuffle=True, drop_last=drop_last)
+        return build_dataloader(loader_cfg, dataset=dataset, seed=seed, shuffle=True, drop_last=drop_last,
+                                world_size=world_size)
     from accelerate.data_loader import prepare_data_loader
     loader = build_dataloader(loader_cfg, dataset=dataset, seed=seed, shuffle=True, drop_last=True,
                               world_size=world_size, rank=accelerator.process_index)

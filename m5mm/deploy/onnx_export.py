@@ -161,6 +161,12 @@ def write_onnx_folder(backbone: torch.nn.Module, batch: Mapping[str, Any], out_d
     return out_dir
 
 
+def packed_stacks(module: Any) -> list:
+    """The transformer stacks of ``module`` with token packing on (``model.pack_tokens``)."""
+    from m5mm.models.layers import TransformerEncoder
+    return [m for m in module.modules() if isinstance(m, TransformerEncoder) and m.pack_tokens]
+
+
 def export_onnx(encoder: Any, out_dir: PathLike, *, records: Sequence[Mapping[str, Any]],
                 data_root: Optional[str] = None, quantize: Optional[str] = None, opset: int = OPSET) -> Path:
     """Write the ONNX folder of ``encoder`` (a torch :class:`~m5mm.api.ProductEncoder`) to ``out_dir``.
@@ -175,10 +181,15 @@ def export_onnx(encoder: Any, out_dir: PathLike, *, records: Sequence[Mapping[st
         raise ValueError('export_onnx needs the torch ProductEncoder (backend="torch")')
     batch = encoder.collate_records(records, data_root=data_root)
     backbone = encoder.model.backbone.cpu().eval()
+    packed = packed_stacks(backbone)   # traced, packing would fix the example's token layout in the graph
     try:
+        for stack in packed:
+            stack.pack_tokens = False   # the padded path: equal outputs, shapes that stay dynamic
         write_onnx_folder(backbone, batch, out_dir, fingerprint=encoder.fingerprint, feature=encoder.feature,
                           source=encoder.source, quantize=quantize, opset=opset)
     finally:
+        for stack in packed:
+            stack.pack_tokens = True
         encoder.model.to(encoder.device)
     logger.info('m5mm: ONNX export (%s) of %s -> %s', quantize or 'float32', encoder.source, out_dir)
     return Path(out_dir)

@@ -23,8 +23,9 @@ KNOWN_KEYS = frozenset({
 })
 #: Keys of a ``*_dataloader`` section (``drop_last`` only where the trainer reads it).
 LOADER_KEYS = ('batch_size', 'num_workers', 'persistent_workers', 'drop_last', 'length_buckets', 'dataset',
-               'batch_sampler')
-_EVAL_LOADER_KEYS = tuple(k for k in LOADER_KEYS if k not in ('drop_last', 'length_buckets', 'batch_sampler'))
+               'batch_sampler', 'token_budget')
+_EVAL_LOADER_KEYS = tuple(k for k in LOADER_KEYS
+                          if k not in ('drop_last', 'length_buckets', 'batch_sampler', 'token_budget'))
 #: The keys of each section read by the trainer and the tools (anything else is an error).
 SECTION_KEYS = {
     'train_cfg': ('max_epochs',),

@@ -13,7 +13,7 @@ pytest.importorskip('onnxruntime')
 
 from m5mm.api import ProductEncoder  # noqa: E402
 from m5mm.deploy import OnnxBackbone, OnnxFolderError, export_onnx  # noqa: E402
-from m5mm.deploy.onnx_export import MANIFEST  # noqa: E402
+from m5mm.deploy.onnx_export import MANIFEST, packed_stacks  # noqa: E402
 from m5mm.deploy.parity import check_parity, covering_records, random_subsets, record_fields  # noqa: E402
 from tests.test_api.test_product_encoder import _tool  # noqa: E402
 
@@ -168,3 +168,24 @@ def test_the_export_and_check_tools(tiny_model_dir, demo_root, tmp_path, capsys)
                                    str(demo_root), '--quantize', 'int8'])
         _tool('check_onnx').main([str(tiny_model_dir), '--onnx', str(tmp_path / 'q'), '--data-root',
                                   str(demo_root), '--limit', '12', '--seeds', '0', '--tolerance', '1e-7'])
+
+
+def test_a_model_trained_with_token_packing_exports_graphs_that_follow_other_batches(
+        tiny_work_dir, demo_root, tmp_path):
+    """Packing (``model.pack_tokens``) is switched off while tracing (the padded path gives equal outputs),
+    so the graphs keep dynamic token layouts; it is switched on again afterwards."""
+    from m5mm.models.layers.token_packing import set_token_packing
+    encoder = ProductEncoder.from_pretrained(tiny_work_dir, device='cpu')
+    assert set_token_packing(encoder.model)
+    records = covering_records(_records(demo_root, 40), record_fields(encoder), count=4)
+    out = export_onnx(encoder, tmp_path / 'onnx', records=records, data_root=str(demo_root))
+    assert all(stack.pack_tokens for stack in packed_stacks(encoder.model)) and packed_stacks(encoder.model)
+    runner, backbone = OnnxBackbone(out), encoder.model.backbone
+    batch = encoder.collate_records(_records(demo_root)[-7:], data_root=str(demo_root))
+    for m in backbone.modalities:
+        with torch.no_grad():
+            expected = backbone.encoders[m](batch[m])    # the packed torch tower
+        got = runner.sessions[m].run(None, runner._feeds(m, batch[m]))
+        present = batch[m]['present'].numpy()   # (packed, absent samples pool to 0: unused values padded)
+        np.testing.assert_allclose(got[2][present], expected.pooled.numpy()[present], rtol=0, atol=TOLERANCE,
+                                   err_msg=m)
