@@ -5,6 +5,7 @@ from typing import Dict, List, Mapping, Sequence, Tuple
 
 from torch import Tensor, nn
 
+from m5mm.models.backbones.forward_context import ForwardContext
 from m5mm.structures import EncoderOutput
 
 #: what a tower graph returns for its modality (:class:`~m5mm.structures.EncoderOutput` fields)
@@ -67,9 +68,7 @@ class FusionGraph(nn.Module):
         encoded: Dict[str, EncoderOutput] = {
             m: EncoderOutput(**dict(zip(TOWER_OUTPUTS, tensors[i * width:(i + 1) * width])))
             for i, m in enumerate(self.modalities)}
-        ctx = self.backbone.context({})
-        ctx.__dict__['encoded'] = encoded            # the towers ran outside: the context starts from their outputs
-        out = self.backbone.features(ctx)
+        out = self.backbone.features(ForwardContext.of_encoded(self.backbone, encoded))   # the towers ran outside
         return (out['joint'], *[out['fused'][m] for m in self.modalities],
                 *[out['pooled'][m] for m in self.modalities])
 

@@ -64,6 +64,14 @@ class ForwardContext:
         ctx.__dict__.update({name: dict(value) for name, value in fields.items()}, present=dict(present))
         return ctx
 
+    @classmethod
+    def of_encoded(cls, backbone: 'MultiModalBackbone', encoded: Mapping[str, EncoderOutput]) -> 'ForwardContext':
+        """A context whose towers ran outside (an exported fusion graph): ``encoded`` given, nothing
+        masked (``clean_encoded`` / ``clean_embeddings`` are the same as ``encoded`` / ``embeddings``)."""
+        ctx = cls(backbone, {})
+        ctx.__dict__.update(encoded=dict(encoded), _masking=({}, {}, {}))
+        return ctx
+
     @property
     def meta(self) -> Mapping[str, Any]:
         """``batch['meta']`` (ids, labels)."""

@@ -42,7 +42,7 @@ class CosineGraphHarmonizer(BaseHarmonizer):
 
     def compute_weights(self, embeddings: Dict[str, Tensor], present: Tensor, order: List[str]) -> Tensor:
         """embeddings {m: (B, D)}, present (B, M) -> (B, M, M)."""
-        dims = {m: embeddings[m].shape[-1] for m in order}
+        dims = {m: int(embeddings[m].shape[-1]) for m in order}   # ints: traced shapes are tensors
         if len(set(dims.values())) > 1:
             raise ValueError(f'CosineGraphHarmonizer needs embeddings of one width, got {dims}; '
                              f'project them to a common width first')
