@@ -22,6 +22,7 @@ std over seeds), writes the JSON and draws the plot. See docs/benchmark.md.
 import argparse
 import gc
 import json
+import math
 import os
 import statistics
 import sys
@@ -232,7 +233,7 @@ def aggregate(cells):
                      epochs=group[0].get('epochs'), seconds=[c.get('wall_seconds') for c in group])
         for column in COLUMNS:
             vals = [value(c['metrics'], column) for c in group]
-            vals = [v for v in vals if v is not None]
+            vals = [v for v in vals if v is not None and not math.isnan(v)]   # NaN: e.g. no gap with one modality
             if vals:
                 entry[column] = [statistics.mean(vals), statistics.stdev(vals) if len(vals) > 1 else 0.0, vals]
         agg[key] = entry
