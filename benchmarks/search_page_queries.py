@@ -8,9 +8,10 @@
         --json benchmarks/results/issue22_search_page.json
 
 The query lists were fixed before any result was seen: TYPED_QUERIES, a few words a user would type for
-categories of the emoji catalogue (docs/emoji_data.md), each with the category it asks for; and PHOTO_QUERIES
-photos, the image files of the first query-split products (manifest order) whose image shows the product (not
-one of the catalogue's deliberately wrong images). The photo-query products are left out of the mixed manifest,
+categories of the emoji catalogue (docs/emoji_data.md), each with the category it asks for (--typed categories:
+every category name of the index instead, for the demo catalogue); and PHOTO_QUERIES photos, the image files of
+the first query-split products (manifest order) whose image shows the product (not one of the catalogue's
+deliberately wrong images). The photo-query products are left out of the mixed manifest,
 so a photo never finds its own product.
 
 The mixed manifest (--write-manifest, seed 0) reduces each remaining product, with probability 1/3 each, to its
@@ -30,6 +31,8 @@ import sys
 import time
 from collections import Counter
 from typing import Dict, List, Sequence
+
+import numpy as np
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
@@ -62,6 +65,13 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser.add_argument('--seed', type=int, default=0, help='seed of the mixed manifest (default 0)')
     parser.add_argument('--model', help='the model folder the index was built with')
     parser.add_argument('--index', help='the index folder of tools/build_index.py on the mixed manifest')
+    parser.add_argument('--typed', default='emoji', choices=('emoji', 'categories'),
+                        help='typed queries: TYPED_QUERIES (emoji catalogue), or every category name of the index '
+                             'typed as it is (e.g. the demo catalogue)')
+    parser.add_argument('--tower-reference', action='store_true',
+                        help='also rank the photo queries against every indexed product\'s own image by the frozen '
+                             'image tower\'s mean-pooled features (DATA_ROOT/features, tools/cache_features.py) and '
+                             'by the model\'s image-only vectors')
     parser.add_argument('--json', default=None, help='write the figures here')
     parser.add_argument('--device', default='cpu')
     args = parser.parse_args(argv)
@@ -78,7 +88,9 @@ def read_manifest(data_root: str) -> List[dict]:
 def photo_queries(data_root: str, records: Sequence[dict]) -> List[dict]:
     """The first PHOTO_QUERIES query-split records whose image is the product's own."""
     with open(os.path.join(data_root, 'noise.json')) as handle:
-        wrong = set(json.load(handle).get('wrong_media', {}).get('image', {}))
+        noise = json.load(handle)   # emoji: wrong_media; demo: corrupted_factors
+    wrong = set(noise.get('wrong_media', {}).get('image', {}))
+    wrong |= set(noise.get('corrupted_factors', {}).get('image', []))
     chosen = [r for r in records if r.get('split') == 'query' and r.get('image') and r['id'] not in wrong]
     return chosen[:PHOTO_QUERIES]
 
@@ -143,6 +155,38 @@ def summarise(rows: Sequence[dict]) -> Dict:
     return out
 
 
+def image_ranking(queries: np.ndarray, gallery: np.ndarray, photos: Sequence[dict], products: Sequence[dict]) -> Dict:
+    """precision@K of the category and the share of queries whose first hit is another listing of the same item
+    (among the queries that have one), ranking ``gallery`` rows by cosine."""
+    queries = queries / np.linalg.norm(queries, axis=1, keepdims=True)
+    gallery = gallery / np.linalg.norm(gallery, axis=1, keepdims=True)
+    top = np.argsort(-(queries @ gallery.T), axis=1, kind='stable')[:, :K]
+    precision = np.mean([[products[j]['category'] == q['category'] for j in row] for q, row in zip(photos, top)])
+    has_sibling = [i for i, q in enumerate(photos) if any(p['instance'] == q['instance'] for p in products)]
+    first = sum(products[top[i][0]]['instance'] == photos[i]['instance'] for i in has_sibling)
+    return dict(precision=float(precision), same_item_first=int(first), queries_with_item=len(has_sibling))
+
+
+def tower_reference(args: argparse.Namespace, encoder, ids: Sequence[str], photos: Sequence[dict]) -> Dict:
+    """The photo queries against every indexed product that has its own image, image alone: the frozen tower's
+    mean-pooled cached features and the model's image-only vectors."""
+    by_id = {r['id']: r for r in read_manifest(args.data_root)}
+    with open(os.path.join(args.data_root, 'features', 'manifest.jsonl')) as handle:
+        cached = {r['id']: r.get('image_feat') for r in map(json.loads, handle)}
+    products = [by_id[i] for i in ids if by_id[i].get('image') and cached.get(i)]
+
+    def pooled(records):
+        return np.stack([np.load(os.path.join(args.data_root, cached[r['id']])).astype(np.float32).mean(0)
+                         for r in records])
+
+    def model(records):
+        images = [dict(id=r['id'], image=r['image']) for r in records]
+        return encoder.encode(images, data_root=args.data_root, progress=False).features
+
+    return dict(gallery=len(products), frozen_tower=image_ranking(pooled(photos), pooled(products), photos, products),
+                model_image_only=image_ranking(model(photos), model(products), photos, products))
+
+
 def measure(args: argparse.Namespace) -> Dict:
     import torch
     torch.set_num_threads(1)
@@ -163,18 +207,24 @@ def measure(args: argparse.Namespace) -> Dict:
         result = search(encoder, catalogue.index, k=K, **query)
         return ranked_products(catalogue, result.ids[0], result.scores[0])
 
+    queries = TYPED_QUERIES if args.typed == 'emoji' else tuple((c, c) for c in sorted(per_category))
     tic = time.perf_counter()
     typed = [dict(query=text, category=category, **score_hits(run(text=text), category, per_category[category]))
-             for text, category in TYPED_QUERIES]
+             for text, category in queries]
     photos = []
     for record in photo_queries(args.data_root, records):
         path = os.path.join(args.data_root, record['image'])
         photos.append(dict(query=record['image'], product=record['id'], category=record['category'],
                            **score_hits(run(image=path), record['category'], per_category[record['category']])))
-    return dict(model=args.model, index=args.index, data_root=args.data_root, num_products=len(catalogue.index),
-                index_patterns=dict(index_patterns), k=K, seconds=round(time.perf_counter() - tic, 1),
-                typed=dict(summary=summarise(typed), queries=typed),
-                photo=dict(summary=summarise(photos), queries=photos))
+    out = dict(model=args.model, index=args.index, data_root=args.data_root, num_products=len(catalogue.index),
+               index_patterns=dict(index_patterns), k=K, seconds=round(time.perf_counter() - tic, 1),
+               chance_photo=sum(per_category[p['category']] for p in photos) / len(photos) / len(catalogue.index),
+               typed=dict(summary=summarise(typed), queries=typed),
+               photo=dict(summary=summarise(photos), queries=photos))
+    if args.tower_reference:
+        out['photo_reference'] = tower_reference(args, encoder, list(catalogue.index.ids),
+                                                 photo_queries(args.data_root, records))
+    return out
 
 
 def table(result: Dict) -> str:
@@ -209,6 +259,9 @@ def main(argv=None) -> None:
         s = result[kind]['summary']
         print(kind, 'precision of the hits by pattern:',
               {p: (round(s[p]['precision'], 3) if s[p]['precision'] is not None else None) for p in PATTERNS})
+    print(f"photo queries: chance precision@{K} {result['chance_photo']:.3f}")
+    if 'photo_reference' in result:
+        print('photo queries against every indexed product\'s own image:', json.dumps(result['photo_reference']))
     if args.json:
         os.makedirs(os.path.dirname(os.path.abspath(args.json)), exist_ok=True)
         with open(args.json, 'w') as handle:

