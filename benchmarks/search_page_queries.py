@@ -36,7 +36,7 @@ import numpy as np
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-ALL = ('text', 'table', 'image', 'video', 'audio')
+from m5mm.structures import BUILTIN_MODALITIES as ALL  # noqa: E402
 MIXED_MANIFEST = 'manifest_mixed.jsonl'
 K = 10
 PHOTO_QUERIES = 20
