@@ -89,6 +89,29 @@ def _cached_catalogue(demo_root: Path, tiny_pretrained: Path, tmp_path_factory, 
     return root
 
 
+PACKAGED = REPO / 'configs' / 'scale_5mod_packaged.py'
+
+
+@pytest.fixture(scope='session')
+def packaged_cached_root(demo_root, packaged_root, tmp_path_factory) -> Path:
+    """Four products of each split of the demo catalogue (linked media) with the packaged real towers' frozen
+    image and video towers cached in ``features/``, as ``configs/scale_5mod_packaged_cached.py`` reads them."""
+    import json
+    from m5mm.evaluation.feature_cache import cache_features
+    from m5mm.utils.config import load_config
+    root = tmp_path_factory.mktemp('packaged_cached') / 'data'
+    root.mkdir()
+    for name in ('images', 'videos', 'audio'):
+        os.symlink(demo_root / name, root / name)
+    records = [json.loads(line) for line in (demo_root / 'manifest.jsonl').read_text().splitlines() if line]
+    splits = sorted({r['split'] for r in records})
+    kept = [r for split in splits for r in [x for x in records if x['split'] == split][:4]]
+    (root / 'manifest.jsonl').write_text(''.join(json.dumps(r) + '\n' for r in kept))
+    cfg = load_config(str(PACKAGED), {'data_root': str(root), 'pretrained_root': str(packaged_root)})
+    cache_features(cfg, str(root / 'features'), modalities=['image', 'video'], num_workers=0)
+    return root
+
+
 @pytest.fixture(scope='session')
 def tiny_work_dir(demo_root, tmp_path_factory) -> Path:
     """The work dir of a 2-step tiny SCALE run on the demo catalogue (config.py + one checkpoint)."""

