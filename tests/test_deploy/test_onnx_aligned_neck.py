@@ -14,9 +14,9 @@ def test_the_aligned_neck_exports_and_gives_the_torch_joint(tmp_path):
     model = MODELS.build(dict(type='ScalePretrainer', encoders=tiny_encoder_cfgs(32), data_meta=tiny_data_meta(),
                               fusion=dict(type='ScaleFusion', dim=32, depth=1, num_heads=2),
                               projection=dict(type='ProjectionHead', out_dim=32, activation='relu'),
-                              neck=dict(type='AlignedJointNeck', centre=True, importance=True)))
+                              neck=dict(type='AlignedJointNeck', centre=True, importance=True, complete=True)))
     model.train()
-    model(make_batch(6))                                               # one update of the running centres
+    model(make_batch(6))                                     # one update of the running centres and moments
     model.eval()
     write_onnx_folder(model.backbone, make_batch(4), tmp_path, fingerprint='test')
     runner = OnnxBackbone(tmp_path)

@@ -115,3 +115,43 @@ def test_text_mean_pooling_is_the_masked_mean_of_the_real_tokens():
     assert torch.allclose(out.pooled[1], out.tokens[1].mean(0), atol=1e-6)
     with pytest.raises(ValueError, match='pool'):
         TextBertEncoder(vocab_size=50, hidden_size=16, num_layers=1, num_heads=2, intermediate_size=32, pool='max')
+
+
+def test_completion_fits_the_ridge_regression_and_fills_in_absent_modalities():
+    from m5mm.models.necks.modality_completion import ModalityCompletion
+    torch.manual_seed(0)
+    x_text = torch.randn(64, 6)
+    mixing = torch.randn(6, 6)
+    x_image = x_text @ mixing.t()                                     # image = mixing @ text, exactly
+    units = torch.stack([x_text, x_image], dim=1)                      # (B, 2, D)
+    present = torch.ones(64, 2, dtype=torch.bool)
+    completion = ModalityCompletion(modalities=['text', 'image'], dim=6, momentum=0.0, ridge=1e-6)
+    completion.update(units, present)
+    expected = torch.linalg.solve(x_text.t() @ x_text / 64 + 1e-6 * torch.eye(6), (x_image.t() @ x_text / 64).t()).t()
+    assert torch.allclose(completion.weight[0, 1], expected, atol=1e-4)
+    assert torch.allclose(completion.weight[0, 1], mixing, atol=1e-3)  # recovers the map
+    query = torch.stack([torch.randn(3, 6), torch.zeros(3, 6)], dim=1)
+    have = torch.tensor([[True, False]] * 3)
+    filled = completion(query, have)
+    assert torch.allclose(filled[:, 0], query[:, 0])                   # present rows unchanged
+    assert torch.allclose(filled[:, 1], query[:, 0] @ mixing.t(), atol=1e-3)
+    nothing = completion(query, torch.zeros(3, 2, dtype=torch.bool))
+    assert torch.all(nothing == 0)
+
+
+def test_complete_gives_a_partial_record_the_vector_its_modalities_imply(batch):
+    model = _model(centre=True, complete=True)
+    model.train()
+    model(batch)
+    model.eval()
+    neck = model.backbone.neck
+    assert neck.completion.seen.sum() > 0 and 'backbone.neck.completion.weight' in model.state_dict()
+    joint = model.extract_features(batch)['joint']
+    ctx = model.backbone.context(batch)
+    stacked = neck._stacked(ctx.embeddings)
+    present = neck._present(ctx)
+    filled = neck.completion(stacked, present)
+    for b in range(joint.shape[0]):
+        if present[b].any():
+            assert torch.allclose(joint[b], filled[b].mean(dim=0), atol=1e-5)   # every modality, equal weight
+    assert (~present).any()                                             # the batch has absent modalities

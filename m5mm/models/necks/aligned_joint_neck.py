@@ -10,6 +10,7 @@ from torch import Tensor
 from m5mm.registry import NECKS
 from m5mm.structures import FusionOutput
 from .base_joint_neck import BaseJointNeck
+from .modality_completion import ModalityCompletion
 from .running_centre import RunningCentre
 
 if TYPE_CHECKING:
@@ -41,27 +42,37 @@ class AlignedJointNeck(BaseJointNeck):
     the others: ``importance`` (the harmonizer's weights) is what gives it less say, and the collapse
     monitor (``CollapseMonitorHook``) warns about it.
 
+    With ``complete``, a product's absent modalities are filled in before the mean, each predicted
+    linearly from its present ones (:class:`ModalityCompletion`: ridge regressions between the
+    modalities' vectors, fitted from running moments over training; buffers ``completion.*``). A
+    title-only listing then has a vector of the same make as a complete record's (its title plus the
+    image, table... its title implies) instead of a title vector that, in a mixed index, is nearest to
+    other title-only listings. A prediction counts with the mean weight of the sample's present
+    modalities (its length, shrunk by the regression, says how much it carries).
+
     Args:
         importance: weigh the modalities by the harmonizer's importances (needs a harmonizer).
         centre: subtract each modality's running mean (needs ``width``).
+        complete: fill in absent modalities by the running linear predictions (needs ``width``).
+        ridge: the ridge penalty of those predictions.
         width: the projected embeddings' width (default: ``dim``, the fusion width).
-        momentum: weight of the old mean in each update of the running mean.
+        momentum: weight of the old statistics in each update (running mean and moments).
         (others: see :class:`BaseJointNeck`)
     """
 
     def __init__(self, *, modalities: Sequence[str], dim: Optional[int] = None, normalize: bool = True,
-                 importance: bool = False, centre: bool = False, width: Optional[int] = None,
-                 momentum: float = 0.99) -> None:
+                 importance: bool = False, centre: bool = False, complete: bool = False, ridge: float = 0.1,
+                 width: Optional[int] = None, momentum: float = 0.99) -> None:
         super().__init__(modalities=modalities, dim=dim, normalize=normalize)
         self.importance = bool(importance)
         self.requires_harmonizer = self.importance
-        self.centre = None
-        if centre:
-            width = width or dim
-            if width is None:
-                raise ValueError(f'{type(self).__name__}(centre=True) needs the embeddings\' `width` (the fusion '
-                                 f'declares no width to default to)')
-            self.centre = RunningCentre(modalities=self.modalities, dim=int(width), momentum=momentum)
+        width = width or dim
+        if (centre or complete) and width is None:
+            raise ValueError(f'{type(self).__name__}(centre=True / complete=True) needs the embeddings\' `width` '
+                             f'(the fusion declares no width to default to)')
+        self.centre = RunningCentre(modalities=self.modalities, dim=int(width), momentum=momentum) if centre else None
+        self.completion = ModalityCompletion(modalities=self.modalities, dim=int(width), momentum=momentum,
+                                             ridge=ridge) if complete else None
 
     def _units(self, embeddings: Mapping[str, Tensor]) -> Dict[str, Tensor]:
         """{m: (B, D)} unit vectors (float32) of the projected embeddings."""
@@ -71,25 +82,39 @@ class AlignedJointNeck(BaseJointNeck):
                              f'{widths} (set the backbone\'s `projection` head)')
         return {m: F.normalize(embeddings[m].float(), dim=-1) for m in self.modalities}
 
-    def combine(self, ctx: 'ForwardContext') -> Tensor:
-        embeddings = ctx.clean_embeddings
+    def _stacked(self, embeddings: Mapping[str, Tensor]) -> Tensor:
+        """(B, M, D) unit vectors, centred and normalised again with ``centre``."""
         units = self._units(embeddings)
         if self.centre is not None:   # centred, then unit again: every present modality counts alike
             units = {m: F.normalize(v, dim=-1) for m, v in self.centre(units).items()}
-        stacked = torch.stack([units[m] for m in self.modalities], dim=1)                                  # (B,M,D)
-        present = torch.stack([ctx.present[m].bool() for m in self.modalities], dim=1)                     # (B, M)
+        return torch.stack([units[m] for m in self.modalities], dim=1)
+
+    def _present(self, ctx: 'ForwardContext') -> Tensor:
+        return torch.stack([ctx.present[m].bool() for m in self.modalities], dim=1)                     # (B, M)
+
+    def combine(self, ctx: 'ForwardContext') -> Tensor:
+        embeddings = ctx.clean_embeddings
+        stacked, present = self._stacked(embeddings), self._present(ctx)
         share = present.float()
         if self.importance:
             weights = ctx.pair_weights('clean_embeddings').weights
             learned = ctx.backbone.harmonizer.sample_importance(weights, present).float().clamp_min(0.0) * share
             share = torch.where(learned.sum(dim=1, keepdim=True) > 0, learned, share)
+        if self.completion is not None:   # absent modalities predicted, at the present ones' mean weight
+            stacked = self.completion(stacked, present)
+            mean_share = share.sum(dim=1, keepdim=True) / present.float().sum(dim=1, keepdim=True).clamp_min(1.0)
+            share = torch.where(present, share, mean_share.expand_as(share))
         joint = (share[..., None] * stacked).sum(dim=1) / share.sum(dim=1, keepdim=True).clamp_min(1e-12)
         return joint.to(embeddings[self.modalities[0]].dtype)
 
     def update(self, ctx: 'ForwardContext') -> None:
+        if self.centre is None and self.completion is None:
+            return
+        source = ctx.clean_embeddings if ctx.computed('clean_embeddings') else ctx.embeddings
         if self.centre is not None:
-            source = ctx.clean_embeddings if ctx.computed('clean_embeddings') else ctx.embeddings
             self.centre.update(self._units(source), ctx.present)
+        if self.completion is not None:
+            self.completion.update(self._stacked(source), self._present(ctx))
 
     def of_fusion(self, fused: FusionOutput, present: Mapping[str, Tensor]) -> Tensor:
         raise TypeError(f'{type(self).__name__} forms `joint` from the projected embeddings, not from a fusion '
