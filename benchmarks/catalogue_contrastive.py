@@ -30,8 +30,8 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
 MODALITIES = ('image', 'text', 'table', 'video', 'audio')
-VARIANTS = ('today', 'multi_positive', 'mp_per_group2', 'mp_pg2_hard_negatives', 'sigmoid_pg2', 'mp_pg2_b16',
-            'sigmoid_pg2_b16')
+VARIANTS = ('today', 'multi_positive', 'mp_per_group2', 'mp_pg2_hard_negatives', 'sigmoid_pg2', 'today_b16',
+            'mp_pg2_b16', 'sigmoid_pg2_b16')
 DESCRIPTIONS = {
     'today': 'InterModalityContrastiveObjective (diagonal positives), plain shuffle',
     'multi_positive': "InterModalityContrastiveObjective(group_by='instance'), plain shuffle",
@@ -39,6 +39,7 @@ DESCRIPTIONS = {
     'mp_pg2_hard_negatives': "mp_per_group2 + hard_negatives=dict(per_sample=1), mined k=10 by that seed's "
                              "mp_per_group2 model",
     'sigmoid_pg2': "SigmoidContrastiveObjective(group_by='instance') + batch_sampler per_group k=2",
+    'today_b16': 'today at batch 16',
     'mp_pg2_b16': 'mp_per_group2 at batch 16',
     'sigmoid_pg2_b16': 'sigmoid_pg2 at batch 16',
 }
@@ -56,11 +57,11 @@ def objectives(con: dict) -> dict:
 def variant_options(variant: str, negatives: str = '') -> dict:
     """The ``--cfg-options`` of a variant."""
     options = {}
-    if variant != 'today':
+    if variant not in ('today', 'today_b16'):
         con = dict(type='SigmoidContrastiveObjective' if variant.startswith('sigmoid') else
                    'InterModalityContrastiveObjective', group_by='instance')
         options['model.objectives'] = objectives(con)
-    if variant != 'today' and variant != 'multi_positive':
+    if variant not in ('today', 'today_b16', 'multi_positive'):
         options['train_dataloader.batch_sampler'] = dict(type='per_group', k=2)
     if variant.endswith('_b16'):
         options['train_dataloader.batch_size'] = 16
@@ -204,12 +205,19 @@ def plot(json_paths: list, png: str) -> None:
         ax.set_xticks(x)
         ax.set_xticklabels(names)
         ax.set_ylabel('%')
-        ax.set_title(f'{Path(report["data_root"]).name}, {report["epochs"]} epochs', fontsize=10)
+        ax.set_title(f'{label(report)}, {report["epochs"]} epochs' if isinstance(report['epochs'], int)
+                     else label(report), fontsize=10)
         ax.grid(axis='y', alpha=0.3)
         ax.legend(fontsize=7, loc='center left', bbox_to_anchor=(1.0, 0.5))
     fig.tight_layout()
     fig.savefig(png, dpi=100)
     plt.close(fig)
+
+
+def label(report: dict) -> str:
+    """The catalogue folder's name, with the budget when it is not in epochs (``steps=0``: untrained)."""
+    name = Path(report['data_root']).name
+    return name if isinstance(report['epochs'], int) else f'{name} ({report["epochs"]})'
 
 
 def markdown(json_paths: list) -> str:
@@ -223,7 +231,7 @@ def markdown(json_paths: list) -> str:
                 entry = row[name]
                 spread = f' ± {entry["std"]:.1f}' if entry['std'] is not None else ''
                 cells.append(f'{entry["mean"]:.1f}{spread} ({"/".join(f"{v:.1f}" for v in entry["per_seed"])})')
-            lines.append(f'| {Path(report["data_root"]).name} | `{variant}` | {len(row[name]["per_seed"])} | '
+            lines.append(f'| {label(report)} | `{variant}` | {len(row[name]["per_seed"])} | '
                          + ' | '.join(cells) + ' |')
     lines += ['', '| catalogue | paired difference (points) | seeds | fine mAP@1 | fine mAP@10 | coarse mAP@1 |',
               '|---|---|---|---|---|---|']
@@ -235,7 +243,7 @@ def markdown(json_paths: list) -> str:
                 entry = row[name]
                 spread = f' ± {entry["std"]:.1f}' if entry['std'] is not None else ''
                 cells.append(f'{entry["mean"]:+.1f}{spread} ({"/".join(f"{v:+.1f}" for v in entry["per_seed"])})')
-            lines.append(f'| {Path(report["data_root"]).name} | `{pair}` | {len(row[name]["per_seed"])} | '
+            lines.append(f'| {label(report)} | `{pair}` | {len(row[name]["per_seed"])} | '
                          + ' | '.join(cells) + ' |')
     return '\n'.join(lines)
 
@@ -258,8 +266,9 @@ def summarise(cells: dict) -> dict:
 
 
 #: (variant, reference) pairs whose per-seed differences are reported (same seed: same init and data)
-PAIRS = (*((v, 'today') for v in VARIANTS[1:]), ('mp_pg2_hard_negatives', 'mp_per_group2'),
-         ('sigmoid_pg2', 'mp_per_group2'), ('sigmoid_pg2_b16', 'mp_pg2_b16'))
+PAIRS = (*((v, 'today') for v in VARIANTS[1:5]), ('mp_pg2_hard_negatives', 'mp_per_group2'),
+         ('sigmoid_pg2', 'mp_per_group2'), ('today_b16', 'today'), ('mp_pg2_b16', 'today_b16'),
+         ('sigmoid_pg2_b16', 'today_b16'), ('sigmoid_pg2_b16', 'mp_pg2_b16'))
 
 
 def paired(cells: dict) -> dict:
