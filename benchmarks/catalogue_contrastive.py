@@ -11,11 +11,21 @@ Variants (every other setting identical; tiny size, batch 8, AdamW lr 1e-3, retr
 * ``mp_pg2_hard_negatives``: + ``hard_negatives=dict(file=..., per_sample=1)``, the file mined
   (``m5mm.evaluation.negative_mining.mine_negatives``, k=10) with the same seed's ``mp_per_group2``
   model;
-* ``sigmoid_pg2``: the ``mp_per_group2`` setting with :class:`SigmoidContrastiveObjective` instead.
+* ``sigmoid_pg2``: the ``mp_per_group2`` setting with :class:`SigmoidContrastiveObjective` instead;
+* ``today_b16``, ``mp_pg2_b16``, ``sigmoid_pg2_b16``: those three at batch 16.
 
 Cells run seed-major (every variant of seed 0 first), or the ``--cells variant:seed,...`` given;
 finished cells (``OUT/<variant>/cells/*/result.json``) are reused, so several invocations can share
-one ``--out``. The JSON (every finished cell under ``--out`` and the summary) is rewritten after each cell.
+one ``--out``. The JSON (every finished cell under ``--out``, the summary, same-seed differences
+under ``paired`` and the catalogue's in-batch positives under ``catalogue``) is rewritten after each cell.
+
+Other modes::
+
+    --curve                      one run per cell, the retrieval evaluated after every epoch
+    --budget steps=0             the untrained model (any paper_tables budget instead of --epochs)
+    --single-listing-of SRC      first write --data-root as SRC with one train listing per instance
+                                 (the no-duplicates control)
+    --plot PNG --json A,B,...    only draw those results files and print their markdown tables
 """
 from __future__ import annotations
 
