@@ -17,7 +17,9 @@ _text = f'{pretrained_root}/all_minilm_l6_v2'
 
 _tail = dict(dim=256, depth=1, num_heads=4)  # trainable layers on top of each frozen tower
 model = dict(encoders=dict(
-    image=dict(_delete_=True, type='PretrainedImageEncoder', pretrained=_image, freeze=True, **_tail),
+    # the image: the frozen tower's mean feature, projected (no layer on top: a fresh transformer layer between
+    # a pretrained tower and the product vector loses what the tower knows; docs/benchmark.md)
+    image=dict(_delete_=True, type='PretrainedImageEncoder', pretrained=_image, freeze=True, **dict(_tail, depth=0)),
     # a CNN has no class token: each frame is the mean of its 49 tokens
     video=dict(_delete_=True, type='PretrainedVideoEncoder', pretrained=_image, freeze=True, frame_pool='mean',
                **_tail),
@@ -26,11 +28,11 @@ model = dict(encoders=dict(
 ))
 
 # The product vector: the present modalities' projected embeddings (the space the contrastive objective aligns),
-# each centred by its running mean over training and weighted by the harmonizer's importances. The fusion's
-# mean of fused vectors starts as a random function of the real towers and says which modalities a product
-# has; this one starts from the towers and stays in one space for any subset of modalities
-# (docs/benchmark.md, "Real packaged towers").
-model.update(neck=dict(type='AlignedJointNeck', centre=True, importance=True))
+# each centred by its running mean over training, the absent ones predicted from the present ones, weighted by
+# the harmonizer's importances. The fusion's mean of fused vectors starts as a random function of the real
+# towers and says which modalities a product has; this one starts from the towers and stays in one space for
+# any subset of modalities (docs/benchmark.md, "Real packaged towers").
+model.update(neck=dict(type='AlignedJointNeck', centre=True, complete=True, importance=True))
 
 # SCALE's objectives (as ScalePretrainer derives them), with the contrastive term at its own temperature: the
 # cosine-graph weights of embeddings that start unrelated across modalities (frozen real towers, new projection
