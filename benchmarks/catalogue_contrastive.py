@@ -230,31 +230,29 @@ def label(report: dict) -> str:
     return name if isinstance(report['epochs'], int) else f'{name} ({report["epochs"]})'
 
 
+def _table_rows(report: dict, rows: dict, sign: str) -> list:
+    """Markdown rows ``| catalogue | name | seeds | metric ... |`` of ``{name: {metric: {mean, std, per_seed}}}``."""
+    lines = []
+    for name, row in rows.items():
+        cells = []
+        for metric in (f'{t.split("_")[1]} {m}' for t, m in METRICS):
+            entry = row[metric]
+            spread = f' ± {entry["std"]:.1f}' if entry['std'] is not None else ''
+            cells.append(f'{entry["mean"]:{sign}.1f}{spread} ({"/".join(f"{v:{sign}.1f}" for v in entry["per_seed"])})')
+        lines.append(f'| {label(report)} | `{name}` | {len(row[metric]["per_seed"])} | ' + ' | '.join(cells) + ' |')
+    return lines
+
+
 def markdown(json_paths: list) -> str:
     """The docs table of the results files: one row per catalogue and variant, mean ± std (per seed)."""
+    reports = [json.loads(Path(path).read_text()) for path in json_paths]
     lines = ['| catalogue | variant | seeds | fine mAP@1 | fine mAP@10 | coarse mAP@1 |', '|---|---|---|---|---|---|']
-    for path in json_paths:
-        report = json.loads(Path(path).read_text())
-        for variant, row in report['summary'].items():
-            cells = []
-            for name in (f'{t.split("_")[1]} {m}' for t, m in METRICS):
-                entry = row[name]
-                spread = f' ± {entry["std"]:.1f}' if entry['std'] is not None else ''
-                cells.append(f'{entry["mean"]:.1f}{spread} ({"/".join(f"{v:.1f}" for v in entry["per_seed"])})')
-            lines.append(f'| {label(report)} | `{variant}` | {len(row[name]["per_seed"])} | '
-                         + ' | '.join(cells) + ' |')
+    for report in reports:
+        lines += _table_rows(report, report['summary'], '')
     lines += ['', '| catalogue | paired difference (points) | seeds | fine mAP@1 | fine mAP@10 | coarse mAP@1 |',
               '|---|---|---|---|---|---|']
-    for path in json_paths:
-        report = json.loads(Path(path).read_text())
-        for pair, row in paired(report['cells']).items():
-            cells = []
-            for name in (f'{t.split("_")[1]} {m}' for t, m in METRICS):
-                entry = row[name]
-                spread = f' ± {entry["std"]:.1f}' if entry['std'] is not None else ''
-                cells.append(f'{entry["mean"]:+.1f}{spread} ({"/".join(f"{v:+.1f}" for v in entry["per_seed"])})')
-            lines.append(f'| {label(report)} | `{pair}` | {len(row[name]["per_seed"])} | '
-                         + ' | '.join(cells) + ' |')
+    for report in reports:
+        lines += _table_rows(report, paired(report['cells']), '+')
     return '\n'.join(lines)
 
 
