@@ -112,6 +112,16 @@ def packaged_cached_root(demo_root, packaged_root, tmp_path_factory) -> Path:
     return root
 
 
+@pytest.fixture
+def fresh_accelerator_state():
+    """Accelerate's process-wide state reset before and after a test that builds its own ``Accelerator``
+    (one with other settings would make every later Trainer in the same worker fail)."""
+    from accelerate.state import AcceleratorState
+    AcceleratorState._reset_state(True)
+    yield
+    AcceleratorState._reset_state(True)
+
+
 @pytest.fixture(scope='session')
 def tiny_work_dir(demo_root, tmp_path_factory) -> Path:
     """The work dir of a 2-step tiny SCALE run on the demo catalogue (config.py + one checkpoint)."""

@@ -83,7 +83,7 @@ def test_ddp_ranks_get_equal_batch_counts_and_together_every_sample_once(demo_ro
     assert sorted(i for rank in per_rank for b in rank for i in b) == list(range(len(dataset)))
 
 
-def test_resume_skips_to_exactly_the_same_batches(demo_root):
+def test_resume_skips_to_exactly_the_same_batches(demo_root, fresh_accelerator_state):
     from accelerate import Accelerator
     accelerator = Accelerator(cpu=True)
     _, loader = _loader(demo_root)
