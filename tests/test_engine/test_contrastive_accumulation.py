@@ -11,13 +11,7 @@ from m5mm.registry import MODELS
 from tests.test_models.batch_factory import make_batch, tiny_data_meta, tiny_encoder_cfgs
 
 
-@pytest.fixture(autouse=True)
-def fresh_accelerator_state():
-    """These tests build fp32 Accelerators; another test of the same process may have set another precision."""
-    from accelerate.state import AcceleratorState
-    AcceleratorState._reset_state(True)
-    yield
-    AcceleratorState._reset_state(True)
+pytestmark = pytest.mark.usefixtures('fresh_accelerator_state')   # tests/conftest.py
 
 
 ABSENT = {'image': [3, 7], 'table': [1], 'video': [2, 9], 'audio': [0, 2, 5]}

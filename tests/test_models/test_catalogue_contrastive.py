@@ -19,12 +19,7 @@ from tests.test_utils.test_distributed import MODALITIES, SPLIT, _data, _model
 GROUPS = torch.tensor([0, 1, 0, -1, 2, 1, 2, 0])     # 8 samples, duplicates across the 5 + 3 split
 
 
-@pytest.fixture(autouse=True)
-def fresh_accelerator_state():
-    from accelerate.state import AcceleratorState
-    AcceleratorState._reset_state(True)
-    yield
-    AcceleratorState._reset_state(True)
+pytestmark = pytest.mark.usefixtures('fresh_accelerator_state')   # tests/conftest.py
 
 
 def _hand_batch():

@@ -19,12 +19,7 @@ from m5mm.registry import MODELS, OBJECTIVES
 from tests.test_models.batch_factory import make_batch, tiny_data_meta, tiny_encoder_cfgs
 
 
-@pytest.fixture(autouse=True)
-def fresh_accelerator_state():
-    from accelerate.state import AcceleratorState
-    AcceleratorState._reset_state(True)
-    yield
-    AcceleratorState._reset_state(True)
+pytestmark = pytest.mark.usefixtures('fresh_accelerator_state')   # tests/conftest.py
 
 
 @OBJECTIVES.register_module(force=True)

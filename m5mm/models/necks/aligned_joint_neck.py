@@ -84,7 +84,10 @@ class AlignedJointNeck(BaseJointNeck):
 
     def _stacked(self, embeddings: Mapping[str, Tensor]) -> Tensor:
         """(B, M, D) unit vectors, centred and normalised again with ``centre``."""
-        units = self._units(embeddings)
+        return self._stack(self._units(embeddings))
+
+    def _stack(self, units: Dict[str, Tensor]) -> Tensor:
+        """{m: (B, D)} unit vectors -> (B, M, D), centred and normalised again with ``centre``."""
         if self.centre is not None:   # centred, then unit again: every present modality counts alike
             units = {m: F.normalize(v, dim=-1) for m, v in self.centre(units).items()}
         return torch.stack([units[m] for m in self.modalities], dim=1)
@@ -111,10 +114,11 @@ class AlignedJointNeck(BaseJointNeck):
         if self.centre is None and self.completion is None:
             return
         source = ctx.clean_embeddings if ctx.computed('clean_embeddings') else ctx.embeddings
+        units = self._units(source)
         if self.centre is not None:
-            self.centre.update(self._units(source), ctx.present)
-        if self.completion is not None:
-            self.completion.update(self._stacked(source), self._present(ctx))
+            self.centre.update(units, ctx.present)
+        if self.completion is not None:   # with the centre just updated, as combine() will read them
+            self.completion.update(self._stack(units), self._present(ctx))
 
     def of_fusion(self, fused: FusionOutput, present: Mapping[str, Tensor]) -> Tensor:
         raise TypeError(f'{type(self).__name__} forms `joint` from the projected embeddings, not from a fusion '
