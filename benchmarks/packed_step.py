@@ -10,8 +10,13 @@ zero-fills and masks the missing entries exactly as for a record without the fil
 One model runs forward + backward on the same batches with the same seeds, padded as today and
 packed (``pack_tokens=True``, docs/training.md), switched per step (same weights; ABBA order per
 batch, so load drifts hit both arms alike). Reported per incompleteness: samples/s of forward +
-backward (the optimizer step, identical in both, and data loading are not timed), the largest
-loss difference, and the FLOPs each arm executes (``torch.utils.flop_counter``, forward + backward).
+backward (the optimizer step, identical in both, and data loading are not timed) in wall time and
+in this process's CPU time (``speedup_cpu``: on a shared machine with one torch thread, the CPU time
+a step used is far less disturbed by other jobs than its wall time), the FLOPs each
+arm executes (``torch.utils.flop_counter``, forward + backward) and the largest loss difference
+between the arms on the same batches with dropout off (``max_loss_diff``: packing draws dropout masks
+over its own, smaller shapes, so with dropout on the arms' losses are equal in distribution only;
+that difference is reported too, as ``max_loss_diff_dropout_on``).
 """
 from __future__ import annotations
 
@@ -54,19 +59,20 @@ def incomplete_batches(dataset, *, batch_size: int, count: int, incomplete: floa
 
 
 def timed_step(model, batch, seed: int, autocast):
-    """Forward + backward of ``model`` on ``batch`` -> (loss value, seconds); gradients cleared."""
+    """Forward + backward of ``model`` on ``batch`` -> (loss value, wall seconds, CPU seconds of this
+    process); gradients cleared."""
     import torch
     torch.manual_seed(seed)
-    tic = time.perf_counter()
+    tic, cpu_tic = time.perf_counter(), time.process_time()
     with autocast:
         out = model(batch)
     loss = sum(v for k, v in out.items() if k.startswith('loss'))
     loss.backward()
     if torch.cuda.is_available():
         torch.cuda.synchronize()
-    seconds = time.perf_counter() - tic
+    seconds, cpu_seconds = time.perf_counter() - tic, time.process_time() - cpu_tic
     model.zero_grad(set_to_none=True)
-    return float(loss.detach()), seconds
+    return float(loss.detach()), seconds, cpu_seconds
 
 
 def step_flops(model, batch) -> float:
@@ -79,6 +85,27 @@ def step_flops(model, batch) -> float:
     model.zero_grad(set_to_none=True)
     torch.manual_seed(0)
     return float(counter.get_total_flops())
+
+
+def losses_without_dropout(model, batches, seed: int, autocast) -> list:
+    """The summed loss of ``model`` on every batch, dropout off (forward only, same seeds as the
+    timed steps), its dropout probabilities restored after."""
+    import torch
+    dropouts = [(m, m.p) for m in model.modules() if isinstance(m, torch.nn.Dropout)]
+    try:
+        for module, _ in dropouts:
+            module.p = 0.0
+        losses = []
+        with torch.no_grad():
+            for k, batch in enumerate(batches):
+                torch.manual_seed(seed + k)
+                with autocast:
+                    out = model(batch)
+                losses.append(float(sum(v for key, v in out.items() if key.startswith('loss'))))
+        return losses
+    finally:
+        for module, p in dropouts:
+            module.p = p
 
 
 def to_device(batch, device):
@@ -104,22 +131,31 @@ def measure(args, incomplete: float, model, dataset, device, autocast) -> dict:
         flops[name] = step_flops(model, batches[0])
     losses = {'padded': [], 'packed': []}
     times = {'padded': [], 'packed': []}
+    cpu_times = {'padded': [], 'packed': []}
     for k, batch in enumerate(batches):
         order = ('padded', 'packed') if k % 2 else ('packed', 'padded')
         for name in order:
             set_token_packing(model, name == 'packed')
-            loss, seconds = timed_step(model, batch, args.seed + k, autocast)
+            loss, seconds, cpu_seconds = timed_step(model, batch, args.seed + k, autocast)
             losses[name].append(loss)
             if k:                         # batch 0 is the warm-up
                 times[name].append(seconds)
+                cpu_times[name].append(cpu_seconds)
+    exact = {}
+    for name in ('padded', 'packed'):
+        set_token_packing(model, name == 'packed')
+        exact[name] = losses_without_dropout(model, batches, args.seed, autocast)
     set_token_packing(model, False)
     present = {m: float(torch.cat([b[m]['present'].float().cpu() for b in batches]).mean()) for m in batches[0]
                if isinstance(batches[0][m], dict) and 'present' in batches[0][m]}
     rate = {name: args.batch_size * len(t) / sum(t) for name, t in times.items()}
     return dict(incomplete=incomplete, present=present, steps=args.steps, batch_size=args.batch_size,
                 samples_per_s=rate, speedup=rate['packed'] / rate['padded'], step_s=times,
+                cpu_step_s=cpu_times, speedup_cpu=sum(cpu_times['padded']) / sum(cpu_times['packed']),
                 gflop_per_step={n: f / 1e9 for n, f in flops.items()},
-                losses=losses, max_loss_diff=max(abs(a - b) for a, b in zip(losses['padded'], losses['packed'])))
+                losses=losses, losses_dropout_off=exact,
+                max_loss_diff=max(abs(a - b) for a, b in zip(exact['padded'], exact['packed'])),
+                max_loss_diff_dropout_on=max(abs(a - b) for a, b in zip(losses['padded'], losses['packed'])))
 
 
 def main(argv=None) -> dict:
@@ -162,13 +198,14 @@ def main(argv=None) -> dict:
 
 def format_table(rows: list, args) -> str:
     head = (f'{"incomplete":>10} {"padded s/s":>11} {"packed s/s":>11} {"speedup":>8} {"padded GFLOP":>13} '
-            f'{"packed GFLOP":>13} {"max |dloss|":>12}')
+            f'{"packed GFLOP":>13} {"max |dloss|":>12} {"(dropout on)":>13} {"CPU-time speedup":>17}')
     lines = [f'{Path(args.config).stem}, batch {args.batch_size}, {args.precision}', head, '-' * len(head)]
     for r in rows:
         lines.append(f'{r["incomplete"]:>10.0%} {r["samples_per_s"]["padded"]:>11.2f} '
                      f'{r["samples_per_s"]["packed"]:>11.2f} {r["speedup"]:>7.2f}x '
                      f'{r["gflop_per_step"]["padded"]:>13.1f} {r["gflop_per_step"]["packed"]:>13.1f} '
-                     f'{r["max_loss_diff"]:>12.2e}')
+                     f'{r["max_loss_diff"]:>12.2e} {r["max_loss_diff_dropout_on"]:>13.2e} '
+                     f'{r["speedup_cpu"]:>16.2f}x')
     return '\n'.join(lines)
 
 

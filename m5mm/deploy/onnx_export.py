@@ -143,13 +143,22 @@ def write_onnx_folder(backbone: torch.nn.Module, batch: Mapping[str, Any], out_d
                       feature: str = 'joint', source: Optional[str] = None, quantize: Optional[str] = None,
                       opset: int = OPSET) -> Path:
     """Trace ``backbone`` (CPU, eval mode) on ``batch`` into ``out_dir``: the graphs, optionally quantised, and
-    ``onnx_model.json`` recording ``fingerprint`` (of the weights) and every file's sha256."""
+    ``onnx_model.json`` recording ``fingerprint`` (of the weights) and every file's sha256. Parts with token
+    packing on are traced on their padded path (equal outputs; traced, packing would fix the example
+    batch's token layout in the graph), and switched back on after."""
     require('onnx', 'onnx')
     if quantize not in QUANTIZE:
         raise ValueError(f'quantize must be one of {QUANTIZE}, got {quantize!r}')
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
-    graphs = export_graphs(backbone, batch, out_dir, opset=opset)
+    packed = packed_stacks(backbone)
+    try:
+        for part in packed:
+            part.pack_tokens = False
+        graphs = export_graphs(backbone, batch, out_dir, opset=opset)
+    finally:
+        for part in packed:
+            part.pack_tokens = True
     files = [g['file'] for g in graphs.values()]
     if quantize == 'int8':
         for name in files:
@@ -162,9 +171,9 @@ def write_onnx_folder(backbone: torch.nn.Module, batch: Mapping[str, Any], out_d
 
 
 def packed_stacks(module: Any) -> list:
-    """The transformer stacks of ``module`` with token packing on (``model.pack_tokens``)."""
-    from m5mm.models.layers import TransformerEncoder
-    return [m for m in module.modules() if isinstance(m, TransformerEncoder) and m.pack_tokens]
+    """The parts of ``module`` with token packing on (``model.pack_tokens``)."""
+    from m5mm.models.layers.token_packing import packable_modules
+    return [m for _, m in packable_modules(module) if m.pack_tokens]
 
 
 def export_onnx(encoder: Any, out_dir: PathLike, *, records: Sequence[Mapping[str, Any]],
@@ -181,15 +190,10 @@ def export_onnx(encoder: Any, out_dir: PathLike, *, records: Sequence[Mapping[st
         raise ValueError('export_onnx needs the torch ProductEncoder (backend="torch")')
     batch = encoder.collate_records(records, data_root=data_root)
     backbone = encoder.model.backbone.cpu().eval()
-    packed = packed_stacks(backbone)   # traced, packing would fix the example's token layout in the graph
     try:
-        for stack in packed:
-            stack.pack_tokens = False   # the padded path: equal outputs, shapes that stay dynamic
         write_onnx_folder(backbone, batch, out_dir, fingerprint=encoder.fingerprint, feature=encoder.feature,
                           source=encoder.source, quantize=quantize, opset=opset)
     finally:
-        for stack in packed:
-            stack.pack_tokens = True
         encoder.model.to(encoder.device)
     logger.info('m5mm: ONNX export (%s) of %s -> %s', quantize or 'float32', encoder.source, out_dir)
     return Path(out_dir)

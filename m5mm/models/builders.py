@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import inspect
+import logging
 import warnings
 from typing import Any, Dict, Iterable, Mapping, Optional, Tuple
 
@@ -12,6 +13,8 @@ from m5mm.models.activation_checkpointing import set_grad_checkpointing
 from m5mm.models.layers.token_packing import set_token_packing
 from m5mm.registry import MODELS
 from m5mm.utils.build import find_registered
+
+logger = logging.getLogger(__name__)
 
 #: model-config keys that are switches applied after building, not the model class's arguments
 MODEL_SWITCHES = ('grad_checkpointing', 'compile', 'pack_tokens')
@@ -90,21 +93,24 @@ def build(cfg: Any, registry: Registry, what: str, defaults: Optional[Dict[str, 
     ``defaults`` are passed only when the class accepts them and ``cfg`` does not set them.
     ``grad_checkpointing=True`` in ``cfg`` (for a class that does not take it itself) switches on
     activation checkpointing of the built module's transformer stacks
-    (:func:`~m5mm.models.activation_checkpointing.set_grad_checkpointing`).
+    (:func:`~m5mm.models.activation_checkpointing.set_grad_checkpointing`), ``pack_tokens=True`` its
+    token packing (:func:`~m5mm.models.layers.token_packing.set_token_packing`): a nested model
+    config (a classifier's ``backbone``) keeps the switches it was written with.
     """
     if isinstance(cfg, nn.Module):
         return cfg
     if not isinstance(cfg, dict) or 'type' not in cfg:
         raise TypeError(f'{what} must be a config dict with a "type" key or a built nn.Module, got {cfg!r}')
     cls = config_class(cfg, registry)
-    checkpointed = False
-    if 'grad_checkpointing' in cfg and not accepts(cls, 'grad_checkpointing'):
-        cfg = dict(cfg)
-        checkpointed = bool(cfg.pop('grad_checkpointing'))
+    switches = {k: bool(cfg[k]) for k in ('grad_checkpointing', 'pack_tokens') if k in cfg and not accepts(cls, k)}
+    if switches:
+        cfg = {k: v for k, v in cfg.items() if k not in switches}
     default_args = {k: v for k, v in (defaults or {}).items() if k not in cfg and accepts(cls, k)}
     module = registry.build(cfg, default_args=default_args or None)
-    if checkpointed:
+    if switches.get('grad_checkpointing'):
         set_grad_checkpointing(module)
+    if switches.get('pack_tokens'):
+        set_token_packing(module)
     return module
 
 
@@ -119,8 +125,10 @@ def build_model(model_cfg: Mapping[str, Any], data_meta: Optional[dict] = None, 
             (``torch.compile`` options for the stacks, see
             :func:`~m5mm.models.compile_stacks.compile_stacks`; ``compile=dict()`` for the
             defaults, None or False for none); ``pack_tokens=True`` (m5mm's transformer stacks
-            compute only valid tokens: no work on padding and absent modalities, see
-            :func:`~m5mm.models.layers.token_packing.set_token_packing`).
+            compute only valid tokens and the BERT towers only the samples that have their
+            modality: no work on padding and absent modalities, see
+            :func:`~m5mm.models.layers.token_packing.set_token_packing`; the paper and small model
+            bases set it). ``compile`` turns packing off: its shapes change with every batch.
         data_meta: the dataset's ``meta`` (tokenizer ids, classes).
         allow_compile: False builds the model eagerly whatever the config says (counting
             parameters, converting weights).
@@ -131,10 +139,15 @@ def build_model(model_cfg: Mapping[str, Any], data_meta: Optional[dict] = None, 
     model = MODELS.build(cfg, default_args=dict(data_meta=data_meta))
     if switches.get('grad_checkpointing'):
         set_grad_checkpointing(model)
-    if switches.get('pack_tokens'):
-        set_token_packing(model)
     options = switches.get('compile')
-    if options not in (None, False) and allow_compile:
+    compiled = options not in (None, False) and allow_compile
+    if switches.get('pack_tokens'):
+        if compiled:
+            logger.info('m5mm: model.compile is set, so token packing stays off (its shapes change with every '
+                        'batch; compile wants few shapes: length_buckets / pad_to_multiple)')
+        else:
+            set_token_packing(model)
+    if compiled:
         if not isinstance(options, Mapping):
             raise TypeError(f'model.compile must be a dict of torch.compile options (or None), got {options!r}')
         from m5mm.models.compile_stacks import compile_stacks

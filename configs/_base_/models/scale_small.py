@@ -21,4 +21,7 @@ model = dict(
     harmonizer=dict(type='CosineGraphHarmonizer'),
     projection=dict(type='ProjectionHead', out_dim=256, activation='relu'),
     mask_ratio=0.15,
+    # compute only what each sample has: no work on padding and absent modalities (docs/training.md,
+    # "Token packing"; 1.1-1.4x faster steps at 20-50 % incomplete records, docs/benchmarks.md)
+    pack_tokens=True,
 )

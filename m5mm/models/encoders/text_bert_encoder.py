@@ -4,6 +4,7 @@ from __future__ import annotations
 import os
 from typing import Dict, List, Mapping, Optional
 
+import torch
 from torch import Tensor, nn
 
 from m5mm.models.layers import safe_key_mask
@@ -85,6 +86,10 @@ class TextBertEncoder(nn.Module):
 
     #: the data facts the builder passes (see m5mm.models.builders.needed_facts)
     needs = ('vocab_size', 'pad_token_id')
+    #: token packing (m5mm.models.layers.token_packing.set_token_packing): run the backbone on the samples
+    #: that have this modality only, cut after their last real token (no work on absent samples or on
+    #: padding that only they had)
+    pack_tokens: bool = False
 
     def __init__(self, *, vocab_size: Optional[int] = None, hidden_size: int = 768, num_layers: int = 6,
                  num_heads: int = 12, intermediate_size: int = 3072, max_position: int = 512,
@@ -131,6 +136,25 @@ class TextBertEncoder(nn.Module):
         """The backbone's last hidden states (B, L, H) for its keyword ``inputs``."""
         return self.backbone(**inputs).last_hidden_state
 
+    def run_backbone_on_present(self, ids: Tensor, valid: Tensor, present: Tensor,
+                                extra: Mapping[str, Tensor]) -> Tensor:
+        """The backbone on the present rows of ids / valid / extra (B, L), cut after their last valid
+        token -> hidden states (B, L, H): those of the padded call at the rows' valid positions (a
+        row's tokens attend to the same keys), 0 at absent rows and at the positions cut."""
+        rows = present.nonzero().squeeze(1)
+        keys = safe_key_mask(valid.index_select(0, rows))                        # (B', L)
+        positions = torch.arange(1, keys.shape[1] + 1, device=keys.device)
+        length = int((keys * positions).amax())                                 # last valid token + 1
+
+        def cut(t: Tensor) -> Tensor:
+            return t.index_select(0, rows)[:, :length]
+
+        hidden = self.run_backbone(input_ids=cut(ids), attention_mask=keys[:, :length].long(),
+                                   **{k: cut(v) for k, v in extra.items()})      # (B', length, H)
+        batch, width = ids.shape
+        hidden = nn.functional.pad(hidden, (0, 0, 0, width - length))
+        return hidden.new_zeros(batch, width, hidden.shape[-1]).index_copy(0, rows, hidden)
+
     def forward(self, inputs: Mapping[str, Tensor], mask_ratio: float = 0.0) -> EncoderOutput:
         """inputs: ``input_ids`` (B, L), ``attention_mask`` (B, L), ``present`` (B,) -> L tokens."""
         name = type(self).__name__
@@ -142,8 +166,11 @@ class TextBertEncoder(nn.Module):
         present = fetch_present(inputs, ids.shape[0], name)
         valid = fetch_mask(inputs, 'attention_mask', ids, name) & present[:, None]
         ids = ids.long().masked_fill(~valid, self.pad_token_id)
-        hidden = self.run_backbone(input_ids=ids, attention_mask=safe_key_mask(valid).long(),
-                                   **self.extra_backbone_inputs(inputs, valid))
+        extra = self.extra_backbone_inputs(inputs, valid)
+        if self.pack_tokens and bool(present.any()):
+            hidden = self.run_backbone_on_present(ids, valid, present, extra)
+        else:
+            hidden = self.run_backbone(input_ids=ids, attention_mask=safe_key_mask(valid).long(), **extra)
         tokens = self.out_proj(hidden)
         pooled = self.pooled_proj(tokens[:, 0] if self.pool == 'cls' else masked_mean(tokens, valid))
         return EncoderOutput(tokens=tokens, mask=valid, pooled=pooled, present=present)

@@ -21,7 +21,7 @@ the samples have.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import List, Optional
+from typing import List, Optional, Tuple
 
 import torch
 from torch import Tensor, nn
@@ -94,19 +94,25 @@ class PackedLayout:
         return compact.reshape(-1, *compact.shape[2:]).index_select(0, self.slots)
 
 
+def packable_modules(module: nn.Module) -> List[Tuple[str, nn.Module]]:
+    """(name, module) of every part of ``module`` that can pack its tokens: the classes declaring a
+    ``pack_tokens`` switch (m5mm's :class:`~m5mm.models.layers.TransformerEncoder` stacks, the BERT
+    text and table towers; a plugin's encoder opts in by declaring it)."""
+    return [(name, sub) for name, sub in module.named_modules()
+            if isinstance(getattr(type(sub), 'pack_tokens', None), bool)]
+
+
 def set_token_packing(module: nn.Module, enable: bool = True) -> List[str]:
-    """Switch token packing (:class:`~m5mm.models.layers.TransformerEncoder`'s ``pack_tokens``) of
-    every m5mm transformer stack inside ``module``: a stack then computes only the valid tokens of
-    its batch (no work on padding and absent samples). ``transformers`` models (the BERT text and
-    table towers) and loose blocks are left as they are.
+    """Switch token packing of every packable part of ``module`` (:func:`packable_modules`): an m5mm
+    transformer stack then computes only the valid tokens of its batch, a BERT tower runs only the
+    samples that have its modality, cut after their last real token (no work on padding and absent
+    samples). Loose blocks are left as they are.
 
     Returns:
-        The names (relative to ``module``) of the stacks switched.
+        The names (relative to ``module``) of the parts switched.
     """
-    from m5mm.models.layers import TransformerEncoder
     switched = []
-    for name, sub in module.named_modules():
-        if isinstance(sub, TransformerEncoder):
-            sub.pack_tokens = bool(enable)
-            switched.append(name)
+    for name, sub in packable_modules(module):
+        sub.pack_tokens = bool(enable)
+        switched.append(name)
     return switched
