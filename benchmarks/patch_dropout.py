@@ -21,7 +21,9 @@ set), ``model.encoders.video.frame_keep``:
   (:func:`m5mm.experiments.paper_tables.run_benchmark`, ``--epochs`` epochs, retrieval task,
   ``num_workers=0``); evaluation encodes every patch / frame (dropout is off in eval mode). With
   ``--equal-time`` each keep below 1 also trains ``round(epochs x its measured speedup)`` epochs:
-  about the compute of keep 1.0's run, FLIP's comparison (more epochs in the same time).
+  about the compute of keep 1.0's run, FLIP's comparison (more epochs in the same time). With
+  ``--by-modality`` each cell is also evaluated with one modality present at a time (``tools/test.py
+  --modalities M``: what each tower alone retrieves), its metrics named ``... (M only)``.
 
 Cells already finished under ``--out`` are reused. Prints both tables and writes JSON.
 """
@@ -106,12 +108,35 @@ def run_retrieval(keep: float, seed: int, epochs: int, args) -> dict:
                          cfg_options={f'model.encoders.{args.tower}.{attr}': keep,
                                       'train_dataloader.num_workers': 0, 'val_dataloader.num_workers': 0,
                                       'test_dataloader.num_workers': 0},
-                         tasks=('retrieval',), tables=('methods',))
+                         tasks=('retrieval',), tables=('methods',), keep_checkpoints=args.by_modality)
     result = run_benchmark(spec, log=lambda line: print(f'[keep {keep:g} seed {seed}] {line}', flush=True))
     cell = result['results'][0]
+    metrics = _percent(cell['metrics'])
+    if args.by_modality:
+        cell_dir = Path(spec.out_dir) / 'cells' / spec.cells()[0].name
+        for modality in modalities:
+            metrics.update({f'{k} ({modality} only)': v for k, v in _percent(one_modality(cell_dir, modality)).items()})
     return {attr: keep, 'epochs': epochs, 'seed': seed, 'train_seconds': cell.get('train_seconds'),
-            'steps': cell.get('steps'),
-            'metrics': {f'{t.split("_")[1]} {m}': 100 * cell['metrics'][t][m] for t, m in METRICS}}
+            'steps': cell.get('steps'), 'metrics': metrics}
+
+
+def _percent(metrics: dict) -> dict:
+    return {f'{t.split("_")[1]} {m}': 100 * metrics[t][m] for t, m in METRICS}
+
+
+def one_modality(cell_dir: Path, modality: str) -> dict:
+    """Retrieval metrics of a trained cell with only ``modality`` present (reused when stored)."""
+    from m5mm.api.saved_config import load_config_file
+    from m5mm.evaluation.evaluate_checkpoint import evaluate_checkpoint
+    out = cell_dir / f'test_{modality}_only'
+    if (out / 'results.json').is_file():
+        return json.loads((out / 'results.json').read_text())
+    if not (cell_dir / 'checkpoints').is_dir():
+        raise FileNotFoundError(f'{cell_dir} has no checkpoint (trained without --by-modality): remove it or '
+                                f'use another --out')
+    results, _ = evaluate_checkpoint(load_config_file(cell_dir / 'config.json'), cell_dir, work_dir=out,
+                                     tasks=['retrieval'], modalities=[modality])
+    return results
 
 
 def summarise(cells: list, *, attr: str = 'patch_keep') -> list:
@@ -158,6 +183,8 @@ def main(argv=None) -> dict:
     parser.add_argument('--skip-retrieval', action='store_true')
     parser.add_argument('--equal-time', action='store_true',
                         help='also train each keep < 1 for epochs x its measured speedup')
+    parser.add_argument('--by-modality', action='store_true',
+                        help='also evaluate each cell with one modality present at a time (keeps checkpoints)')
     parser.add_argument('--threads', type=int, default=1)
     parser.add_argument('--out', required=True, help='work folder of the training cells')
     parser.add_argument('--json', required=True)
