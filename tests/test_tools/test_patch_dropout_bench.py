@@ -34,3 +34,8 @@ def test_set_keep_names_the_missing_tower():
     model = torch.nn.Module()
     with pytest.raises(ValueError, match='video tower with frame_keep'):
         script.set_keep(model, 0.5, tower='video')
+
+
+def test_one_modality_needs_the_cells_checkpoint(tmp_path):
+    with pytest.raises(FileNotFoundError, match='no checkpoint'):
+        _script().one_modality(tmp_path, 'video')
