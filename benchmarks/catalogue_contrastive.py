@@ -19,6 +19,15 @@ finished cells (``OUT/<variant>/cells/*/result.json``) are reused, so several in
 one ``--out``. The JSON (every finished cell under ``--out``, the summary, same-seed differences
 under ``paired`` and the catalogue's in-batch positives under ``catalogue``) is rewritten after each cell.
 
+Real towers (``--config``: a config file instead of the tiny from-scratch SCALE, used as written: its
+towers, widths, batch and objectives; the variants change its ``con`` objective's ``type`` / ``group_by``
+only, so e.g. the packaged config's ``mean_one_weights`` stays)::
+
+    python benchmarks/catalogue_contrastive.py --config configs/scale_5mod_packaged_cached.py \
+        --pretrained-root data/pretrained --data-root data/demo --epochs 4 \
+        --extra-options '{"train_dataloader.batch_size": 16}' --variants today,multi_positive,mp_per_group2,sigmoid_pg2 \
+        --out work_dirs/i24_real_demo --json benchmarks/results/issue24_real_towers_demo.json
+
 Other modes::
 
     --curve                      one run per cell, the retrieval evaluated after every epoch
@@ -56,21 +65,33 @@ DESCRIPTIONS = {
 METRICS = (('retrieval_fine', 'mAP@1'), ('retrieval_fine', 'mAP@10'), ('retrieval_coarse', 'mAP@1'))
 
 
-def objectives(con: dict) -> dict:
-    """SCALE's default objectives for the five modalities with ``con`` replaced."""
+def objectives(con: dict, base: dict = None) -> dict:
+    """``base`` (a config's objectives; None: SCALE's default objectives for the five modalities) with
+    ``con`` replaced (merged into ``base``'s ``con``: its other settings kept)."""
     from m5mm.models.objectives import default_objectives
-    cfgs = default_objectives(list(MODALITIES), {'table': 'text'})
-    cfgs['con'] = con
-    return cfgs
+    if base is None:
+        cfgs = default_objectives(list(MODALITIES), {'table': 'text'})
+        cfgs['con'] = con
+        return cfgs
+    return {**base, 'con': {**base.get('con', {}), **con}}
 
 
-def variant_options(variant: str, negatives: str = '') -> dict:
-    """The ``--cfg-options`` of a variant."""
+def config_objectives(config: str = None) -> dict:
+    """The ``model.objectives`` written in ``config`` (None without a config or when it derives them)."""
+    if not config:
+        return None
+    from m5mm.utils.config import load_config
+    found = load_config(config).model.get('objectives')
+    return found.to_dict() if found is not None else None
+
+
+def variant_options(variant: str, negatives: str = '', base: dict = None) -> dict:
+    """The ``--cfg-options`` of a variant (``base``: the config's objectives, see :func:`objectives`)."""
     options = {}
     if variant not in ('today', 'today_b16'):
         con = dict(type='SigmoidContrastiveObjective' if variant.startswith('sigmoid') else
                    'InterModalityContrastiveObjective', group_by='instance')
-        options['model.objectives'] = objectives(con)
+        options['model.objectives'] = objectives(con, base)
     if variant not in ('today', 'today_b16', 'multi_positive'):
         options['train_dataloader.batch_sampler'] = dict(type='per_group', k=2)
     if variant.endswith('_b16'):
@@ -80,13 +101,26 @@ def variant_options(variant: str, negatives: str = '') -> dict:
     return options
 
 
-def run_variant(variant: str, seed: int, args, negatives: str = '') -> dict:
-    from m5mm.experiments.paper_tables import BenchmarkSpec, Budget, run_benchmark
-    options = {'optim.optimizer.lr': 1e-3, **variant_options(variant, negatives), **json.loads(args.extra_options)}
-    spec = BenchmarkSpec(methods=['scale'], modality_sets=[MODALITIES], seeds=[seed],
+#: with ``--config``: its loaders read in the main process (2 shared cores)
+REAL_OPTIONS = {f'{k}.num_workers': 0 for k in ('train_dataloader', 'val_dataloader', 'test_dataloader')}
+
+
+def cell_spec(variant: str, seed: int, args, out_dir: str, options: dict, **kwargs):
+    """The one-cell :class:`BenchmarkSpec`: tiny SCALE, or ``--config`` as written (``--pretrained-root``)."""
+    from m5mm.experiments.paper_tables import BenchmarkSpec, Budget
+    real = dict(REAL_OPTIONS, pretrained_root=args.pretrained_root) if args.config else {}
+    options = {'optim.optimizer.lr': 1e-3, **real, **options}
+    return BenchmarkSpec(methods=[args.config or 'scale'], modality_sets=[MODALITIES], seeds=[seed],
                          budget=Budget.parse(args.budget or f'epochs={args.epochs}'), data_root=args.data_root,
-                         out_dir=os.path.join(args.out, variant), size='tiny', cfg_options=options,
-                         tasks=('retrieval',), keep_checkpoints=variant == 'mp_per_group2', tables=('methods',))
+                         out_dir=out_dir, size='small' if args.config else 'tiny', cfg_options=options,
+                         tasks=('retrieval',), tables=('methods',), **kwargs)
+
+
+def run_variant(variant: str, seed: int, args, negatives: str = '') -> dict:
+    from m5mm.experiments.paper_tables import run_benchmark
+    options = {**variant_options(variant, negatives, config_objectives(args.config)), **json.loads(args.extra_options)}
+    spec = cell_spec(variant, seed, args, os.path.join(args.out, variant), options,
+                     keep_checkpoints=variant == 'mp_per_group2')
     outcome = run_benchmark(spec, log=lambda line: print(f'[{variant} seed {seed}] {line}', flush=True))
     return outcome['results'][0]
 
@@ -95,13 +129,9 @@ def learning_curve(variant: str, seed: int, args) -> dict:
     """Train one cell with the retrieval evaluation after every epoch (the cell's hooks plus an
     ``EvaluationHook(every_epoch=True)``; same config otherwise) -> ``{epoch: fine/coarse mAP@1}``."""
     from m5mm.engine.trainer import Trainer
-    from m5mm.experiments.paper_tables import BenchmarkSpec, Budget
     from m5mm.experiments.paper_tables.runner import resolve_cell
-    options = {'optim.optimizer.lr': 1e-3, **variant_options(variant)}
-    spec = BenchmarkSpec(methods=['scale'], modality_sets=[MODALITIES], seeds=[seed],
-                         budget=Budget.parse(args.budget or f'epochs={args.epochs}'), data_root=args.data_root,
-                         out_dir=os.path.join(args.out, 'curve', variant), size='tiny', cfg_options=options,
-                         tasks=('retrieval',), tables=('methods',))
+    spec = cell_spec(variant, seed, args, os.path.join(args.out, 'curve', variant),
+                     variant_options(variant, base=config_objectives(args.config)))
     cell = spec.cells()[0]
     cfg, _ = resolve_cell(cell, spec)
     cfg.hooks = [*cfg.hooks, dict(type='EvaluationHook', tasks=('retrieval',), every_epoch=True)]
@@ -313,6 +343,10 @@ def finished_cells(out: str) -> dict:
 def main(argv=None) -> dict:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument('--data-root')
+    parser.add_argument('--config', default=None,
+                        help='train this config as written (e.g. configs/scale_5mod_packaged_cached.py: the real '
+                             'towers) instead of the tiny from-scratch SCALE')
+    parser.add_argument('--pretrained-root', default='data/pretrained', help='with --config: its pretrained_root')
     parser.add_argument('--epochs', type=int, default=2)
     parser.add_argument('--budget', default=None,
                         help="a paper_tables budget instead of --epochs, e.g. 'steps=0' for the untrained model")
@@ -356,7 +390,8 @@ def main(argv=None) -> dict:
         run_variant(variant, seed, args, negatives)
         cells = finished_cells(args.out)
         report = dict(issue=24, data_root=args.data_root, epochs=args.budget or args.epochs,
-                      size='tiny (width 32, batch 8 unless the variant says 16)',
+                      size=(f'{args.config} as written (pretrained_root {args.pretrained_root})' if args.config
+                            else 'tiny (width 32, batch 8 unless the variant says 16)'),
                       lr=1e-3, variants=DESCRIPTIONS, extra_options=json.loads(args.extra_options),
                       machine=f'2 shared CPU cores (AMD EPYC, AVX-512), load average {os.getloadavg()[0]:.1f} '
                               f'after this cell; {args.num_threads} torch thread(s)',
