@@ -25,7 +25,8 @@ only, so e.g. the packaged config's ``mean_one_weights`` stays)::
 
     python benchmarks/catalogue_contrastive.py --config configs/scale_5mod_packaged_cached.py \
         --pretrained-root data/pretrained --data-root data/demo --epochs 4 \
-        --extra-options '{"train_dataloader.batch_size": 16}' --variants today,multi_positive,mp_per_group2,sigmoid_pg2 \
+        --extra-options '{"train_dataloader.batch_size": 16}' \
+        --variants today,multi_positive,mp_per_group2,sigmoid_pg2,mp_pg2_hard_negatives \
         --out work_dirs/i24_real_demo --json benchmarks/results/issue24_real_towers_demo.json
 
 Other modes::
