@@ -159,8 +159,17 @@ def mine(seed: int, args) -> str:
     out = os.path.join(args.out, f'negatives_seed{seed}.jsonl')
     if not os.path.isfile(out):
         encoder = ProductEncoder.from_pretrained(str(cell_dir), device='cpu')
-        mine_negatives(encoder, args.data_root, out, k=10, exclude='instance')
+        mine_negatives(encoder, args.data_root, out, k=10, exclude='instance', manifest=train_manifest(args.config))
     return os.path.abspath(out)
+
+
+def train_manifest(config: str = None) -> str:
+    """The manifest ``config``'s train set reads (``features/manifest.jsonl`` for a config on cached tower
+    features, whose model reads those features); None: ``DATA_ROOT/manifest.jsonl``."""
+    if not config:
+        return None
+    from m5mm.utils.config import load_config
+    return load_config(config).train_dataloader.dataset.get('manifest')
 
 
 def train_instances(data_root: str) -> list:

@@ -82,3 +82,11 @@ def test_sigmoid_variant_builds_on_the_real_towers(demo_root, packaged_root, tmp
     con = model.objectives['con']
     assert type(con).__name__ == 'SigmoidContrastiveObjective'
     assert con.mean_one_weights and con.group_by == 'instance'
+
+
+def test_hard_negatives_are_mined_from_the_manifest_the_model_was_trained_on():
+    """A model trained on cached tower features embeds the cached features' manifest (the catalogue's own manifest
+    holds no such features: mining it stopped with 'cached features ... do not come from this model')."""
+    bench = _bench()
+    assert bench.train_manifest(str(REPO / CACHED)) == 'features/manifest.jsonl'
+    assert bench.train_manifest(None) is None
