@@ -12,7 +12,10 @@ Variants (every other setting identical; tiny size, batch 8, AdamW lr 1e-3, retr
   (``m5mm.evaluation.negative_mining.mine_negatives``, k=10) with the same seed's ``mp_per_group2``
   model;
 * ``sigmoid_pg2``: the ``mp_per_group2`` setting with :class:`SigmoidContrastiveObjective` instead;
-* ``today_b16``, ``mp_pg2_b16``, ``sigmoid_pg2_b16``: those three at batch 16.
+* ``today_b16``, ``mp_pg2_b16``, ``sigmoid_pg2_b16``: those three at batch 16;
+* ``sigmoid_pg2_prior_bias`` (not run by default): ``sigmoid_pg2`` with the bias initialised at ``-ln B``
+  (B the train batch) instead of SigLIP's -10, which is ``-ln`` of SigLIP's 32k batch (the prior log-odds of a
+  positive pair).
 
 Cells run seed-major (every variant of seed 0 first), or the ``--cells variant:seed,...`` given;
 finished cells (``OUT/<variant>/cells/*/result.json``) are reused, so several invocations can share
@@ -41,6 +44,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import os
 import statistics
 import sys
@@ -51,7 +55,8 @@ sys.path.insert(0, str(REPO))
 
 MODALITIES = ('image', 'text', 'table', 'video', 'audio')
 VARIANTS = ('today', 'multi_positive', 'mp_per_group2', 'mp_pg2_hard_negatives', 'sigmoid_pg2', 'today_b16',
-            'mp_pg2_b16', 'sigmoid_pg2_b16')
+            'mp_pg2_b16', 'sigmoid_pg2_b16', 'sigmoid_pg2_prior_bias')
+DEFAULT_VARIANTS = VARIANTS[:8]
 DESCRIPTIONS = {
     'today': 'InterModalityContrastiveObjective (diagonal positives), plain shuffle',
     'multi_positive': "InterModalityContrastiveObjective(group_by='instance'), plain shuffle",
@@ -62,6 +67,7 @@ DESCRIPTIONS = {
     'today_b16': 'today at batch 16',
     'mp_pg2_b16': 'mp_per_group2 at batch 16',
     'sigmoid_pg2_b16': 'sigmoid_pg2 at batch 16',
+    'sigmoid_pg2_prior_bias': 'sigmoid_pg2 with the bias initialised at -ln(train batch) instead of -10',
 }
 METRICS = (('retrieval_fine', 'mAP@1'), ('retrieval_fine', 'mAP@10'), ('retrieval_coarse', 'mAP@1'))
 
@@ -86,12 +92,15 @@ def config_objectives(config: str = None) -> dict:
     return found.to_dict() if found is not None else None
 
 
-def variant_options(variant: str, negatives: str = '', base: dict = None) -> dict:
-    """The ``--cfg-options`` of a variant (``base``: the config's objectives, see :func:`objectives`)."""
+def variant_options(variant: str, negatives: str = '', base: dict = None, batch_size: int = 8) -> dict:
+    """The ``--cfg-options`` of a variant (``base``: the config's objectives, see :func:`objectives`;
+    ``batch_size``: the train batch, for ``sigmoid_pg2_prior_bias``)."""
     options = {}
     if variant not in ('today', 'today_b16'):
         con = dict(type='SigmoidContrastiveObjective' if variant.startswith('sigmoid') else
                    'InterModalityContrastiveObjective', group_by='instance')
+        if variant == 'sigmoid_pg2_prior_bias':
+            con['bias'] = round(-math.log(batch_size), 4)
         options['model.objectives'] = objectives(con, base)
     if variant not in ('today', 'today_b16', 'multi_positive'):
         options['train_dataloader.batch_sampler'] = dict(type='per_group', k=2)
@@ -117,9 +126,19 @@ def cell_spec(variant: str, seed: int, args, out_dir: str, options: dict, **kwar
                          tasks=('retrieval',), tables=('methods',), **kwargs)
 
 
+def train_batch_size(args) -> int:
+    """The cells' train batch: ``--extra-options``' or the config's (the tiny preset's 8 without ``--config``)."""
+    extra = json.loads(args.extra_options).get('train_dataloader.batch_size')
+    if extra or not args.config:
+        return int(extra or 8)
+    from m5mm.utils.config import load_config
+    return int(load_config(args.config).train_dataloader.batch_size)
+
+
 def run_variant(variant: str, seed: int, args, negatives: str = '') -> dict:
     from m5mm.experiments.paper_tables import run_benchmark
-    options = {**variant_options(variant, negatives, config_objectives(args.config)), **json.loads(args.extra_options)}
+    options = {**variant_options(variant, negatives, config_objectives(args.config), train_batch_size(args)),
+               **json.loads(args.extra_options)}
     spec = cell_spec(variant, seed, args, os.path.join(args.out, variant), options,
                      keep_checkpoints=variant == 'mp_per_group2')
     outcome = run_benchmark(spec, log=lambda line: print(f'[{variant} seed {seed}] {line}', flush=True))
@@ -316,7 +335,8 @@ def summarise(cells: dict) -> dict:
 #: (variant, reference) pairs whose per-seed differences are reported (same seed: same init and data)
 PAIRS = (*((v, 'today') for v in VARIANTS[1:5]), ('mp_pg2_hard_negatives', 'mp_per_group2'),
          ('sigmoid_pg2', 'mp_per_group2'), ('today_b16', 'today'), ('mp_pg2_b16', 'today_b16'),
-         ('sigmoid_pg2_b16', 'today_b16'), ('sigmoid_pg2_b16', 'mp_pg2_b16'))
+         ('sigmoid_pg2_b16', 'today_b16'), ('sigmoid_pg2_b16', 'mp_pg2_b16'),
+         ('sigmoid_pg2_prior_bias', 'mp_per_group2'), ('sigmoid_pg2_prior_bias', 'sigmoid_pg2'))
 
 
 def paired(cells: dict) -> dict:
@@ -361,7 +381,7 @@ def main(argv=None) -> dict:
     parser.add_argument('--budget', default=None,
                         help="a paper_tables budget instead of --epochs, e.g. 'steps=0' for the untrained model")
     parser.add_argument('--seeds', default='0,1,2')
-    parser.add_argument('--variants', default=','.join(VARIANTS))
+    parser.add_argument('--variants', default=','.join(DEFAULT_VARIANTS), help=f'any of {",".join(VARIANTS)}')
     parser.add_argument('--out', help='work folder of the cells')
     parser.add_argument('--json', required=True, help='results file (rewritten after every cell); with --plot, '
                                                       'the results files to draw, comma-separated')

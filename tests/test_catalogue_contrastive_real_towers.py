@@ -6,6 +6,7 @@ from __future__ import annotations
 import argparse
 import importlib.util
 import json
+import math
 from pathlib import Path
 
 import pytest
@@ -28,8 +29,8 @@ def _bench():
 def _resolved(bench, variant: str, data_root: str, pretrained_root: str, config=str(REPO / CACHED)):
     args = argparse.Namespace(config=config, pretrained_root=pretrained_root, data_root=data_root, epochs=4,
                               budget=None, extra_options=json.dumps({'train_dataloader.batch_size': 16}))
-    options = {**bench.variant_options(variant, '/neg.jsonl', bench.config_objectives(config)),
-               **json.loads(args.extra_options)}
+    options = {**bench.variant_options(variant, '/neg.jsonl', bench.config_objectives(config),
+                                       bench.train_batch_size(args)), **json.loads(args.extra_options)}
     spec = bench.cell_spec(variant, 1, args, '/unused', options)
     cfg, _ = cell_config(spec.cells()[0], data_root=spec.data_root, size=spec.size, config_dir=spec.config_dir,
                          cfg_options=spec.cfg_options)
@@ -37,14 +38,15 @@ def _resolved(bench, variant: str, data_root: str, pretrained_root: str, config=
 
 
 @pytest.mark.parametrize('variant', ['today', 'multi_positive', 'mp_per_group2', 'mp_pg2_hard_negatives',
-                                     'sigmoid_pg2'])
+                                     'sigmoid_pg2', 'sigmoid_pg2_prior_bias'])
 def test_real_tower_variants_change_only_con_and_the_batches(variant, tmp_path):
     bench = _bench()
     written = load_config(str(REPO / CACHED), {'pretrained_root': '/towers'})
     cfg = _resolved(bench, variant, str(tmp_path), '/towers')
     con = cfg.model.objectives.con
-    assert con.type == ('SigmoidContrastiveObjective' if variant == 'sigmoid_pg2' else
+    assert con.type == ('SigmoidContrastiveObjective' if variant.startswith('sigmoid') else
                         'InterModalityContrastiveObjective')
+    assert con.get('bias') == (round(-math.log(16), 4) if variant == 'sigmoid_pg2_prior_bias' else None)
     assert con.get('group_by') == (None if variant == 'today' else 'instance')
     assert con.mean_one_weights is True   # the packaged config's setting survives every variant
     assert {k: v for k, v in cfg.model.objectives.items() if k != 'con'} == \
