@@ -12,12 +12,25 @@ Variants (every other setting identical; tiny size, batch 8, AdamW lr 1e-3, retr
   (``m5mm.evaluation.negative_mining.mine_negatives``, k=10) with the same seed's ``mp_per_group2``
   model;
 * ``sigmoid_pg2``: the ``mp_per_group2`` setting with :class:`SigmoidContrastiveObjective` instead;
-* ``today_b16``, ``mp_pg2_b16``, ``sigmoid_pg2_b16``: those three at batch 16.
+* ``today_b16``, ``mp_pg2_b16``, ``sigmoid_pg2_b16``: those three at batch 16;
+* ``sigmoid_pg2_prior_bias`` (not run by default): ``sigmoid_pg2`` with the bias initialised at ``-ln B``
+  (B the train batch) instead of SigLIP's -10, which is ``-ln`` of SigLIP's 32k batch (the prior log-odds of a
+  positive pair).
 
 Cells run seed-major (every variant of seed 0 first), or the ``--cells variant:seed,...`` given;
 finished cells (``OUT/<variant>/cells/*/result.json``) are reused, so several invocations can share
 one ``--out``. The JSON (every finished cell under ``--out``, the summary, same-seed differences
 under ``paired`` and the catalogue's in-batch positives under ``catalogue``) is rewritten after each cell.
+
+Real towers (``--config``: a config file instead of the tiny from-scratch SCALE, used as written: its
+towers, widths, batch and objectives; the variants change its ``con`` objective's ``type`` / ``group_by``
+only, so e.g. the packaged config's ``mean_one_weights`` stays)::
+
+    python benchmarks/catalogue_contrastive.py --config configs/scale_5mod_packaged_cached.py \
+        --pretrained-root data/pretrained --data-root data/demo --epochs 4 \
+        --extra-options '{"train_dataloader.batch_size": 16}' \
+        --variants today,multi_positive,mp_per_group2,sigmoid_pg2,mp_pg2_hard_negatives \
+        --out work_dirs/i24_real_demo --json benchmarks/results/issue24_real_towers_demo.json
 
 Other modes::
 
@@ -31,6 +44,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import os
 import statistics
 import sys
@@ -41,7 +55,8 @@ sys.path.insert(0, str(REPO))
 
 MODALITIES = ('image', 'text', 'table', 'video', 'audio')
 VARIANTS = ('today', 'multi_positive', 'mp_per_group2', 'mp_pg2_hard_negatives', 'sigmoid_pg2', 'today_b16',
-            'mp_pg2_b16', 'sigmoid_pg2_b16')
+            'mp_pg2_b16', 'sigmoid_pg2_b16', 'sigmoid_pg2_prior_bias')
+DEFAULT_VARIANTS = VARIANTS[:8]
 DESCRIPTIONS = {
     'today': 'InterModalityContrastiveObjective (diagonal positives), plain shuffle',
     'multi_positive': "InterModalityContrastiveObjective(group_by='instance'), plain shuffle",
@@ -52,25 +67,41 @@ DESCRIPTIONS = {
     'today_b16': 'today at batch 16',
     'mp_pg2_b16': 'mp_per_group2 at batch 16',
     'sigmoid_pg2_b16': 'sigmoid_pg2 at batch 16',
+    'sigmoid_pg2_prior_bias': 'sigmoid_pg2 with the bias initialised at -ln(train batch) instead of -10',
 }
 METRICS = (('retrieval_fine', 'mAP@1'), ('retrieval_fine', 'mAP@10'), ('retrieval_coarse', 'mAP@1'))
 
 
-def objectives(con: dict) -> dict:
-    """SCALE's default objectives for the five modalities with ``con`` replaced."""
+def objectives(con: dict, base: dict = None) -> dict:
+    """``base`` (a config's objectives; None: SCALE's default objectives for the five modalities) with
+    ``con`` replaced (merged into ``base``'s ``con``: its other settings kept)."""
     from m5mm.models.objectives import default_objectives
-    cfgs = default_objectives(list(MODALITIES), {'table': 'text'})
-    cfgs['con'] = con
-    return cfgs
+    if base is None:
+        cfgs = default_objectives(list(MODALITIES), {'table': 'text'})
+        cfgs['con'] = con
+        return cfgs
+    return {**base, 'con': {**base.get('con', {}), **con}}
 
 
-def variant_options(variant: str, negatives: str = '') -> dict:
-    """The ``--cfg-options`` of a variant."""
+def config_objectives(config: str = None) -> dict:
+    """The ``model.objectives`` written in ``config`` (None without a config or when it derives them)."""
+    if not config:
+        return None
+    from m5mm.utils.config import load_config
+    found = load_config(config).model.get('objectives')
+    return found.to_dict() if found is not None else None
+
+
+def variant_options(variant: str, negatives: str = '', base: dict = None, batch_size: int = 8) -> dict:
+    """The ``--cfg-options`` of a variant (``base``: the config's objectives, see :func:`objectives`;
+    ``batch_size``: the train batch, for ``sigmoid_pg2_prior_bias``)."""
     options = {}
     if variant not in ('today', 'today_b16'):
         con = dict(type='SigmoidContrastiveObjective' if variant.startswith('sigmoid') else
                    'InterModalityContrastiveObjective', group_by='instance')
-        options['model.objectives'] = objectives(con)
+        if variant == 'sigmoid_pg2_prior_bias':
+            con['bias'] = round(-math.log(batch_size), 4)
+        options['model.objectives'] = objectives(con, base)
     if variant not in ('today', 'today_b16', 'multi_positive'):
         options['train_dataloader.batch_sampler'] = dict(type='per_group', k=2)
     if variant.endswith('_b16'):
@@ -80,13 +111,36 @@ def variant_options(variant: str, negatives: str = '') -> dict:
     return options
 
 
-def run_variant(variant: str, seed: int, args, negatives: str = '') -> dict:
-    from m5mm.experiments.paper_tables import BenchmarkSpec, Budget, run_benchmark
-    options = {'optim.optimizer.lr': 1e-3, **variant_options(variant, negatives), **json.loads(args.extra_options)}
-    spec = BenchmarkSpec(methods=['scale'], modality_sets=[MODALITIES], seeds=[seed],
+#: with ``--config``: its loaders read in the main process (2 shared cores)
+REAL_OPTIONS = {f'{k}.num_workers': 0 for k in ('train_dataloader', 'val_dataloader', 'test_dataloader')}
+
+
+def cell_spec(variant: str, seed: int, args, out_dir: str, options: dict, **kwargs):
+    """The one-cell :class:`BenchmarkSpec`: tiny SCALE, or ``--config`` as written (``--pretrained-root``)."""
+    from m5mm.experiments.paper_tables import BenchmarkSpec, Budget
+    real = dict(REAL_OPTIONS, pretrained_root=args.pretrained_root) if args.config else {}
+    options = {'optim.optimizer.lr': 1e-3, **real, **options}
+    return BenchmarkSpec(methods=[args.config or 'scale'], modality_sets=[MODALITIES], seeds=[seed],
                          budget=Budget.parse(args.budget or f'epochs={args.epochs}'), data_root=args.data_root,
-                         out_dir=os.path.join(args.out, variant), size='tiny', cfg_options=options,
-                         tasks=('retrieval',), keep_checkpoints=variant == 'mp_per_group2', tables=('methods',))
+                         out_dir=out_dir, size='small' if args.config else 'tiny', cfg_options=options,
+                         tasks=('retrieval',), tables=('methods',), **kwargs)
+
+
+def train_batch_size(args) -> int:
+    """The cells' train batch: ``--extra-options``' or the config's (the tiny preset's 8 without ``--config``)."""
+    extra = json.loads(args.extra_options).get('train_dataloader.batch_size')
+    if extra or not args.config:
+        return int(extra or 8)
+    from m5mm.utils.config import load_config
+    return int(load_config(args.config).train_dataloader.batch_size)
+
+
+def run_variant(variant: str, seed: int, args, negatives: str = '') -> dict:
+    from m5mm.experiments.paper_tables import run_benchmark
+    options = {**variant_options(variant, negatives, config_objectives(args.config), train_batch_size(args)),
+               **json.loads(args.extra_options)}
+    spec = cell_spec(variant, seed, args, os.path.join(args.out, variant), options,
+                     keep_checkpoints=variant == 'mp_per_group2')
     outcome = run_benchmark(spec, log=lambda line: print(f'[{variant} seed {seed}] {line}', flush=True))
     return outcome['results'][0]
 
@@ -95,13 +149,9 @@ def learning_curve(variant: str, seed: int, args) -> dict:
     """Train one cell with the retrieval evaluation after every epoch (the cell's hooks plus an
     ``EvaluationHook(every_epoch=True)``; same config otherwise) -> ``{epoch: fine/coarse mAP@1}``."""
     from m5mm.engine.trainer import Trainer
-    from m5mm.experiments.paper_tables import BenchmarkSpec, Budget
     from m5mm.experiments.paper_tables.runner import resolve_cell
-    options = {'optim.optimizer.lr': 1e-3, **variant_options(variant)}
-    spec = BenchmarkSpec(methods=['scale'], modality_sets=[MODALITIES], seeds=[seed],
-                         budget=Budget.parse(args.budget or f'epochs={args.epochs}'), data_root=args.data_root,
-                         out_dir=os.path.join(args.out, 'curve', variant), size='tiny', cfg_options=options,
-                         tasks=('retrieval',), tables=('methods',))
+    spec = cell_spec(variant, seed, args, os.path.join(args.out, 'curve', variant),
+                     variant_options(variant, base=config_objectives(args.config)))
     cell = spec.cells()[0]
     cfg, _ = resolve_cell(cell, spec)
     cfg.hooks = [*cfg.hooks, dict(type='EvaluationHook', tasks=('retrieval',), every_epoch=True)]
@@ -128,8 +178,17 @@ def mine(seed: int, args) -> str:
     out = os.path.join(args.out, f'negatives_seed{seed}.jsonl')
     if not os.path.isfile(out):
         encoder = ProductEncoder.from_pretrained(str(cell_dir), device='cpu')
-        mine_negatives(encoder, args.data_root, out, k=10, exclude='instance')
+        mine_negatives(encoder, args.data_root, out, k=10, exclude='instance', manifest=train_manifest(args.config))
     return os.path.abspath(out)
+
+
+def train_manifest(config: str = None) -> str:
+    """The manifest ``config``'s train set reads (``features/manifest.jsonl`` for a config on cached tower
+    features, whose model reads those features); None: ``DATA_ROOT/manifest.jsonl``."""
+    if not config:
+        return None
+    from m5mm.utils.config import load_config
+    return load_config(config).train_dataloader.dataset.get('manifest')
 
 
 def train_instances(data_root: str) -> list:
@@ -276,7 +335,8 @@ def summarise(cells: dict) -> dict:
 #: (variant, reference) pairs whose per-seed differences are reported (same seed: same init and data)
 PAIRS = (*((v, 'today') for v in VARIANTS[1:5]), ('mp_pg2_hard_negatives', 'mp_per_group2'),
          ('sigmoid_pg2', 'mp_per_group2'), ('today_b16', 'today'), ('mp_pg2_b16', 'today_b16'),
-         ('sigmoid_pg2_b16', 'today_b16'), ('sigmoid_pg2_b16', 'mp_pg2_b16'))
+         ('sigmoid_pg2_b16', 'today_b16'), ('sigmoid_pg2_b16', 'mp_pg2_b16'),
+         ('sigmoid_pg2_prior_bias', 'mp_per_group2'), ('sigmoid_pg2_prior_bias', 'sigmoid_pg2'))
 
 
 def paired(cells: dict) -> dict:
@@ -313,11 +373,15 @@ def finished_cells(out: str) -> dict:
 def main(argv=None) -> dict:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument('--data-root')
+    parser.add_argument('--config', default=None,
+                        help='train this config as written (e.g. configs/scale_5mod_packaged_cached.py: the real '
+                             'towers) instead of the tiny from-scratch SCALE')
+    parser.add_argument('--pretrained-root', default='data/pretrained', help='with --config: its pretrained_root')
     parser.add_argument('--epochs', type=int, default=2)
     parser.add_argument('--budget', default=None,
                         help="a paper_tables budget instead of --epochs, e.g. 'steps=0' for the untrained model")
     parser.add_argument('--seeds', default='0,1,2')
-    parser.add_argument('--variants', default=','.join(VARIANTS))
+    parser.add_argument('--variants', default=','.join(DEFAULT_VARIANTS), help=f'any of {",".join(VARIANTS)}')
     parser.add_argument('--out', help='work folder of the cells')
     parser.add_argument('--json', required=True, help='results file (rewritten after every cell); with --plot, '
                                                       'the results files to draw, comma-separated')
@@ -356,7 +420,8 @@ def main(argv=None) -> dict:
         run_variant(variant, seed, args, negatives)
         cells = finished_cells(args.out)
         report = dict(issue=24, data_root=args.data_root, epochs=args.budget or args.epochs,
-                      size='tiny (width 32, batch 8 unless the variant says 16)',
+                      size=(f'{args.config} as written (pretrained_root {args.pretrained_root})' if args.config
+                            else 'tiny (width 32, batch 8 unless the variant says 16)'),
                       lr=1e-3, variants=DESCRIPTIONS, extra_options=json.loads(args.extra_options),
                       machine=f'2 shared CPU cores (AMD EPYC, AVX-512), load average {os.getloadavg()[0]:.1f} '
                               f'after this cell; {args.num_threads} torch thread(s)',

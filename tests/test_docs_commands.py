@@ -68,9 +68,10 @@ NOT_EXECUTED = {
                                         '(tests/test_engine/test_partial_queries.py covers the tasks it runs)',
     'benchmarks/real_towers.py': 'trains rows x catalogues x seeds on the packaged towers '
                                  '(tests/test_real_towers_configs.py resolves every row config)',
-    'benchmarks/catalogue_contrastive.py': 'trains variants x seeds on 1,500-product catalogues (about an hour of '
-                                           'one core; tests/test_models and tests/test_datasets cover the loss, '
-                                           'samplers and hard negatives)',
+    'benchmarks/catalogue_contrastive.py': 'trains variants x seeds (tiny model: 1,500-product catalogues; --config: '
+                                           'the real towers), about an hour of one core; tests/test_models and '
+                                           'tests/test_datasets cover the loss, samplers and hard negatives, '
+                                           'tests/test_catalogue_contrastive_real_towers.py the --config cells',
     'tools/make_catalogue.py': 'draws hundreds of products (tests/test_datasets cover the generators)',
     'tools/make_demo_data.py': 'writes the 400-product catalogue (the fixture here makes a small one the same way)',
     'scale_5mod.py': 'the paper-size model (224 M parameters, seconds per sample on a CPU)',

@@ -61,6 +61,21 @@ def test_sigmoid_loss_equals_a_hand_computation_with_groups_and_a_missing_modali
     assert set(out) >= {'con_temperature', 'con_bias', 'acc_con_text_image'}
 
 
+def test_sigmoid_takes_the_packaged_configs_mean_one_weights():
+    """configs/scale_5mod_packaged.py's con sets mean_one_weights=True; its sigmoid form must take it and use the
+    harmonizer's weights divided by their mean over the valid pairs (both modalities present, i != j)."""
+    emb, present, groups = _hand_batch()
+    weights = torch.tensor([[[1.0, 0.1], [0.2, 1.0]], [[1.0, 0.3], [0.1, 1.0]], [[1.0, 0.9], [0.9, 1.0]],
+                            [[1.0, 0.2], [0.3, 1.0]]])
+    mean = (0.1 + 0.2 + 0.3 + 0.1 + 0.2 + 0.3) / 6        # sample 2 has no image: its pairs are not valid
+    cfg = dict(type='SigmoidContrastiveObjective', temperature=0.25, bias=-2.0, group_by='instance')
+    scaled = OBJECTIVES.build(dict(cfg, mean_one_weights=True)).compute(emb, present, weights, groups=groups)
+    by_hand = OBJECTIVES.build(cfg).compute(emb, present, weights / mean, groups=groups)
+    raw = OBJECTIVES.build(cfg).compute(emb, present, weights, groups=groups)
+    assert float(scaled['loss_con']) == pytest.approx(float(by_hand['loss_con']), rel=1e-6)
+    assert float(scaled['loss_con']) != pytest.approx(float(raw['loss_con']), rel=1e-3)
+
+
 @pytest.mark.parametrize('groups', [torch.arange(8), torch.full((8,), -1), torch.tensor([0, 1, 2, 3, 4, 5, 6, -1])])
 @pytest.mark.parametrize('weight_mode', ['logits', 'loss'])
 def test_a_group_of_one_is_todays_loss_exactly(groups, weight_mode):

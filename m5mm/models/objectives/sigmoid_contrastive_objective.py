@@ -11,7 +11,7 @@ from m5mm.utils.distributed import all_gather_tensor, gather_with_grad
 from m5mm.utils.ring_exchange import ring_blocks
 
 from .contrastive_losses import sigmoid_rows, unique_unknown_codes
-from .inter_modality_contrastive_objective import InterModalityContrastiveObjective
+from .inter_modality_contrastive_objective import InterModalityContrastiveObjective, pair_weight_mean
 
 if TYPE_CHECKING:
     from m5mm.models.backbones import MultiModalBackbone
@@ -43,18 +43,21 @@ class SigmoidContrastiveObjective(InterModalityContrastiveObjective):
         temperature: initial 1 / t (0.1: t = 10). learnable_temperature: learn it (default True).
         bias: initial bias. learnable_bias: learn it (default True).
         exchange: 'ring' or 'gather'.
-        min_temperature, normalize, weight_mode, pairs, unmasked, backbone, loss_weight, name, group_by:
-            as :class:`InterModalityContrastiveObjective`.
+        min_temperature, normalize, weight_mode, pairs, unmasked, backbone, loss_weight, name, group_by,
+            mean_one_weights: as :class:`InterModalityContrastiveObjective` (``mean_one_weights``: the
+            harmonizer's weights divided by their mean over the batch's valid pairs, so that weights of ~0.15
+            from real towers do not shrink ``t``; configs/scale_5mod_packaged.py sets it).
     """
 
     def __init__(self, *, temperature: float = 0.1, learnable_temperature: bool = True, bias: float = -10.0,
                  learnable_bias: bool = True, exchange: str = 'ring', min_temperature: float = 0.01,
                  normalize: bool = True, weight_mode: str = 'logits', pairs: Optional[Sequence[Sequence[str]]] = None,
                  unmasked: bool = False, backbone: Optional['MultiModalBackbone'] = None, loss_weight: float = 1.0,
-                 name: str = 'con', group_by: Optional[str] = None) -> None:
+                 name: str = 'con', group_by: Optional[str] = None, mean_one_weights: bool = False) -> None:
         super().__init__(temperature=temperature, learnable_temperature=learnable_temperature,
                          min_temperature=min_temperature, normalize=normalize, weight_mode=weight_mode, pairs=pairs,
-                         unmasked=unmasked, backbone=backbone, loss_weight=loss_weight, name=name, group_by=group_by)
+                         unmasked=unmasked, backbone=backbone, loss_weight=loss_weight, name=name, group_by=group_by,
+                         mean_one_weights=mean_one_weights)
         if exchange not in EXCHANGES:
             raise ValueError(f'exchange must be one of {EXCHANGES}, got {exchange!r}')
         self.exchange = exchange
@@ -69,6 +72,8 @@ class SigmoidContrastiveObjective(InterModalityContrastiveObjective):
         """Sigmoid loss of all modality pairs (arguments and outputs as the InfoNCE objective's,
         plus ``{name}_bias`` when the bias is learned)."""
         order, batch, pairs, device, sizes, offset, local, pres = self._local_batch(embeddings, present, weights)
+        if weights is not None and self.mean_one_weights:
+            weights = weights / pair_weight_mean(weights, torch.stack([pres[m] for m in order], dim=1))
         pres_all = dict(zip(order, all_gather_tensor(torch.stack([pres[m] for m in order], dim=1), sizes)
                             .unbind(dim=1)))
         codes = groups.to(device).long() if groups is not None else torch.full((batch,), -1, device=device)
