@@ -18,7 +18,7 @@ from typing import Any, List, Mapping, Optional
 
 import numpy as np
 
-from .file_lock import file_lock
+from .generation_lock import generation_lock
 from .id_table import IdTable
 
 logger = logging.getLogger(__name__)
@@ -33,7 +33,7 @@ def file_fingerprint(path: str) -> int:
 
 def cached_id_table(path: str, build, *, fingerprint: int) -> IdTable:
     """The :class:`IdTable` at ``path`` when built from ``fingerprint``; else ``build(path)`` under a lock."""
-    with file_lock(path + '.lock'):
+    with generation_lock(path):
         if os.path.isfile(path):
             try:
                 table = IdTable(path)

@@ -24,7 +24,7 @@ from typing import Dict, Optional, Tuple
 import numpy as np
 from webdataset.tariterators import base_plus_ext
 
-from ..file_lock import file_lock
+from ..generation_lock import generation_lock
 from ..id_table import IdTable
 from .sample_codec import sample_key
 
@@ -48,7 +48,7 @@ def split_group_codes(source, split: str) -> np.ndarray:
     if codes is not None:
         return codes
     try:
-        with file_lock(path + '.lock'):
+        with generation_lock(path):
             codes = _load(path, expected)
             if codes is None:
                 codes, ids = _scan_split(source, split)
