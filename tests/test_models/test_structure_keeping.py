@@ -28,6 +28,22 @@ def test_residual_head_starts_exactly_at_its_fixed_orthogonal_map():
     torch.testing.assert_close(narrow.fixed @ narrow.fixed.T, torch.eye(4), atol=1e-5, rtol=0)  # orthonormal rows
 
 
+def test_heads_of_one_width_share_their_map_and_the_residual_scale_scales_the_residual():
+    torch.manual_seed(0)
+    title = HEADS.build(dict(type='ResidualProjectionHead', in_dim=12, out_dim=4))
+    torch.manual_seed(1)
+    table = HEADS.build(dict(type='ResidualProjectionHead', in_dim=12, out_dim=4, residual_scale=0.1))
+    assert torch.equal(title.fixed, table.fixed)           # one tower read twice: one space at the start
+    other = HEADS.build(dict(type='ResidualProjectionHead', in_dim=12, out_dim=4, map_seed=1))
+    assert not torch.allclose(title.fixed, other.fixed)
+    x = torch.randn(3, 12)
+    with torch.no_grad():
+        table.residual[0].weight.fill_(1.0)
+    torch.testing.assert_close(table(x), x @ table.fixed.T + 0.1 * (x.sum(-1, keepdim=True) + table.residual[0].bias))
+    with pytest.raises(ValueError, match='residual_scale'):
+        HEADS.build(dict(type='ResidualProjectionHead', in_dim=12, out_dim=4, residual_scale=0.0))
+
+
 def test_residual_head_trains_only_the_residual_and_saves_its_map():
     head = HEADS.build(dict(type='ResidualProjectionHead', in_dim=6, out_dim=4, normalize=True))
     assert 'fixed' in head.state_dict() and all(n.startswith('residual.') for n, _ in head.named_parameters())
