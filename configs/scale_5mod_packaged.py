@@ -19,10 +19,13 @@ _tail = dict(dim=256, depth=1, num_heads=4)  # trainable layers on top of each f
 model = dict(encoders=dict(
     # the image: the frozen tower's mean feature, projected (no layer on top: a fresh transformer layer between
     # a pretrained tower and the product vector loses what the tower knows; docs/benchmark.md)
-    image=dict(_delete_=True, type='PretrainedImageEncoder', pretrained=_image, freeze=True, **dict(_tail, depth=0)),
+    # pooled_source='backbone': the vector the projection head reads is the frozen tower's own mean feature (what
+    # frozen concat uses), not the output of the fresh Linear + LayerNorm on its tokens (which feed the fusion)
+    image=dict(_delete_=True, type='PretrainedImageEncoder', pretrained=_image, freeze=True, pooled_source='backbone',
+               **dict(_tail, depth=0)),
     # a CNN has no class token: each frame is the mean of its 49 tokens
     video=dict(_delete_=True, type='PretrainedVideoEncoder', pretrained=_image, freeze=True, frame_pool='mean',
-               **_tail),
+               pooled_source='backbone', **_tail),
     text=dict(_delete_=True, type='PretrainedTextEncoder', pretrained=_text, lora=dict(r=8, alpha=16)),
     table=dict(_delete_=True, type='PretrainedTableEncoder'),  # shares the text tower and its adapters
 ))
@@ -33,6 +36,11 @@ model = dict(encoders=dict(
 # towers and says which modalities a product has; this one starts from the towers and stays in one space for
 # any subset of modalities (docs/benchmark.md, "Real packaged towers").
 model.update(neck=dict(type='AlignedJointNeck', centre=True, complete=True, importance=True))
+# Into that space through a head that starts as a fixed orthogonal map of the tower's vector (the tower's
+# geometry: training starts from frozen concat, per modality) plus a zero-initialised residual at a tenth of the
+# step size: contrastive training adds the alignment instead of replacing what the tower knows
+# (docs/benchmark.md, "Keeping what the frozen towers know").
+model.update(projection=dict(_delete_=True, type='ResidualProjectionHead', out_dim=256, residual_scale=0.1))
 
 # SCALE's objectives (as ScalePretrainer derives them), with the contrastive term at its own temperature: the
 # cosine-graph weights of embeddings that start unrelated across modalities (frozen real towers, new projection
@@ -46,6 +54,8 @@ model.update(objectives=dict(
     mem=dict(type='MaskedEntityModelObjective', modality='table', share_head='mlm'),
     mfm_video=dict(type=_feature, modality='video'),
     mfm_audio=dict(type=_feature, modality='audio'),
+    # each modality's projected embeddings keep the in-batch similarities of the tower vectors they come from
+    rkd=dict(type='RelationalDistillationObjective', loss_weight=10.0),
 ))
 # New heads and tails on frozen towers need the from-scratch learning rate (3e-4 left loss_con flat for the
 # 28 steps of 4 demo epochs); the LoRA adapters take it too.

@@ -9,6 +9,7 @@ the trainable part is identical, so cached-feature training computes what live t
 """
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import ClassVar, Dict, Mapping, Optional, Tuple
 
 import torch
@@ -18,10 +19,12 @@ from m5mm.models.pretrained.tower_weights import PretrainedWeightsMixin, source_
 from m5mm.models.pretrained.tuning import freeze_unused
 from m5mm.structures import EncoderOutput
 
-from .encoder_utils import EncoderInputError, fetch_present
+from .encoder_utils import EncoderInputError, fetch_mask, fetch_present, masked_mean
 from .feature_encoder import FeatureEncoder
 
 Inputs = Mapping[str, Tensor]
+#: what a tower's ``pooled`` vector is (see :class:`PretrainedTowerEncoder`)
+POOLED_SOURCES = ('tokens', 'backbone')
 
 
 class PretrainedTowerEncoder(PretrainedWeightsMixin, FeatureEncoder):
@@ -45,6 +48,11 @@ class PretrainedTowerEncoder(PretrainedWeightsMixin, FeatureEncoder):
         max_tokens: tokens the position table holds (None: what the backbone can produce).
         dim, depth, num_heads, mlp_ratio, dropout, pooled_proj, pooled_dim: the trainable part
             (see :class:`FeatureEncoder`); ``depth=0`` leaves only its final LayerNorm.
+        pooled_source: what ``pooled`` (the vector the projection head maps into the contrastive space) is:
+            ``'tokens'`` the trainable part's global token (through ``pooled_proj``), or ``'backbone'`` the
+            mean of the backbone's own tokens (width H: the tower's pooled feature, what the frozen-concat
+            baseline uses), so that a structure-keeping head (``ResidualProjectionHead``) starts from what
+            the tower knows; the tokens still go through the trainable part to the fusion.
     """
 
     modality: ClassVar[str] = ''
@@ -57,9 +65,15 @@ class PretrainedTowerEncoder(PretrainedWeightsMixin, FeatureEncoder):
                  lora: Optional[dict] = None, token_pool: int = 1, max_tokens: Optional[int] = None,
                  dim: int = 768, depth: int = 1,
                  num_heads: int = 12, mlp_ratio: float = 4.0, dropout: float = 0.0,
-                 pooled_proj: str = 'identity', pooled_dim: Optional[int] = None) -> None:
+                 pooled_proj: str = 'identity', pooled_dim: Optional[int] = None,
+                 pooled_source: str = 'tokens') -> None:
         if token_pool < 1:
             raise ValueError(f'token_pool must be >= 1, got {token_pool}')
+        if pooled_source not in POOLED_SOURCES:
+            raise ValueError(f'pooled_source must be one of {POOLED_SOURCES}, got {pooled_source!r}')
+        if pooled_source == 'backbone' and (pooled_proj != 'identity' or pooled_dim is not None):
+            raise ValueError("pooled_source='backbone' passes the backbone's mean token on as is; it takes no "
+                             f"pooled_proj / pooled_dim (got {pooled_proj!r}, {pooled_dim!r})")
         backbone = self.load_backbone(pretrained)
         backbone.eval()
         with torch.no_grad():
@@ -70,6 +84,9 @@ class PretrainedTowerEncoder(PretrainedWeightsMixin, FeatureEncoder):
                          pooled_proj=pooled_proj, pooled_dim=pooled_dim)
         self.pretrained = pretrained
         self.token_pool = token_pool
+        self.pooled_source = pooled_source
+        if pooled_source == 'backbone':
+            self.out_dim = self.feat_dim
         self.backbone = backbone
         self.backbone._m5mm_source = source_info(pretrained)
         self.setup_tuning(freeze=freeze, trainable_layers=trainable_layers, lora=lora)
@@ -140,9 +157,15 @@ class PretrainedTowerEncoder(PretrainedWeightsMixin, FeatureEncoder):
         """Raw inputs (see the subclass) or cached ``feats`` (B, N, H) + ``feat_mask`` -> 1 + N tokens."""
         if 'feats' in inputs and self.raw_key not in inputs:
             self._check_cached(inputs['feats'])
-            return super().forward(inputs, mask_ratio)
-        feats, feat_mask, present = self.backbone_features(inputs)
-        return super().forward({'feats': feats, 'feat_mask': feat_mask, 'present': present}, mask_ratio)
+        else:
+            feats, feat_mask, present = self.backbone_features(inputs)
+            inputs = {'feats': feats, 'feat_mask': feat_mask, 'present': present}
+        out = super().forward(inputs, mask_ratio)
+        if self.pooled_source == 'tokens':
+            return out
+        feats = inputs['feats'].to(self.dtype)
+        valid = fetch_mask(inputs, 'feat_mask', feats, type(self).__name__) & out.present.bool()[:, None]
+        return replace(out, pooled=masked_mean(feats, valid))
 
     def _check_cached(self, feats: Tensor) -> None:
         name = f'{type(self).__name__}({self.pretrained!r})'

@@ -52,13 +52,14 @@ class PretrainedVideoEncoder(PretrainedTowerEncoder):
                  trainable_layers: Optional[int] = None, lora: Optional[dict] = None, token_pool: int = 1,
                  max_tokens: Optional[int] = None, dim: int = 768, depth: int = 1, num_heads: int = 12,
                  mlp_ratio: float = 4.0, dropout: float = 0.0, pooled_proj: str = 'identity',
-                 pooled_dim: Optional[int] = None) -> None:
+                 pooled_dim: Optional[int] = None, pooled_source: str = 'tokens') -> None:
         if frame_pool not in FRAME_POOLS:
             raise ValueError(f'frame_pool must be one of {FRAME_POOLS}, got {frame_pool!r}')
         self.frame_pool = frame_pool
         super().__init__(pretrained=pretrained, freeze=freeze, trainable_layers=trainable_layers, lora=lora,
                          token_pool=token_pool, max_tokens=max_tokens, dim=dim, depth=depth, num_heads=num_heads,
-                         mlp_ratio=mlp_ratio, dropout=dropout, pooled_proj=pooled_proj, pooled_dim=pooled_dim)
+                         mlp_ratio=mlp_ratio, dropout=dropout, pooled_proj=pooled_proj, pooled_dim=pooled_dim,
+                         pooled_source=pooled_source)
 
     def load_backbone(self, pretrained: str) -> nn.Module:
         return load_vision_backbone(pretrained, modality='video', accept=('image',))

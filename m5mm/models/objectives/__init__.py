@@ -12,12 +12,13 @@ from .masked_language_model_objective import MaskedLanguageModelObjective
 from .matching_objective import MatchingObjective
 from .matryoshka_objective import MatryoshkaObjective
 from .pretext import default_objectives, pretext_objective
+from .relational_distillation_objective import RelationalDistillationObjective
 from .selection import objective_needs, select_objectives
 from .sigmoid_contrastive_objective import SigmoidContrastiveObjective
 from .subset_consistency_objective import SubsetConsistencyObjective
 
 __all__ = ['BaseMaskedObjective', 'BaseObjective', 'ClassificationObjective', 'InterModalityContrastiveObjective',
            'MaskedEntityModelObjective', 'MaskedFeatureRegressionObjective', 'MaskedLanguageModelObjective',
-           'MatchingObjective', 'MatryoshkaObjective', 'ObjectiveBuildFacts',
+           'MatchingObjective', 'MatryoshkaObjective', 'ObjectiveBuildFacts', 'RelationalDistillationObjective',
            'SigmoidContrastiveObjective', 'SubsetConsistencyObjective',
            'build_objectives', 'default_objectives', 'objective_needs', 'pretext_objective', 'select_objectives']
