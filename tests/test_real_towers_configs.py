@@ -2,23 +2,20 @@
 offline: the right model per row, the modality subset, the cached image / video inputs, every catalogue."""
 from __future__ import annotations
 
-import importlib.util
 from pathlib import Path
 
 import pytest
 
 from m5mm.models.param_budget import build_model_from_config
 from m5mm.utils.config import load_config
+from tests.script_module import load_script
 
 REPO = Path(__file__).resolve().parents[1]
 LOADERS = ('train_dataloader', 'val_dataloader', 'test_dataloader')
 
 
 def _bench():
-    spec = importlib.util.spec_from_file_location('m5mm_bench_real_towers', REPO / 'benchmarks' / 'real_towers.py')
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_script('benchmarks/real_towers.py')
 
 
 @pytest.mark.parametrize('catalogue,kind', [('bazaar', 'bazaar'), ('emoji', 'emoji')])

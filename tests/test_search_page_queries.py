@@ -2,21 +2,16 @@
 the figures it reports per presence pattern."""
 from __future__ import annotations
 
-import importlib.util
 import json
 from collections import Counter
-from pathlib import Path
 
-REPO = Path(__file__).resolve().parents[1]
+from tests.script_module import load_script
+
 ALL = ('text', 'table', 'image', 'video', 'audio')
 
 
 def _bench():
-    spec = importlib.util.spec_from_file_location('m5mm_bench_search_page',
-                                                  REPO / 'benchmarks' / 'search_page_queries.py')
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_script('benchmarks/search_page_queries.py')
 
 
 def _record(i: int, **fields) -> dict:

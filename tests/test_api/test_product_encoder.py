@@ -1,5 +1,4 @@
 """ProductEncoder.encode: the vectors of tools/extract_features.py, from records given in any form."""
-import importlib.util
 import io
 import json
 
@@ -11,14 +10,11 @@ from PIL import Image
 from m5mm.api import ProductEncoder
 from m5mm.datasets import MediaError
 from m5mm.evaluation import load_features
-from tests.conftest import REPO
+from tests.script_module import load_script
 
 
 def _tool(name):
-    spec = importlib.util.spec_from_file_location(f'm5mm_tool_{name}', REPO / 'tools' / f'{name}.py')
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_script(f'tools/{name}.py')
 
 
 @pytest.fixture(scope='module')

@@ -1,6 +1,5 @@
 """Loading a training run reads its config.json as data: a planted config.py never runs, a config.json that
 names code is refused, and a damaged checkpoint file is refused by name (the API and the tools)."""
-import importlib.util
 import json
 import shutil
 
@@ -11,6 +10,7 @@ from m5mm.api import ProductEncoder
 from m5mm.api.run_loader import load_run
 from m5mm.checkpoint.safe_load import CheckpointError
 from tests.conftest import REPO
+from tests.script_module import load_script
 from tests.test_engine.planted import flip_a_stored_byte, record_in_meta
 
 RECORDS = [dict(id='a', text='red sneakers', table=[['color', 'red']]), dict(id='b', text='teapot')]
@@ -18,10 +18,7 @@ STEP = 'checkpoints/step_00000002'
 
 
 def _tool(name):
-    spec = importlib.util.spec_from_file_location(f'm5mm_tool_{name}', REPO / 'tools' / f'{name}.py')
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_script(f'tools/{name}.py')
 
 
 def _copy_run(tiny_work_dir, tmp_path):

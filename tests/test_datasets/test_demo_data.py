@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import hashlib
-import importlib.util
 import itertools
 import json
 from collections import Counter, defaultdict
@@ -14,9 +13,9 @@ import pytest
 from m5mm.experiments.catalogues.demo import CATEGORIES, make_demo_dataset, plan_demo_dataset, summarize
 from m5mm.experiments.catalogues.demo.design import MODALITY_NAMES, category_weights
 from m5mm.experiments.catalogues.demo.media import render_image, render_video
+from tests.script_module import load_script
 
 SMALL = dict(num_products=60, seed=3, num_categories=6)
-REPO = Path(__file__).resolve().parents[2]
 MANIFEST_KEYS = ['id', 'text', 'table', 'image', 'video', 'audio', 'category', 'instance', 'split']
 
 
@@ -225,9 +224,7 @@ def test_combined_modalities_beat_each_one(tmp_path):
 
 
 def test_cli(tmp_path, capsys):
-    spec = importlib.util.spec_from_file_location('make_demo_data', REPO / 'tools/make_demo_data.py')
-    tool = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(tool)
+    tool = load_script('tools/make_demo_data.py')
     args = ['--out', str(tmp_path / 'cli'), '--seed', '1']
     tool.main(args + ['--num', '36', '--categories', '6'])
     assert len(read_manifest(tmp_path / 'cli')) == 36 and 'wrote 36 records' in capsys.readouterr().out

@@ -15,6 +15,7 @@ from m5mm.experiments.catalogues.emoji import MissingSourceError, make_emoji_dat
 from m5mm.experiments.catalogues.emoji.design import SELLER_SUFFIXES
 from m5mm.experiments.catalogues.emoji.plan import listing_counts
 from m5mm.experiments.catalogues.emoji.sources import EMOJI_TEST_PATH, FONT_PATH, read_emoji_test
+from tests.script_module import load_script
 
 from .test_demo_data import MANIFEST_KEYS, check_split_rules, digests, read_manifest
 
@@ -222,10 +223,7 @@ def test_plan_of_two_categories():
 
 
 def _tool():
-    spec = importlib.util.spec_from_file_location('make_catalogue', REPO / 'tools/make_catalogue.py')
-    tool = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(tool)
-    return tool
+    return load_script('tools/make_catalogue.py')
 
 
 def test_cli_reports_errors(tmp_path, capsys):

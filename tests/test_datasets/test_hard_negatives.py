@@ -1,7 +1,6 @@
 """Hard negatives: mining excludes the product's group, O(1) file lookups, batches gain the negatives."""
 from __future__ import annotations
 
-import importlib.util
 import json
 from pathlib import Path
 
@@ -13,9 +12,9 @@ from m5mm.datasets.hard_negatives import NegativesFile
 from m5mm.datasets.id_table import IdTable
 from m5mm.datasets.loaders import build_dataloader
 from m5mm.evaluation.negative_mining import nearest_other_groups
+from tests.script_module import load_script
 
 TEXT = dict(text=None, table=None)
-REPO = Path(__file__).resolve().parents[2]
 
 
 def test_id_table_finds_every_id_and_nothing_else(tmp_path):
@@ -72,9 +71,7 @@ def test_batches_gain_per_sample_negatives_from_the_file(demo_root, tmp_path):
 
 
 def test_mine_negatives_tool_excludes_the_products_own_instance(tiny_model_dir, demo_root, tmp_path):
-    spec = importlib.util.spec_from_file_location('m5mm_tool_mine', REPO / 'tools' / 'mine_negatives.py')
-    tool = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(tool)
+    tool = load_script('tools/mine_negatives.py')
     out = tmp_path / 'negatives.jsonl'
     tool.main([str(tiny_model_dir), '--data-root', str(demo_root), '--out', str(out), '--k', '3'])
     dataset = ManifestDataset(data_root=str(demo_root), modalities=TEXT)

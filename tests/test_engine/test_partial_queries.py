@@ -1,7 +1,6 @@
 """tools/test.py --tasks presence,partial_query,text_retrieval end to end on a tiny trained checkpoint."""
 from __future__ import annotations
 
-import importlib.util
 import json
 
 import numpy as np
@@ -14,15 +13,14 @@ from m5mm.evaluation import retrieval_metrics
 from m5mm.evaluation.metrics.presence import group_variance_share, presence_gap, presence_patterns
 from m5mm.utils.config import load_config
 from tests.conftest import REPO
+from tests.script_module import load_script
 
 CONFIG = str(REPO / 'configs' / 'scale_5mod_tiny.py')
 
 
 @pytest.fixture(scope='module')
 def run(tiny_work_dir, demo_root, tmp_path_factory):
-    spec = importlib.util.spec_from_file_location('m5mm_tool_test', REPO / 'tools' / 'test.py')
-    tool = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(tool)
+    tool = load_script('tools/test.py')
     out = tmp_path_factory.mktemp('partial')
     tool.main([CONFIG, str(tiny_work_dir), '--work-dir', str(out), '--tasks', 'presence,partial_query,text_retrieval',
                '--save-features', '--cfg-options', f'data_root={demo_root}'])

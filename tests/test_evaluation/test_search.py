@@ -1,4 +1,3 @@
-import importlib.util
 import json
 import os
 import subprocess
@@ -10,6 +9,7 @@ import torch
 
 from m5mm.evaluation import SearchIndex, save_features
 from m5mm.evaluation.search import query_index
+from tests.script_module import load_script
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
@@ -104,11 +104,7 @@ def test_small_index_and_errors(tmp_path):
 
 
 def _load_tool():
-    path = os.path.join(ROOT, 'tools', 'search_index.py')
-    spec = importlib.util.spec_from_file_location('search_index_tool', path)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_script('tools/search_index.py')
 
 
 def test_cli_build_and_query(tmp_path, capsys):
@@ -140,10 +136,7 @@ def test_cli_build_and_query(tmp_path, capsys):
 
 def test_throughput_benchmark_smoke(tmp_path):
     pytest.importorskip('faiss')
-    spec = importlib.util.spec_from_file_location('search_throughput',
-                                                  os.path.join(ROOT, 'benchmarks', 'search_throughput.py'))
-    bench = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(bench)
+    bench = load_script('benchmarks/search_throughput.py')
     out = tmp_path / 'bench.json'
     bench.main(['--gallery-size', '3000', '--dim', '32', '--queries', '20', '--repeats', '1',
                 '--threads', str(torch.get_num_threads()), '--approx', 'ivf,hnsw', '--out', str(out)])

@@ -13,13 +13,9 @@ def tiny_encoder(tiny_model_dir):
 @pytest.fixture(scope='session')
 def tiny_index(tiny_encoder, demo_root, tmp_path_factory):
     """``tools/build_index.py`` of the whole demo catalogue with the tiny model."""
-    import importlib.util
-
     from m5mm.serve import CatalogueIndex
-    from tests.conftest import REPO
-    spec = importlib.util.spec_from_file_location('m5mm_tool_build_index', REPO / 'tools' / 'build_index.py')
-    tool = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(tool)
+    from tests.script_module import load_script
+    tool = load_script('tools/build_index.py')
     out = tmp_path_factory.mktemp('tiny_index') / 'index'
     tool.main([str(tiny_encoder.source), '--data-root', str(demo_root), '--out', str(out), '--batch-size', '32'])
     return CatalogueIndex.load(str(out))

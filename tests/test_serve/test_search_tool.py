@@ -1,18 +1,14 @@
 """tools/search.py: the ranked products of a text / image query against a tools/build_index.py folder."""
-import importlib.util
 import json
 
 import numpy as np
 import pytest
 
-from tests.conftest import REPO
+from tests.script_module import load_script
 
 
 def _tool():
-    spec = importlib.util.spec_from_file_location('m5mm_tool_search', REPO / 'tools' / 'search.py')
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_script('tools/search.py')
 
 
 def _brute_force(index, vector, k):

@@ -2,7 +2,6 @@
 resumes (finished cells are not retrained, an interrupted cell continues from its checkpoint)."""
 from __future__ import annotations
 
-import importlib.util
 import json
 import math
 from pathlib import Path
@@ -16,16 +15,14 @@ from m5mm.experiments.paper_tables import (BenchmarkMismatchError, BenchmarkSpec
 from m5mm.experiments.paper_tables.runner import STARTED_FILE, _write_json
 from m5mm.models.param_budget import build_model_from_config
 from m5mm.utils.config import load_config
+from tests.script_module import load_script
 
 REPO = Path(__file__).resolve().parents[2]
 FUSION = REPO / 'configs' / 'fusion'
 
 
 def _load_tool():
-    spec = importlib.util.spec_from_file_location('benchmark_tool', REPO / 'tools' / 'benchmark.py')
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_script('tools/benchmark.py')
 
 
 # ------------------------------------------------------------------ parsing

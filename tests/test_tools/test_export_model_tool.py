@@ -1,21 +1,16 @@
 """tools/export_model.py: by default one evaluation for the card (no robustness passes), announced and logged."""
 from __future__ import annotations
 
-import importlib.util
 import json
 import logging
-from pathlib import Path
 
 import pytest
 
-REPO = Path(__file__).resolve().parents[2]
+from tests.script_module import load_script
 
 
 def _tool():
-    spec = importlib.util.spec_from_file_location('m5mm_tool_export_model_t', REPO / 'tools' / 'export_model.py')
-    tool = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(tool)
-    return tool
+    return load_script('tools/export_model.py')
 
 
 @pytest.fixture()

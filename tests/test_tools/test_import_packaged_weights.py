@@ -125,11 +125,8 @@ def test_a_checkpoint_of_another_architecture_is_refused(tmp_path):
 
 
 def test_the_tool_names_unknown_models(tmp_path, capsys):
-    import importlib.util
-    from tests.conftest import REPO
-    spec = importlib.util.spec_from_file_location('tool', REPO / 'tools' / 'import_packaged_weights.py')
-    tool = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(tool)
+    from tests.script_module import load_script
+    tool = load_script('tools/import_packaged_weights.py')
     with pytest.raises(SystemExit):
         tool.main(['--out', str(tmp_path), '--models', 'efficientnet_lite0,resnet50'])
     assert "unknown models ['resnet50']" in capsys.readouterr().err

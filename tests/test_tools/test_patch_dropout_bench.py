@@ -1,19 +1,14 @@
 """benchmarks/patch_dropout.py: the speed arm of patch (image) and frame (video) dropout, tiny sizes."""
 import argparse
-import importlib.util
-from pathlib import Path
 
 import pytest
 import torch
 
-REPO = Path(__file__).resolve().parents[2]
+from tests.script_module import load_script
 
 
 def _script():
-    spec = importlib.util.spec_from_file_location('m5mm_bench_patch_dropout', REPO / 'benchmarks' / 'patch_dropout.py')
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_script('benchmarks/patch_dropout.py')
 
 
 @pytest.mark.parametrize('tower, attr', [('image', 'patch_keep'), ('video', 'frame_keep')])

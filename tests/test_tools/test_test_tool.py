@@ -1,7 +1,6 @@
 """tools/test.py and tools/extract_features.py end to end on a tiny trained checkpoint of the demo data."""
 from __future__ import annotations
 
-import importlib.util
 import json
 
 import numpy as np
@@ -16,6 +15,7 @@ from m5mm.evaluation import SearchIndex, cross_modal_retrieval, load_features, r
 from m5mm.structures import META_KEY
 from m5mm.utils.config import load_config
 from tests.conftest import REPO
+from tests.script_module import load_script
 
 CONFIG = str(REPO / 'configs' / 'scale_5mod_tiny.py')
 MODALITIES = ('image', 'text', 'table', 'video', 'audio')
@@ -23,10 +23,7 @@ RETRIEVAL_KEYS = [f'{m}@{k}' for m in ('mAP', 'Prec', 'Recall', 'M5Prec') for k 
 
 
 def _tool(name: str):
-    spec = importlib.util.spec_from_file_location(f'm5mm_tool_{name}', REPO / 'tools' / f'{name}.py')
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_script(f'tools/{name}.py')
 
 
 @pytest.fixture(scope='module')

@@ -5,7 +5,6 @@ package, so these tests exercise discovery, import, failure reporting and the to
 """
 from __future__ import annotations
 
-import importlib.util
 import json
 import logging
 import sys
@@ -25,6 +24,7 @@ from m5mm.utils.build import UnknownModuleError
 from m5mm.utils.inventory import format_plugins
 from m5mm.utils.config import load_config
 from m5mm.utils.plugins import IncompatiblePluginError, m5mm_config_path, require_m5mm
+from tests.script_module import load_script
 
 REPO = Path(__file__).resolve().parents[2]
 PREFIX = 'm5mm_testplugin_'
@@ -141,9 +141,7 @@ def test_list_modules_shows_versions_registrations_and_failures(plugin_dir, caps
     assert f'good (m5mm-testplugin-good 1.2.3): loaded from {PREFIX}good\n  hook: TestPluginHook' in text
     assert (f"broken (m5mm-testplugin-broken 0.0.1): FAILED to import {PREFIX}broken: "
             f"ModuleNotFoundError") in text
-    spec = importlib.util.spec_from_file_location('list_modules_tool', REPO / 'tools' / 'list_modules.py')
-    tool = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(tool)
+    tool = load_script('tools/list_modules.py')
     tool.main(['--plugins'])
     assert capsys.readouterr().out.strip() == text
     with pytest.raises(SystemExit) as exit_info:
