@@ -34,6 +34,16 @@ def load_thumbnails(page) -> None:
     page.wait_for_load_state('networkidle')
 
 
+def shoot(page, status: str, path: str, label: str) -> None:
+    """Search with what the form holds, wait for ``status`` in the status line and every thumbnail,
+    save a full-page screenshot at ``path`` and print the result cards."""
+    page.click('#search-button')
+    page.wait_for_function(f"document.querySelector('#status').innerText.includes('{status}')")
+    load_thumbnails(page)
+    page.screenshot(path=path, full_page=True)
+    print(label, cards(page))
+
+
 def main(argv=None) -> None:
     args = parse_args(argv)
     from playwright.sync_api import sync_playwright
@@ -45,19 +55,10 @@ def main(argv=None) -> None:
         page.goto(args.url + '/')
         page.wait_for_function("document.querySelectorAll('#category option').length > 1")
         page.fill('#query-text', args.text)
-        page.click('#search-button')
-        page.wait_for_function("document.querySelector('#status').innerText.includes('results for')")
-        load_thumbnails(page)
-        page.screenshot(path=f'{args.out}_text.png', full_page=True)
-        print('text', args.text, cards(page))
-
+        shoot(page, 'results for', f'{args.out}_text.png', f'text {args.text}')
         page.fill('#query-text', '')
         page.set_input_files('#image-input', args.photo)
-        page.click('#search-button')
-        page.wait_for_function("document.querySelector('#status').innerText.includes('your photo')")
-        load_thumbnails(page)
-        page.screenshot(path=f'{args.out}_photo.png', full_page=True)
-        print('photo', args.photo, cards(page))
+        shoot(page, 'your photo', f'{args.out}_photo.png', f'photo {args.photo}')
         browser.close()
 
 
