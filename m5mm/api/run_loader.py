@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Dict, Optional, Union
@@ -10,6 +11,7 @@ from torch import nn
 
 from m5mm.checkpoint.manager import META_FILE, resolve_checkpoint
 from m5mm.datasets.loaders import build_dataset
+from m5mm.datasets.manifest_dataset import DEFAULT_MANIFEST
 from m5mm.utils.config import reading_dataset_cfg
 
 from .preprocessor import Preprocessor
@@ -34,6 +36,18 @@ class LoadedRun:
 
 def _dataset_cfg(loader_cfg) -> dict:
     return reading_dataset_cfg(loader_cfg.dataset)
+
+
+def train_manifest(dataset) -> Optional[str]:
+    """The manifest a run trained on, relative to its data root when inside it (``features/manifest.jsonl`` for a
+    run on cached tower features); None for a dataset without one (shards) or the default ``manifest.jsonl``."""
+    manifest = getattr(dataset, 'manifest', None)
+    if not isinstance(manifest, str):
+        return None
+    root = os.path.abspath(str(dataset.data_root))
+    path = os.path.abspath(manifest)
+    relative = os.path.relpath(path, root) if path.startswith(root + os.sep) else path
+    return None if relative == DEFAULT_MANIFEST else relative.replace(os.sep, '/')
 
 
 def load_run(checkpoint: PathLike, *, config: Optional[PathLike] = None,
@@ -63,6 +77,9 @@ def load_run(checkpoint: PathLike, *, config: Optional[PathLike] = None,
     step = json.loads(meta_path.read_text()).get('step') if meta_path and meta_path.is_file() else None
     provenance = dict(checkpoint=str(checkpoint.resolve()), config=str(Path(config).resolve()), step=step,
                       data_root=str(train_dataset.data_root))
+    manifest = train_manifest(train_dataset)
+    if manifest is not None:
+        provenance['manifest'] = manifest
     return LoadedRun(model=model, preprocessor=Preprocessor.from_dataset(test_dataset, test_cfg.get('modalities')),
                      model_cfg=model_cfg, data_meta=dict(train_dataset.meta), cfg=cfg, checkpoint=checkpoint,
                      train_dataset=train_dataset, provenance=provenance)

@@ -22,7 +22,9 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser.add_argument('--k', type=int, default=10, help='negatives per product (default 10)')
     parser.add_argument('--exclude', default='instance', choices=['instance', 'category'],
                         help='never take products of the same instance (default) or category')
-    parser.add_argument('--manifest', default=None, help='manifest file (default DATA_ROOT/manifest.jsonl)')
+    parser.add_argument('--manifest', default=None,
+                        help='manifest file (default DATA_ROOT/manifest.jsonl; for a model trained on cached tower '
+                             'features, the manifest its run read, e.g. features/manifest.jsonl)')
     parser.add_argument('--split', type=comma_list, default=['train'], help='splits to mine (default train)')
     parser.add_argument('--batch-size', type=int, default=64)
     parser.add_argument('--num-workers', type=int, default=0)

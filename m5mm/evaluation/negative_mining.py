@@ -39,6 +39,21 @@ def nearest_other_groups(features: np.ndarray, ids: Sequence[str], groups: np.nd
     return out
 
 
+def trained_manifest(encoder) -> Optional[str]:
+    """The manifest to read for a model that reads some modality as cached tower features: the one its run
+    trained on (``features/manifest.jsonl``, kept in the model's provenance), as the raw catalogue's lines
+    hold no features for it. None for a model on raw media (the catalogue's own manifest)."""
+    cached = sorted(name for name, spec in encoder.preprocessor.specs.items() if spec.source == 'feature')
+    if not cached:
+        return None
+    manifest = (encoder.config.get('provenance') or {}).get('manifest')
+    if not manifest:
+        raise ValueError(f'this model reads {cached} as cached tower features and does not say which manifest '
+                         f'its run trained on: pass manifest= (--manifest), the features manifest written by '
+                         f'tools/cache_features.py (e.g. DATA_ROOT/features/manifest.jsonl)')
+    return manifest
+
+
 def mine_negatives(encoder, data_root: str, out: str, *, k: int = 10, exclude: str = 'instance',
                    split: Sequence[str] = ('train',), manifest: Optional[str] = None, batch_size: int = 64,
                    num_workers: int = 0) -> Dict[str, int]:
@@ -49,6 +64,8 @@ def mine_negatives(encoder, data_root: str, out: str, *, k: int = 10, exclude: s
     Args:
         exclude: the grouping whose members are never negatives of each other (``instance``: other
             listings of the product; ``category``: its whole category).
+        manifest: the manifest to read (default: the catalogue's ``manifest.jsonl``, or for a model on
+            cached tower features the one its run trained on, :func:`trained_manifest`).
 
     Returns:
         ``{'products': N, 'negatives': total written}``.
@@ -60,7 +77,7 @@ def mine_negatives(encoder, data_root: str, out: str, *, k: int = 10, exclude: s
         raise ValueError(f'exclude must be one of {MINE_KEYS}, got {exclude!r}')
     if k < 1:
         raise ValueError(f'k must be >= 1, got {k}')
-    dataset = encoder_catalogue_dataset(encoder, data_root, manifest, list(split))
+    dataset = encoder_catalogue_dataset(encoder, data_root, manifest or trained_manifest(encoder), list(split))
     loader = build_dataloader(dict(batch_size=batch_size, num_workers=num_workers), dataset=dataset)
     features = extract_features(encoder.model, loader, kind=encoder.feature)
     negatives = nearest_other_groups(features['features'], features['ids'], np.asarray(features[exclude]), k=k)

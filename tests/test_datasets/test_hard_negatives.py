@@ -85,6 +85,33 @@ def test_mine_negatives_tool_excludes_the_products_own_instance(tiny_model_dir, 
     assert any(sum(1 for g in instance.values() if g == instance[r['id']]) > 1 for r in rows)  # groups exist
 
 
+def test_a_model_on_cached_features_mines_from_the_manifest_its_run_read(cached_root, tiny_pretrained, tmp_path):
+    """A model trained on cached tower features reads ``<m>_feat`` fields that only the features manifest has:
+    mining it on the catalogue's own manifest failed (raw media for a cached-feature model) unless the user
+    found ``--manifest features/manifest.jsonl``; the run's manifest now travels in the model's provenance."""
+    from m5mm.api import ProductEncoder
+    from m5mm.engine import run_training
+    from m5mm.evaluation.negative_mining import mine_negatives
+    work_dir = tmp_path / 'run'
+    run_training(str(Path(__file__).resolve().parents[2] / 'configs' / 'scale_5mod_pretrained_tiny_cached.py'),
+                 work_dir=str(work_dir), max_steps=1,
+                 cfg_options={'data_root': str(cached_root), 'pretrained_root': str(tiny_pretrained),
+                              'hooks': [dict(type='CheckpointHook', by_epoch=True, max_keep=1)]})
+    encoder = ProductEncoder.from_pretrained(work_dir, device='cpu')
+    assert encoder.config['provenance']['manifest'] == 'features/manifest.jsonl'
+    out = tmp_path / 'negatives.jsonl'
+    load_script('tools/mine_negatives.py').main([str(work_dir), '--data-root', str(cached_root), '--out', str(out),
+                                                 '--k', '2'])
+    train = ManifestDataset(data_root=str(cached_root), manifest='features/manifest.jsonl', split='train',
+                            modalities=TEXT)
+    rows = [json.loads(line) for line in out.read_text().splitlines()]
+    assert [r['id'] for r in rows] == [train[i]['id'] for i in range(len(train))]
+    assert all(len(r['negatives']) == 2 for r in rows)
+    del encoder.config['provenance']['manifest']          # a model folder written before the manifest was kept
+    with pytest.raises(ValueError, match='features/manifest.jsonl'):
+        mine_negatives(encoder, str(cached_root), str(tmp_path / 'other.jsonl'))
+
+
 def test_shard_batches_gain_negatives_read_by_id(demo_root, tmp_path):
     from m5mm.datasets import ShardedDataset, build_shards
     shards = tmp_path / 'shards'
