@@ -5,6 +5,7 @@ from .base_objective import BaseObjective
 from .build_facts import ObjectiveBuildFacts
 from .builder import build_objectives
 from .classification_objective import ClassificationObjective
+from .cross_listing_objective import CrossListingObjective
 from .inter_modality_contrastive_objective import InterModalityContrastiveObjective
 from .masked_entity_model_objective import MaskedEntityModelObjective
 from .masked_feature_regression_objective import MaskedFeatureRegressionObjective
@@ -17,7 +18,8 @@ from .selection import objective_needs, select_objectives
 from .sigmoid_contrastive_objective import SigmoidContrastiveObjective
 from .subset_consistency_objective import SubsetConsistencyObjective
 
-__all__ = ['BaseMaskedObjective', 'BaseObjective', 'ClassificationObjective', 'InterModalityContrastiveObjective',
+__all__ = ['BaseMaskedObjective', 'BaseObjective', 'ClassificationObjective', 'CrossListingObjective',
+           'InterModalityContrastiveObjective',
            'MaskedEntityModelObjective', 'MaskedFeatureRegressionObjective', 'MaskedLanguageModelObjective',
            'MatchingObjective', 'MatryoshkaObjective', 'ObjectiveBuildFacts', 'RelationalDistillationObjective',
            'SigmoidContrastiveObjective', 'SubsetConsistencyObjective',

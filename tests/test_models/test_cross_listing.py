@@ -1,0 +1,134 @@
+"""CrossListingObjective: within a modality, other listings of the product are positives (hand computation,
+2 processes equal one, accumulation K=2 equal to the big batch, a model built from config trains)."""
+from __future__ import annotations
+
+import copy
+import math
+
+import pytest
+import torch
+import torch.distributed as dist
+import torch.multiprocessing as mp
+import torch.nn.functional as F
+
+from m5mm.engine.contrastive_accumulation import ContrastiveAccumulator
+from m5mm.registry import OBJECTIVES
+from m5mm.utils.accelerator import build_accelerator
+from tests.test_models.batch_factory import make_batch
+from tests.test_utils.test_distributed import MODALITIES, SPLIT, _data, _model
+
+GROUPS = torch.tensor([0, 1, 0, -1, 2, 1, 2, 0])     # 8 samples, listings of one product across the 5 + 3 split
+
+pytestmark = pytest.mark.usefixtures('fresh_accelerator_state')   # tests/conftest.py
+
+
+def test_loss_equals_a_hand_computation_with_a_missing_listing_and_a_lone_product():
+    gen = torch.Generator().manual_seed(3)
+    emb = {'image': torch.randn(6, 3, generator=gen), 'text': torch.randn(6, 3, generator=gen)}
+    present = {'image': torch.tensor([True, True, True, False, True, True]),
+               'text': torch.tensor([True, True, True, True, True, False])}
+    groups = torch.tensor([4, 4, 4, 9, 9, -1])   # image: sample 3 (group 9) absent, so sample 4 has no partner
+    T = 0.5
+    out = OBJECTIVES.build(dict(type='CrossListingObjective', temperature=T)).compute(emb, present, groups)
+    z = {m: F.normalize(e, dim=-1) for m, e in emb.items()}
+    per_modality = []
+    for m in ('image', 'text'):
+        have = [b for b in range(6) if present[m][b]]
+        terms = []
+        for q in have:
+            partners = [p for p in have if p != q and groups[p] == groups[q] and groups[q] >= 0]
+            if not partners:
+                continue
+            logits = {c: float(z[m][q] @ z[m][c]) / T for c in have if c != q}
+            log_norm = math.log(sum(math.exp(v) for v in logits.values()))
+            terms.append(-sum(logits[p] - log_norm for p in partners) / len(partners))
+        per_modality.append(sum(terms) / len(terms))
+    assert len(per_modality) == 2
+    assert float(out['loss_listing']) == pytest.approx(sum(per_modality) / 2, rel=1e-6)
+    assert 0.0 <= float(out['acc_listing_image']) <= 1.0
+
+
+def test_without_any_partner_the_loss_is_a_zero_with_gradients():
+    emb = {'image': torch.randn(4, 3, requires_grad=True)}
+    out = OBJECTIVES.build(dict(type='CrossListingObjective')).compute(
+        emb, {'image': torch.ones(4, dtype=torch.bool)}, torch.tensor([0, 1, 2, -1]))
+    out['loss_listing'].backward()
+    assert float(out['loss_listing'].detach()) == 0.0 and emb['image'].grad is not None
+
+
+def _loss_and_grads(inputs, present, groups):
+    model = _model()
+    loss_fn = OBJECTIVES.build(dict(type='CrossListingObjective', temperature=0.2))
+    out = loss_fn.compute({m: model[m](inputs[m]) for m in MODALITIES}, present, groups)
+    out['loss_listing'].backward()
+    return {k: v.detach() for k, v in out.items()}, {n: p.grad.clone() for n, p in model.named_parameters()}
+
+
+def _worker(rank, world, init_file, result_file):
+    dist.init_process_group('gloo', init_method=f'file://{init_file}', rank=rank, world_size=world)
+    try:
+        inputs, present = _data()
+        part = slice(sum(SPLIT[:rank]), sum(SPLIT[:rank + 1]))
+        out, grads = _loss_and_grads({m: v[part] for m, v in inputs.items()},
+                                     {m: v[part] for m, v in present.items()}, GROUPS[part])
+        for grad in grads.values():   # what DDP does: average over ranks
+            dist.all_reduce(grad)
+            grad /= world
+        torch.save((out, grads), f'{result_file}.{rank}')
+    finally:
+        dist.destroy_process_group()
+
+
+def test_two_processes_equal_one(tmp_path):
+    init_file, result_file = tmp_path / 'init', tmp_path / 'result'
+    mp.start_processes(_worker, args=(2, str(init_file), str(result_file)), nprocs=2, start_method='spawn')
+    inputs, present = _data()
+    ref_out, ref_grads = _loss_and_grads(inputs, present, GROUPS)
+    assert float(ref_out['loss_listing']) > 0
+    for rank in range(2):
+        out, grads = torch.load(f'{result_file}.{rank}')
+        for key, value in ref_out.items():
+            torch.testing.assert_close(out[key], value, rtol=1e-5, atol=1e-6, msg=key)
+        for key, grad in ref_grads.items():
+            torch.testing.assert_close(grads[key], grad, rtol=1e-4, atol=1e-6, msg=key)
+
+
+def test_contrastive_accumulation_k2_equals_the_big_batch():
+    from tests.test_engine.test_contrastive_accumulation import _scale_model
+    model = _scale_model().train()
+    model.objectives['listing'] = OBJECTIVES.build(dict(type='CrossListingObjective', name='listing'))
+    batch = make_batch(12, absent={'image': [3, 7], 'table': [1], 'audio': [0, 2, 5]})
+    batch['meta']['instance'] = torch.tensor([0, 1, 2, 3, 0, 1, 6, 7, 2, -1, 6, 0])   # pairs across the halves
+    reference = copy.deepcopy(model)
+    expected = reference(batch)
+    sum(v for k, v in expected.items() if k.startswith('loss')).backward()
+    got = ContrastiveAccumulator(accelerator=build_accelerator(precision='no'), steps=2).forward_backward(model, batch)
+    assert float(expected['loss_listing']) > 0
+    for key in [k for k in expected if k.startswith(('loss', 'acc_listing'))]:
+        assert float(got[key]) == pytest.approx(float(expected[key].detach()), rel=1e-5, abs=1e-6), key
+    checked = 0
+    for (name, p), q in zip(reference.named_parameters(), model.parameters()):
+        if p.grad is not None:
+            torch.testing.assert_close(q.grad, p.grad, rtol=1e-4, atol=1e-5, msg=name)
+            checked += 1
+    assert checked > 10
+
+
+def test_a_model_built_from_config_trains_with_it_on_one_modality():
+    from m5mm.models.objectives import default_objectives
+    from m5mm.registry import MODELS
+    from tests.test_models.batch_factory import tiny_data_meta, tiny_encoder_cfgs
+    objectives = default_objectives(['image', 'text', 'table', 'video', 'audio'], {'table': 'text'})
+    objectives['listing'] = dict(type='CrossListingObjective', modalities=['image'], loss_weight=0.5)
+    torch.manual_seed(0)
+    model = MODELS.build(dict(type='ScalePretrainer', encoders=tiny_encoder_cfgs(32), objectives=objectives,
+                              fusion=dict(type='ScaleFusion', dim=32, depth=1, num_heads=2),
+                              data_meta=tiny_data_meta()))
+    batch = make_batch(6)
+    batch['meta']['instance'] = torch.tensor([0, 0, 1, 1, 2, -1])
+    out = model(batch)
+    sum(v for k, v in out.items() if k.startswith('loss')).backward()
+    assert float(out['loss_listing']) > 0
+    assert set(k for k in out if k.startswith('acc_listing')) == {'acc_listing_image'}
+    image_head = [p for n, p in model.named_parameters() if 'image' in n and p.requires_grad]
+    assert image_head and any(p.grad is not None and p.grad.abs().sum() > 0 for p in image_head)
