@@ -162,42 +162,58 @@ def test_two_processes_equal_one_for_multi_positive_and_sigmoid_ring_and_gather(
                 torch.testing.assert_close(grads[key], grad, rtol=1e-4, atol=1e-6, msg=f'{name} {key}')
 
 
-@pytest.mark.parametrize('objective', ['InterModalityContrastiveObjective', 'SigmoidContrastiveObjective'])
-def test_contrastive_accumulation_k2_equals_the_big_batch_with_groups(objective):
+def assert_accumulation_k2_equals_the_big_batch(name: str, cfg: dict):
+    """A tiny SCALE model with objective ``name`` built from ``cfg``: contrastive accumulation K=2 gives the
+    losses, accuracies and gradients of one pass over the grouped batch of 12 -> the accumulated model."""
     from tests.test_engine.test_contrastive_accumulation import _scale_model
     model = _scale_model().train()
-    model.objectives['con'] = OBJECTIVES.build(dict(type=objective, group_by='instance', learnable_temperature=True,
-                                                    name='con'))
+    model.objectives[name] = OBJECTIVES.build(dict(cfg, name=name))
     batch = make_batch(12, absent={'image': [3, 7], 'table': [1], 'audio': [0, 2, 5]})
     batch['meta']['instance'] = torch.tensor([0, 1, 2, 3, 0, 1, 6, 7, 2, -1, 6, 0])   # pairs across the halves
     reference = copy.deepcopy(model)
     expected = reference(batch)
     sum(v for k, v in expected.items() if k.startswith('loss')).backward()
     got = ContrastiveAccumulator(accelerator=build_accelerator(precision='no'), steps=2).forward_backward(model, batch)
-    for key in [k for k in expected if k.startswith(('loss', 'con_', 'acc_con'))]:
+    assert float(expected[f'loss_{name}']) > 0
+    for key in [k for k in expected if k.startswith(('loss', f'{name}_', f'acc_{name}'))]:
         assert float(got[key]) == pytest.approx(float(expected[key].detach()), rel=1e-5, abs=1e-6), key
     checked = 0
-    for (name, p), q in zip(reference.named_parameters(), model.parameters()):
+    for (param, p), q in zip(reference.named_parameters(), model.parameters()):
         if p.grad is not None:
-            torch.testing.assert_close(q.grad, p.grad, rtol=1e-4, atol=1e-5, msg=name)
+            torch.testing.assert_close(q.grad, p.grad, rtol=1e-4, atol=1e-5, msg=param)
             checked += 1
-    assert checked > 10 and model.objectives['con'].log_scale.grad.abs() > 0
+    assert checked > 10
+    return model
 
 
 @pytest.mark.parametrize('objective', ['InterModalityContrastiveObjective', 'SigmoidContrastiveObjective'])
-def test_a_model_built_from_config_trains_with_grouped_objectives(objective):
+def test_contrastive_accumulation_k2_equals_the_big_batch_with_groups(objective):
+    model = assert_accumulation_k2_equals_the_big_batch(
+        'con', dict(type=objective, group_by='instance', learnable_temperature=True))
+    assert model.objectives['con'].log_scale.grad.abs() > 0
+
+
+def grouped_scale_step(**objectives):
+    """A tiny SCALE model with its default objectives updated by ``objectives`` (configs), after one step
+    (forward + backward) on a batch of 6 with two pairs of listings -> (model, outputs)."""
     from m5mm.models.objectives import default_objectives
     from m5mm.registry import MODELS
     from tests.test_models.batch_factory import tiny_data_meta, tiny_encoder_cfgs
-    objectives = default_objectives(['image', 'text', 'table', 'video', 'audio'], {'table': 'text'})
-    objectives['con'] = dict(type=objective, group_by='instance')
+    cfgs = default_objectives(['image', 'text', 'table', 'video', 'audio'], {'table': 'text'})
+    cfgs.update(objectives)
     torch.manual_seed(0)
-    model = MODELS.build(dict(type='ScalePretrainer', encoders=tiny_encoder_cfgs(32), objectives=objectives,
+    model = MODELS.build(dict(type='ScalePretrainer', encoders=tiny_encoder_cfgs(32), objectives=cfgs,
                               fusion=dict(type='ScaleFusion', dim=32, depth=1, num_heads=2),
                               data_meta=tiny_data_meta()))
     batch = make_batch(6)
     batch['meta']['instance'] = torch.tensor([0, 0, 1, 1, 2, -1])
     out = model(batch)
     sum(v for k, v in out.items() if k.startswith('loss')).backward()
+    return model, out
+
+
+@pytest.mark.parametrize('objective', ['InterModalityContrastiveObjective', 'SigmoidContrastiveObjective'])
+def test_a_model_built_from_config_trains_with_grouped_objectives(objective):
+    model, out = grouped_scale_step(con=dict(type=objective, group_by='instance'))
     assert torch.isfinite(out['loss_con'])
     assert all(p.grad is not None for p in model.objectives['con'].parameters())   # sigmoid: t and bias learn

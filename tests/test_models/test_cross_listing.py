@@ -2,7 +2,6 @@
 2 processes equal one, accumulation K=2 equal to the big batch, a model built from config trains)."""
 from __future__ import annotations
 
-import copy
 import math
 
 import pytest
@@ -11,10 +10,7 @@ import torch.distributed as dist
 import torch.multiprocessing as mp
 import torch.nn.functional as F
 
-from m5mm.engine.contrastive_accumulation import ContrastiveAccumulator
 from m5mm.registry import OBJECTIVES
-from m5mm.utils.accelerator import build_accelerator
-from tests.test_models.batch_factory import make_batch
 from tests.test_utils.test_distributed import MODALITIES, SPLIT, _data, _model
 
 GROUPS = torch.tensor([0, 1, 0, -1, 2, 1, 2, 0])     # 8 samples, listings of one product across the 5 + 3 split
@@ -94,40 +90,13 @@ def test_two_processes_equal_one(tmp_path):
 
 
 def test_contrastive_accumulation_k2_equals_the_big_batch():
-    from tests.test_engine.test_contrastive_accumulation import _scale_model
-    model = _scale_model().train()
-    model.objectives['listing'] = OBJECTIVES.build(dict(type='CrossListingObjective', name='listing'))
-    batch = make_batch(12, absent={'image': [3, 7], 'table': [1], 'audio': [0, 2, 5]})
-    batch['meta']['instance'] = torch.tensor([0, 1, 2, 3, 0, 1, 6, 7, 2, -1, 6, 0])   # pairs across the halves
-    reference = copy.deepcopy(model)
-    expected = reference(batch)
-    sum(v for k, v in expected.items() if k.startswith('loss')).backward()
-    got = ContrastiveAccumulator(accelerator=build_accelerator(precision='no'), steps=2).forward_backward(model, batch)
-    assert float(expected['loss_listing']) > 0
-    for key in [k for k in expected if k.startswith(('loss', 'acc_listing'))]:
-        assert float(got[key]) == pytest.approx(float(expected[key].detach()), rel=1e-5, abs=1e-6), key
-    checked = 0
-    for (name, p), q in zip(reference.named_parameters(), model.parameters()):
-        if p.grad is not None:
-            torch.testing.assert_close(q.grad, p.grad, rtol=1e-4, atol=1e-5, msg=name)
-            checked += 1
-    assert checked > 10
+    from tests.test_models.test_catalogue_contrastive import assert_accumulation_k2_equals_the_big_batch
+    assert_accumulation_k2_equals_the_big_batch('listing', dict(type='CrossListingObjective'))
 
 
 def test_a_model_built_from_config_trains_with_it_on_one_modality():
-    from m5mm.models.objectives import default_objectives
-    from m5mm.registry import MODELS
-    from tests.test_models.batch_factory import tiny_data_meta, tiny_encoder_cfgs
-    objectives = default_objectives(['image', 'text', 'table', 'video', 'audio'], {'table': 'text'})
-    objectives['listing'] = dict(type='CrossListingObjective', modalities=['image'], loss_weight=0.5)
-    torch.manual_seed(0)
-    model = MODELS.build(dict(type='ScalePretrainer', encoders=tiny_encoder_cfgs(32), objectives=objectives,
-                              fusion=dict(type='ScaleFusion', dim=32, depth=1, num_heads=2),
-                              data_meta=tiny_data_meta()))
-    batch = make_batch(6)
-    batch['meta']['instance'] = torch.tensor([0, 0, 1, 1, 2, -1])
-    out = model(batch)
-    sum(v for k, v in out.items() if k.startswith('loss')).backward()
+    from tests.test_models.test_catalogue_contrastive import grouped_scale_step
+    model, out = grouped_scale_step(listing=dict(type='CrossListingObjective', modalities=['image'], loss_weight=0.5))
     assert float(out['loss_listing']) > 0
     assert set(k for k in out if k.startswith('acc_listing')) == {'acc_listing_image'}
     image_head = [p for n, p in model.named_parameters() if 'image' in n and p.requires_grad]
