@@ -118,3 +118,50 @@ def test_relational_distillation_matches_a_hand_computation():
     same = objective(_Ctx({'image': f_img @ torch.linalg.qr(torch.randn(5, 5))[0]}, {'image': f_img},
                           {'image': torch.ones(4, dtype=torch.bool)}))
     assert same['loss_rkd'].item() == pytest.approx(0.0, abs=1e-10)                   # a rotation keeps every cosine
+
+
+SPLIT = (5, 3)   # uneven local batches
+
+
+def _rkd_data():
+    gen = torch.Generator().manual_seed(2)
+    weight = torch.randn(6, 4, generator=gen)
+    pooled = {'image': torch.randn(8, 6, generator=gen), 'text': torch.randn(8, 6, generator=gen)}
+    present = {'image': torch.tensor([1, 0, 1, 1, 1, 1, 0, 1], dtype=torch.bool),
+               'text': torch.tensor([1, 1, 1, 0, 0, 0, 1, 0], dtype=torch.bool)}   # rank 1 has one text
+    return weight, pooled, present
+
+
+def _rkd_loss_and_grad(part=slice(None)):
+    weight, pooled, present = _rkd_data()
+    weight.requires_grad_(True)
+    out = RelationalDistillationObjective()(_Ctx({m: p[part] @ weight for m, p in pooled.items()},
+                                                 {m: p[part] for m, p in pooled.items()},
+                                                 {m: v[part] for m, v in present.items()}))
+    out['loss_rkd'].backward()
+    return {k: v.detach() for k, v in out.items()}, weight.grad
+
+
+def _rkd_worker(rank, world, init_file, result_file):
+    import torch.distributed as dist
+    dist.init_process_group('gloo', init_method=f'file://{init_file}', rank=rank, world_size=world)
+    try:
+        out, grad = _rkd_loss_and_grad(slice(sum(SPLIT[:rank]), sum(SPLIT[:rank + 1])))
+        dist.all_reduce(grad)   # what DDP does: average over ranks
+        torch.save((out, grad / world), f'{result_file}.{rank}')
+    finally:
+        dist.destroy_process_group()
+
+
+def test_relational_distillation_on_two_processes_equals_one(tmp_path):
+    """Each rank's share of the batch: the loss of the whole (gathered) batch, not of the local one."""
+    import torch.multiprocessing as mp
+    init_file, result_file = tmp_path / 'init', tmp_path / 'result'
+    mp.start_processes(_rkd_worker, args=(2, str(init_file), str(result_file)), nprocs=2, start_method='spawn')
+    ref_out, ref_grad = _rkd_loss_and_grad()
+    assert set(ref_out) == {'loss_rkd', 'rkd_image', 'rkd_text'} and float(ref_out['loss_rkd']) > 0
+    for rank in range(2):
+        out, grad = torch.load(f'{result_file}.{rank}')
+        for key, value in ref_out.items():
+            torch.testing.assert_close(out[key], value, rtol=1e-5, atol=1e-7, msg=key)
+        torch.testing.assert_close(grad, ref_grad, rtol=1e-4, atol=1e-7)

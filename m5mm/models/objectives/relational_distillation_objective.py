@@ -8,6 +8,7 @@ import torch.nn.functional as F
 from torch import Tensor
 
 from m5mm.registry import OBJECTIVES
+from m5mm.utils.distributed import all_gather_tensor, gather_sizes, gather_with_grad
 from .base_objective import BaseObjective
 
 if TYPE_CHECKING:
@@ -42,7 +43,10 @@ class RelationalDistillationObjective(BaseObjective):
     keeps of a tower only what the other modalities predict of it (on few steps, half of what a frozen
     image tower knows of a picture, docs/benchmark.md); this term keeps the rest.
 
-    Computed on each (micro-)batch on its own (not gathered across processes).
+    Across processes the embeddings (with their gradient) and the tower vectors are gathered and
+    every rank computes the loss of the whole batch, so a multi-process run equals one process on
+    the concatenated batch (2-process test). Under contrastive accumulation it is computed on each
+    micro-batch (its teacher, the towers' pooled vectors, is not among the cached batch-wide fields).
 
     Args:
         modalities: the modalities it applies to (default: all of the model's).
@@ -65,14 +69,18 @@ class RelationalDistillationObjective(BaseObjective):
         """The step's projected embeddings against their heads' inputs -> ``loss_<name>`` and per-modality terms."""
         embeddings, encoded = ctx.clean_embeddings, ctx.clean_encoded
         out, terms = {}, []
-        for m in self.only or ctx.backbone.modalities:
-            rows = ctx.present[m].bool().nonzero().squeeze(1)
+        first = embeddings[ctx.backbone.modalities[0]]
+        sizes = gather_sizes(first.shape[0], first.device)
+        for m in self.only or ctx.backbone.modalities:   # every rank: the whole (gathered) batch's loss
+            present = all_gather_tensor(ctx.present[m].bool().to(first.device), sizes)
+            rows = present.nonzero().squeeze(1)
             if rows.numel() < 2:
                 continue
-            term = relational_loss(embeddings[m][rows], encoded[m].pooled[rows])
+            student = gather_with_grad(embeddings[m], sizes)[rows]
+            teacher = all_gather_tensor(encoded[m].pooled.detach(), sizes)[rows]
+            term = relational_loss(student, teacher)
             out[f'{self.name}_{m}'] = term.detach()
             terms.append(term)
-        first = embeddings[ctx.backbone.modalities[0]]
         loss = torch.stack(terms).mean() if terms else first.sum() * 0.0
         out[f'loss_{self.name}'] = self.loss_weight * loss
         return out
