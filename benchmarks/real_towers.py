@@ -10,9 +10,10 @@
 Rows (ROWS below): frozen concat T+I / all (no training: one run, deterministic), from-scratch SCALE
 (configs/scale_5mod_small.py, all five), CLIP-style two-tower on the real towers (T+I), SCALE on the real
 towers (configs/scale_5mod_packaged.py) on T, T+I, T+I+Tab, T+I+Tab+V, all five, and uniform weights on all
-five. The frozen image / video towers of the real-tower rows run once per catalogue
-(tools/cache_features.py into DATA_ROOT/features, before the first row that needs them; every such
-row reads those features). Each cell is
+five. Not run by default (--rows): SCALE all five with the product's other listings as positives in
+grouped batches (scale_all_pg2), and with CrossListingObjective on top (scale_all_pg2_listing; issue 24).
+The frozen image / video towers of the real-tower rows run once per catalogue (tools/cache_features.py into
+DATA_ROOT/features, before the first row that needs them; every such row reads those features). Each cell is
 evaluated on the catalogue's query / gallery split: coarse and fine mAP@1/@10, presence gap, partial-query
 retrieval (text / image / text+image queries against the mixed gallery), zero-shot, and text-query
 nDCG@10 / MRR where the catalogue has queries.jsonl. Every finished cell is stored as
@@ -37,6 +38,8 @@ ALL = ('text', 'image', 'table', 'video', 'audio')
 PACKAGED = 'configs/scale_5mod_packaged.py'
 IMAGE_TOWER = 'efficientnet_lite0'
 FEATURES = 'features'   # inside the data root
+#: multi-positive InfoNCE over the listings of a product, in batches of 2 listings per product
+GROUPED = {'model.objectives.con.group_by': 'instance', 'train_dataloader.batch_sampler': dict(type='per_group', k=2)}
 #: row -> label, config, modality subset (None: the config's), whether it trains, reads cached features,
 #: takes --cfg-options, extra options
 ROWS = {
@@ -57,7 +60,16 @@ ROWS = {
     'scale_all': dict(label='SCALE real towers, all five', config=PACKAGED, cached=True, method=True),
     'uniform_all': dict(label='SCALE uniform weights, real towers, all five', config=PACKAGED, cached=True,
                         method=True, options={'model.harmonizer.type': 'UniformHarmonizer'}),
+    # catalogue structure (not in the default rows): other listings of the product as positives in grouped batches,
+    # and with them within each modality too (CrossListingObjective)
+    'scale_all_pg2': dict(label='SCALE real towers, all five, multi-positive + per_group 2', config=PACKAGED,
+                          cached=True, method=True, options=GROUPED),
+    'scale_all_pg2_listing': dict(label='SCALE real towers, all five, multi-positive + per_group 2 + cross-listing',
+                                  config=PACKAGED, cached=True, method=True,
+                                  options={**GROUPED, 'model.objectives.listing': dict(type='CrossListingObjective',
+                                                                                       unmasked=True)}),
 }
+DEFAULT_ROWS = [r for r in ROWS if not r.startswith('scale_all_pg2')]
 CATALOGUES = {'demo': dict(type='demo', num_products=400), 'bazaar': dict(type='bazaar', num_products=600),
               'emoji': dict(type='emoji', num_products=600)}
 #: table column -> (metric group, metric)
@@ -75,7 +87,8 @@ UNSCALED = ('presence gap', 'ratio @10')   # shown as is; every other column in 
 
 def parse_args(argv=None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument('--rows', type=comma_list, default=list(ROWS), help=f'rows to run: {",".join(ROWS)}')
+    parser.add_argument('--rows', type=comma_list, default=DEFAULT_ROWS,
+                        help=f'rows to run (default {",".join(DEFAULT_ROWS)}): {",".join(ROWS)}')
     parser.add_argument('--catalogues', type=comma_list, default=list(CATALOGUES))
     parser.add_argument('--seeds', type=comma_list, default=['0', '1', '2'])
     parser.add_argument('--epochs', type=int, default=4, help='training epochs of every trained row')

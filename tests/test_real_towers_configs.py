@@ -49,6 +49,8 @@ EXPECTED = {   # row -> (model type, modalities kept, harmonizer type, reads cac
     'scale_titabv': ('ScalePretrainer', ['text', 'image', 'table', 'video'], 'CosineGraphHarmonizer', True),
     'scale_all': ('ScalePretrainer', None, 'CosineGraphHarmonizer', True),
     'uniform_all': ('ScalePretrainer', None, 'UniformHarmonizer', True),
+    'scale_all_pg2': ('ScalePretrainer', None, 'CosineGraphHarmonizer', True),
+    'scale_all_pg2_listing': ('ScalePretrainer', None, 'CosineGraphHarmonizer', True),
 }
 
 
@@ -85,6 +87,10 @@ def test_row_config_resolves_offline(row, catalogue, tmp_path):
             assert image.get('source', 'raw') == 'raw' and 'manifest' not in dataset
         if modalities is not None:
             assert sorted(m for m, v in dataset.modalities.items() if v is not None) == sorted(modalities)
+    if row.startswith('scale_all_pg2'):   # grouped batches and positives; the cross-listing objective on top
+        assert cfg.model.objectives.con.group_by == 'instance'
+        assert cfg.train_dataloader.batch_sampler == dict(type='per_group', k=2)
+        assert ('listing' in cfg.model.objectives) == row.endswith('listing')
     if row in ('scale_all', 'uniform_all', 'clip_ti'):   # the benchmark's --cfg-options reach the trained rows
         other = bench.row_config(row, catalogue, 0, _args(bench, tmp_path, extra=['--cfg-options',
                                                                                   'model.mask_ratio=0.3']))
@@ -95,7 +101,7 @@ def test_row_config_resolves_offline(row, catalogue, tmp_path):
         assert other.model.mask_ratio == cfg.model.mask_ratio
 
 
-@pytest.mark.parametrize('row', ['clip_ti', 'uniform_all'])
+@pytest.mark.parametrize('row', ['clip_ti', 'uniform_all', 'scale_all_pg2_listing'])
 def test_real_tower_rows_build_their_model(row, demo_root, packaged_root, tmp_path):
     """The CLIP and uniform rows build on the real packaged towers (frozen image tower, late fusion / uniform
     harmonizer), from the demo data's meta."""
@@ -114,5 +120,7 @@ def test_real_tower_rows_build_their_model(row, demo_root, packaged_root, tmp_pa
     assert not any(p.requires_grad for p in backbone.encoders['image'].backbone.parameters())
     if row == 'clip_ti':
         assert type(backbone.fusion).__name__ == 'LateFusion' and backbone.harmonizer is None
+    elif row == 'scale_all_pg2_listing':
+        assert type(model.objectives['listing']).__name__ == 'CrossListingObjective'
     else:
         assert type(backbone.harmonizer).__name__ == 'UniformHarmonizer'
