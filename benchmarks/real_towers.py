@@ -100,11 +100,16 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser.add_argument('--report', action='store_true', help='only print the table / write JSON and plot')
     parser.add_argument('--json', default=None, help='--report: the aggregated JSON written')
     parser.add_argument('--plot', default=None, help='--report: the PNG drawn')
+    parser.add_argument('--plot-columns', type=comma_list, default=None,
+                        help=f'--report: the table columns plotted, one panel each (default {",".join(PANEL_TITLES)})')
     add_cfg_options(parser)
     args = parser.parse_args(argv)
     for name in args.rows:
         if name not in ROWS:
             parser.error(f'unknown row {name!r}; choose from {",".join(ROWS)}')
+    for name in args.plot_columns or ():
+        if name not in COLUMNS:
+            parser.error(f'unknown --plot-columns column {name!r}; choose from {",".join(COLUMNS)}')
     for name in args.catalogues:
         if name not in CATALOGUES:
             parser.error(f'unknown catalogue {name!r}; choose from {",".join(CATALOGUES)}')
@@ -275,12 +280,15 @@ def table(agg: dict, catalogues) -> str:
     return '\n'.join(lines)
 
 
-def plot(agg: dict, catalogues, path: str) -> None:
+PANEL_TITLES = {'coarse mAP@1': 'coarse mAP@1 (%)', 'ratio @10': 'text-only queries: mixed / text-only gallery',
+                'presence gap': 'presence gap (goal < 0.05)'}
+
+
+def plot(agg: dict, catalogues, path: str, columns=tuple(PANEL_TITLES)) -> None:
     import matplotlib
     matplotlib.use('Agg')
     import matplotlib.pyplot as plt
-    panels = [('coarse mAP@1', 'coarse mAP@1 (%)'), ('ratio @10', 'text-only queries: mixed / text-only gallery'),
-              ('presence gap', 'presence gap (goal < 0.05)')]
+    panels = [(c, PANEL_TITLES.get(c, c if c in UNSCALED else f'{c} (%)')) for c in columns]
     fig, axes = plt.subplots(len(panels), 1, figsize=(12, 3.4 * len(panels)))
     rows = [r for r in ROWS if any((c, r) in agg for c in catalogues)]
     width = 0.8 / max(1, len(catalogues))
@@ -319,7 +327,7 @@ def report(args: argparse.Namespace) -> None:
         Path(args.json).write_text(json.dumps(dict(columns=COLUMNS, rows={r: s['label'] for r, s in ROWS.items()},
                                                    summary=summary, cells=cells), indent=1, default=str))
     if args.plot:
-        plot(agg, catalogues, args.plot)
+        plot(agg, catalogues, args.plot, args.plot_columns or tuple(PANEL_TITLES))
 
 
 def main(argv=None) -> None:
