@@ -110,33 +110,59 @@ def test_aligned_subset_joint_is_the_joint_of_the_record_without_those_modalitie
     assert torch.allclose(neck.of_subset(ctx, everything), neck.of_subset(ctx), atol=1e-6)
 
 
-def test_aligned_subset_loss_is_an_infonce_of_the_full_and_the_subset_joint(batch):
+def _infonce(a, p, temperature):
+    """The symmetric InfoNCE of rows a[b] <-> p[b], by hand."""
+    a, p = F.normalize(a, dim=-1), F.normalize(p, dim=-1)
+    n = a.shape[0]
+    loss = 0.0
+    for b in range(n):
+        row = [float(a[b] @ p[c]) / temperature for c in range(n)]
+        col = [float(a[c] @ p[b]) / temperature for c in range(n)]
+        loss += (math.log(sum(math.exp(x) for x in row)) - row[b]) + (math.log(sum(math.exp(x) for x in col)) - col[b])
+    return 0.5 * loss / n
+
+
+def _drawn_subset(present, rate):
+    """The subset drop_modalities draws from torch's global generator, by hand."""
+    draw = torch.rand(present.shape)
+    kept = present & (draw >= rate)
+    lost = present.any(dim=1) & ~kept.any(dim=1)
+    kept[lost, torch.where(present, draw, torch.full_like(draw, -1.0)).argmax(dim=1)[lost]] = True
+    return kept
+
+
+def _joint_with(model, batch, keep):
+    """(B, D) joint of each record b encoded with only its modalities keep[b] (a (B, M) mask)."""
+    order = list(model.modalities)
+    rows = []
+    for b in range(keep.shape[0]):
+        only = [m for k, m in enumerate(order) if keep[b, k]]
+        rows.append(model.extract_features(drop_modalities(batch, keep=only))['joint'][b])
+    return torch.stack(rows)
+
+
+@pytest.mark.parametrize('complementary', [False, True])
+def test_aligned_subset_loss_is_an_infonce_of_the_full_and_the_subset_joint(batch, complementary):
     model = _fitted(_aligned_model(centre=True, complete=True, width=32), batch)
     objective = model.objectives['subset']
+    objective.complementary = complementary
     order = list(model.modalities)
     ctx = model.backbone.context(batch)
     torch.manual_seed(7)
     out = objective(ctx)
     torch.manual_seed(7)   # the same draw of the subset, by hand
     present = torch.stack([ctx.present[m].bool() for m in order], dim=1)
-    draw = torch.rand(present.shape)
-    kept = present & (draw >= objective.drop_rate)
-    lost = present.any(dim=1) & ~kept.any(dim=1)
-    kept[lost, torch.where(present, draw, torch.full_like(draw, -1.0)).argmax(dim=1)[lost]] = True
-    ctx = model.backbone.context(batch)
-    keep_rows = [[m for k, m in enumerate(order) if kept[b, k]] for b in range(kept.shape[0])]
-    full = model.extract_features(batch)['joint']
-    part = torch.stack([model.extract_features(drop_modalities(batch, keep=keep_rows[b]))['joint'][b]
-                        for b in range(kept.shape[0])])
+    kept = _drawn_subset(present, objective.drop_rate)
     assert not torch.equal(kept, present)                                # the draw dropped something
-    a, p = F.normalize(full, dim=-1), F.normalize(part, dim=-1)
-    n = a.shape[0]
-    loss = 0.0
-    for b in range(n):
-        row = [float(a[b] @ p[c]) / objective.temperature for c in range(n)]
-        col = [float(a[c] @ p[b]) / objective.temperature for c in range(n)]
-        loss += (math.log(sum(math.exp(x) for x in row)) - row[b]) + (math.log(sum(math.exp(x) for x in col)) - col[b])
-    assert float(out['loss_subset'].detach()) == pytest.approx(0.5 * loss / n, rel=1e-4)
+    part = _joint_with(model, batch, kept)
+    if complementary:   # the dropped modalities' joint, over the records that dropped any
+        rest = present & ~kept
+        rows = rest.any(dim=1)
+        assert int(rows.sum()) >= 2
+        expected = _infonce(_joint_with(model, batch, rest)[rows], part[rows], objective.temperature)
+    else:
+        expected = _infonce(model.extract_features(batch)['joint'], part, objective.temperature)
+    assert float(out['loss_subset'].detach()) == pytest.approx(expected, rel=1e-4)
 
 
 def test_training_with_the_subset_term_reaches_the_aligned_projections(batch):

@@ -44,6 +44,11 @@ class SubsetConsistencyObjective(BaseObjective):
         drop_rate: probability of dropping each present modality from the subset, in (0, 1).
         temperature: softmax temperature T.
         loss_weight: factor of ``loss_{name}``.
+        complementary: contrast the kept modalities' ``joint`` with the ``joint`` of the dropped ones
+            (two disjoint halves of one product) instead of the full record's: a half cannot find its
+            product through a modality the other half also has, only through what the modalities of one
+            product share (cross-modal agreement, the neck's completion). Samples with nothing dropped
+            are left out.
         name: key suffix of the outputs (``loss_subset``, ``acc_subset``).
     """
 
@@ -51,7 +56,7 @@ class SubsetConsistencyObjective(BaseObjective):
     needs = ()
 
     def __init__(self, *, drop_rate: float = 0.5, temperature: float = 0.07, loss_weight: float = 1.0,
-                 name: str = 'subset') -> None:
+                 complementary: bool = False, name: str = 'subset') -> None:
         super().__init__(name=name, loss_weight=loss_weight)
         if not 0.0 < drop_rate < 1.0:
             raise ValueError(f'drop_rate must be in (0, 1), got {drop_rate}')
@@ -59,6 +64,7 @@ class SubsetConsistencyObjective(BaseObjective):
             raise ValueError(f'temperature must be > 0, got {temperature}')
         self.drop_rate = float(drop_rate)
         self.temperature = float(temperature)
+        self.complementary = bool(complementary)
 
     @staticmethod
     def joint_of(backbone: 'MultiModalBackbone', fused: FusionOutput, present: Mapping[str, Tensor]) -> Tensor:
@@ -72,9 +78,13 @@ class SubsetConsistencyObjective(BaseObjective):
         present = {m: ctx.present[m].bool() for m in order}
         subset = drop_modalities({m: {'present': present[m]} for m in order}, order, self.drop_rate)
         part_present = {m: subset[m]['present'] for m in order}
-        full = backbone.neck.of_subset(ctx)
         part = backbone.neck.of_subset(ctx, part_present)
-        return self.compute(full, part, torch.stack([present[m] for m in order], dim=1).any(dim=1))
+        if not self.complementary:
+            full = backbone.neck.of_subset(ctx)
+            return self.compute(full, part, torch.stack([present[m] for m in order], dim=1).any(dim=1))
+        rest = {m: present[m] & ~part_present[m] for m in order}
+        valid = torch.stack([rest[m] for m in order], dim=1).any(dim=1)   # the kept side always has one
+        return self.compute(backbone.neck.of_subset(ctx, rest), part, valid)
 
     def compute(self, full: Tensor, part: Tensor, valid: Tensor) -> Dict[str, Tensor]:
         """Symmetric InfoNCE of (B, D) ``full`` and ``part`` over the (B,) ``valid`` rows."""
