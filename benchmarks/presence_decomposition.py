@@ -36,23 +36,26 @@ import torch.nn.functional as F  # noqa: E402
 
 
 @torch.no_grad()
-def collect(model, cfg) -> Dict[str, object]:
-    """Units (N, M, D) centred unit vectors, present (N, M), learned share (N, M), category (N,), split (N,)."""
+def collect(model, cfg, splits=('query', 'gallery')) -> Dict[str, object]:
+    """Units (N, M, D) centred unit vectors, raw (N, M, D) unit vectors before centring, present (N, M),
+    learned share (N, M), category (N,), split (N,), the model's joint (N, D)."""
     from m5mm.evaluation.evaluate import split_dataloader
     backbone = model.backbone
     neck = backbone.neck
-    out = {k: [] for k in ('units', 'present', 'share', 'category', 'split', 'joint')}
-    for split in ('query', 'gallery'):
+    out = {k: [] for k in ('units', 'raw', 'present', 'share', 'category', 'split', 'joint')}
+    for split in splits:
         for batch in split_dataloader(cfg, split):
             ctx = backbone.context(batch)
             present = neck._present(ctx)
-            units = neck._stacked(ctx.clean_embeddings)
+            raw = neck._units(ctx.clean_embeddings)
+            units = neck._stack(raw)
             share = present.float()
             if neck.importance:
                 weights = ctx.pair_weights('clean_embeddings').weights
                 learned = backbone.harmonizer.sample_importance(weights, present).float().clamp_min(0.0) * share
                 share = torch.where(learned.sum(dim=1, keepdim=True) > 0, learned, share)
             out['units'].append(units.float())
+            out['raw'].append(torch.stack([raw[m] for m in neck.modalities], dim=1).float())
             out['present'].append(present)
             out['share'].append(share)
             out['joint'].append(model.extract_features(batch)['joint'].float())
@@ -61,17 +64,32 @@ def collect(model, cfg) -> Dict[str, object]:
     return {k: (torch.cat(v) if k != 'split' else np.asarray(v)) for k, v in out.items()}
 
 
-def form_joint(neck, units, present, share, *, complete: bool, leave_out: Sequence[int] = ()):
+def refit(neck, train: Dict[str, object]):
+    """(centre (M, D), completion) fitted once on the final model's training-split vectors."""
+    from m5mm.models.necks.modality_completion import ModalityCompletion
+    raw, present = train['raw'], train['present']
+    mean = torch.stack([raw[present[:, k], k].mean(dim=0) for k in range(raw.shape[1])])
+    units = F.normalize(raw - mean, dim=-1)
+    completion = ModalityCompletion(modalities=neck.modalities, dim=raw.shape[-1], ridge=neck.completion.ridge)
+    completion.update(units, present)   # the first update takes the batch's moments: one closed-form fit
+    return mean, completion
+
+
+def form_joint(neck, units, present, share, *, complete: bool, leave_out: Sequence[int] = (), completion=None,
+               unit_predictions: bool = False):
     """(N, D) unit ``joint`` as the neck forms it from the collected pieces (``leave_out``: modality indices
-    neither present nor predicted)."""
+    neither present nor predicted; ``completion``: another fit; ``unit_predictions``: predictions at length 1)."""
     present = present.clone()
     share = share.clone()
     for k in leave_out:
         present[:, k] = False
         share[:, k] = 0.0
     stacked = units
-    if complete and neck.completion is not None:
-        stacked = neck.completion(units, present)
+    completion = completion or neck.completion
+    if complete and completion is not None:
+        stacked = completion(units, present)
+        if unit_predictions:
+            stacked = torch.where(present[..., None], stacked, F.normalize(stacked, dim=-1))
         mean_share = share.sum(dim=1, keepdim=True) / present.float().sum(dim=1, keepdim=True).clamp_min(1.0)
         share = torch.where(present, share, mean_share.expand_as(share))
         for k in leave_out:
@@ -168,6 +186,21 @@ def decompose(model, cfg, leave_out: Sequence[str]) -> Dict[str, object]:
             j, p = form_joint(neck, units, present, share, complete=complete, leave_out=idx)
             key = f'without_{group}' + ('' if complete else '_no_completion')
             result['gaps'][key] = gap_and_map(j, p, category, split, modalities)
+    j, p = form_joint(neck, units, present, share, complete=True, unit_predictions=True)
+    result['gaps']['unit_predictions'] = gap_and_map(j, p, category, split, modalities)
+    # the neck's running statistics fitted again, once, on the final model's training-split vectors
+    mean, completion = refit(neck, collect(model, cfg, ('train',)))
+    fresh = F.normalize(d['raw'] - mean, dim=-1)
+    for name, kwargs in (('refit', {}), ('refit_unit_predictions', dict(unit_predictions=True)),
+                         ('refit_no_completion', dict(complete=False))):
+        j, p = form_joint(neck, fresh, present, share, completion=completion, **dict(dict(complete=True), **kwargs))
+        result['gaps'][name] = gap_and_map(j, p, category, split, modalities)
+    for group in leave_out:
+        idx = [modalities.index(m) for m in group.split('+') if m in modalities]
+        if idx:
+            j, p = form_joint(neck, fresh, present, share, complete=True, completion=completion, leave_out=idx)
+            result['gaps'][f'refit_without_{group}'] = gap_and_map(j, p, category, split, modalities)
+    result['modality_refit'] = modality_cosines(fresh, present, category, modalities)
     result['pattern_pairs'] = pattern_pairs(joint, present, category, modalities)
     result['modality'] = modality_cosines(units, present, category, modalities)
     result['completion'] = completion_quality(neck, units, present, modalities)

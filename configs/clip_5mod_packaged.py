@@ -13,6 +13,5 @@ model = dict(
     harmonizer=None,
     neck=dict(importance=False),   # the same product vector as SCALE's, without a harmonizer to weigh it
     objectives=dict(_delete_=True, con=dict(type='InterModalityContrastiveObjective', learnable_temperature=True),
-                    rkd=dict(type='RelationalDistillationObjective', loss_weight=10.0),   # as SCALE's
-                    subset=dict(type='SubsetConsistencyObjective', complementary=True)),   # as SCALE's
+                    rkd=dict(type='RelationalDistillationObjective', loss_weight=10.0)),   # as SCALE's
 )

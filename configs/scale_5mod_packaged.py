@@ -56,11 +56,6 @@ model.update(objectives=dict(
     mfm_audio=dict(type=_feature, modality='audio'),
     # each modality's projected embeddings keep the in-batch similarities of the tower vectors they come from
     rkd=dict(type='RelationalDistillationObjective', loss_weight=10.0),
-    # the product vector of the modalities a record kept (each dropped with p = 0.5) finds the same product's
-    # vector of the ones it dropped: two disjoint halves of one product are positives, so a title-only listing
-    # and a photo-only query land near the complete record (the presence gap, docs/benchmark.md, "Presence
-    # gap of (D)"); the halves' vectors are the neck's over the smaller presence masks (no second fusion pass)
-    subset=dict(type='SubsetConsistencyObjective', complementary=True),
 ))
 # New heads and tails on frozen towers need the from-scratch learning rate (3e-4 left loss_con flat for the
 # 28 steps of 4 demo epochs); the LoRA adapters take it too.

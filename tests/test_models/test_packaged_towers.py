@@ -125,8 +125,7 @@ def test_the_packaged_config_trains_only_adapters_tails_fusion_and_heads(package
     dataset = build_dataset(cfg.train_dataloader.dataset)
     model = build_model_from_config(cfg, dataset.meta).train()
     # SCALE's objectives, the contrastive one at its own temperature (harmonizer weights rescaled to mean 1)
-    assert set(model.objectives) == {'con', 'mfm_image', 'mlm', 'mem', 'mfm_video', 'mfm_audio', 'rkd', 'subset'}
-    assert model.objectives['subset'].complementary   # the kept against the dropped modalities' product vector
+    assert set(model.objectives) == {'con', 'mfm_image', 'mlm', 'mem', 'mfm_video', 'mfm_audio', 'rkd'}
     assert model.objectives['con'].mean_one_weights
     batch = dataset.collate([dataset[i] for i in range(4)])
     torch.manual_seed(0)
