@@ -66,6 +66,8 @@ NOT_EXECUTED = {
     'tools/benchmark.py': 'trains several methods and seeds (tests/test_tools/test_benchmark.py runs it small)',
     'benchmarks/presence_diagnosis.py': 'reads the trained cells of the benchmark run above '
                                         '(tests/test_engine/test_partial_queries.py covers the tasks it runs)',
+    'benchmarks/presence_decomposition.py': 'trains a benchmark cell on the packaged towers (minutes; '
+                                            'tests/test_models/test_subset_consistency.py covers the neck it reads)',
     'benchmarks/real_towers.py': 'trains rows x catalogues x seeds on the packaged towers '
                                  '(tests/test_real_towers_configs.py resolves every row config)',
     'benchmarks/catalogue_contrastive.py': 'trains variants x seeds (tiny model: 1,500-product catalogues; --config: '

@@ -4,6 +4,7 @@ from dataclasses import replace
 
 import pytest
 import torch
+import torch.nn.functional as F
 
 from m5mm.evaluation.modality_mask import drop_modalities
 from m5mm.models.objectives import SubsetConsistencyObjective, default_objectives
@@ -69,3 +70,106 @@ def test_training_with_the_subset_term_reaches_the_fusion(batch):
                                   objectives=dict(mlm=dict(type='MaskedLanguageModelObjective', modality='text'),
                                                   subset=dict(type='SubsetConsistencyObjective'))))
     assert text_only.dropped_objectives == ['subset']                     # one modality: nothing to subset
+
+
+def _aligned_model(**neck):
+    torch.manual_seed(0)
+    objectives = dict(default_objectives(['image', 'text', 'table', 'video', 'audio'], {'table': 'text'}),
+                      subset=dict(type='SubsetConsistencyObjective', temperature=0.1))
+    return MODELS.build(dict(type='ScalePretrainer', encoders=tiny_encoder_cfgs(32), data_meta=tiny_data_meta(),
+                             fusion=dict(type='ScaleFusion', dim=32, depth=1, num_heads=2), objectives=objectives,
+                             projection=dict(type='ProjectionHead', out_dim=32),
+                             neck=dict(type='AlignedJointNeck', normalize=False, **neck)))
+
+
+def _fitted(model, batch):
+    """The model after one training step's running statistics (centre, completion), in eval mode."""
+    model.train()
+    with torch.no_grad():
+        model.backbone.neck.update(model.backbone.context(batch))
+    return model.eval()
+
+
+def test_aligned_subset_joint_is_the_joint_of_the_record_without_those_modalities(batch):
+    """With AlignedJointNeck the subset's ``joint`` is the neck's combination over the smaller presence
+    mask (centred, harmonizer-weighted, completed) of the step's embeddings: the product vector of the
+    record encoded with only those modalities."""
+    model = _fitted(_aligned_model(centre=True, complete=True, importance=True, width=32), batch)
+    neck = model.backbone.neck
+    assert float(neck.completion.weight.abs().sum()) > 0                  # the completion predicts something
+    for keep in (['text', 'image'], ['text'], ['image', 'table', 'audio']):
+        ctx = model.backbone.context(batch)
+        part_present = {m: ctx.present[m] & (m in keep) for m in model.modalities}
+        part = neck.of_subset(ctx, part_present)
+        expected = model.extract_features(drop_modalities(batch, keep=keep))['joint']
+        has = torch.stack([part_present[m] for m in model.modalities], dim=1).any(dim=1)
+        assert has.any() and torch.allclose(part[has], expected[has], atol=1e-5)
+    ctx = model.backbone.context(batch)
+    assert torch.allclose(neck.of_subset(ctx), model.extract_features(batch)['joint'], atol=1e-5)
+    everything = {m: torch.ones_like(ctx.present[m]) for m in model.modalities}   # no more than the step has
+    assert torch.allclose(neck.of_subset(ctx, everything), neck.of_subset(ctx), atol=1e-6)
+
+
+def _infonce(a, p, temperature):
+    """The symmetric InfoNCE of rows a[b] <-> p[b], by hand."""
+    a, p = F.normalize(a, dim=-1), F.normalize(p, dim=-1)
+    n = a.shape[0]
+    loss = 0.0
+    for b in range(n):
+        row = [float(a[b] @ p[c]) / temperature for c in range(n)]
+        col = [float(a[c] @ p[b]) / temperature for c in range(n)]
+        loss += (math.log(sum(math.exp(x) for x in row)) - row[b]) + (math.log(sum(math.exp(x) for x in col)) - col[b])
+    return 0.5 * loss / n
+
+
+def _drawn_subset(present, rate):
+    """The subset drop_modalities draws from torch's global generator, by hand."""
+    draw = torch.rand(present.shape)
+    kept = present & (draw >= rate)
+    lost = present.any(dim=1) & ~kept.any(dim=1)
+    kept[lost, torch.where(present, draw, torch.full_like(draw, -1.0)).argmax(dim=1)[lost]] = True
+    return kept
+
+
+def _joint_with(model, batch, keep):
+    """(B, D) joint of each record b encoded with only its modalities keep[b] (a (B, M) mask)."""
+    order = list(model.modalities)
+    rows = []
+    for b in range(keep.shape[0]):
+        only = [m for k, m in enumerate(order) if keep[b, k]]
+        rows.append(model.extract_features(drop_modalities(batch, keep=only))['joint'][b])
+    return torch.stack(rows)
+
+
+@pytest.mark.parametrize('complementary', [False, True])
+def test_aligned_subset_loss_is_an_infonce_of_the_full_and_the_subset_joint(batch, complementary):
+    model = _fitted(_aligned_model(centre=True, complete=True, width=32), batch)
+    objective = model.objectives['subset']
+    objective.complementary = complementary
+    order = list(model.modalities)
+    ctx = model.backbone.context(batch)
+    torch.manual_seed(7)
+    out = objective(ctx)
+    torch.manual_seed(7)   # the same draw of the subset, by hand
+    present = torch.stack([ctx.present[m].bool() for m in order], dim=1)
+    kept = _drawn_subset(present, objective.drop_rate)
+    assert not torch.equal(kept, present)                                # the draw dropped something
+    part = _joint_with(model, batch, kept)
+    if complementary:   # the dropped modalities' joint, over the records that dropped any
+        rest = present & ~kept
+        rows = rest.any(dim=1)
+        assert int(rows.sum()) >= 2
+        expected = _infonce(_joint_with(model, batch, rest)[rows], part[rows], objective.temperature)
+    else:
+        expected = _infonce(model.extract_features(batch)['joint'], part, objective.temperature)
+    assert float(out['loss_subset'].detach()) == pytest.approx(expected, rel=1e-4)
+
+
+def test_training_with_the_subset_term_reaches_the_aligned_projections(batch):
+    model = _aligned_model(centre=True, complete=True, importance=True, width=32)
+    model.train()
+    torch.manual_seed(3)
+    out = model(batch)
+    assert torch.isfinite(out['loss_subset']) and float(out['loss_subset'].detach()) > 0
+    out['loss_subset'].backward()
+    assert all(p.grad is not None and float(p.grad.abs().sum()) > 0 for p in model.backbone.projections.parameters())

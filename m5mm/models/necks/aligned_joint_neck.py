@@ -8,7 +8,7 @@ import torch.nn.functional as F
 from torch import Tensor
 
 from m5mm.registry import NECKS
-from m5mm.structures import FusionOutput
+from m5mm.structures import FusionOutput, HarmonizerOutput
 from .base_joint_neck import BaseJointNeck
 from .modality_completion import ModalityCompletion
 from .running_centre import RunningCentre
@@ -49,6 +49,10 @@ class AlignedJointNeck(BaseJointNeck):
     image, table... its title implies) instead of a title vector that, in a mixed index, is nearest to
     other title-only listings. A prediction counts with the mean weight of the sample's present
     modalities (its length, shrunk by the regression, says how much it carries).
+
+    :meth:`of_subset` is the ``joint`` of the step's records with only some of their modalities: the
+    same combination over a smaller presence mask (what ``SubsetConsistencyObjective`` contrasts with
+    the full record's ``joint``; no second pass through the towers or the fusion).
 
     Args:
         importance: weigh the modalities by the harmonizer's importances (needs a harmonizer).
@@ -96,12 +100,29 @@ class AlignedJointNeck(BaseJointNeck):
         return torch.stack([ctx.present[m].bool() for m in self.modalities], dim=1)                     # (B, M)
 
     def combine(self, ctx: 'ForwardContext') -> Tensor:
+        return self._combine(ctx, self._present(ctx), ctx.pair_weights('clean_embeddings') if self.importance else None)
+
+    def of_subset(self, ctx: 'ForwardContext', present: Optional[Mapping[str, Tensor]] = None) -> Tensor:
+        """(B, D) ``joint`` (before normalisation) of the step's records with only the modalities ``present``
+        ({m: (B,) bool}, a subset of the step's; None: the step's own, i.e. :meth:`combine`): the same
+        combination of the step's unmasked embeddings over the smaller presence mask (the harmonizer weighs
+        the subset again; absent modalities completed from the subset), as :meth:`combine` forms it for
+        a record that has only those modalities. No fusion pass."""
+        if present is None:
+            return self.combine(ctx)
+        present = {m: present[m].bool() & ctx.present[m].bool() for m in self.modalities}
+        weights = ctx.backbone.harmonize(ctx.clean_embeddings, present) if self.importance else None
+        return self._combine(ctx, torch.stack([present[m] for m in self.modalities], dim=1), weights)
+
+    def _combine(self, ctx: 'ForwardContext', present: Tensor, weights: Optional[HarmonizerOutput]) -> Tensor:
+        """(B, D) weighted mean of the (completed) unit vectors of the step's unmasked embeddings over the (B, M)
+        ``present`` modalities, weighed by the harmonizer's pair ``weights`` of them when given."""
         embeddings = ctx.clean_embeddings
-        stacked, present = self._stacked(embeddings), self._present(ctx)
+        stacked = self._stacked(embeddings)
         share = present.float()
-        if self.importance:
-            weights = ctx.pair_weights('clean_embeddings').weights
-            learned = ctx.backbone.harmonizer.sample_importance(weights, present).float().clamp_min(0.0) * share
+        if weights is not None:
+            learned = ctx.backbone.harmonizer.sample_importance(weights.weights, present).float().clamp_min(0.0)
+            learned = learned * share
             share = torch.where(learned.sum(dim=1, keepdim=True) > 0, learned, share)
         if self.completion is not None:   # absent modalities predicted, at the present ones' mean weight
             stacked = self.completion(stacked, present)
@@ -122,5 +143,5 @@ class AlignedJointNeck(BaseJointNeck):
 
     def of_fusion(self, fused: FusionOutput, present: Mapping[str, Tensor]) -> Tensor:
         raise TypeError(f'{type(self).__name__} forms `joint` from the projected embeddings, not from a fusion '
-                        f'output; an objective that contrasts fusion outputs of modality subsets '
-                        f'(SubsetConsistencyObjective) needs a fusion neck (FusionJointNeck, CentredJointNeck)')
+                        f'output; the `joint` of a modality subset (SubsetConsistencyObjective) is '
+                        f'of_subset(ctx, present)')

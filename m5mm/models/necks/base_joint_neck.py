@@ -1,6 +1,7 @@
 """The base of a joint neck: how a backbone forms the product vector ``joint`` from a step's context."""
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import TYPE_CHECKING, ClassVar, Mapping, Optional, Sequence
 
 import torch.nn.functional as F
@@ -19,7 +20,8 @@ class BaseJointNeck(nn.Module):
     A subclass implements :meth:`combine`; it may keep running statistics (:meth:`update`, called by
     the model in every training step) and say how it forms ``joint`` of another fusion output
     (:meth:`of_fusion`, e.g. a modality subset's). The backbone passes ``modalities`` and ``dim``
-    (the fusion width, None when the fusion declares none) to every neck.
+    (the fusion width, None when the fusion declares none) to every neck. :meth:`of_subset` is the
+    ``joint`` of the step's records with fewer modalities (``SubsetConsistencyObjective``).
 
     Args:
         modalities: the backbone's modalities, in order.
@@ -51,6 +53,15 @@ class BaseJointNeck(nn.Module):
     def of_fusion(self, fused: FusionOutput, present: Mapping[str, Tensor]) -> Tensor:
         """(B, D) ``joint`` (before normalisation) of a fusion output other than the step's: the fusion's own."""
         return fused.joint
+
+    def of_subset(self, ctx: 'ForwardContext', present: Optional[Mapping[str, Tensor]] = None) -> Tensor:
+        """(B, D) ``joint`` (before normalisation) of the step's records with only the modalities ``present``
+        ({m: (B,) bool}; None: the step's own): the fusion runs again on the step's encoder outputs with
+        ``present`` changed (a tower does not see the other modalities), read by :meth:`of_fusion`."""
+        if present is None:
+            return self.of_fusion(ctx.fused, ctx.present)
+        encoded = {m: replace(ctx.encoded[m], present=present[m]) for m in self.modalities}
+        return self.of_fusion(ctx.backbone.fuse(encoded), present)
 
     def update(self, ctx: 'ForwardContext') -> None:
         """Update running statistics from a training step (none by default)."""

@@ -1,7 +1,6 @@
 """Subset consistency: a product's vector from a random subset of its modalities finds the product."""
 from __future__ import annotations
 
-from dataclasses import replace
 from typing import TYPE_CHECKING, Dict, Mapping
 
 import torch
@@ -28,11 +27,15 @@ class SubsetConsistencyObjective(BaseObjective):
     "Presence pattern").
 
     Each step draws the subset per sample with :func:`~m5mm.models.backbones.modality_dropout.drop_modalities`
-    (each present modality dropped with ``drop_rate``, at least one kept). The encoders run once: a
-    tower does not see the other modalities, so the subset's encoder outputs are the step's with
-    ``present`` changed, and only the fusion runs again. ``joint`` is formed as the backbone's neck
-    forms it (:meth:`~m5mm.models.necks.BaseJointNeck.of_fusion`: the fusion's, minus the running
-    centre for ``CentredJointNeck``; the fusion's for ``ImportanceJointNeck``). Logits are
+    (each present modality dropped with ``drop_rate``, at least one kept). The encoders run once (a
+    tower does not see the other modalities); both vectors are the neck's
+    :meth:`~m5mm.models.necks.BaseJointNeck.of_subset`. With a fusion neck the subset's encoder outputs
+    are the step's with ``present`` changed, the fusion runs again and ``joint`` is read as the neck
+    reads a fusion output (``of_fusion``: the fusion's, minus the running centre for
+    ``CentredJointNeck``; the fusion's for ``ImportanceJointNeck``). With ``AlignedJointNeck`` the
+    subset's ``joint`` is the neck's combination of the step's unmasked projected embeddings over the
+    smaller presence mask (the harmonizer weighs the subset again, its absent modalities are completed
+    from it; no fusion pass), the full record's is the step's ``joint`` before normalisation. Logits are
     ``cos(full_b, part_c) / T`` over the samples of the local batch that have any modality (no
     gathering across processes); the loss is the mean of both directions' cross-entropy. Fewer than
     2 such samples give a 0.
@@ -41,6 +44,11 @@ class SubsetConsistencyObjective(BaseObjective):
         drop_rate: probability of dropping each present modality from the subset, in (0, 1).
         temperature: softmax temperature T.
         loss_weight: factor of ``loss_{name}``.
+        complementary: contrast the kept modalities' ``joint`` with the ``joint`` of the dropped ones
+            (two disjoint halves of one product) instead of the full record's: a half cannot find its
+            product through a modality the other half also has, only through what the modalities of one
+            product share (cross-modal agreement, the neck's completion). Samples with nothing dropped
+            are left out.
         name: key suffix of the outputs (``loss_subset``, ``acc_subset``).
     """
 
@@ -48,7 +56,7 @@ class SubsetConsistencyObjective(BaseObjective):
     needs = ()
 
     def __init__(self, *, drop_rate: float = 0.5, temperature: float = 0.07, loss_weight: float = 1.0,
-                 name: str = 'subset') -> None:
+                 complementary: bool = False, name: str = 'subset') -> None:
         super().__init__(name=name, loss_weight=loss_weight)
         if not 0.0 < drop_rate < 1.0:
             raise ValueError(f'drop_rate must be in (0, 1), got {drop_rate}')
@@ -56,10 +64,11 @@ class SubsetConsistencyObjective(BaseObjective):
             raise ValueError(f'temperature must be > 0, got {temperature}')
         self.drop_rate = float(drop_rate)
         self.temperature = float(temperature)
+        self.complementary = bool(complementary)
 
     @staticmethod
     def joint_of(backbone: 'MultiModalBackbone', fused: FusionOutput, present: Mapping[str, Tensor]) -> Tensor:
-        """(B, D) ``joint`` of a fusion output as the backbone's neck forms it (before normalisation)."""
+        """(B, D) ``joint`` of a fusion output as the backbone's (fusion) neck forms it (before normalisation)."""
         return backbone.neck.of_fusion(fused, present)
 
     def forward(self, ctx: 'ForwardContext') -> Dict[str, Tensor]:
@@ -69,10 +78,13 @@ class SubsetConsistencyObjective(BaseObjective):
         present = {m: ctx.present[m].bool() for m in order}
         subset = drop_modalities({m: {'present': present[m]} for m in order}, order, self.drop_rate)
         part_present = {m: subset[m]['present'] for m in order}
-        part_encoded = {m: replace(ctx.encoded[m], present=part_present[m]) for m in order}
-        full = self.joint_of(backbone, ctx.fused, present)
-        part = self.joint_of(backbone, backbone.fuse(part_encoded), part_present)
-        return self.compute(full, part, torch.stack([present[m] for m in order], dim=1).any(dim=1))
+        part = backbone.neck.of_subset(ctx, part_present)
+        if not self.complementary:
+            full = backbone.neck.of_subset(ctx)
+            return self.compute(full, part, torch.stack([present[m] for m in order], dim=1).any(dim=1))
+        rest = {m: present[m] & ~part_present[m] for m in order}
+        valid = torch.stack([rest[m] for m in order], dim=1).any(dim=1)   # the kept side always has one
+        return self.compute(backbone.neck.of_subset(ctx, rest), part, valid)
 
     def compute(self, full: Tensor, part: Tensor, valid: Tensor) -> Dict[str, Tensor]:
         """Symmetric InfoNCE of (B, D) ``full`` and ``part`` over the (B,) ``valid`` rows."""
