@@ -55,7 +55,8 @@ sys.path.insert(0, str(REPO))
 
 MODALITIES = ('image', 'text', 'table', 'video', 'audio')
 VARIANTS = ('today', 'multi_positive', 'mp_per_group2', 'mp_pg2_hard_negatives', 'sigmoid_pg2', 'today_b16',
-            'mp_pg2_b16', 'sigmoid_pg2_b16', 'sigmoid_pg2_prior_bias')
+            'mp_pg2_b16', 'sigmoid_pg2_b16', 'sigmoid_pg2_prior_bias', 'sigmoid_pg2_pairs', 'sigmoid_pg2_pairs_prior',
+            'sigmoid_pg2_loss_weights', 'sigmoid_pg2_pairs_loss_weights')
 DEFAULT_VARIANTS = VARIANTS[:8]
 DESCRIPTIONS = {
     'today': 'InterModalityContrastiveObjective (diagonal positives), plain shuffle',
@@ -68,6 +69,10 @@ DESCRIPTIONS = {
     'mp_pg2_b16': 'mp_per_group2 at batch 16',
     'sigmoid_pg2_b16': 'sigmoid_pg2 at batch 16',
     'sigmoid_pg2_prior_bias': 'sigmoid_pg2 with the bias initialised at -ln(train batch) instead of -10',
+    'sigmoid_pg2_pairs': "sigmoid_pg2 with normalization='pairs' (the mean over the valid pairs)",
+    'sigmoid_pg2_pairs_prior': "sigmoid_pg2_pairs with the bias initialised at -ln(train batch)",
+    'sigmoid_pg2_loss_weights': "sigmoid_pg2 with weight_mode='loss' (harmonizer weights on the row losses)",
+    'sigmoid_pg2_pairs_loss_weights': "sigmoid_pg2_pairs with weight_mode='loss'",
 }
 METRICS = (('retrieval_fine', 'mAP@1'), ('retrieval_fine', 'mAP@10'), ('retrieval_coarse', 'mAP@1'))
 
@@ -99,8 +104,12 @@ def variant_options(variant: str, negatives: str = '', base: dict = None, batch_
     if variant not in ('today', 'today_b16'):
         con = dict(type='SigmoidContrastiveObjective' if variant.startswith('sigmoid') else
                    'InterModalityContrastiveObjective', group_by='instance')
-        if variant == 'sigmoid_pg2_prior_bias':
+        if variant in ('sigmoid_pg2_prior_bias', 'sigmoid_pg2_pairs_prior'):
             con['bias'] = round(-math.log(batch_size), 4)
+        if variant.startswith('sigmoid_pg2_pairs'):
+            con['normalization'] = 'pairs'
+        if variant.endswith('_loss_weights'):
+            con['weight_mode'] = 'loss'
         options['model.objectives'] = objectives(con, base)
     if variant not in ('today', 'today_b16', 'multi_positive'):
         options['train_dataloader.batch_sampler'] = dict(type='per_group', k=2)
@@ -336,7 +345,8 @@ def summarise(cells: dict) -> dict:
 PAIRS = (*((v, 'today') for v in VARIANTS[1:5]), ('mp_pg2_hard_negatives', 'mp_per_group2'),
          ('sigmoid_pg2', 'mp_per_group2'), ('today_b16', 'today'), ('mp_pg2_b16', 'today_b16'),
          ('sigmoid_pg2_b16', 'today_b16'), ('sigmoid_pg2_b16', 'mp_pg2_b16'),
-         ('sigmoid_pg2_prior_bias', 'mp_per_group2'), ('sigmoid_pg2_prior_bias', 'sigmoid_pg2'))
+         ('sigmoid_pg2_prior_bias', 'mp_per_group2'), ('sigmoid_pg2_prior_bias', 'sigmoid_pg2'),
+         *((v, r) for v in VARIANTS[9:] for r in ('mp_per_group2', 'sigmoid_pg2')))
 
 
 def paired(cells: dict) -> dict:
