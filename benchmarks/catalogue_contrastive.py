@@ -16,6 +16,11 @@ Variants (every other setting identical; tiny size, batch 8, AdamW lr 1e-3, retr
 * ``sigmoid_pg2_prior_bias`` (not run by default): ``sigmoid_pg2`` with the bias initialised at ``-ln B``
   (B the train batch) instead of SigLIP's -10, which is ``-ln`` of SigLIP's 32k batch (the prior log-odds of a
   positive pair).
+* the sigmoid diagnosis (not run by default; docs/benchmark.md, "Catalogue-aware contrastive on the (D)
+  config"): ``sigmoid_pg2_pairs`` (``normalization='pairs'``: the mean over the valid pairs instead of
+  SigLIP's sum over pairs / samples), ``sigmoid_pg2_pairs_prior`` (+ bias ``-ln B``),
+  ``sigmoid_pg2_loss_weights`` / ``sigmoid_pg2_pairs_loss_weights`` (``weight_mode='loss'``) and
+  ``sigmoid_pg2_pairs_t14`` (+ t initialised at InfoNCE's 1 / 0.07).
 
 Cells run seed-major (every variant of seed 0 first), or the ``--cells variant:seed,...`` given;
 finished cells (``OUT/<variant>/cells/*/result.json``) are reused, so several invocations can share
@@ -55,7 +60,8 @@ sys.path.insert(0, str(REPO))
 
 MODALITIES = ('image', 'text', 'table', 'video', 'audio')
 VARIANTS = ('today', 'multi_positive', 'mp_per_group2', 'mp_pg2_hard_negatives', 'sigmoid_pg2', 'today_b16',
-            'mp_pg2_b16', 'sigmoid_pg2_b16', 'sigmoid_pg2_prior_bias')
+            'mp_pg2_b16', 'sigmoid_pg2_b16', 'sigmoid_pg2_prior_bias', 'sigmoid_pg2_pairs', 'sigmoid_pg2_pairs_prior',
+            'sigmoid_pg2_loss_weights', 'sigmoid_pg2_pairs_loss_weights', 'sigmoid_pg2_pairs_t14')
 DEFAULT_VARIANTS = VARIANTS[:8]
 DESCRIPTIONS = {
     'today': 'InterModalityContrastiveObjective (diagonal positives), plain shuffle',
@@ -68,6 +74,11 @@ DESCRIPTIONS = {
     'mp_pg2_b16': 'mp_per_group2 at batch 16',
     'sigmoid_pg2_b16': 'sigmoid_pg2 at batch 16',
     'sigmoid_pg2_prior_bias': 'sigmoid_pg2 with the bias initialised at -ln(train batch) instead of -10',
+    'sigmoid_pg2_pairs': "sigmoid_pg2 with normalization='pairs' (the mean over the valid pairs)",
+    'sigmoid_pg2_pairs_prior': "sigmoid_pg2_pairs with the bias initialised at -ln(train batch)",
+    'sigmoid_pg2_loss_weights': "sigmoid_pg2 with weight_mode='loss' (harmonizer weights on the row losses)",
+    'sigmoid_pg2_pairs_loss_weights': "sigmoid_pg2_pairs with weight_mode='loss'",
+    'sigmoid_pg2_pairs_t14': "sigmoid_pg2_pairs with t initialised at 1 / 0.07 (InfoNCE's fixed temperature)",
 }
 METRICS = (('retrieval_fine', 'mAP@1'), ('retrieval_fine', 'mAP@10'), ('retrieval_coarse', 'mAP@1'))
 
@@ -99,8 +110,14 @@ def variant_options(variant: str, negatives: str = '', base: dict = None, batch_
     if variant not in ('today', 'today_b16'):
         con = dict(type='SigmoidContrastiveObjective' if variant.startswith('sigmoid') else
                    'InterModalityContrastiveObjective', group_by='instance')
-        if variant == 'sigmoid_pg2_prior_bias':
+        if variant in ('sigmoid_pg2_prior_bias', 'sigmoid_pg2_pairs_prior'):
             con['bias'] = round(-math.log(batch_size), 4)
+        if variant.startswith('sigmoid_pg2_pairs'):
+            con['normalization'] = 'pairs'
+        if variant.endswith('_loss_weights'):
+            con['weight_mode'] = 'loss'
+        if variant.endswith('_t14'):
+            con['temperature'] = 0.07
         options['model.objectives'] = objectives(con, base)
     if variant not in ('today', 'today_b16', 'multi_positive'):
         options['train_dataloader.batch_sampler'] = dict(type='per_group', k=2)
@@ -336,7 +353,8 @@ def summarise(cells: dict) -> dict:
 PAIRS = (*((v, 'today') for v in VARIANTS[1:5]), ('mp_pg2_hard_negatives', 'mp_per_group2'),
          ('sigmoid_pg2', 'mp_per_group2'), ('today_b16', 'today'), ('mp_pg2_b16', 'today_b16'),
          ('sigmoid_pg2_b16', 'today_b16'), ('sigmoid_pg2_b16', 'mp_pg2_b16'),
-         ('sigmoid_pg2_prior_bias', 'mp_per_group2'), ('sigmoid_pg2_prior_bias', 'sigmoid_pg2'))
+         ('sigmoid_pg2_prior_bias', 'mp_per_group2'), ('sigmoid_pg2_prior_bias', 'sigmoid_pg2'),
+         *((v, r) for v in VARIANTS[9:] for r in ('mp_per_group2', 'sigmoid_pg2')))
 
 
 def paired(cells: dict) -> dict:

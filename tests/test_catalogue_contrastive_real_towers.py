@@ -34,7 +34,8 @@ def _resolved(bench, variant: str, data_root: str, pretrained_root: str, config=
 
 
 @pytest.mark.parametrize('variant', ['today', 'multi_positive', 'mp_per_group2', 'mp_pg2_hard_negatives',
-                                     'sigmoid_pg2', 'sigmoid_pg2_prior_bias'])
+                                     'sigmoid_pg2', 'sigmoid_pg2_prior_bias', 'sigmoid_pg2_pairs',
+                                     'sigmoid_pg2_pairs_loss_weights'])
 def test_real_tower_variants_change_only_con_and_the_batches(variant, tmp_path):
     bench = _bench()
     written = load_config(str(REPO / CACHED), {'pretrained_root': '/towers'})
@@ -44,6 +45,8 @@ def test_real_tower_variants_change_only_con_and_the_batches(variant, tmp_path):
                         'InterModalityContrastiveObjective')
     assert con.get('bias') == (round(-math.log(16), 4) if variant == 'sigmoid_pg2_prior_bias' else None)
     assert con.get('group_by') == (None if variant == 'today' else 'instance')
+    assert con.get('normalization') == ('pairs' if variant.startswith('sigmoid_pg2_pairs') else None)
+    assert con.get('weight_mode') == ('loss' if variant.endswith('_loss_weights') else None)
     assert con.mean_one_weights is True   # the packaged config's setting survives every variant
     assert {k: v for k, v in cfg.model.objectives.items() if k != 'con'} == \
         {k: v for k, v in written.model.objectives.items() if k != 'con'}

@@ -74,6 +74,8 @@ NOT_EXECUTED = {
                                            'the real towers), about an hour of one core; tests/test_models and '
                                            'tests/test_datasets cover the loss, samplers and hard negatives, '
                                            'tests/test_catalogue_contrastive_real_towers.py the --config cells',
+    'benchmarks/contrastive_gradient_probe.py': 'builds the real-tower model and runs it forward on 3 batches '
+                                                '(needs the packaged towers); tests/test_models cover the loss forms',
     'tools/make_catalogue.py': 'draws hundreds of products (tests/test_datasets cover the generators)',
     'tools/make_demo_data.py': 'writes the 400-product catalogue (the fixture here makes a small one the same way)',
     'scale_5mod.py': 'the paper-size model (224 M parameters, seconds per sample on a CPU)',

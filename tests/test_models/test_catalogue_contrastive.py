@@ -61,6 +61,27 @@ def test_sigmoid_loss_equals_a_hand_computation_with_groups_and_a_missing_modali
     assert set(out) >= {'con_temperature', 'con_bias', 'acc_con_text_image'}
 
 
+def test_sigmoid_pairs_normalization_is_the_mean_over_the_valid_pairs():
+    """normalization='pairs': the summed loss of both directions over 2 * n^2 (n valid samples), SigLIP's
+    per-sample sum (the default) divided by n once more, with groups and a missing modality."""
+    emb, present, groups = _hand_batch()
+    cfg = dict(type='SigmoidContrastiveObjective', temperature=0.25, bias=-2.0, group_by='instance')
+    z = {m: F.normalize(e, dim=-1) for m, e in emb.items()}
+    valid, total = [0, 1, 3], 0.0
+    for a, b in (('text', 'image'), ('image', 'text')):
+        for q in valid:
+            for c in valid:
+                y = 1.0 if c == q or (groups[c] == groups[q] and groups[q] >= 0) else -1.0
+                total += -math.log(1 / (1 + math.exp(-y * (4.0 * float(z[a][q] @ z[b][c]) - 2.0))))
+    pairs = OBJECTIVES.build(dict(cfg, normalization='pairs')).compute(emb, present, groups=groups)
+    samples = OBJECTIVES.build(cfg).compute(emb, present, groups=groups)
+    assert float(pairs['loss_con'].detach()) == pytest.approx(total / (2 * len(valid) ** 2), rel=1e-6)
+    assert float(samples['loss_con'].detach()) == pytest.approx(total / (2 * len(valid)), rel=1e-6)
+    assert float(pairs['acc_con_text_image']) == float(samples['acc_con_text_image'])
+    with pytest.raises(ValueError, match='normalization'):
+        OBJECTIVES.build(dict(cfg, normalization='rows'))
+
+
 def test_sigmoid_takes_the_packaged_configs_mean_one_weights():
     """configs/scale_5mod_packaged.py's con sets mean_one_weights=True; its sigmoid form must take it and use the
     harmonizer's weights divided by their mean over the valid pairs (both modalities present, i != j)."""

@@ -17,6 +17,8 @@ if TYPE_CHECKING:
     from m5mm.models.backbones import MultiModalBackbone
 
 EXCHANGES = ('ring', 'gather')
+#: what a pair's summed sigmoid loss is divided by (besides the 2 directions)
+NORMALIZATIONS = ('samples', 'pairs')
 
 
 @OBJECTIVES.register_module()
@@ -31,7 +33,9 @@ class SigmoidContrastiveObjective(InterModalityContrastiveObjective):
     ``bias`` are learned (SigLIP's initial t = 10, bias = -10). ``w`` is the harmonizer weight as
     in :class:`InterModalityContrastiveObjective` (``weight_mode='loss'`` multiplies the row loss
     instead). A pair's loss is the sum over rows and columns of both directions divided by
-    ``2 * (valid samples)`` (SigLIP's per-batch normalisation); ``loss_con`` is the mean over pairs.
+    ``2 * (valid samples)`` (SigLIP's per-batch normalisation, ``normalization='samples'``) or by
+    ``2 * (valid samples)^2`` (``'pairs'``: the mean over the valid (row, column) pairs, a value and
+    gradient on the scale of InfoNCE's whatever the batch); ``loss_con`` is the mean over pairs.
 
     Across processes, ``exchange='ring'`` passes each rank's embeddings round the ring, one other
     rank's block at a time, with gradients sent back the same way (open_clip's
@@ -43,6 +47,9 @@ class SigmoidContrastiveObjective(InterModalityContrastiveObjective):
         temperature: initial 1 / t (0.1: t = 10). learnable_temperature: learn it (default True).
         bias: initial bias. learnable_bias: learn it (default True).
         exchange: 'ring' or 'gather'.
+        normalization: 'samples' (SigLIP: the sum over pairs / valid samples, a value that grows with the
+            batch: ~17x InfoNCE's at batch 16 with SigLIP's initial t and bias) or 'pairs' (the mean over the
+            valid pairs).
         min_temperature, normalize, weight_mode, pairs, unmasked, backbone, loss_weight, name, group_by,
             mean_one_weights: as :class:`InterModalityContrastiveObjective` (``mean_one_weights``: the
             harmonizer's weights divided by their mean over the batch's valid pairs, so that weights of ~0.15
@@ -53,7 +60,8 @@ class SigmoidContrastiveObjective(InterModalityContrastiveObjective):
                  learnable_bias: bool = True, exchange: str = 'ring', min_temperature: float = 0.01,
                  normalize: bool = True, weight_mode: str = 'logits', pairs: Optional[Sequence[Sequence[str]]] = None,
                  unmasked: bool = False, backbone: Optional['MultiModalBackbone'] = None, loss_weight: float = 1.0,
-                 name: str = 'con', group_by: Optional[str] = None, mean_one_weights: bool = False) -> None:
+                 name: str = 'con', group_by: Optional[str] = None, mean_one_weights: bool = False,
+                 normalization: str = 'samples') -> None:
         super().__init__(temperature=temperature, learnable_temperature=learnable_temperature,
                          min_temperature=min_temperature, normalize=normalize, weight_mode=weight_mode, pairs=pairs,
                          unmasked=unmasked, backbone=backbone, loss_weight=loss_weight, name=name, group_by=group_by,
@@ -61,6 +69,9 @@ class SigmoidContrastiveObjective(InterModalityContrastiveObjective):
         if exchange not in EXCHANGES:
             raise ValueError(f'exchange must be one of {EXCHANGES}, got {exchange!r}')
         self.exchange = exchange
+        if normalization not in NORMALIZATIONS:
+            raise ValueError(f'normalization must be one of {NORMALIZATIONS}, got {normalization!r}')
+        self.normalization = normalization
         self.learnable_bias = learnable_bias
         if learnable_bias:
             self.bias = nn.Parameter(torch.tensor(float(bias)))
@@ -103,6 +114,8 @@ class SigmoidContrastiveObjective(InterModalityContrastiveObjective):
         pair_hits = [sum(((b[1] & (pres[order[i]] & pres[order[j]])).sum().float()) for b in best[p])
                      for p, (i, j) in enumerate(pairs)]
         pair_counts = [(pres_all[order[i]] & pres_all[order[j]]).sum().float() for i, j in pairs]
+        if self.normalization == 'pairs':
+            pair_sums = [total / count.clamp_min(1.0) for total, count in zip(pair_sums, pair_counts)]
         out = self._reduce(order, pairs, pair_sums, pair_hits, pair_counts, local, device)
         if self.learnable_bias:
             out[f'{self.name}_bias'] = self.bias.detach()
