@@ -46,17 +46,23 @@ def test_multi_positive_infonce_equals_a_hand_computation_with_groups_and_a_miss
     assert float(out['loss_con']) == pytest.approx(total / (2 * len(valid)), rel=1e-6)
 
 
-def test_sigmoid_loss_equals_a_hand_computation_with_groups_and_a_missing_modality():
-    emb, present, groups = _hand_batch()
-    out = OBJECTIVES.build(dict(type='SigmoidContrastiveObjective', temperature=0.25, bias=-2.0, group_by='instance')
-                           ).compute(emb, present, groups=groups)
+def _sigmoid_sum_by_hand(emb, groups, valid, t=4.0, bias=-2.0):
+    """SigLIP's loss summed over both directions and every pair of the ``valid`` samples, with loops."""
     z = {m: F.normalize(e, dim=-1) for m, e in emb.items()}
-    valid, total = [0, 1, 3], 0.0
+    total = 0.0
     for a, b in (('text', 'image'), ('image', 'text')):
         for q in valid:
             for c in valid:
                 y = 1.0 if c == q or (groups[c] == groups[q] and groups[q] >= 0) else -1.0
-                total += -math.log(1 / (1 + math.exp(-y * (4.0 * float(z[a][q] @ z[b][c]) - 2.0))))
+                total += -math.log(1 / (1 + math.exp(-y * (t * float(z[a][q] @ z[b][c]) + bias))))
+    return total
+
+
+def test_sigmoid_loss_equals_a_hand_computation_with_groups_and_a_missing_modality():
+    emb, present, groups = _hand_batch()
+    out = OBJECTIVES.build(dict(type='SigmoidContrastiveObjective', temperature=0.25, bias=-2.0, group_by='instance')
+                           ).compute(emb, present, groups=groups)
+    valid, total = [0, 1, 3], _sigmoid_sum_by_hand(emb, groups, [0, 1, 3])
     assert float(out['loss_con'].detach()) == pytest.approx(total / (2 * len(valid)), rel=1e-6)
     assert set(out) >= {'con_temperature', 'con_bias', 'acc_con_text_image'}
 
@@ -66,13 +72,7 @@ def test_sigmoid_pairs_normalization_is_the_mean_over_the_valid_pairs():
     per-sample sum (the default) divided by n once more, with groups and a missing modality."""
     emb, present, groups = _hand_batch()
     cfg = dict(type='SigmoidContrastiveObjective', temperature=0.25, bias=-2.0, group_by='instance')
-    z = {m: F.normalize(e, dim=-1) for m, e in emb.items()}
-    valid, total = [0, 1, 3], 0.0
-    for a, b in (('text', 'image'), ('image', 'text')):
-        for q in valid:
-            for c in valid:
-                y = 1.0 if c == q or (groups[c] == groups[q] and groups[q] >= 0) else -1.0
-                total += -math.log(1 / (1 + math.exp(-y * (4.0 * float(z[a][q] @ z[b][c]) - 2.0))))
+    valid, total = [0, 1, 3], _sigmoid_sum_by_hand(emb, groups, [0, 1, 3])
     pairs = OBJECTIVES.build(dict(cfg, normalization='pairs')).compute(emb, present, groups=groups)
     samples = OBJECTIVES.build(cfg).compute(emb, present, groups=groups)
     assert float(pairs['loss_con'].detach()) == pytest.approx(total / (2 * len(valid) ** 2), rel=1e-6)

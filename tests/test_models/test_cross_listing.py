@@ -6,12 +6,11 @@ import math
 
 import pytest
 import torch
-import torch.distributed as dist
-import torch.multiprocessing as mp
 import torch.nn.functional as F
 
 from m5mm.registry import OBJECTIVES
 from tests.test_utils.test_distributed import MODALITIES, SPLIT, _data, _model
+from tests.two_processes import run_on_two_ranks
 
 GROUPS = torch.tensor([0, 1, 0, -1, 2, 1, 2, 0])     # 8 samples, listings of one product across the 5 + 3 split
 
@@ -52,37 +51,20 @@ def test_without_any_partner_the_loss_is_a_zero_with_gradients():
     assert float(out['loss_listing'].detach()) == 0.0 and emb['image'].grad is not None
 
 
-def _loss_and_grads(inputs, present, groups):
+def _loss_and_grads(part=slice(None)):
+    inputs, present = _data()
     model = _model()
     loss_fn = OBJECTIVES.build(dict(type='CrossListingObjective', temperature=0.2))
-    out = loss_fn.compute({m: model[m](inputs[m]) for m in MODALITIES}, present, groups)
+    out = loss_fn.compute({m: model[m](inputs[m][part]) for m in MODALITIES}, {m: v[part] for m, v in present.items()},
+                          GROUPS[part])
     out['loss_listing'].backward()
     return {k: v.detach() for k, v in out.items()}, {n: p.grad.clone() for n, p in model.named_parameters()}
 
 
-def _worker(rank, world, init_file, result_file):
-    dist.init_process_group('gloo', init_method=f'file://{init_file}', rank=rank, world_size=world)
-    try:
-        inputs, present = _data()
-        part = slice(sum(SPLIT[:rank]), sum(SPLIT[:rank + 1]))
-        out, grads = _loss_and_grads({m: v[part] for m, v in inputs.items()},
-                                     {m: v[part] for m, v in present.items()}, GROUPS[part])
-        for grad in grads.values():   # what DDP does: average over ranks
-            dist.all_reduce(grad)
-            grad /= world
-        torch.save((out, grads), f'{result_file}.{rank}')
-    finally:
-        dist.destroy_process_group()
-
-
 def test_two_processes_equal_one(tmp_path):
-    init_file, result_file = tmp_path / 'init', tmp_path / 'result'
-    mp.start_processes(_worker, args=(2, str(init_file), str(result_file)), nprocs=2, start_method='spawn')
-    inputs, present = _data()
-    ref_out, ref_grads = _loss_and_grads(inputs, present, GROUPS)
+    ref_out, ref_grads = _loss_and_grads()
     assert float(ref_out['loss_listing']) > 0
-    for rank in range(2):
-        out, grads = torch.load(f'{result_file}.{rank}')
+    for out, grads in run_on_two_ranks(_loss_and_grads, tmp_path, SPLIT):
         for key, value in ref_out.items():
             torch.testing.assert_close(out[key], value, rtol=1e-5, atol=1e-6, msg=key)
         for key, grad in ref_grads.items():

@@ -142,26 +142,12 @@ def _rkd_loss_and_grad(part=slice(None)):
     return {k: v.detach() for k, v in out.items()}, weight.grad
 
 
-def _rkd_worker(rank, world, init_file, result_file):
-    import torch.distributed as dist
-    dist.init_process_group('gloo', init_method=f'file://{init_file}', rank=rank, world_size=world)
-    try:
-        out, grad = _rkd_loss_and_grad(slice(sum(SPLIT[:rank]), sum(SPLIT[:rank + 1])))
-        dist.all_reduce(grad)   # what DDP does: average over ranks
-        torch.save((out, grad / world), f'{result_file}.{rank}')
-    finally:
-        dist.destroy_process_group()
-
-
 def test_relational_distillation_on_two_processes_equals_one(tmp_path):
     """Each rank's share of the batch: the loss of the whole (gathered) batch, not of the local one."""
-    import torch.multiprocessing as mp
-    init_file, result_file = tmp_path / 'init', tmp_path / 'result'
-    mp.start_processes(_rkd_worker, args=(2, str(init_file), str(result_file)), nprocs=2, start_method='spawn')
+    from tests.two_processes import run_on_two_ranks
     ref_out, ref_grad = _rkd_loss_and_grad()
     assert set(ref_out) == {'loss_rkd', 'rkd_image', 'rkd_text'} and float(ref_out['loss_rkd']) > 0
-    for rank in range(2):
-        out, grad = torch.load(f'{result_file}.{rank}')
+    for out, grad in run_on_two_ranks(_rkd_loss_and_grad, tmp_path, SPLIT):
         for key, value in ref_out.items():
             torch.testing.assert_close(out[key], value, rtol=1e-5, atol=1e-7, msg=key)
         torch.testing.assert_close(grad, ref_grad, rtol=1e-4, atol=1e-7)
