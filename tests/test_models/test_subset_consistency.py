@@ -48,10 +48,10 @@ def test_subset_joint_is_the_joint_of_the_record_without_those_modalities(batch)
     ctx = model.backbone.context(batch)
     part_present = {m: ctx.present[m] & (m in keep) for m in model.modalities}
     encoded = {m: replace(ctx.encoded[m], present=part_present[m]) for m in model.modalities}
-    part = SubsetConsistencyObjective.joint_of(model.backbone, model.backbone.fuse(encoded), part_present)
+    part = model.backbone.neck.of_fusion(model.backbone.fuse(encoded), part_present)
     expected = model.extract_features(drop_modalities(batch, keep=keep))['joint']
     assert torch.allclose(part, expected, atol=1e-5)
-    full = SubsetConsistencyObjective.joint_of(model.backbone, ctx.fused, ctx.present)
+    full = model.backbone.neck.of_fusion(ctx.fused, ctx.present)
     assert torch.allclose(full, model.extract_features(batch)['joint'], atol=1e-5)
 
 

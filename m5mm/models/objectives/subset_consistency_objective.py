@@ -1,7 +1,7 @@
 """Subset consistency: a product's vector from a random subset of its modalities finds the product."""
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Dict, Mapping
+from typing import TYPE_CHECKING, Dict
 
 import torch
 import torch.nn.functional as F
@@ -9,11 +9,10 @@ from torch import Tensor
 
 from m5mm.models.backbones.modality_dropout import drop_modalities
 from m5mm.registry import OBJECTIVES
-from m5mm.structures import FusionOutput
 from .base_objective import BaseObjective
 
 if TYPE_CHECKING:
-    from m5mm.models.backbones import ForwardContext, MultiModalBackbone
+    from m5mm.models.backbones import ForwardContext
 
 
 @OBJECTIVES.register_module()
@@ -65,11 +64,6 @@ class SubsetConsistencyObjective(BaseObjective):
         self.drop_rate = float(drop_rate)
         self.temperature = float(temperature)
         self.complementary = bool(complementary)
-
-    @staticmethod
-    def joint_of(backbone: 'MultiModalBackbone', fused: FusionOutput, present: Mapping[str, Tensor]) -> Tensor:
-        """(B, D) ``joint`` of a fusion output as the backbone's (fusion) neck forms it (before normalisation)."""
-        return backbone.neck.of_fusion(fused, present)
 
     def forward(self, ctx: 'ForwardContext') -> Dict[str, Tensor]:
         """The step's ``joint`` against the ``joint`` of a random modality subset -> loss and accuracy."""
