@@ -130,6 +130,16 @@ def all_reduce_sum(x: Tensor) -> Tensor:
     return x
 
 
+def rank_share_loss(share: Tensor, total: Tensor) -> Tensor:
+    """The loss whose value is the global ``total`` (already summed over ranks, no gradient) and whose gradient
+    is ``world_size`` times that of this rank's ``share`` of it: DDP averages gradients over ranks, so the
+    update is that of the global loss. ``share`` itself when not distributed."""
+    if not is_distributed():
+        return share
+    scaled = share * get_world_size()
+    return scaled - scaled.detach() + total
+
+
 def agree_on_error(error: Optional[str]) -> Optional[str]:
     """The lowest rank's error message, or None when no rank has one: every rank gets the same answer,
     so all of them stop (or go on) together instead of some waiting forever in a collective."""

@@ -9,7 +9,7 @@ from torch import Tensor
 
 from m5mm.registry import OBJECTIVES
 from m5mm.utils.distributed import (all_gather_tensor, all_reduce_sum, gather_sizes, gather_with_grad,
-                                    get_world_size, is_distributed, rank_offset)
+                                    rank_offset, rank_share_loss)
 from .base_objective import BaseObjective
 from .contrastive_losses import group_positives, info_nce_rows, unique_unknown_codes
 from .inter_modality_contrastive_objective import GROUP_KEYS
@@ -118,12 +118,8 @@ class CrossListingObjective(BaseObjective):
         has = (counts > 0).float()
         share = (torch.stack(sums) / counts.clamp_min(1.0) * has).sum() / has.sum().clamp_min(1.0)
         stats = all_reduce_sum(torch.cat([share.detach()[None], torch.stack(hits)]))
-        if is_distributed():   # value: the global loss; gradient: world_size x this rank's share (DDP averages)
-            scaled = share * get_world_size()
-            loss = scaled - scaled.detach() + stats[0]
-        else:
-            loss = share
-        loss = loss + sum(x.sum() for x in local) * 0.0    # every embedding in the graph, with or without queries
+        # every embedding stays in the graph, with or without queries
+        loss = rank_share_loss(share, stats[0]) + sum(x.sum() for x in local) * 0.0
         out = {f'loss_{self.name}': self.loss_weight * loss}
         for k, m in enumerate(order):
             out[f'acc_{self.name}_{m}'] = stats[1 + k] / counts[k].clamp_min(1.0)

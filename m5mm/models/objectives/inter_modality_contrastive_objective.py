@@ -11,7 +11,7 @@ from torch import Tensor, nn
 
 from m5mm.registry import OBJECTIVES
 from m5mm.utils.distributed import (all_gather_tensor, all_reduce_sum, gather_sizes, gather_with_grad,
-                                    get_world_size, is_distributed, rank_offset)
+                                    rank_offset, rank_share_loss)
 from .base_objective import WEIGHT_MODES, BaseObjective
 from .contrastive_losses import group_positives, info_nce_rows, unique_unknown_codes
 
@@ -245,13 +245,7 @@ class InterModalityContrastiveObjective(BaseObjective):
         per_pair = torch.stack(pair_sums) / (2.0 * counts.clamp_min(1.0))  # this rank's share
         share = (per_pair * has_samples).sum() / n_pairs
         stats = all_reduce_sum(torch.cat([share[None], per_pair.detach(), torch.stack(pair_hits)]))
-        total = stats[0]
-        if is_distributed():  # value: global loss; gradient: world_size x share (ranks get averaged)
-            scaled = share * get_world_size()
-            loss = scaled - scaled.detach() + total
-        else:
-            loss = share
-        out = {f'loss_{self.name}': loss * self.loss_weight}
+        out = {f'loss_{self.name}': rank_share_loss(share, stats[0]) * self.loss_weight}
         n_p = len(pairs)
         accs = stats[1 + n_p:] / (2.0 * counts.clamp_min(1.0)) * has_samples  # 0 for pairs without negatives
         for k, (i, j) in enumerate(pairs):
