@@ -133,6 +133,11 @@ OBJECTIVE_CFGS = {
     'multi_positive': dict(type='InterModalityContrastiveObjective', group_by='instance', learnable_temperature=True),
     'sigmoid_ring': dict(type='SigmoidContrastiveObjective', group_by='instance', exchange='ring'),
     'sigmoid_gather': dict(type='SigmoidContrastiveObjective', group_by='instance', exchange='gather'),
+    # the mean over the valid pairs divides by global counts: the same across processes
+    'sigmoid_ring_pairs': dict(type='SigmoidContrastiveObjective', group_by='instance', exchange='ring',
+                               normalization='pairs'),
+    'sigmoid_gather_pairs': dict(type='SigmoidContrastiveObjective', group_by='instance', exchange='gather',
+                                 normalization='pairs'),
 }
 
 
@@ -169,6 +174,7 @@ def _worker(rank, world, init_file, result_file):
 
 
 def test_two_processes_equal_one_for_multi_positive_and_sigmoid_ring_and_gather(tmp_path):
+    """Every OBJECTIVE_CFGS entry (sigmoid with both normalizations) on 2 ranks = one process: loss and gradients."""
     init_file, result_file = tmp_path / 'init', tmp_path / 'result'
     mp.start_processes(_worker, args=(2, str(init_file), str(result_file)), nprocs=2, start_method='spawn')
     results = [torch.load(f'{result_file}.{r}') for r in range(2)]
