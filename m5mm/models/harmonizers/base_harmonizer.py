@@ -31,6 +31,11 @@ class BaseHarmonizer(nn.Module):
     contrastive term of pair (i, j) with sample b as query; ``W[b, i, i]`` weights modality
     i's masked-modelling task.
 
+    The buffer ``uniform_share`` (a scalar, 0 by default, not saved) blends uniform weights in:
+    ``(1 - s) W + s`` on the present pairs. :class:`~m5mm.engine.hooks.HarmonizerWarmupHook` lowers it
+    from 1 to 0 over the start of training, for towers whose embeddings start unrelated across
+    modalities (pretrained towers, new projection heads), where the formula's weights are noise.
+
     Args:
         modalities: every modality the model knows (needed by harmonizers with parameters;
             others accept it for a uniform config interface).
@@ -39,6 +44,9 @@ class BaseHarmonizer(nn.Module):
     def __init__(self, *, modalities: Optional[Sequence[str]] = None) -> None:
         super().__init__()
         self.modalities: List[str] = list(modalities) if modalities is not None else []
+        # set during training by HarmonizerWarmupHook; a tensor so that a compiled model reads it without
+        # recompiling; not saved (a model folder's weights are the formula's)
+        self.register_buffer('uniform_share', torch.zeros(()), persistent=False)
 
     def forward(self, embeddings: Dict[str, Tensor], present: Dict[str, Tensor]) -> HarmonizerOutput:
         """embeddings: {m: (B, D)}, present: {m: (B,) bool} -> weights (B, M, M) and importance {m: ()}."""
@@ -46,8 +54,11 @@ class BaseHarmonizer(nn.Module):
         if not order:
             raise ValueError(f'{type(self).__name__}: got no modality embeddings')
         present_bm = stack_present(present, order).to(next(iter(embeddings.values())).device)
+        pairs = pair_mask(present_bm)
         weights = self.compute_weights(embeddings, present_bm, order)
-        weights = weights * pair_mask(present_bm).to(weights.dtype)
+        weights = weights * pairs.to(weights.dtype)
+        # (1 - s) W + s 1[pair present]: exactly W at s = 0
+        weights = torch.lerp(weights, pairs.to(weights.dtype), self.uniform_share.to(weights.dtype))
         return HarmonizerOutput(weights=weights, importance=self.importance(weights, present_bm, order))
 
     def compute_weights(self, embeddings: Dict[str, Tensor], present: Tensor, order: List[str]) -> Tensor:
