@@ -17,7 +17,9 @@ on the catalogue's test products (query + gallery), reports:
   and b's of another product of the same category (``within``), of a different category
   (``between``), and of the same product (``same_product``, a != b);
 * ``completion``: per modality, the cosine between a present modality's vector and its prediction from
-  the product's other present modalities, and the prediction's length.
+  the product's other present modalities, and the prediction's length;
+* ``train_pair_accuracy`` (a trained cell): per modality pair, the contrastive objective's accuracy on the
+  last quarter of the training batches (chance: about 1 / batch size).
 """
 import argparse
 import importlib.util
@@ -212,6 +214,15 @@ def decompose(model, cfg, leave_out: Sequence[str]) -> Dict[str, object]:
     return result
 
 
+def train_pair_accuracy(metrics_file: str, last: float = 0.25) -> Dict[str, float]:
+    """Per modality pair, the contrastive objective's in-batch accuracy on the training batches (``acc_con_*``),
+    averaged over the last quarter of the logged steps: whether the pairs of different towers learn to align."""
+    rows = [json.loads(line) for line in open(metrics_file)]
+    tail = rows[-max(1, round(last * len(rows))):]
+    keys = sorted({k for r in tail for k in r if k.startswith('acc_con_')})
+    return {k[len('acc_con_'):]: round(float(np.mean([r[k] for r in tail if k in r])), 3) for k in keys}
+
+
 def trained_model(args):
     """(model, cfg) of the cell: trained now, or ``--checkpoint``'s weights."""
     from m5mm.checkpoint.weights import save_model_state_dict
@@ -255,6 +266,9 @@ def main(argv=None) -> dict:
         result = dict(catalogue=args.catalogue, row=args.row, seed=args.seed, epochs=args.epochs,
                       cfg_options=args.cfg_options, checkpoint=args.checkpoint,
                       **decompose(model, cfg, args.leave_out.split(',')))
+    if not args.checkpoint:
+        metrics_file = os.path.join(os.path.splitext(args.out)[0], 'metrics.jsonl')
+        result['train_pair_accuracy'] = train_pair_accuracy(metrics_file)
     print(json.dumps(result['gaps']), flush=True)
     os.makedirs(os.path.dirname(os.path.abspath(args.out)), exist_ok=True)
     with open(args.out, 'w') as f:
