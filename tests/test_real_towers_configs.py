@@ -51,6 +51,7 @@ EXPECTED = {   # row -> (model type, modalities kept, harmonizer type, reads cac
     'uniform_all': ('ScalePretrainer', None, 'UniformHarmonizer', True),
     'scale_all_pg2': ('ScalePretrainer', None, 'CosineGraphHarmonizer', True),
     'scale_all_pg2_listing': ('ScalePretrainer', None, 'CosineGraphHarmonizer', True),
+    'scale_all_pg2_sigmoid': ('ScalePretrainer', None, 'CosineGraphHarmonizer', True),
 }
 
 
@@ -91,6 +92,10 @@ def test_row_config_resolves_offline(row, catalogue, tmp_path):
         assert cfg.model.objectives.con.group_by == 'instance'
         assert cfg.train_dataloader.batch_sampler == dict(type='per_group', k=2)
         assert ('listing' in cfg.model.objectives) == row.endswith('listing')
+        # the sigmoid row: SigLIP's loss, its mean over the valid pairs, the config's mean-one weights kept
+        assert (cfg.model.objectives.con.type == 'SigmoidContrastiveObjective') == row.endswith('sigmoid')
+        if row.endswith('sigmoid'):
+            assert cfg.model.objectives.con.normalization == 'pairs' and cfg.model.objectives.con.mean_one_weights
     if row in ('scale_all', 'uniform_all', 'clip_ti'):   # the benchmark's --cfg-options reach the trained rows
         other = bench.row_config(row, catalogue, 0, _args(bench, tmp_path, extra=['--cfg-options',
                                                                                   'model.mask_ratio=0.3']))
