@@ -102,6 +102,9 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser.add_argument('--pretrained-root', default='data/pretrained')
     parser.add_argument('--out', default='work_dirs/real_towers')
     parser.add_argument('--code', default='', help='a label stored with every cell (which code it ran on)')
+    parser.add_argument('--packaged-config', default=PACKAGED,
+                        help=f'the config the SCALE rows train in place of {PACKAGED} (a variant of it, e.g. '
+                             f'configs/scale_5mod_packaged_warmup.py)')
     parser.add_argument('--num-threads', type=int, default=1)
     parser.add_argument('--report', action='store_true', help='only print the table / write JSON and plot')
     parser.add_argument('--json', default=None, help='--report: the aggregated JSON written')
@@ -148,7 +151,8 @@ def row_config(row: str, catalogue: str, seed: int, args: argparse.Namespace):
     options = {'data_root': data_root, **spec.get('options', {}), **extra}
     if spec['config'] != 'configs/scale_5mod_small.py':
         options['pretrained_root'] = args.pretrained_root
-    cfg = load_config(spec['config'], options)
+    config = args.packaged_config if spec['config'] == PACKAGED else spec['config']
+    cfg = load_config(config, options)
     if spec.get('modalities'):
         cfg, _ = restrict_modalities(cfg, spec['modalities'])
     cfg_dict = cfg.to_dict()
