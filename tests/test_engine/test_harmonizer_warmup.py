@@ -62,15 +62,16 @@ def test_a_resumed_run_blends_as_the_uninterrupted_one(demo_root, tmp_path):
     config.write_text(f"_base_ = [{str(REPO / 'configs' / 'scale_5mod_tiny.py')!r}]\n"
                       "custom_imports = dict(imports=['tests.test_engine.test_harmonizer_warmup'])\n"
                       "hooks = [dict(type='CheckpointHook', interval=2, by_epoch=False, max_keep=0)]\n"
-                      "custom_hooks = [dict(type='HarmonizerWarmupHook', fraction=0.5), "
+                      "custom_hooks = [dict(type='HarmonizerWarmupHook', fraction=1.0), "
                       "dict(type='RecordUniformShareHook')]\n")
     options = {'data_root': str(demo_root), 'train_cfg.max_epochs': 1}
     straight = run_training(str(config), work_dir=str(tmp_path / 'straight'), cfg_options=options)
     assert straight.total_steps == 3
     shares = json.loads((tmp_path / 'straight' / 'shares.json').read_text())
-    assert shares == pytest.approx([1, 0.5, 0])   # 2 warm-up steps (half of 3, rounded)
+    assert shares == pytest.approx([1, 2 / 3, 1 / 3])   # a warm-up over the whole run
     assert float(straight.accelerator.unwrap_model(straight.model).backbone.harmonizer.uniform_share) == 0.0
 
+    # stopped after step 2, resumed: step 3 trains at 1/3 (a fresh harmonizer would say 0)
     run_training(str(config), work_dir=str(tmp_path / 'resumed'), cfg_options=options, max_steps=2)
     resumed = run_training(str(config), work_dir=str(tmp_path / 'resumed'), cfg_options=options, resume='auto')
     assert json.loads((tmp_path / 'resumed' / 'shares.json').read_text()) == pytest.approx(shares)

@@ -48,17 +48,18 @@ class HarmonizerWarmupHook(Hook):
         """The uniform share of optimizer step ``step + 1`` (``step`` steps done)."""
         return max(0.0, 1.0 - step / self.warmup_steps(total_steps))
 
-    def _set(self, trainer) -> None:
+    @staticmethod
+    def _harmonizer(trainer):
         harmonizer = getattr(unwrap_model(trainer.model).backbone, 'harmonizer', None)
         if harmonizer is None:
             raise ValueError('HarmonizerWarmupHook: the model has no harmonizer (model.harmonizer is None)')
-        harmonizer.uniform_share.fill_(self.share(trainer.state.step, trainer.total_steps))
+        return harmonizer
 
-    def before_run(self, trainer) -> None:
-        self._set(trainer)
+    def before_run(self, trainer) -> None:   # a resumed run starts at its step's share
+        self._harmonizer(trainer).uniform_share.fill_(self.share(trainer.state.step, trainer.total_steps))
 
     def after_train_step(self, trainer, batch, outputs) -> None:
-        self._set(trainer)
+        self._harmonizer(trainer).uniform_share.fill_(self.share(trainer.state.step, trainer.total_steps))
 
-    def after_run(self, trainer) -> None:
-        getattr(unwrap_model(trainer.model).backbone, 'harmonizer').uniform_share.fill_(0.0)
+    def after_run(self, trainer) -> None:   # the trained model weighs as the formula does
+        self._harmonizer(trainer).uniform_share.fill_(0.0)
