@@ -60,7 +60,7 @@ def main(out: str) -> None:
         ax.set_xticklabels([g[0] for g in GROUPS])
         ax.set_title(title)
     axes[0].legend(fontsize=8, loc='lower right')
-    fig.suptitle('Real towers, all five: benchmark size (3 seeds) vs 4x the records (2 seeds); '
+    fig.suptitle('Real towers, all five: benchmark size (3 seeds) vs 4x the records (3 seeds); '
                  'frozen concat has no training', fontsize=10)
     fig.tight_layout()
     fig.savefig(out, dpi=110)
