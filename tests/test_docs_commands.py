@@ -77,6 +77,8 @@ NOT_EXECUTED = {
     'benchmarks/contrastive_gradient_probe.py': 'builds the real-tower model and runs it forward on 3 batches '
                                                 '(needs the packaged towers); tests/test_models cover the loss forms',
     'tools/make_catalogue.py': 'draws hundreds of products (tests/test_datasets cover the generators)',
+    'custom_hooks=[dict(': 'trains on the packaged towers (minutes); tests/test_utils/test_cfg_options.py loads '
+                           'this override into the config',
     'tools/make_demo_data.py': 'writes the 400-product catalogue (the fixture here makes a small one the same way)',
     'scale_5mod.py': 'the paper-size model (224 M parameters, seconds per sample on a CPU)',
     'work_dirs/scale_5mod ': 'needs the paper-size model trained',

@@ -8,9 +8,7 @@ docs/emoji_data.md).
 import json
 import time
 
-
-from mmengine.config import DictAction
-
+from m5mm.utils.cfg_options import CfgOptionsAction
 from m5mm.utils.cli import tool_main, tool_parser
 
 
@@ -21,7 +19,7 @@ def main(argv=None) -> None:
     parser.add_argument('--out', required=True, help='output folder')
     parser.add_argument('--num', type=int, default=None, help="number of records (default: the generator's)")
     parser.add_argument('--seed', type=int, default=0, help='random seed (same seed, same bytes)')
-    parser.add_argument('--options', nargs='+', action=DictAction, default={},
+    parser.add_argument('--options', nargs='+', action=CfgOptionsAction, default={},
                         help="more arguments of the generator, e.g. num_categories=6 (see its docs)")
     args = parser.parse_args(argv)
     from m5mm.registry import CATALOGUES

@@ -12,8 +12,7 @@ import os
 import sys
 from typing import Callable, Optional, Sequence
 
-from mmengine.config import DictAction
-
+from .cfg_options import CfgOptionsAction
 from .cli_choices import FEATURE_KINDS
 from .user_errors import is_user_error, user_message
 
@@ -65,8 +64,9 @@ def tool_main(main: Callable) -> Callable:
 
 def add_cfg_options(parser: argparse.ArgumentParser) -> None:
     """Add the OpenMMLab ``--cfg-options key=value ...`` argument."""
-    parser.add_argument('--cfg-options', nargs='+', action=DictAction, default={},
-                        help='override config entries, e.g. train_cfg.max_epochs=2 optim.optimizer.lr=3e-4; '
+    parser.add_argument('--cfg-options', nargs='+', action=CfgOptionsAction, default={},
+                        help='override config entries, e.g. train_cfg.max_epochs=2 optim.optimizer.lr=3e-4 '
+                             '"custom_hooks=[dict(type=HarmonizerWarmupHook,fraction=0.5)]"; '
                              'data_root=DIR points every dataset at DIR/manifest.jsonl')
 
 
