@@ -6,7 +6,8 @@ import torch.nn.functional as F
 
 from m5mm.models.encoders import PretrainedImageEncoder
 from m5mm.models.objectives.relational_distillation_objective import RelationalDistillationObjective
-from m5mm.registry import HEADS
+from m5mm.registry import HEADS, MODELS
+from tests.test_models.batch_factory import tiny_data_meta, tiny_encoder_cfgs
 
 TAIL = dict(dim=16, depth=1, num_heads=2)
 
@@ -151,3 +152,17 @@ def test_relational_distillation_on_two_processes_equals_one(tmp_path):
         for key, value in ref_out.items():
             torch.testing.assert_close(out[key], value, rtol=1e-5, atol=1e-7, msg=key)
         torch.testing.assert_close(grad, ref_grad, rtol=1e-4, atol=1e-7)
+
+
+def test_projection_overrides_change_one_modalitys_head():
+    cfg = dict(type='ScalePretrainer', encoders=tiny_encoder_cfgs(32), data_meta=tiny_data_meta(),
+               fusion=dict(type='ScaleFusion', dim=32, depth=1, num_heads=2),
+               projection=dict(type='ResidualProjectionHead', out_dim=16, residual_scale=1.0),
+               projection_overrides=dict(image=dict(residual_scale=0.1), video=dict(residual_scale=0.1)))
+    heads = MODELS.build(cfg).backbone.projections
+    assert {m: h.residual_scale for m, h in heads.items()} == dict(image=0.1, video=0.1, text=1.0, table=1.0,
+                                                                   audio=1.0)
+    kept = MODELS.build(dict(cfg, modalities=['text', 'audio'])).backbone.projections   # image left out: ignored
+    assert sorted(kept) == ['audio', 'text']
+    with pytest.raises(KeyError, match=r"projection_overrides names \['imgae'\]"):
+        MODELS.build(dict(cfg, projection_overrides=dict(imgae=dict(residual_scale=0.1))))

@@ -12,7 +12,7 @@ from m5mm.registry import FUSIONS, HARMONIZERS, HEADS, MODELS, NECKS
 from m5mm.structures import EncoderOutput, FusionOutput, HarmonizerOutput, select_modalities
 from .forward_context import ForwardContext
 from .modality_dropout import drop_modalities
-from .parts import build_encoders, resolve_modalities
+from .parts import build_encoders, projection_configs, resolve_modalities
 
 #: the 0.2 ``joint=`` values and the neck each one is now (see :func:`neck_config`)
 JOINT_SOURCES = {'fusion': 'FusionJointNeck', 'importance': 'ImportanceJointNeck', 'centred': 'CentredJointNeck'}
@@ -40,6 +40,9 @@ class MultiModalBackbone(nn.Module):
         harmonizer: harmonizer config (or module), or None for unweighted objectives.
         projection: a head config (e.g. ``dict(type='ProjectionHead', out_dim=256)``) built per
             modality on ``pooled`` (gets ``in_dim``), or None to use ``pooled`` as it is.
+        projection_overrides: {modality: keys of ``projection`` to change for that modality's head},
+            e.g. ``dict(image=dict(residual_scale=0.1))``; modalities the model leaves out are ignored,
+            a name no encoder has is an error.
         modalities: keep only these of the configured encoders (order: ``encoders``').
         share_text_table: build the table encoder on the text encoder's model.
         data_meta: the dataset's ``meta`` (``tokenizer`` with ``vocab_size``, ``pad_id``, ...).
@@ -59,6 +62,7 @@ class MultiModalBackbone(nn.Module):
 
     def __init__(self, *, encoders: Mapping[str, ConfigOrModule], fusion: ConfigOrModule,
                  harmonizer: Optional[ConfigOrModule] = None, projection: Optional[dict] = None,
+                 projection_overrides: Optional[Mapping[str, dict]] = None,
                  modalities: Optional[Sequence[str]] = None, share_text_table: bool = True,
                  data_meta: Optional[dict] = None, modality_dropout: float = 0.0,
                  neck: Optional[Any] = None, joint: Optional[str] = None,
@@ -79,7 +83,8 @@ class MultiModalBackbone(nn.Module):
         self.harmonizer = None if harmonizer is None else \
             build(harmonizer, HARMONIZERS, 'harmonizer', dict(modalities=self.modalities))
         self.projections = None if projection is None else nn.ModuleDict({
-            m: HEADS.build(dict(projection), default_args=dict(in_dim=self._pooled_dim(m))) for m in self.modalities})
+            m: HEADS.build(cfg, default_args=dict(in_dim=self._pooled_dim(m)))
+            for m, cfg in projection_configs(projection, projection_overrides, self.modalities, encoders).items()})
         self.neck = neck if isinstance(neck, nn.Module) else NECKS.build(neck, default_args=dict(
             modalities=self.modalities, dim=getattr(self.fusion, 'dim', None)))
         if getattr(self.neck, 'requires_harmonizer', False) and self.harmonizer is None:

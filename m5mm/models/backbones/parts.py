@@ -60,3 +60,18 @@ def build_encoders(cfgs: Mapping[str, Any], tokenizer: Mapping[str, Any], share_
             sharing[m] = 'text'
         built[m] = build(cfg, ENCODERS, f'encoders[{m!r}]', defaults)
     return nn.ModuleDict({m: built[m] for m in cfgs}), sharing
+
+
+def projection_configs(projection: Mapping[str, Any], overrides: Optional[Mapping[str, Mapping[str, Any]]],
+                       modalities: Sequence[str], encoders: Mapping[str, Any]) -> Dict[str, dict]:
+    """{modality: its projection head's config}: ``projection`` with ``overrides[modality]``'s keys replaced.
+
+    Raises:
+        KeyError: ``overrides`` names a modality no entry of ``encoders`` has (a typo); one the model
+            leaves out (``modalities``) is ignored.
+    """
+    overrides = dict(overrides or {})
+    unknown = sorted(set(overrides) - set(encoders))
+    if unknown:
+        raise KeyError(f'projection_overrides names {unknown}, which have no encoder; encoders: {list(encoders)}')
+    return {m: {**dict(projection), **dict(overrides.get(m) or {})} for m in modalities}
