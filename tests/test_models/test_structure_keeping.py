@@ -1,11 +1,15 @@
 """The pieces that keep a pretrained tower's geometry in the contrastive space (issue 22): the residual
-projection head, the tower's own pooled feature (``pooled_source='backbone'``) and relational distillation."""
+projection head (and its per-modality overrides), the tower's own pooled feature (``pooled_source='backbone'``),
+relational distillation, and the uniformity term that keeps a modality's embeddings apart."""
+import math
+
 import pytest
 import torch
 import torch.nn.functional as F
 
 from m5mm.models.encoders import PretrainedImageEncoder
 from m5mm.models.objectives.relational_distillation_objective import RelationalDistillationObjective
+from m5mm.models.objectives.uniformity_objective import UniformityObjective, uniformity_loss
 from m5mm.registry import HEADS, MODELS
 from tests.test_models.batch_factory import tiny_data_meta, tiny_encoder_cfgs
 
@@ -166,3 +170,48 @@ def test_projection_overrides_change_one_modalitys_head():
     assert sorted(kept) == ['audio', 'text']
     with pytest.raises(KeyError, match=r"projection_overrides names \['imgae'\]"):
         MODELS.build(dict(cfg, projection_overrides=dict(imgae=dict(residual_scale=0.1))))
+
+
+def _uniformity_by_hand(z, t=2.0):
+    z = [v / v.norm() for v in z.float()]
+    values = [math.exp(-t * float((a - b).pow(2).sum())) for i, a in enumerate(z) for j, b in enumerate(z) if i != j]
+    return math.log(sum(values) / len(values))
+
+
+def test_uniformity_matches_a_hand_computation_and_falls_as_embeddings_spread():
+    torch.manual_seed(0)
+    z_img, z_txt = torch.randn(4, 3, requires_grad=True), torch.randn(4, 3)
+    present = {'image': torch.tensor([True, True, False, True]), 'text': torch.tensor([True, False, False, False])}
+    objective = UniformityObjective(loss_weight=2.0)
+    out = objective(_Ctx({'image': z_img, 'text': z_txt}, {'image': z_img, 'text': z_txt}, present))
+    expected = _uniformity_by_hand(z_img.detach()[[0, 1, 3]])    # text has one sample: no term
+    assert set(out) == {'loss_uniform', 'uniform_image'}
+    assert out['uniform_image'].item() == pytest.approx(expected, rel=1e-5)
+    assert out['loss_uniform'].item() == pytest.approx(2 * expected, rel=1e-5)
+    out['loss_uniform'].backward()
+    assert z_img.grad[2].abs().sum() == 0 and z_img.grad[0].abs().sum() > 0          # the absent sample: no gradient
+    gathered = torch.tensor([[1.0, 0.0], [0.9, 0.1], [1.0, 0.05]])
+    spread = torch.tensor([[1.0, 0.0], [-0.5, 0.87], [-0.5, -0.87]])
+    assert uniformity_loss(gathered) == pytest.approx(0.0, abs=0.05)                   # one direction: ~log 1
+    assert uniformity_loss(spread) == pytest.approx(-6.0, abs=0.01)                    # 3 points 120 deg apart
+    with pytest.raises(ValueError, match='t must be > 0'):
+        UniformityObjective(t=0)
+
+
+def _uniformity_loss_and_grad(part=slice(None)):
+    weight, pooled, present = _rkd_data()
+    weight.requires_grad_(True)
+    out = UniformityObjective()(_Ctx({m: p[part] @ weight for m, p in pooled.items()},
+                                     {m: p[part] for m, p in pooled.items()}, {m: v[part] for m, v in present.items()}))
+    out['loss_uniform'].backward()
+    return {k: v.detach() for k, v in out.items()}, weight.grad
+
+
+def test_uniformity_on_two_processes_equals_one(tmp_path):
+    from tests.two_processes import run_on_two_ranks
+    ref_out, ref_grad = _uniformity_loss_and_grad()
+    assert set(ref_out) == {'loss_uniform', 'uniform_image', 'uniform_text'}
+    for out, grad in run_on_two_ranks(_uniformity_loss_and_grad, tmp_path, SPLIT):
+        for key, value in ref_out.items():
+            torch.testing.assert_close(out[key], value, rtol=1e-5, atol=1e-7, msg=key)
+        torch.testing.assert_close(grad, ref_grad, rtol=1e-4, atol=1e-7)

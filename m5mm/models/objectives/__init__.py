@@ -17,10 +17,11 @@ from .relational_distillation_objective import RelationalDistillationObjective
 from .selection import objective_needs, select_objectives
 from .sigmoid_contrastive_objective import SigmoidContrastiveObjective
 from .subset_consistency_objective import SubsetConsistencyObjective
+from .uniformity_objective import UniformityObjective
 
 __all__ = ['BaseMaskedObjective', 'BaseObjective', 'ClassificationObjective', 'CrossListingObjective',
            'InterModalityContrastiveObjective',
            'MaskedEntityModelObjective', 'MaskedFeatureRegressionObjective', 'MaskedLanguageModelObjective',
            'MatchingObjective', 'MatryoshkaObjective', 'ObjectiveBuildFacts', 'RelationalDistillationObjective',
-           'SigmoidContrastiveObjective', 'SubsetConsistencyObjective',
+           'SigmoidContrastiveObjective', 'SubsetConsistencyObjective', 'UniformityObjective',
            'build_objectives', 'default_objectives', 'objective_needs', 'pretext_objective', 'select_objectives']

@@ -8,8 +8,9 @@ import torch.nn.functional as F
 from torch import Tensor
 
 from m5mm.registry import OBJECTIVES
-from m5mm.utils.distributed import all_gather_tensor, gather_sizes, gather_with_grad
+from m5mm.utils.distributed import all_gather_tensor, gather_with_grad
 from .base_objective import BaseObjective
+from .gathered_rows import present_rows
 
 if TYPE_CHECKING:
     from m5mm.models.backbones import ForwardContext
@@ -70,12 +71,7 @@ class RelationalDistillationObjective(BaseObjective):
         embeddings, encoded = ctx.clean_embeddings, ctx.clean_encoded
         out, terms = {}, []
         first = embeddings[ctx.backbone.modalities[0]]
-        sizes = gather_sizes(first.shape[0], first.device)
-        for m in self.only or ctx.backbone.modalities:   # every rank: the whole (gathered) batch's loss
-            present = all_gather_tensor(ctx.present[m].bool().to(first.device), sizes)
-            rows = present.nonzero().squeeze(1)
-            if rows.numel() < 2:
-                continue
+        for m, rows, sizes in present_rows(ctx, self.only):   # every rank: the whole (gathered) batch's loss
             student = gather_with_grad(embeddings[m], sizes)[rows]
             teacher = all_gather_tensor(encoded[m].pooled.detach(), sizes)[rows]
             term = relational_loss(student, teacher)
