@@ -32,8 +32,8 @@ class UniformityObjective(BaseObjective):
 
     A pairwise contrastive loss (``SigmoidContrastiveObjective``) on frozen towers can let every
     embedding of a modality gather around one direction (mean pairwise cosine 0.6 -> 0.9 on the
-    benchmark catalogues, docs/benchmark.md): cross-modal pairs stay apart, but an image-only query no
-    longer tells products apart. This term, per modality with at least 2 present samples,
+    benchmark catalogues, docs/benchmark.md), and an image-only query then no longer tells products
+    apart. This term, per modality with at least 2 present samples,
     ``loss_m = log mean_{b != c} exp(-t |z_b - z_c|^2)`` on the unit embeddings, pushes them apart;
     ``loss_<name>`` is the mean over those modalities times ``loss_weight``.
 
