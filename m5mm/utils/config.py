@@ -210,7 +210,8 @@ def load_config(path: str, cfg_options: Optional[Dict[str, Any]] = None) -> Conf
 
 
 def _python_values(options: Dict[str, Any]) -> Iterator[Tuple[str, str]]:
-    """The ``(key, value)`` of options whose value (or list item) is Python text such as ``dict(type=X)``."""
+    """The ``(key, value)`` of options whose value (or list item) is Python text such as ``dict(type=X)``: the
+    command line's ``dict(...)`` arrives parsed (:mod:`m5mm.utils.cfg_options`), so this is a Python caller's string."""
     for key, value in options.items():
         for item in value if isinstance(value, (list, tuple)) else [value]:
             if isinstance(item, str) and re.match(r'\s*dict\s*\(', item):
@@ -231,7 +232,8 @@ def check_cfg_options(options: Dict[str, Any]) -> None:
             hint = (f'set its entries one by one ({key}.KEY=VALUE), or write it in a config file that inherits '
                     f'yours (_base_ = [YOUR_CONFIG])')
         raise ConfigError(f'--cfg-options {key}: {item!r} is Python, which --cfg-options does not evaluate (values '
-                          f'are numbers, strings and [lists] of them); {hint}')
+                          f'are numbers, strings, [lists] and dict(k=v, ...), read as data on the command line; '
+                          f'from Python pass a dict); {hint}')
 
 
 def apply_cfg_options(cfg: Config, cfg_options: Optional[Dict[str, Any]] = None, *, source: str = 'the config'
