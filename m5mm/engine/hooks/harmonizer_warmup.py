@@ -55,11 +55,14 @@ class HarmonizerWarmupHook(Hook):
             raise ValueError('HarmonizerWarmupHook: the model has no harmonizer (model.harmonizer is None)')
         return harmonizer
 
-    def before_run(self, trainer) -> None:   # a resumed run starts at its step's share
+    def _set_step_share(self, trainer) -> None:
         self._harmonizer(trainer).uniform_share.fill_(self.share(trainer.state.step, trainer.total_steps))
 
+    def before_run(self, trainer) -> None:   # a resumed run starts at its step's share
+        self._set_step_share(trainer)
+
     def after_train_step(self, trainer, batch, outputs) -> None:
-        self._harmonizer(trainer).uniform_share.fill_(self.share(trainer.state.step, trainer.total_steps))
+        self._set_step_share(trainer)
 
     def after_run(self, trainer) -> None:   # the trained model weighs as the formula does
         self._harmonizer(trainer).uniform_share.fill_(0.0)
